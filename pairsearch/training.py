@@ -1,0 +1,148 @@
+"""One training run: arch + params + data split + seed → per-epoch history.
+
+Tuning and the final report both call :func:`train_run`; nothing here knows about Optuna.
+The whole data set lives in tensors on the device (no DataLoader): on a CPU that is what
+makes small-model training fast.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+from pairsearch.data import PairSet, Split
+from pairsearch.errors import PairsearchError
+from pairsearch.models import build_model, count_parameters
+
+EVAL_BATCH_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    eval_accuracy: float
+    digit_accuracy: float | None
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    arch: str
+    params: dict
+    seed: int
+    epochs: int
+    n_parameters: int
+    status: str = "completed"  # or "diverged"
+    history: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def final_accuracy(self) -> float | None:
+        """Evaluation accuracy after the last epoch (never the best epoch); None if diverged."""
+        if self.status != "completed" or not self.history:
+            return None
+        return self.history[-1].eval_accuracy
+
+    def history_dicts(self) -> list[dict]:
+        return [asdict(record) for record in self.history]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; anything else must be a device torch knows."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise PairsearchError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise PairsearchError("--device cuda was asked for but no CUDA GPU is available")
+    return resolved
+
+
+def set_threads(threads: int) -> None:
+    """One torch thread per worker process by default: workers, not threads, use the cores."""
+    if threads < 1:
+        raise PairsearchError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
+def train_run(
+    *,
+    arch: str,
+    params: dict,
+    split: Split,
+    epochs: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> RunResult:
+    """Train ``arch`` with ``params`` on ``split.train``; score ``split.evaluation`` every epoch.
+
+    ``on_epoch`` is called after each epoch (tuning reports and prunes there, by raising).
+    A NaN or infinite loss ends the run with status ``diverged``. Runs are repeatable bit for
+    bit for a seed at a fixed thread count.
+    """
+    torch.manual_seed(seed)
+    model = build_model(arch=arch, params=params).to(device)
+    train, evaluation = split.train.to(device), split.evaluation.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    batch_size = params["batch_size"]
+    steps_per_epoch = -(-len(train) // batch_size)
+    # Cosine decay to zero: the last epoch, which is what we report, is a settled one.
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    shuffler = torch.Generator().manual_seed(seed)
+    result = RunResult(arch, dict(params), seed, epochs, count_parameters(model))
+
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        for batch in torch.randperm(len(train), generator=shuffler).to(device).split(batch_size):
+            output = model(train.images[batch])
+            loss = model.loss(output, train.targets[batch], train.classes[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(batch)
+            correct += ((output.compare_logits.detach() > 0).float() == train.targets[batch]).sum()
+        train_loss = loss_sum.item() / len(train)
+        if not torch.isfinite(torch.tensor(train_loss)):
+            result.status = "diverged"
+            return result
+        eval_accuracy, digit_accuracy = evaluate(model=model, pairs=evaluation)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=correct.item() / len(train),
+            eval_accuracy=eval_accuracy,
+            digit_accuracy=digit_accuracy,
+            seconds=time.perf_counter() - started,
+        )
+        result.history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    return result
+
+
+def evaluate(*, model: torch.nn.Module, pairs: PairSet) -> tuple[float, float | None]:
+    """Comparison accuracy and (where predicted) digit accuracy, in eval mode."""
+    model.eval()
+    compare_correct, digit_correct, has_digits = 0, 0, False
+    with torch.inference_mode():
+        for start in range(0, len(pairs), EVAL_BATCH_SIZE):
+            stop = start + EVAL_BATCH_SIZE
+            output = model(pairs.images[start:stop])
+            predicted = (output.compare_logits > 0).float()
+            compare_correct += (predicted == pairs.targets[start:stop]).sum().item()
+            if output.digit_logits is not None:
+                has_digits = True
+                digit_correct += (output.digit_logits.argmax(dim=2) == pairs.classes[start:stop]).sum().item()
+    compare_accuracy = compare_correct / len(pairs)
+    return compare_accuracy, (digit_correct / (2 * len(pairs)) if has_digits else None)
