@@ -1,0 +1,276 @@
+"""The ``pairsearch`` command line: parse, call one stage, map user errors to exit code 2.
+
+Heavy imports (torch, optuna) happen inside the commands so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.exceptions import Abort, Exit, TyperException
+
+from pairsearch.errors import PairsearchError
+
+app = typer.Typer(
+    name="pairsearch",
+    help="Tune and fairly compare seven network families on MNIST digit-pair comparison.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect or fetch the MNIST data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataDir = Annotated[
+    Path, typer.Option(envvar="PAIRSEARCH_DATA_DIR", help="Where MNIST files and pool caches live.")
+]
+Dataset = Annotated[str, typer.Option(help="auto (mnist if its files exist, else mnist5k), mnist or mnist5k.")]
+Device = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+Threads = Annotated[int, typer.Option(help="Torch threads per process.")]
+DEFAULT_DATA_DIR = Path("storage/data")
+
+
+def say(message: str) -> None:
+    """A status line for the user, on stderr so stdout stays machine-readable."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_data(*, dataset: str, data_dir: Path):
+    """Resolve ``--dataset``, say which source is used, and load its pools."""
+    from pairsearch import data
+
+    source = data.resolve_source(dataset=dataset, data_dir=data_dir)
+    if dataset == "auto":
+        reason = "its files are present" if source == "mnist" else "full MNIST files not found"
+        say(f"dataset: {source} ({reason} under {data_dir})")
+    return data.load_pools(source=source, data_dir=data_dir)
+
+
+@app.command()
+def archs() -> None:
+    """List every architecture: name, description, default params."""
+    from pairsearch.models import ARCHS
+
+    for arch in ARCHS.values():
+        defaults = " ".join(f"{name}={value}" for name, value in arch.defaults.items())
+        print(f"{arch.name:<9} {arch.description}  [{defaults}]")
+
+
+@app.command()
+def train(
+    arch: Annotated[str, typer.Option(help="Architecture (see 'pairsearch archs').")],
+    epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
+    ] = None,
+    dataset: Dataset = "auto",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    device: Device = "auto",
+    threads: Threads = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of lines.")] = False,
+) -> None:
+    """Train one run on the final protocol (training pairs → test pairs) and print test accuracy."""
+    from pairsearch import data, models, params, training
+
+    models.get_arch(arch)
+    overrides = dict(params.parse_assignment(text) for text in set_ or [])
+    overrides = {name: _parse_override(arch=arch, name=name, raw=raw) for name, raw in overrides.items()}
+    run_params = models.resolve_params(arch=arch, overrides=overrides)
+    training.set_threads(threads)
+    resolved_device = training.resolve_device(device)
+    pools = load_data(dataset=dataset, data_dir=data_dir)
+    split = data.final_split(pools=pools, seed=seed)
+
+    def print_epoch(record: training.EpochRecord) -> None:
+        if not as_json:
+            print(format_epoch(record=record, epochs=epochs), flush=True)
+
+    result = training.train_run(
+        arch=arch, params=run_params, split=split, epochs=epochs, seed=seed,
+        device=resolved_device, on_epoch=print_epoch,
+    )
+    accuracy = result.final_accuracy
+    if as_json:
+        print(json.dumps({
+            "arch": arch, "params": run_params, "seed": seed, "epochs": epochs,
+            "dataset": pools.source, "history": result.history_dicts(),
+            "test_accuracy": accuracy, "status": result.status,
+        }))
+    else:
+        if result.status != "completed":
+            print(f"status={result.status}")
+        print(f"test_accuracy={'nan' if accuracy is None else f'{accuracy:.4f}'}")
+    if result.status != "completed":
+        raise typer.Exit(1)
+
+
+def _parse_override(*, arch: str, name: str, raw: str) -> object:
+    from pairsearch import models, params
+
+    if name not in models.get_arch(arch).param_names:
+        valid = ", ".join(models.get_arch(arch).param_names)
+        raise PairsearchError(f"unknown param {name!r} for arch {arch}; valid params: {valid}")
+    return params.parse_value(name=name, raw=raw)
+
+
+def format_epoch(*, record, epochs: int) -> str:
+    digits = "" if record.digit_accuracy is None else f"  digit_acc={record.digit_accuracy:.4f}"
+    return (
+        f"epoch {record.epoch:>3}/{epochs}  train_loss={record.train_loss:.4f}  "
+        f"train_acc={record.train_accuracy:.4f}  eval_acc={record.eval_accuracy:.4f}"
+        f"{digits}  {record.seconds:.2f}s"
+    )
+
+
+Storage = Annotated[
+    Optional[str],
+    typer.Option(help="Optuna storage URL [default: $PAIRSEARCH_STORAGE or sqlite:///storage/pairsearch.db]."),
+]
+
+
+@app.command()
+def tune(
+    arch: Annotated[str, typer.Option(help="Architecture to tune (see 'pairsearch archs').")],
+    trials: Annotated[int, typer.Option(min=1, max=1_000_000, help="Study-wide budget of finished trials.")],
+    study: Annotated[Optional[str], typer.Option(help="Study name [default: the arch name].")] = None,
+    study_file: Annotated[Optional[Path], typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
+    storage: Storage = None,
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto (one per core).")] = "1",
+    epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="Override the study file's epochs.")] = None,
+    pruner: Annotated[Optional[str], typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
+    dataset: Dataset = "auto",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    device: Device = "cpu",
+    threads: Threads = 1,
+    quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
+) -> None:
+    """Run pruned trials until the study-wide budget of finished trials is spent."""
+    from pairsearch import progress, storage as storage_module, studyspec, tuning
+    from pairsearch.training import resolve_device
+
+    studyspec_path = study_file or studyspec.default_study_file(arch=arch)
+    spec = studyspec.load_study_file(path=studyspec_path, arch=arch).with_overrides(epochs=epochs, pruner=pruner)
+    worker_count = tuning.resolve_workers(workers)
+    resolve_device(device)
+    url = storage_module.storage_url(url=storage)
+    pools = load_data(dataset=dataset, data_dir=data_dir)
+    job = tuning.TuneJob(
+        spec=spec, study_name=study or arch, url=url, trials=trials, data_source=pools.source,
+        data_dir=data_dir, device=device, threads=threads, timeout=timeout,
+    )
+    optuna_study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    say(f"study {job.study_name} in {storage_module.redact(url)}: {worker_count} worker(s), budget {trials}")
+    processes = tuning.start_workers(job=job, workers=worker_count)
+    try:
+        final = progress.watch(
+            study=optuna_study, budget=trials, quiet=quiet,
+            keep_watching=lambda: any(p.is_alive() for p in processes),
+        )
+    except KeyboardInterrupt:
+        tuning.stop_workers(processes)
+        say("interrupted: running trials were failed and re-queued; run the same command to continue")
+        raise typer.Exit(130)
+    failures = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+    if failures:
+        raise typer.Exit(2 if 2 in failures else 1)
+    best = "none yet" if final.best_value is None else f"{final.best_value:.4f} {progress.format_params(final.best_params)}"
+    print(f"finished={final.counts.finished} pruned={final.counts.pruned} failed={final.counts.failed} best={best}")
+
+
+@app.command()
+def status(storage: Storage = None) -> None:
+    """A table of every study in the storage: counts, best validation accuracy, best params."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from pairsearch import progress, storage as storage_module
+
+    url = storage_module.storage_url(url=storage)
+    rows = progress.status_rows(storage_module.open_storage(url=url))
+    table = Table(title=f"studies in {storage_module.redact(url)}")
+    for column in ("study", "arch", "finished", "pruned", "failed", "running", "best val acc", "best params"):
+        table.add_column(column)
+    for row in rows:
+        c = row["counts"]
+        best = "—" if row["best"] is None else f"{row['best']:.4f}"
+        table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
+                      str(c.running), best, progress.format_params(row["params"]))
+    Console(width=200).print(table)
+    if not rows:
+        print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
+
+
+@app.command()
+def dashboard(
+    storage: Storage = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the same storage."""
+    from pairsearch import dashboard as dashboard_module, storage as storage_module
+
+    url = storage_module.storage_url(url=storage)
+    dashboard_module.serve(url=url, host=host, port=port)
+
+
+@data_app.command("info")
+def data_info(dataset: Dataset = "auto", data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Print the data source, pool sizes, class counts, fingerprint and cache path."""
+    from pairsearch import data
+
+    pools = load_data(dataset=dataset, data_dir=data_dir)
+    for key, value in data.describe_pools(pools).items():
+        print(f"{key}: {value}")
+    print(f"cache: {data.pools_cache_path(source=pools.source, data_dir=data_dir)}")
+
+
+@data_app.command("download")
+def data_download(data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
+    """Download full MNIST with torchvision (needs internet)."""
+    from pairsearch import data
+
+    data.download_mnist(data_dir=data_dir)
+    print(f"MNIST files are under {data_dir / 'MNIST' / 'raw'}")
+
+
+def fail(message: str) -> None:
+    """The one way a user error ends: one line on stderr, exit code 2."""
+    print(f"pairsearch: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def quiet_libraries() -> None:
+    """Optuna's per-trial INFO lines would drown our own progress display."""
+    os.environ.setdefault("OPTUNA_LOGGING_LEVEL", "WARNING")
+    import logging
+
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    quiet_libraries()
+    try:
+        code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
+    except PairsearchError as error:
+        fail(str(error))
+    except TyperException as error:  # usage errors: unknown option, bad value, missing option
+        message = error.format_message().strip()
+        context = getattr(error, "ctx", None)
+        if not message and context is not None:  # a command group called without a command
+            print(context.get_help())
+            sys.exit(0)
+        fail(message.splitlines()[0])
+    except (Abort, KeyboardInterrupt):
+        print("pairsearch: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exit as exit_:
+        sys.exit(exit_.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

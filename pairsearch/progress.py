@@ -1,0 +1,110 @@
+"""Watching a study from the storage: the live display of ``tune`` and the ``status`` table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import optuna
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pairsearch.tuning import Counts, count_trials
+
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    counts: Counts
+    best_value: float | None
+    best_params: dict
+
+
+def snapshot(study: optuna.Study) -> Snapshot:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
+    best = max(complete, key=lambda t: t.value, default=None)
+    return Snapshot(count_trials(trials), best and best.value, best.params if best else {})
+
+
+def format_params(params: dict) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def eta_text(*, done_here: int, remaining: int, elapsed: float) -> str:
+    if done_here == 0 or remaining <= 0:
+        return "—"
+    return f"{elapsed / done_here * remaining:,.0f}s"
+
+
+def progress_line(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> str:
+    c = shot.counts
+    best = "—" if shot.best_value is None else f"{shot.best_value:.4f}"
+    return (
+        f"{name}: finished {c.finished}/{budget} (pruned {c.pruned}) failed {c.failed} "
+        f"running {c.running}  best {best}  elapsed {elapsed:,.0f}s  eta {eta}"
+    )
+
+
+def progress_table(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> Table:
+    c = shot.counts
+    table = Table(title=f"pairsearch tune — study {name}", show_header=False, min_width=60)
+    table.add_row("finished", f"{c.finished}/{budget}  (complete {c.complete}, pruned {c.pruned})")
+    table.add_row("failed / running", f"{c.failed} / {c.running}")
+    table.add_row("best validation accuracy", "—" if shot.best_value is None else f"{shot.best_value:.4f}")
+    table.add_row("best params", format_params(shot.best_params) or "—")
+    table.add_row("elapsed / eta", f"{elapsed:,.0f}s / {eta}")
+    return table
+
+
+def watch(
+    *, study: optuna.Study, budget: int, keep_watching: Callable[[], bool], quiet: bool
+) -> Snapshot:
+    """Show progress until ``keep_watching()`` is false; return the final snapshot."""
+    started = time.monotonic()
+    first = snapshot(study).counts.finished
+    console = Console(stderr=True)
+    last_line = ""
+
+    def render() -> tuple[Snapshot, float, str]:
+        shot = snapshot(study)
+        elapsed = time.monotonic() - started
+        eta = eta_text(done_here=shot.counts.finished - first, remaining=budget - shot.counts.finished, elapsed=elapsed)
+        return shot, elapsed, eta
+
+    if quiet or not console.is_terminal:
+        while keep_watching():
+            shot, elapsed, eta = render()
+            line = progress_line(name=study.study_name, shot=shot, budget=budget, elapsed=elapsed, eta=eta)
+            if line.split("  elapsed")[0] != last_line.split("  elapsed")[0]:
+                print(line, flush=True)
+                last_line = line
+            time.sleep(POLL_SECONDS)
+        return snapshot(study)
+    with Live(console=console, refresh_per_second=2, transient=False) as live:
+        while keep_watching():
+            shot, elapsed, eta = render()
+            live.update(progress_table(name=study.study_name, shot=shot, budget=budget, elapsed=elapsed, eta=eta))
+            time.sleep(POLL_SECONDS)
+        shot, elapsed, eta = render()
+        live.update(progress_table(name=study.study_name, shot=shot, budget=budget, elapsed=elapsed, eta=eta))
+    return shot
+
+
+def status_rows(storage) -> list[dict]:
+    """One row per study in the storage, for ``pairsearch status``."""
+    rows = []
+    for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        shot = snapshot(study)
+        rows.append({
+            "study": summary.study_name,
+            "arch": summary.user_attrs.get("arch", "?"),
+            "counts": shot.counts,
+            "best": shot.best_value,
+            "params": shot.best_params,
+        })
+    return rows

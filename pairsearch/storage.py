@@ -1,0 +1,193 @@
+"""Storage URLs → Optuna storages, plus the lock that makes a study-wide budget exact.
+
+Supported: ``sqlite:///path.db`` (default, one machine), ``postgresql+psycopg://…`` (many
+machines), ``journal:PATH`` or a bare ``*.log`` path (Optuna journal file), and
+``grpc://host:port`` (Optuna's gRPC storage proxy, see ``pairsearch storage-proxy``).
+Passwords never leave this module: every message uses :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from pairsearch.errors import PairsearchError
+
+DEFAULT_STORAGE = "sqlite:///storage/pairsearch.db"
+STORAGE_ENV = "PAIRSEARCH_STORAGE"
+HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
+DEFAULT_HEARTBEAT_SECONDS = 10
+MAX_RETRY = 3
+SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER:PASS@HOST/DB, journal:PATH, grpc://HOST:PORT"
+
+
+def storage_url(*, url: str | None) -> str:
+    """``--storage`` if given, else ``$PAIRSEARCH_STORAGE``, else the local SQLite file."""
+    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``: safe for output, logs and errors."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def kind_of(url: str) -> str:
+    """One of ``sqlite``, ``postgresql``, ``journal``, ``grpc``; unsupported URLs are refused."""
+    if url.startswith("sqlite:///"):
+        return "sqlite"
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        return "postgresql"
+    if url.startswith("journal:") or (url.endswith(".log") and "://" not in url):
+        return "journal"
+    if url.startswith("grpc://"):
+        return "grpc"
+    raise PairsearchError(f"unsupported storage URL {redact(url)!r}; use one of: {SUPPORTED}")
+
+
+def heartbeat_seconds() -> int:
+    raw = os.environ.get(HEARTBEAT_ENV, str(DEFAULT_HEARTBEAT_SECONDS))
+    if not raw.isdigit() or int(raw) < 1:
+        raise PairsearchError(f"{HEARTBEAT_ENV} must be a whole number of seconds ≥ 1, got {raw!r}")
+    return int(raw)
+
+
+def open_storage(*, url: str) -> optuna.storages.BaseStorage:
+    """Open (creating if needed) the Optuna storage at ``url``."""
+    kind = kind_of(url)
+    try:
+        if kind == "journal":
+            return _journal_storage(journal_path(url))
+        if kind == "grpc":
+            return _grpc_storage(url)
+        return _rdb_storage(url=url, kind=kind)
+    except PairsearchError:
+        raise
+    except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
+        raise PairsearchError(f"cannot open storage {redact(url)}: {describe_error(error)}") from None
+
+
+def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
+    if kind == "sqlite":
+        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+        # A busy timeout so parallel local workers wait for the write lock instead of failing.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        url = url.replace("postgres://", "postgresql+psycopg://", 1).replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        )
+        # Small pools: 100 workers must fit in a server's default 100 connections.
+        engine_kwargs = {
+            "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": 10},
+        }
+    interval = heartbeat_seconds()
+    with warnings.catch_warnings():  # heartbeats are marked experimental but are the documented way
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=3 * interval,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+
+
+def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def _grpc_storage(url: str) -> optuna.storages.BaseStorage:
+    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise PairsearchError(f"grpc storage URL must look like grpc://HOST:PORT, got {url!r}")
+    try:
+        from optuna.storages import GrpcStorageProxy
+    except ImportError:
+        raise PairsearchError("grpc storage needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = GrpcStorageProxy(host=host, port=int(port))
+    proxy.wait_server_ready(timeout=10)
+    return proxy
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def journal_path(url: str) -> Path:
+    return Path(url.removeprefix("journal:").removeprefix("//"))
+
+
+def describe_error(error: BaseException) -> str:
+    """The first line of the innermost driver message, without any URL in it."""
+    inner = getattr(error, "orig", None) or error
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return text[:300]
+
+
+# --- the budget lock -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetLock:
+    """Serialises "count the study's trials, then create one" across every worker and host."""
+
+    url: str
+    study_name: str
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        kind = kind_of(self.url)
+        if kind == "postgresql":
+            with self._advisory_lock():
+                yield
+        elif kind in ("sqlite", "journal"):
+            with self._file_lock():
+                yield
+        else:  # grpc: no shared lock; tuning re-checks the order after creating the trial
+            yield
+
+    def _file_lock(self):
+        from filelock import FileLock
+
+        base = sqlite_path(self.url) if kind_of(self.url) == "sqlite" else journal_path(self.url)
+        return FileLock(f"{base}.{_safe_name(self.study_name)}.lock", timeout=600)
+
+    @contextlib.contextmanager
+    def _advisory_lock(self) -> Iterator[None]:
+        import sqlalchemy
+
+        key = int.from_bytes(hashlib.sha256(self.study_name.encode()).digest()[:8], "big", signed=True)
+        url = self.url.replace("postgresql://", "postgresql+psycopg://", 1)
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                try:
+                    yield
+                finally:
+                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+        finally:
+            engine.dispose()
+
+
+def _safe_name(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:12]

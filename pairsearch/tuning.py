@@ -1,0 +1,340 @@
+"""``pairsearch tune``: the objective, the worker loop and the exact study-wide budget.
+
+Each worker is one long-lived process with one torch thread. Before it creates a trial it
+takes the study's budget lock, sweeps stale trials (killed workers), and counts
+``finished + running``; only when that is below the budget does it create the trial. So
+``--trials N`` ends with exactly N finished (complete + pruned) trials however many workers,
+hosts and re-runs join.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from pairsearch import __version__
+from pairsearch.errors import PairsearchError
+from pairsearch.storage import BudgetLock, kind_of, open_storage, redact
+from pairsearch.studyspec import StudySpec
+
+METRIC_NAME = "validation accuracy"
+WAIT_SECONDS = 2.0
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class TuneJob:
+    """Everything a worker process needs (picklable: it crosses a process boundary)."""
+
+    spec: StudySpec
+    study_name: str
+    url: str
+    trials: int
+    data_source: str
+    data_dir: Path
+    device: str = "cpu"
+    threads: int = 1
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+
+def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:
+    states = [trial.state for trial in trials]
+    return Counts(
+        complete=states.count(TrialState.COMPLETE), pruned=states.count(TrialState.PRUNED),
+        failed=states.count(TrialState.FAIL), running=states.count(TrialState.RUNNING),
+        waiting=states.count(TrialState.WAITING),
+    )
+
+
+# --- the study -------------------------------------------------------------------------------
+
+
+def study_attrs(*, spec: StudySpec, pools_source: str, fingerprint: str) -> dict:
+    import torch
+
+    return {
+        "pairsearch": True, "arch": spec.arch, "spec": spec.to_json(), "spec_hash": spec.spec_hash,
+        "epochs": spec.epochs, "data_source": pools_source, "data_fingerprint": fingerprint,
+        "versions": {"pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__},
+    }
+
+
+def prepare_study(*, job: TuneJob, fingerprint: str) -> optuna.Study:
+    """Create the study, or check that an existing one has the same spec and data."""
+    storage = open_storage(url=job.url)
+    study = optuna.create_study(
+        study_name=job.study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+    existing = study.user_attrs
+    if not existing.get("pairsearch"):
+        if study.trials:
+            raise PairsearchError(
+                f"study {job.study_name!r} in {redact(job.url)} was not made by pairsearch; "
+                "choose another name with --study"
+            )
+        for key, value in study_attrs(spec=job.spec, pools_source=job.data_source, fingerprint=fingerprint).items():
+            study.set_user_attr(key, value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC_NAME])
+        return study
+    check_compatible(study=study, job=job, fingerprint=fingerprint)
+    return study
+
+
+def check_compatible(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> None:
+    attrs = study.user_attrs
+    if attrs.get("spec_hash") != job.spec.spec_hash:
+        raise PairsearchError(
+            f"study {job.study_name!r} was created with a different study spec "
+            f"(arch {attrs.get('arch')}, epochs {attrs.get('epochs')}); "
+            f"use --study NEW_NAME to start a fresh study"
+        )
+    if attrs.get("data_fingerprint") != fingerprint:
+        raise PairsearchError(
+            f"study {job.study_name!r} was tuned on other data ({attrs.get('data_source')} "
+            f"{attrs.get('data_fingerprint')}, here {job.data_source} {fingerprint}); "
+            "use the same --dataset, or --study NEW_NAME"
+        )
+
+
+def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    if spec.sampler["name"] == "random":
+        return optuna.samplers.RandomSampler(seed=spec.sampler.get("seed"))
+    return optuna.samplers.TPESampler(
+        n_startup_trials=spec.sampler["n_startup_trials"], seed=spec.sampler.get("seed")
+    )
+
+
+def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    pruner = spec.pruner
+    if pruner["name"] == "none":
+        return optuna.pruners.NopPruner()
+    if pruner["name"] == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=spec.epochs, reduction_factor=pruner.get("reduction_factor", 3)
+        )
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=pruner["n_startup_trials"], n_warmup_steps=pruner["n_warmup_steps"]
+    )
+
+
+def suggest_params(*, trial: optuna.Trial, spec: StudySpec) -> dict:
+    params = dict(spec.fixed)
+    for space in spec.space:
+        if space.type == "categorical":
+            params[space.name] = trial.suggest_categorical(space.name, list(space.choices))
+        elif space.type == "int":
+            params[space.name] = trial.suggest_int(
+                name=space.name, low=int(space.low), high=int(space.high), log=space.log,
+                step=int(space.step or 1),
+            )
+        else:
+            params[space.name] = trial.suggest_float(
+                space.name, space.low, space.high, log=space.log, step=space.step
+            )
+    return params
+
+
+# --- the objective ---------------------------------------------------------------------------
+
+
+class SurplusTrial(Exception):
+    """A trial created beyond the budget (only possible without a shared lock, e.g. gRPC)."""
+
+
+def make_objective(*, job: TuneJob, split, device):
+    """The Optuna objective: train, report validation accuracy every epoch, prune when told."""
+    from pairsearch.models import resolve_params
+    from pairsearch.training import train_run
+
+    def objective(trial: optuna.Trial) -> float:
+        params = resolve_params(arch=job.spec.arch, overrides=suggest_params(trial=trial, spec=job.spec))
+        epoch_seconds: list[float] = []
+
+        def on_epoch(record) -> None:
+            epoch_seconds.append(record.seconds)
+            trial.report(record.eval_accuracy, step=record.epoch)
+            if trial.should_prune():
+                record_run_attrs(trial=trial, seconds=epoch_seconds, stop_reason="pruned")
+                raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
+
+        result = train_run(
+            arch=job.spec.arch, params=params, split=split, epochs=job.spec.epochs,
+            seed=job.spec.seed, device=device, on_epoch=on_epoch,
+        )
+        trial.set_user_attr("n_parameters", result.n_parameters)
+        record_run_attrs(trial=trial, seconds=epoch_seconds, stop_reason=result.status)
+        if result.status == "diverged":
+            return math.nan  # Optuna records a NaN objective as a failed trial
+        return result.final_accuracy
+
+    return objective
+
+
+def record_run_attrs(*, trial: optuna.Trial, seconds: list[float], stop_reason: str) -> None:
+    trial.set_user_attr("stop_reason", stop_reason)
+    trial.set_user_attr("epochs_run", len(seconds))
+    if seconds:
+        trial.set_user_attr("seconds_per_epoch", round(sum(seconds) / len(seconds), 3))
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+def run_worker(job: TuneJob) -> int:
+    """One worker process: run trials until the study-wide budget is spent. Returns an exit code."""
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        run_trials(job=job)
+    except PairsearchError as error:
+        print(f"pairsearch: error: {error}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_trials(*, job: TuneJob) -> None:
+    from pairsearch.data import load_pools, tuning_split
+    from pairsearch.training import resolve_device, set_threads
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    set_threads(job.threads)
+    device = resolve_device(job.device)
+    pools = load_pools(source=job.data_source, data_dir=job.data_dir)
+    storage = open_storage(url=job.url)
+    study = optuna.load_study(
+        study_name=job.study_name, storage=storage,
+        sampler=build_sampler(job.spec), pruner=build_pruner(job.spec),
+    )
+    check_compatible(study=study, job=job, fingerprint=pools.fingerprint)
+    objective = make_objective(job=job, split=tuning_split(pools=pools, seed=job.spec.seed), device=device)
+    lock = BudgetLock(url=job.url, study_name=job.study_name)
+    deadline = None if job.timeout is None else time.monotonic() + job.timeout
+    while deadline is None or time.monotonic() < deadline:
+        outcome = run_one_trial(study=study, objective=objective, lock=lock, budget=job.trials, url=job.url)
+        if outcome == "done":
+            return
+        if outcome == "full":
+            time.sleep(WAIT_SECONDS)  # running trials hold the rest of the budget; one may fail
+
+
+def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, budget: int, url: str) -> str:
+    """Create and run one trial if the budget allows: ``ran``, ``full`` or ``done``."""
+    exclusive = kind_of(url) != "grpc"
+    with contextlib.ExitStack() as held:
+        held.enter_context(lock.hold())
+        sweep_stale_trials(study)
+        counts = count_trials(study.get_trials(deepcopy=False))
+        if counts.finished >= budget:
+            return "done"
+        if counts.finished + counts.running >= budget:
+            return "full"
+
+        started: list[int] = []
+
+        def guarded(trial: optuna.Trial) -> float:
+            started.append(trial.number)
+            held.close()  # the trial exists now: let other workers count it and go on
+            if not exclusive:
+                refuse_surplus(study=study, trial=trial, budget=budget)
+            return objective(trial)
+
+        try:
+            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,), gc_after_trial=False)
+        except KeyboardInterrupt:
+            if started:
+                retry_interrupted(study=study, number=started[0])
+            raise
+    return "ran"
+
+
+def refuse_surplus(*, study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
+    """Without a lock, the trials created first win; a later one beyond the budget fails."""
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    counts = count_trials(earlier)
+    if counts.finished + counts.running >= budget:
+        trial.set_user_attr("stop_reason", "over budget")
+        raise SurplusTrial("the study-wide budget was already taken")
+
+
+def sweep_stale_trials(study: optuna.Study) -> None:
+    """Fail trials of killed workers (heartbeat older than the grace period) and re-enqueue them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def retry_interrupted(*, study: optuna.Study, number: int) -> None:
+    """Ctrl-C failed trial ``number``; enqueue its params so the next ``tune`` runs it again."""
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    if trial.state != TrialState.FAIL or not trial.params:
+        return
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": number}, skip_if_exists=True)
+
+
+# --- the parent: start workers, watch, stop cleanly ------------------------------------------
+
+
+def resolve_workers(workers: str) -> int:
+    if workers == "auto":
+        return len(os.sched_getaffinity(0))
+    if not workers.isdigit() or not 1 <= int(workers) <= 512:
+        raise PairsearchError(f"--workers must be auto or a whole number from 1 to 512, got {workers!r}")
+    return int(workers)
+
+
+def start_workers(*, job: TuneJob, workers: int) -> list[multiprocessing.Process]:
+    context = multiprocessing.get_context("spawn")  # no fork: torch and SQLAlchemy dislike it
+    processes = [context.Process(target=_worker_entry, args=(job,), daemon=False) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    return processes
+
+
+def _worker_entry(job: TuneJob) -> None:
+    sys.exit(run_worker(job))
+
+
+def stop_workers(processes: list[multiprocessing.Process], *, grace_seconds: float = 5.0) -> None:
+    """Ask every worker to stop (SIGINT: it fails and re-enqueues its trial), then make sure."""
+    for process in processes:
+        if process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
