@@ -101,9 +101,7 @@ def pairwise(
     ]
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS[:-1])
     table["holm_p"] = holm_adjust(p_values=table["wilcoxon_p"].to_numpy(dtype=float))
-    return table.sort_values(
-        ["holm_p", "mean_diff"], ascending=[True, False], ignore_index=True
-    )
+    return table.sort_values(["holm_p", "mean_diff"], ascending=[True, False], ignore_index=True)
 
 
 def holm_adjust(*, p_values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,153 @@
+"""Open the report in Debian's real headless Chromium: every plot renders, the console is clean."""
+
+import base64
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from pairsearch import report
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report.png"
+RENDER_TIMEOUT_S = 60
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,900",
+]
+ALL_PLOTS_RENDERED_JS = """
+const plots = Array.from(document.querySelectorAll('.ps-plot'));
+return plots.length > 0 && plots.every(plot => plot.querySelector('.main-svg') !== null);
+"""
+
+
+def _require_browser() -> None:
+    """Skip where Chromium is missing, but fail under CI, which installs it."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package")
+    if not missing:
+        return
+    message = f"{', '.join(missing)} missing: apt-get install chromium chromium-driver"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    archs = ["base", "base_aux", "digits"]
+    results = pd.DataFrame(
+        {
+            "arch": arch,
+            "seed": seed,
+            "test_accuracy": 0.85 + 0.04 * index + 0.01 * rng.standard_normal(),
+            "seconds": 4.0,
+            "n_parameters": 20_000 * (index + 1),
+            "params": json.dumps({"lr": 0.001, "channels": 32, "hidden": 128}),
+        }
+        for index, arch in enumerate(archs)
+        for seed in range(4)
+    )
+    curves = pd.DataFrame(
+        {
+            "arch": arch,
+            "seed": seed,
+            "epoch": epoch,
+            "train_loss": 1.0 / epoch,
+            "train_accuracy": 0.6 + 0.1 * epoch,
+            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
+            "digit_accuracy": np.nan,
+        }
+        for index, arch in enumerate(archs)
+        for seed in range(4)
+        for epoch in range(1, 4)
+    )
+    return results, curves
+
+
+def _tuning_study() -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["validation accuracy"])
+    study.optimize(
+        lambda trial: (
+            0.9
+            - (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2
+            - 0.001 * trial.suggest_int("hidden", 16, 256) / 256
+        ),
+        n_trials=8,
+    )
+    return study
+
+
+@pytest.fixture
+def driver(tmp_path):
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    yield browser
+    browser.quit()
+
+
+def _save_full_page_screenshot(*, browser, path: Path) -> None:
+    """Chrome's WebDriver screenshots only the viewport; the DevTools protocol gets the page."""
+    metrics = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_report_renders_every_plot_without_console_errors(driver, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    results, curves = _results_and_curves()
+    paths = report.write_report(
+        out_dir=tmp_path / "report",
+        results=results,
+        curves=curves,
+        protocol={"data source": "mnist5k", "epochs": 3, "seeds": "0–3"},
+        studies={"base": _tuning_study()},
+    )
+
+    driver.get(paths["report_html"].as_uri())
+    WebDriverWait(driver, RENDER_TIMEOUT_S).until(
+        lambda browser: browser.execute_script(ALL_PLOTS_RENDERED_JS)
+    )
+    _save_full_page_screenshot(browser=driver, path=SCREENSHOT)
+
+    severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == []
+    # Box plot, learning curves, optimisation history, parameter importances.
+    assert len(driver.find_elements("css selector", ".ps-plot .main-svg")) >= 4
+    assert SCREENSHOT.stat().st_size > 0
