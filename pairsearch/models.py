@@ -141,17 +141,19 @@ class SiameseNet(nn.Module):
         self.digit_heads = nn.ModuleList(
             nn.Linear(params["hidden"], 10) for _ in range(copies if aux else 0)
         )
-        self.compare = mlp_head(in_features=2 * params["hidden"], params=params, out_features=1)
+        # With digit heads, the compare head reads the two digit logit vectors (20 numbers):
+        # the auxiliary loss then shapes exactly what the comparison is made from.
+        compare_inputs = 20 if aux else 2 * params["hidden"]
+        self.compare = mlp_head(in_features=compare_inputs, params=params, out_features=1)
         self.aux_weight = params.get("aux_weight", 0.0) if aux else 0.0
 
     def forward(self, images: torch.Tensor) -> PairOutput:
         features = self._features(images)  # (n, 2, hidden)
-        compare_logits = self.compare(features.flatten(1)).squeeze(1)
-        digit_logits = None
-        if len(self.digit_heads):
-            heads = self.digit_heads if len(self.digit_heads) == 2 else [self.digit_heads[0]] * 2
-            digit_logits = torch.stack([heads[i](features[:, i]) for i in range(2)], dim=1)
-        return PairOutput(compare_logits, digit_logits)
+        if not len(self.digit_heads):
+            return PairOutput(self.compare(features.flatten(1)).squeeze(1), None)
+        heads = self.digit_heads if len(self.digit_heads) == 2 else [self.digit_heads[0]] * 2
+        digit_logits = torch.stack([heads[i](features[:, i]) for i in range(2)], dim=1)
+        return PairOutput(self.compare(digit_logits.flatten(1)).squeeze(1), digit_logits)
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
         if len(self.trunks) == 1:  # shared weights: one pass over both digits

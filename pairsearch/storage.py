@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +73,24 @@ def open_storage(*, url: str) -> optuna.storages.BaseStorage:
             return _journal_storage(journal_path(url))
         if kind == "grpc":
             return _grpc_storage(url)
-        return _rdb_storage(url=url, kind=kind)
+        return _with_schema_retry(lambda: _rdb_storage(url=url, kind=kind))
     except PairsearchError:
         raise
     except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
         raise PairsearchError(f"cannot open storage {redact(url)}: {describe_error(error)}") from None
+
+
+def _with_schema_retry(open_once, attempts: int = 5):
+    """Workers starting together on a fresh database race to create Optuna's tables; retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return open_once()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
