@@ -168,20 +168,105 @@ def tune(
     optuna_study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
     say(f"study {job.study_name} in {storage_module.redact(url)}: {worker_count} worker(s), budget {trials}")
     processes = tuning.start_workers(job=job, workers=worker_count)
+    final = supervise(processes=processes, watch=lambda keep_watching: progress.watch(
+        study=optuna_study, budget=trials, quiet=quiet, keep_watching=keep_watching,
+    ))
+    best = "none yet" if final.best_value is None else f"{final.best_value:.4f} {progress.format_params(final.best_params)}"
+    print(f"finished={final.counts.finished} pruned={final.counts.pruned} failed={final.counts.failed} best={best}")
+
+
+def supervise(*, processes, watch):
+    """Watch worker processes until they end; Ctrl-C stops them cleanly (exit 130).
+
+    A worker that failed on a user error (exit 2) has said why on stderr; we exit 2 too.
+    """
+    from pairsearch import tuning
+
     try:
-        final = progress.watch(
-            study=optuna_study, budget=trials, quiet=quiet,
-            keep_watching=lambda: any(p.is_alive() for p in processes),
-        )
+        outcome = watch(lambda: any(process.is_alive() for process in processes))
     except KeyboardInterrupt:
         tuning.stop_workers(processes)
         say("interrupted: running trials were failed and re-queued; run the same command to continue")
         raise typer.Exit(130)
-    failures = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+    failures = [process.exitcode for process in processes if process.exitcode not in (0, None)]
     if failures:
         raise typer.Exit(2 if 2 in failures else 1)
-    best = "none yet" if final.best_value is None else f"{final.best_value:.4f} {progress.format_params(final.best_params)}"
-    print(f"finished={final.counts.finished} pruned={final.counts.pruned} failed={final.counts.failed} best={best}")
+    return outcome
+
+
+@app.command("final-report")
+def final_report(
+    arch: Annotated[
+        Optional[list[str]], typer.Option(help="Study to report (repeatable) [default: every tuned study].")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")] = 15,
+    epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="[default: each study's tuning epochs]")] = None,
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto.")] = "1",
+    storage: Storage = None,
+    out: Annotated[Optional[Path], typer.Option(help="[default: storage/reports/<UTC timestamp>/]")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    device: Device = "cpu",
+    threads: Threads = 1,
+    quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
+) -> None:
+    """Retrain each study's best config over paired seeds and write the comparison report."""
+    from pairsearch import final, progress, storage as storage_module, tuning
+    from pairsearch.training import resolve_device
+
+    worker_count = tuning.resolve_workers(workers)
+    resolve_device(device)
+    url = storage_module.storage_url(url=storage)
+    opened = storage_module.open_storage(url=url)
+    names = arch or final.tuned_study_names(storage=opened)
+    if not names:
+        raise PairsearchError(f"no tuned study in {storage_module.redact(url)}; run 'pairsearch tune' first")
+    out_dir = out or final.default_report_dir()
+    final.check_writable(out_dir)
+    plans = [final.make_plan(storage=opened, study_name=name, epochs=epochs) for name in names]
+    for plan in plans:
+        final.check_local_data(plan=plan, data_dir=data_dir)
+        added, notes = final.ensure_jobs(storage=opened, url=url, plan=plan, seeds=seeds)
+        for note in notes:
+            say(note)
+        say(f"{plan.arch}: best trial #{plan.best_trial}, {added} new job(s) of {seeds}")
+    job = final.FinalJob(url=url, data_dir=data_dir, study_names=tuple(p.final_study_name for p in plans),
+                         device=device, threads=threads)
+    processes = final.start_final_workers(job=job, workers=worker_count)
+    supervise(processes=processes, watch=lambda keep_watching: progress.watch_jobs(
+        counts=lambda: final.job_counts(storage=opened, plans=plans), keep_watching=keep_watching, quiet=quiet,
+    ))
+    summary = final.write_final_report(storage=opened, url=url, plans=plans, seeds=seeds, out_dir=out_dir)
+    print(summary)
+    say(f"report written to {out_dir / 'report.html'}")
+
+
+@app.command("final-run")
+def final_run(
+    storage: Storage = None,
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto.")] = "1",
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    device: Device = "cpu",
+    threads: Threads = 1,
+) -> None:
+    """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
+    from pairsearch import final, storage as storage_module, tuning
+    from pairsearch.training import resolve_device
+
+    worker_count = tuning.resolve_workers(workers)
+    resolve_device(device)
+    url = storage_module.storage_url(url=storage)
+    storage_module.open_storage(url=url)
+    job = final.FinalJob(url=url, data_dir=data_dir, device=device, threads=threads)
+    processes = final.start_final_workers(job=job, workers=worker_count)
+    supervise(processes=processes, watch=lambda keep_watching: _wait(keep_watching))
+    say("no final jobs left")
+
+
+def _wait(keep_watching) -> None:
+    import time
+
+    while keep_watching():
+        time.sleep(1.0)
 
 
 @app.command()
@@ -246,17 +331,8 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def quiet_libraries() -> None:
-    """Optuna's per-trial INFO lines would drown our own progress display."""
-    os.environ.setdefault("OPTUNA_LOGGING_LEVEL", "WARNING")
-    import logging
-
-    logging.getLogger("optuna").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    quiet_libraries()
     try:
         code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
     except PairsearchError as error:

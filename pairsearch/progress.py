@@ -108,3 +108,36 @@ def status_rows(storage) -> list[dict]:
             "params": shot.best_params,
         })
     return rows
+
+
+def jobs_line(counts: dict[str, tuple[int, int]]) -> str:
+    return "final jobs: " + "  ".join(f"{arch} {done}/{total}" for arch, (done, total) in counts.items())
+
+
+def watch_jobs(*, counts: Callable[[], dict], keep_watching: Callable[[], bool], quiet: bool) -> None:
+    """Show finished/total final jobs per arch until ``keep_watching()`` is false."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        last = ""
+        while keep_watching():
+            line = jobs_line(counts())
+            if line != last:
+                print(line, flush=True)
+                last = line
+            time.sleep(POLL_SECONDS)
+        print(jobs_line(counts()), flush=True)
+        return
+    with Live(console=console, refresh_per_second=2) as live:
+        while keep_watching():
+            live.update(jobs_table(counts()))
+            time.sleep(POLL_SECONDS)
+        live.update(jobs_table(counts()))
+
+
+def jobs_table(counts: dict[str, tuple[int, int]]) -> Table:
+    table = Table(title="pairsearch final-report — seeded jobs")
+    table.add_column("arch")
+    table.add_column("finished")
+    for arch, (done, total) in counts.items():
+        table.add_row(arch, f"{done}/{total}")
+    return table

@@ -27,6 +27,7 @@ STORAGE_ENV = "PAIRSEARCH_STORAGE"
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 10
 MAX_RETRY = 3
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress display says what matters
 SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER:PASS@HOST/DB, journal:PATH, grpc://HOST:PORT"
 
 
@@ -102,7 +103,8 @@ def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
         url = url.replace("postgres://", "postgresql+psycopg://", 1).replace(
             "postgresql://", "postgresql+psycopg://", 1
         )
-        # Small pools: 100 workers must fit in a server's default 100 connections.
+        # Small pools: at most 2 connections per worker process (plus a short-lived one for the
+        # budget lock), so about 30 worker processes fit in a server's default 100 connections.
         engine_kwargs = {
             "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
             "connect_args": {"connect_timeout": 10},

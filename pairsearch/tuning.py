@@ -10,6 +10,7 @@ hosts and re-runs join.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import multiprocessing
 import os
@@ -164,7 +165,7 @@ def suggest_params(*, trial: optuna.Trial, spec: StudySpec) -> dict:
 
 
 class SurplusTrial(Exception):
-    """A trial created beyond the budget (only possible without a shared lock, e.g. gRPC)."""
+    """A trial created beyond the budget or the job list (only without a shared lock: gRPC)."""
 
 
 def make_objective(*, job: TuneJob, split, device):
@@ -227,7 +228,6 @@ def run_trials(*, job: TuneJob) -> None:
     from pairsearch.data import load_pools, tuning_split
     from pairsearch.training import resolve_device, set_threads
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     set_threads(job.threads)
     device = resolve_device(job.device)
     pools = load_pools(source=job.data_source, data_dir=job.data_dir)
@@ -238,35 +238,44 @@ def run_trials(*, job: TuneJob) -> None:
     )
     check_compatible(study=study, job=job, fingerprint=pools.fingerprint)
     objective = make_objective(job=job, split=tuning_split(pools=pools, seed=job.spec.seed), device=device)
+    if kind_of(job.url) == "grpc":  # no shared lock through the proxy: re-check after creating
+        objective = refuse_surplus(objective=objective, study=study, budget=job.trials)
     lock = BudgetLock(url=job.url, study_name=job.study_name)
+    decide = functools.partial(budget_decision, budget=job.trials)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
     while deadline is None or time.monotonic() < deadline:
-        outcome = run_one_trial(study=study, objective=objective, lock=lock, budget=job.trials, url=job.url)
+        outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=decide)
         if outcome == "done":
             return
         if outcome == "full":
             time.sleep(WAIT_SECONDS)  # running trials hold the rest of the budget; one may fail
 
 
-def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, budget: int, url: str) -> str:
-    """Create and run one trial if the budget allows: ``ran``, ``full`` or ``done``."""
-    exclusive = kind_of(url) != "grpc"
+def budget_decision(counts: Counts, *, budget: int) -> str:
+    """``run`` a new trial, wait while running trials hold the budget (``full``), or ``done``."""
+    if counts.finished >= budget:
+        return "done"
+    if counts.finished + counts.running >= budget:
+        return "full"
+    return "run"
+
+
+def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, decide) -> str:
+    """Under the study's lock, sweep stale trials and ask ``decide(counts)``; run one trial if told.
+
+    Returns ``ran`` or what ``decide`` said (``full``: wait and ask again, ``done``: stop).
+    """
     with contextlib.ExitStack() as held:
         held.enter_context(lock.hold())
         sweep_stale_trials(study)
-        counts = count_trials(study.get_trials(deepcopy=False))
-        if counts.finished >= budget:
-            return "done"
-        if counts.finished + counts.running >= budget:
-            return "full"
-
+        decision = decide(count_trials(study.get_trials(deepcopy=False)))
+        if decision != "run":
+            return decision
         started: list[int] = []
 
         def guarded(trial: optuna.Trial) -> float:
             started.append(trial.number)
             held.close()  # the trial exists now: let other workers count it and go on
-            if not exclusive:
-                refuse_surplus(study=study, trial=trial, budget=budget)
             return objective(trial)
 
         try:
@@ -278,13 +287,17 @@ def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, budget: i
     return "ran"
 
 
-def refuse_surplus(*, study: optuna.Study, trial: optuna.Trial, budget: int) -> None:
-    """Without a lock, the trials created first win; a later one beyond the budget fails."""
-    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-    counts = count_trials(earlier)
-    if counts.finished + counts.running >= budget:
-        trial.set_user_attr("stop_reason", "over budget")
-        raise SurplusTrial("the study-wide budget was already taken")
+def refuse_surplus(*, objective, study: optuna.Study, budget: int):
+    """Without a lock the trials created first win; a later one beyond the budget fails."""
+
+    def checked(trial: optuna.Trial) -> float:
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if budget_decision(count_trials(earlier), budget=budget) != "run":
+            trial.set_user_attr("stop_reason", "over budget")
+            raise SurplusTrial("the study-wide budget was already taken")
+        return objective(trial)
+
+    return checked
 
 
 def sweep_stale_trials(study: optuna.Study) -> None:
@@ -313,12 +326,17 @@ def resolve_workers(workers: str) -> int:
     return int(workers)
 
 
-def start_workers(*, job: TuneJob, workers: int) -> list[multiprocessing.Process]:
+def start_processes(*, target, arg, count: int) -> list[multiprocessing.Process]:
+    """Start ``count`` worker processes running ``target(arg)``."""
     context = multiprocessing.get_context("spawn")  # no fork: torch and SQLAlchemy dislike it
-    processes = [context.Process(target=_worker_entry, args=(job,), daemon=False) for _ in range(workers)]
+    processes = [context.Process(target=target, args=(arg,)) for _ in range(count)]
     for process in processes:
         process.start()
     return processes
+
+
+def start_workers(*, job: TuneJob, workers: int) -> list[multiprocessing.Process]:
+    return start_processes(target=_worker_entry, arg=job, count=workers)
 
 
 def _worker_entry(job: TuneJob) -> None:
