@@ -18,7 +18,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.models import get_arch
 from pairsearch.params import PARAM_RANGES, check_value
 
-STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+SOURCE_STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 PARAM_TYPES = ("int", "float", "categorical")
 PRUNERS = ("median", "hyperband", "none")
 TOP_LEVEL_KEYS = {"arch", "epochs", "seed", "params", "fixed", "sampler", "pruner", "description"}
@@ -65,8 +65,10 @@ class StudySpec:
 
 
 def default_study_file(*, arch: str) -> Path:
+    """``studies/ARCH.toml`` in the working directory, else the one beside the package source."""
     get_arch(arch)
-    return STUDIES_DIR / f"{arch}.toml"
+    local = Path("studies") / f"{arch}.toml"
+    return local if local.is_file() else SOURCE_STUDIES_DIR / f"{arch}.toml"
 
 
 def load_study_file(*, path: Path, arch: str | None = None) -> StudySpec:

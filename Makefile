@@ -1,0 +1,41 @@
+# pairsearch — everything runs inside .venv, created with pip on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARCH ?= sep_aux
+TRIALS ?= 200
+WORKERS ?= auto
+
+.PHONY: install tune report test test-all bench lint clean
+
+$(BIN)/pairsearch: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch 2.14.1 + torchvision 0.29.1 install from this machine's local wheel cache
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[dev,grpc]"
+	touch $(BIN)/pairsearch
+
+install: $(BIN)/pairsearch  ## create .venv and install pairsearch into it
+
+tune: install  ## the main job: make tune ARCH=sep_aux TRIALS=200
+	$(BIN)/pairsearch tune --arch $(ARCH) --trials $(TRIALS) --workers $(WORKERS)
+
+report: install  ## retrain every tuned arch's best config over 15 seeds and write the report
+	$(BIN)/pairsearch final-report --seeds 15 --workers $(WORKERS)
+
+test: install  ## the unit suite (a few minutes on 2 cores)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-all: install  ## unit suite, then the slow end-to-end checks once
+	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m slow -q
+
+bench: install  ## benchmarks; numbers go to bench/results/latest.json and bench/RESULTS.md
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check pairsearch tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,123 @@
+"""Shared fixtures: real mnist5k data, tiny params, a throwaway Postgres database, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PG_SERVER = os.environ.get("PAIRSEARCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TINY = {"channels": 4, "hidden": 8, "lr": 3e-3, "dropout": 0.0, "batchnorm": True, "batch_size": 100,
+        "weight_decay": 0.0}
+TINY_STUDY = """\
+arch = "{arch}"
+epochs = {epochs}
+seed = 0
+
+[params]
+channels = {{ type = "int", low = 4, high = 8 }}
+lr = {{ type = "float", low = 1e-3, high = 1e-2, log = true }}
+
+[fixed]
+hidden = 8
+batch_size = 250
+
+[sampler]
+name = "random"
+seed = 1
+
+[pruner]
+name = "none"
+"""
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """A data dir with the mnist5k pool cache built once per test session."""
+    from pairsearch.data import load_pools
+
+    directory = tmp_path_factory.mktemp("data")
+    load_pools(source="mnist5k", data_dir=directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def pools(data_dir):
+    from pairsearch.data import load_pools
+
+    return load_pools(source="mnist5k", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def small_split(pools):
+    """200 training pairs, 100 validation pairs: enough to learn a little, fast to train."""
+    from pairsearch.data import tuning_split
+
+    return tuning_split(pools=pools, seed=0, n_train=200, n_validation=100)
+
+
+@pytest.fixture
+def tiny_params():
+    return dict(TINY)
+
+
+def write_tiny_study(directory: Path, *, arch: str = "base", epochs: int = 2) -> Path:
+    """A study file with a tiny search space so a trial takes well under a second."""
+    path = directory / f"{arch}-tiny.toml"
+    path.write_text(TINY_STUDY.format(arch=arch, epochs=epochs))
+    return path
+
+
+@pytest.fixture
+def tiny_study(tmp_path) -> Path:
+    return write_tiny_study(tmp_path)
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PAIRSEARCH_")}
+    env.update(PAIRSEARCH_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
+    return env
+
+
+def run_cli(args: list[str], *, data_dir: Path, cwd: Path | None = None, timeout: float = 300, **env):
+    """Run ``python -m pairsearch ARGS`` as a user would; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "pairsearch", *args], capture_output=True, text=True,
+        env=cli_env(data_dir, **env), cwd=cwd or REPO, timeout=timeout,
+    )
+
+
+def postgres_or_skip() -> None:
+    """Postgres tests fail under CI (the server is part of CI's machine) and skip elsewhere."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER} ({type(error).__name__})")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh Postgres database for one test, dropped afterwards."""
+    import sqlalchemy
+
+    postgres_or_skip()
+    name = f"pairsearch_test_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
