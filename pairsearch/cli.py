@@ -305,6 +305,22 @@ def dashboard(
     dashboard_module.serve(url=url, host=host, port=port)
 
 
+@app.command("storage-proxy")
+def storage_proxy(
+    storage: Storage = None,
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 13000,
+) -> None:
+    """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
+    from pairsearch import dashboard as dashboard_module, storage as storage_module
+
+    url = storage_module.storage_url(url=storage)
+    if storage_module.kind_of(url) == "grpc":
+        raise PairsearchError("storage-proxy needs the real storage behind it, not another grpc:// proxy")
+    dashboard_module.check_port_free(host=host, port=port)
+    storage_module.serve_grpc_proxy(url=url, host=host, port=port)
+
+
 @data_app.command("info")
 def data_info(dataset: Dataset = "auto", data_dir: DataDir = DEFAULT_DATA_DIR) -> None:
     """Print the data source, pool sizes, class counts, fingerprint and cache path."""

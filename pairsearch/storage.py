@@ -143,6 +143,19 @@ def _grpc_storage(url: str) -> optuna.storages.BaseStorage:
     return proxy
 
 
+def serve_grpc_proxy(*, url: str, host: str, port: int) -> None:
+    """Block serving ``url`` to gRPC clients (``grpc://host:port``) until Ctrl-C."""
+    try:
+        from optuna.storages import run_grpc_proxy_server
+    except ImportError:
+        raise PairsearchError("storage-proxy needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
+    storage = open_storage(url=url)
+    print(f"gRPC storage proxy for {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        run_grpc_proxy_server(storage, host=host, port=port)
+
+
 def sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
