@@ -141,7 +141,7 @@ def tune(
     study: Annotated[Optional[str], typer.Option(help="Study name [default: the arch name].")] = None,
     study_file: Annotated[Optional[Path], typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
     storage: Storage = None,
-    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto (one per core).")] = "1",
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
     epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="Override the study file's epochs.")] = None,
     pruner: Annotated[Optional[str], typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
     timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
@@ -201,7 +201,7 @@ def final_report(
     ] = None,
     seeds: Annotated[int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")] = 15,
     epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="[default: each study's tuning epochs]")] = None,
-    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto.")] = "1",
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
     storage: Storage = None,
     out: Annotated[Optional[Path], typer.Option(help="[default: storage/reports/<UTC timestamp>/]")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -235,7 +235,10 @@ def final_report(
     supervise(processes=processes, watch=lambda keep_watching: progress.watch_jobs(
         counts=lambda: final.job_counts(storage=opened, plans=plans), keep_watching=keep_watching, quiet=quiet,
     ))
-    summary = final.write_final_report(storage=opened, url=url, plans=plans, seeds=seeds, out_dir=out_dir)
+    summary = final.write_final_report(
+        storage=opened, url=url, plans=plans, seeds=seeds, out_dir=out_dir,
+        device=str(resolve_device(device)),
+    )
     print(summary)
     say(f"report written to {out_dir / 'report.html'}")
 
@@ -243,7 +246,7 @@ def final_report(
 @app.command("final-run")
 def final_run(
     storage: Storage = None,
-    workers: Annotated[str, typer.Option(help="Local worker processes: a number or auto.")] = "1",
+    workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     device: Device = "cpu",
     threads: Threads = 1,
@@ -280,7 +283,7 @@ def status(storage: Storage = None) -> None:
     url = storage_module.storage_url(url=storage)
     rows = progress.status_rows(storage_module.open_storage(url=url))
     table = Table(title=f"studies in {storage_module.redact(url)}")
-    for column in ("study", "arch", "finished", "pruned", "failed", "running", "best val acc", "best params"):
+    for column in ("study", "arch", "finished", "pruned", "failed", "running", "best value", "best params"):
         table.add_column(column)
     for row in rows:
         c = row["counts"]
@@ -288,6 +291,7 @@ def status(storage: Storage = None) -> None:
         table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
                       str(c.running), best, progress.format_params(row["params"]))
     Console(width=200).print(table)
+    print("best value: validation accuracy for tuning studies, test accuracy for <study>.final jobs")
     if not rows:
         print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
 

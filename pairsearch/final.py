@@ -289,7 +289,7 @@ def job_counts(*, storage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]
     return counts
 
 
-def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str) -> dict:
+def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str, device: str) -> dict:
     """The facts a reader needs to reproduce the comparison."""
     import datetime
     import platform
@@ -314,6 +314,7 @@ def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str) -> dict:
         "reported": "test accuracy after the last epoch",
         "tuning trials (finished)": ", ".join(f"{arch} {n}" for arch, n in trials.items()),
         "storage": redact(url),
+        "device": device,
         "pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__,
         "python": platform.python_version(),
         "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
@@ -350,7 +351,9 @@ def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
         )
 
 
-def write_final_report(*, storage, url: str, plans: list[FinalPlan], seeds: int, out_dir: Path) -> str:
+def write_final_report(
+    *, storage, url: str, plans: list[FinalPlan], seeds: int, out_dir: Path, device: str
+) -> str:
     """Collect results, write every report file, and return the summary table in Markdown."""
     from pairsearch import report, stats
 
@@ -361,7 +364,8 @@ def write_final_report(*, storage, url: str, plans: list[FinalPlan], seeds: int,
     try:
         report.write_report(
             out_dir=out_dir, results=results, curves=curves,
-            protocol=protocol(plans=plans, storage=storage, seeds=seeds, url=url), studies=studies,
+            protocol=protocol(plans=plans, storage=storage, seeds=seeds, url=url, device=device),
+            studies=studies,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
