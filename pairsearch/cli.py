@@ -147,7 +147,7 @@ def tune(
     timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
     dataset: Dataset = "auto",
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    device: Device = "cpu",
+    device: Device = "auto",
     threads: Threads = 1,
     quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
 ) -> None:
@@ -205,7 +205,7 @@ def final_report(
     storage: Storage = None,
     out: Annotated[Optional[Path], typer.Option(help="[default: storage/reports/<UTC timestamp>/]")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    device: Device = "cpu",
+    device: Device = "auto",
     threads: Threads = 1,
     quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
 ) -> None:
@@ -248,7 +248,7 @@ def final_run(
     storage: Storage = None,
     workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
     data_dir: DataDir = DEFAULT_DATA_DIR,
-    device: Device = "cpu",
+    device: Device = "auto",
     threads: Threads = 1,
 ) -> None:
     """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
