@@ -209,6 +209,7 @@ def record_run_attrs(*, trial: optuna.Trial, seconds: list[float], stop_reason: 
 
 def run_worker(job: TuneJob) -> int:
     """One worker process: run trials until the study-wide budget is spent. Returns an exit code."""
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         run_trials(job=job)
@@ -221,6 +222,12 @@ def run_worker(job: TuneJob) -> int:
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
+    # Ctrl-C reaches every worker and then the parent's stop request follows at once: only
+    # the first signal may interrupt, or the second one lands inside the clean-up (failing
+    # and re-queuing the running trial) and leaves the trial RUNNING. stop_workers still
+    # kills a worker that does not exit in time.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
