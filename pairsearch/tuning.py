@@ -316,10 +316,14 @@ def sweep_stale_trials(study: optuna.Study) -> None:
 
 def retry_interrupted(*, study: optuna.Study, number: int) -> None:
     """Ctrl-C failed trial ``number``; enqueue its params so the next ``tune`` runs it again."""
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    trials = study.get_trials(deepcopy=False)
+    trial = next(t for t in trials if t.number == number)
     if trial.state != TrialState.FAIL or not trial.params:
         return
-    study.enqueue_trial(trial.params, user_attrs={"retry_of": number}, skip_if_exists=True)
+    if any(t.user_attrs.get("retry_of") == number for t in trials):
+        return
+    # Not skip_if_exists: it matches the failed trial itself (same params) and never enqueues.
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": number})
 
 
 # --- the parent: start workers, watch, stop cleanly ------------------------------------------
