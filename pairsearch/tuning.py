@@ -228,6 +228,9 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     # kills a worker that does not exit in time.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Optuna would log the interrupted trial as a failure with a page-long traceback per
+    # worker; the parent already says what happened.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     raise KeyboardInterrupt
 
 
