@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,8 +202,11 @@ def _idx_path(*, data_dir: Path, name: str) -> Path | None:
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (MNIST's format, plain or gzipped) of unsigned bytes."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        content = stream.read()
+    try:
+        with opener(path, "rb") as stream:
+            content = stream.read()
+    except (EOFError, OSError, zlib.error) as error:  # cut-off or corrupt gzip stream
+        raise PairsearchError(f"{path} cannot be read ({error}); copy or download it again") from None
     if len(content) < 4 or content[0:2] != b"\x00\x00" or content[2] != 0x08:
         raise PairsearchError(f"{path} is not an IDX file of unsigned bytes")
     ndim = content[3]

@@ -49,9 +49,13 @@ def check_value(*, name: str, value: object) -> object:
     allowed = PARAM_RANGES[name]
     if allowed.kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
-    if allowed.kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not allowed.contains(value):
+    try:
+        if allowed.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        within = allowed.contains(value)
+    except OverflowError:  # a Python int too large for a float
+        within = False
+    if not within:
         raise PairsearchError(f"{name}={value!r} is out of range: {name} takes {allowed.describe()}")
     return value
 

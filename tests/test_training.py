@@ -1,0 +1,172 @@
+"""One training run: history, determinism, divergence, eval mode, device and threads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from pairsearch import training
+from pairsearch.data import PairSet, Split
+from pairsearch.errors import PairsearchError
+from pairsearch.models import ARCHS, build_model, count_parameters, resolve_params
+from pairsearch.training import EpochRecord, evaluate, resolve_device, set_threads, train_run
+
+DIGIT_ARCHS = {"base_aux", "sep_aux", "split", "digits"}
+RECORD_FIELDS = ["epoch", "train_loss", "train_accuracy", "eval_accuracy", "digit_accuracy", "seconds"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Bit-for-bit repeatability holds at a fixed thread count; one thread is also the fastest here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(arch: str, params: dict, split: Split, *, seed: int = 0, epochs: int = 2, **kwargs):
+    params = resolve_params(arch=arch, overrides=params)
+    return train_run(arch=arch, params=params, split=split, epochs=epochs, seed=seed, **kwargs)
+
+
+def comparable(history: list[EpochRecord]) -> list[tuple]:
+    """Everything in a history except wall-clock seconds."""
+    return [dataclasses.astuple(dataclasses.replace(record, seconds=0.0)) for record in history]
+
+
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_train_run_records_every_epoch(arch, small_split, tiny_params):
+    result = run(arch, tiny_params, small_split)
+    assert result.status == "completed"
+    assert (result.arch, result.seed, result.epochs) == (arch, 0, 2)
+    assert result.n_parameters == count_parameters(build_model(arch=arch, params=result.params))
+    assert [record.epoch for record in result.history] == [1, 2]
+    for record in result.history:
+        assert [field.name for field in dataclasses.fields(record)] == RECORD_FIELDS
+        assert 0 <= record.train_accuracy <= 1 and 0 <= record.eval_accuracy <= 1
+        assert record.train_loss > 0 and record.seconds > 0
+        # accuracies are counts over the right set: 200 training pairs, 100 validation pairs
+        assert abs(record.train_accuracy * 200 - round(record.train_accuracy * 200)) < 1e-9
+        assert abs(record.eval_accuracy * 100 - round(record.eval_accuracy * 100)) < 1e-9
+        if arch in DIGIT_ARCHS:
+            assert record.digit_accuracy is not None and 0 <= record.digit_accuracy <= 1
+        else:
+            assert record.digit_accuracy is None
+    assert result.final_accuracy == result.history[-1].eval_accuracy
+    assert [list(row) for row in result.history_dicts()] == [RECORD_FIELDS] * 2
+
+
+def test_training_learns_something(small_split, tiny_params):
+    result = run("digits", {**tiny_params, "lr": 1e-2, "batch_size": 20}, small_split, epochs=3)
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.history[-1].digit_accuracy > 0.2  # chance is 0.1
+
+
+def test_same_seed_gives_identical_history_and_other_seed_differs(small_split, tiny_params):
+    params = {**tiny_params, "dropout": 0.3}  # dropout draws random numbers too
+    first = run("base_aux", params, small_split, seed=4)
+    torch.manual_seed(999)  # the global RNG state before the run must not matter
+    torch.rand(10)
+    again = run("base_aux", params, small_split, seed=4)
+    other = run("base_aux", params, small_split, seed=5)
+    assert comparable(first.history) == comparable(again.history)
+    assert comparable(first.history) != comparable(other.history)
+    assert first.history[0].train_loss != other.history[0].train_loss
+
+
+def test_on_epoch_sees_each_record_once(small_split, tiny_params):
+    seen = []
+    result = run("joint", tiny_params, small_split, epochs=2, on_epoch=seen.append)
+    assert seen == result.history
+    assert len(seen) == 2
+
+
+def test_on_epoch_can_stop_the_run_by_raising(small_split, tiny_params):
+    class Stop(Exception):
+        pass
+
+    def stop(record: EpochRecord) -> None:
+        raise Stop(record.epoch)
+
+    with pytest.raises(Stop) as caught:
+        run("base", tiny_params, small_split, epochs=3, on_epoch=stop)
+    assert caught.value.args == (1,)
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("arch", ["base", "digits"])
+def test_non_finite_loss_ends_the_run_as_diverged(arch, bad_value, small_split, tiny_params):
+    images = small_split.train.images.clone()
+    images[3, 0, 5, 5] = bad_value
+    broken = Split(PairSet(images, small_split.train.targets, small_split.train.classes),
+                   small_split.evaluation, "validation")
+    seen = []
+    result = run(arch, tiny_params, broken, epochs=2, on_epoch=seen.append)
+    assert result.status == "diverged"
+    assert result.final_accuracy is None
+    assert result.history == [] and seen == []
+
+
+def test_final_accuracy_is_none_without_history():
+    result = training.RunResult(arch="base", params={}, seed=0, epochs=1, n_parameters=1)
+    assert result.final_accuracy is None
+
+
+def test_evaluation_runs_in_eval_mode(small_split, tiny_params):
+    params = resolve_params(arch="base_aux", overrides={**tiny_params, "dropout": 0.8})
+    torch.manual_seed(0)
+    model = build_model(arch="base_aux", params=params)
+    pairs = small_split.evaluation
+    model.train()
+    with torch.no_grad():  # the check below means something: train mode is random here
+        assert not torch.equal(model(pairs.images).compare_logits, model(pairs.images).compare_logits)
+    first = evaluate(model=model, pairs=pairs)
+    assert not model.training
+    model.train()
+    second = evaluate(model=model, pairs=pairs)
+    assert first == second
+    with torch.no_grad():
+        output = model(pairs.images)  # eval mode, left so by evaluate
+    compare = ((output.compare_logits > 0).float() == pairs.targets).float().mean().item()
+    digits = (output.digit_logits.argmax(dim=2) == pairs.classes).float().mean().item()
+    assert first == pytest.approx((compare, digits))
+
+
+def test_evaluation_in_chunks_matches_one_batch(small_split, tiny_params, monkeypatch):
+    params = resolve_params(arch="split", overrides=tiny_params)
+    torch.manual_seed(0)
+    model = build_model(arch="split", params=params)
+    whole = evaluate(model=model, pairs=small_split.evaluation)
+    monkeypatch.setattr(training, "EVAL_BATCH_SIZE", 7)  # 100 pairs: 15 chunks, the last short
+    assert evaluate(model=model, pairs=small_split.evaluation) == pytest.approx(whole)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_resolve_device_without_gpu():
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(PairsearchError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_unknown_device_names_the_choices():
+    with pytest.raises(PairsearchError) as caught:
+        resolve_device("quantum")
+    assert "'quantum'" in str(caught.value) and "auto, cpu or cuda" in str(caught.value)
+
+
+@pytest.mark.parametrize("threads", [0, -2])
+def test_set_threads_needs_at_least_one(threads):
+    with pytest.raises(PairsearchError, match="at least 1"):
+        set_threads(threads)
+
+
+def test_set_threads_sets_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
