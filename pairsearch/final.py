@@ -53,6 +53,12 @@ class FinalPlan:
     def final_study_name(self) -> str:
         return self.study_name + FINAL_SUFFIX
 
+    @property
+    def label(self) -> str:
+        """The report's name for these runs: the study's (the arch's unless tuned with --study),
+        so two studies of one arch are reported apart."""
+        return self.study_name
+
 
 def tuned_study_names(*, storage) -> list[str]:
     """Every pairsearch tuning study in the storage (not the final companions)."""
@@ -74,6 +80,11 @@ def make_plan(*, storage, study_name: str, epochs: int | None) -> FinalPlan:
     attrs = study.user_attrs
     if not attrs.get("pairsearch"):
         raise PairsearchError(f"study {study_name!r} was not made by pairsearch tune")
+    if attrs.get("kind") == "final":
+        raise PairsearchError(
+            f"study {study_name!r} holds final-report jobs; name its tuning study "
+            f"{attrs.get('tuning_study')!r} instead"
+        )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise PairsearchError(f"study {study_name!r} has no complete trial yet; tune it first")
@@ -104,8 +115,8 @@ def ensure_jobs(*, storage, url: str, plan: FinalPlan, seeds: int) -> tuple[int,
         if not study.user_attrs.get("pairsearch"):
             _label_final_study(study=study, plan=plan)
         trials = study.get_trials(deepcopy=False)
-        stale = {t.user_attrs.get("config_hash") for t in trials} - {plan.config_hash, None}
-        if stale:
+        hashes = {t.user_attrs.get("config_hash") for t in trials}
+        if hashes - {plan.config_hash, None} and plan.config_hash not in hashes:  # say it once
             notes.append(
                 f"{plan.study_name}: its best trial (now #{plan.best_trial}) or the epochs changed since "
                 "earlier final jobs were made; making new jobs, the old results are kept but not used"
@@ -246,8 +257,11 @@ def start_final_workers(*, job: FinalJob, workers: int):
 # --- results ---------------------------------------------------------------------------------
 
 
-def collect_results(*, storage, plans: list[FinalPlan]):
-    """Per-seed results and per-epoch curves of the current plans' finished jobs (DataFrames)."""
+def collect_results(*, storage, plans: list[FinalPlan], seeds: int | None = None):
+    """Per-seed results and per-epoch curves of the current plans' finished jobs (DataFrames).
+
+    With ``seeds``, only seeds 0…seeds-1 (jobs of an earlier run with more seeds stay out).
+    """
     import pandas as pd
 
     result_rows, curve_rows = [], []
@@ -257,14 +271,16 @@ def collect_results(*, storage, plans: list[FinalPlan]):
             attrs = trial.user_attrs
             if attrs.get("config_hash") != plan.config_hash:
                 continue
+            if seeds is not None and attrs["seed"] >= seeds:
+                continue
             result_rows.append({
-                "arch": plan.arch, "seed": attrs["seed"], "test_accuracy": trial.value,
+                "arch": plan.label, "seed": attrs["seed"], "test_accuracy": trial.value,
                 "seconds": attrs.get("seconds"), "n_parameters": attrs.get("n_parameters"),
                 "params": json.dumps(plan.params, sort_keys=True),
             })
             for epoch in attrs.get("history", []):
                 curve_rows.append({
-                    "arch": plan.arch, "seed": attrs["seed"], "epoch": epoch["epoch"],
+                    "arch": plan.label, "seed": attrs["seed"], "epoch": epoch["epoch"],
                     "train_loss": epoch["train_loss"], "train_accuracy": epoch["train_accuracy"],
                     "test_accuracy": epoch["eval_accuracy"], "digit_accuracy": epoch["digit_accuracy"],
                 })
@@ -285,7 +301,7 @@ def job_counts(*, storage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]
         finished = sum(1 for t in mine if t.state == TrialState.COMPLETE or (
             t.state == TrialState.FAIL and t.user_attrs.get("stop_reason") == "diverged"))
         queued = sum(1 for t in mine if t.state in (TrialState.WAITING, TrialState.RUNNING))
-        counts[plan.arch] = (finished, finished + queued)
+        counts[plan.label] = (finished, finished + queued)
     return counts
 
 
@@ -302,14 +318,14 @@ def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str, device: s
     for plan in plans:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
         states = (TrialState.COMPLETE, TrialState.PRUNED)
-        trials[plan.arch] = len(study.get_trials(deepcopy=False, states=states))
+        trials[plan.label] = len(study.get_trials(deepcopy=False, states=states))
     first = plans[0]
     return {
         "data source": first.data_source,
         "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
         "training pairs per seed": 1000,
         "test pairs per seed": 1000,
-        "epochs": ", ".join(f"{p.arch} {p.epochs}" for p in plans),
+        "epochs": ", ".join(f"{p.label} {p.epochs}" for p in plans),
         "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
         "reported": "test accuracy after the last epoch",
         "tuning trials (finished)": ", ".join(f"{arch} {n}" for arch, n in trials.items()),
@@ -357,10 +373,10 @@ def write_final_report(
     """Collect results, write every report file, and return the summary table in Markdown."""
     from pairsearch import report, stats
 
-    results, curves = collect_results(storage=storage, plans=plans)
+    results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
     if results.empty:
         raise PairsearchError("no finished final jobs to report yet")
-    studies = {plan.arch: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
+    studies = {plan.label: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
     try:
         report.write_report(
             out_dir=out_dir, results=results, curves=curves,
