@@ -360,8 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     except TyperException as error:  # usage errors: unknown option, bad value, missing option
         message = error.format_message().strip()
         context = getattr(error, "ctx", None)
-        if not message and context is not None:  # a command group called without a command
-            print(context.get_help())
+        if not message and context is not None:  # a group called without a command: typer showed its help
             sys.exit(0)
         fail(message.splitlines()[0])
     except (Abort, KeyboardInterrupt):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -170,3 +171,25 @@ def test_set_threads_sets_torch_threads():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_adam_matches_torch_adam_with_cosine_decay():
+    """pairsearch's Adam (kept free of torch._dynamo for start-up) is torch's Adam + cosine decay."""
+    from pairsearch.training import Adam
+
+    torch.manual_seed(0)
+    ours_model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    torch_model = copy.deepcopy(ours_model)
+    ours = Adam(list(ours_model.parameters()), lr=0.01, weight_decay=1e-3, total_steps=20)
+    reference = torch.optim.Adam(torch_model.parameters(), lr=0.01, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=20)
+    inputs = torch.randn(20, 8, 5)
+    for step in range(20):
+        for model, optimizer in ((ours_model, ours), (torch_model, reference)):
+            optimizer.zero_grad()
+            model(inputs[step]).pow(2).mean().backward()
+            optimizer.step()
+        schedule.step()
+    for mine, theirs in zip(ours_model.parameters(), torch_model.parameters()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert ours.current_lr() == pytest.approx(0.0, abs=1e-12)
