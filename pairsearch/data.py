@@ -110,13 +110,31 @@ def resolve_source(*, dataset: str, data_dir: Path) -> str:
 def load_pools(*, source: str, data_dir: Path = DEFAULT_DATA_DIR) -> Pools:
     """Load a source's pools from the cache, building and caching them on first use."""
     cache_path = pools_cache_path(source=source, data_dir=data_dir)
-    if cache_path.exists():
-        cached = torch.load(cache_path, weights_only=True)
-        if cached.get("version") == CACHE_VERSION:
-            return Pools(source=source, **cached["pools"])
+    origin = _source_stamp(source=source, data_dir=data_dir)
+    cached = _read_cache(cache_path)
+    if cached is not None and cached.get("version") == CACHE_VERSION and cached.get("origin") == origin:
+        return Pools(source=source, **cached["pools"])
     pools = _build_pools(source=source, data_dir=data_dir)
-    _write_cache(pools=pools, path=cache_path)
+    _write_cache(pools=pools, path=cache_path, origin=origin)
     return pools
+
+
+def _read_cache(path: Path) -> dict | None:
+    """The cached pools, or None when missing or unreadable (then they are rebuilt)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:  # a damaged or foreign file: rebuilding is always safe
+        return None
+
+
+def _source_stamp(*, source: str, data_dir: Path) -> list:
+    """Size and mtime of the files a source is built from: replaced files invalidate the cache."""
+    if source != "mnist":
+        return []
+    paths = [_idx_path(data_dir=data_dir, name=name) for name in IDX_FILES.values()]
+    return [[path.name, path.stat().st_size, int(path.stat().st_mtime)] for path in paths if path]
 
 
 def pools_cache_path(*, source: str, data_dir: Path) -> Path:
@@ -182,6 +200,12 @@ def _stratified_split(*, labels: torch.Tensor, train_per_class: int) -> tuple[to
 
 def _build_mnist(*, data_dir: Path) -> Pools:
     arrays = {key: read_idx(_idx_path(data_dir=data_dir, name=name)) for key, name in IDX_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise PairsearchError(
+                f"MNIST {split} files disagree: images {images.shape}, labels {labels.shape}"
+            )
     return Pools(
         source="mnist",
         train_images=_downsample(torch.from_numpy(arrays["train_images"].astype(np.float32))),
@@ -223,7 +247,7 @@ def _downsample(images: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(images.unsqueeze(1), kernel_size=2).squeeze(1).contiguous()
 
 
-def _write_cache(*, pools: Pools, path: Path) -> None:
+def _write_cache(*, pools: Pools, path: Path, origin: list) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {
         "train_images": pools.train_images,
@@ -232,7 +256,7 @@ def _write_cache(*, pools: Pools, path: Path) -> None:
         "test_labels": pools.test_labels,
     }
     temporary = path.with_suffix(f".tmp{torch.randint(1 << 30, ()).item()}")
-    torch.save({"version": CACHE_VERSION, "pools": tensors}, temporary)
+    torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, temporary)
     temporary.replace(path)  # atomic: parallel workers never read a half-written cache
 
 

@@ -364,3 +364,13 @@ def test_truncated_mnist_file_fails_load_pools_cleanly(tmp_path):
     with pytest.raises(PairsearchError, match="truncated"):
         data.load_pools(source="mnist", data_dir=tmp_path)
     assert not data.pools_cache_path(source="mnist", data_dir=tmp_path).exists()
+
+
+def test_damaged_cache_is_rebuilt(tmp_path, pools):
+    """A corrupt pool cache is not an error: the pools are rebuilt from the source."""
+    first = data.load_pools(source="mnist5k", data_dir=tmp_path)
+    cache = data.pools_cache_path(source="mnist5k", data_dir=tmp_path)
+    cache.write_bytes(b"not a torch file")
+    again = data.load_pools(source="mnist5k", data_dir=tmp_path)
+    assert again.fingerprint == first.fingerprint == pools.fingerprint
+    assert torch.load(cache, weights_only=True)["version"] == data.CACHE_VERSION
