@@ -1,0 +1,398 @@
+"""The final stage: seeded jobs in ``<study>.final``, the final protocol, reruns, bad input.
+
+Tuning here is real but tiny (``write_tiny_study``: a trial takes a fraction of a second) and
+runs in-process, as do the final jobs where a test checks the protocol; the ``final-report``
+command itself runs as a user would run it (a subprocess) where a test checks what it says or
+writes. The slow end-to-end checks (a killed job, the README flow, Postgres) are in
+``test_final_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import run_cli, write_tiny_study
+from optuna.trial import TrialState
+
+from pairsearch import final, studyspec, tuning
+from pairsearch.data import final_split, load_pools
+from pairsearch.errors import PairsearchError
+from pairsearch.models import get_arch
+from pairsearch.storage import open_storage
+from pairsearch.training import train_run
+
+TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
+REPORT_FILES = ("report.html", "results.csv", "curves.csv", "summary.md", "pairwise.csv")
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Workers run in-process here set one torch thread; give other tests theirs back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'pairsearch.db'}"
+
+
+def tune(
+    *, url: str, data_dir: Path, directory: Path, arch: str = "base", study_name: str | None = None,
+    trials: int = 2, epochs: int = 1, study_file: Path | None = None,
+) -> optuna.Study:
+    """Tune a tiny study in this process with the real worker loop; returns the study."""
+    path = study_file or write_tiny_study(directory, arch=arch, epochs=epochs)
+    spec = studyspec.load_study_file(path=path, arch=arch)
+    pools = load_pools(source="mnist5k", data_dir=data_dir)
+    job = tuning.TuneJob(
+        spec=spec, study_name=study_name or arch, url=url, trials=trials, data_source=pools.source,
+        data_dir=data_dir,
+    )
+    tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    tuning.run_trials(job=job)
+    return optuna.load_study(study_name=job.study_name, storage=open_storage(url=url))
+
+
+def run_final_jobs(*, url: str, data_dir: Path, plans: list[final.FinalPlan]) -> None:
+    """What one ``final-report`` worker does, in this process."""
+    job = final.FinalJob(url=url, data_dir=data_dir, study_names=tuple(p.final_study_name for p in plans))
+    final.run_jobs(job=job)
+
+
+def final_trials(*, url: str, plan: final.FinalPlan) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=plan.final_study_name, storage=open_storage(url=url))
+    return study.get_trials(deepcopy=False)
+
+
+def seeds_of(trials, *, config_hash: str) -> collections.Counter:
+    return collections.Counter(t.user_attrs["seed"] for t in trials if t.user_attrs.get("config_hash") == config_hash)
+
+
+def expected_params(*, arch: str, trial: optuna.trial.FrozenTrial) -> dict:
+    """The arch's defaults, then the study file's [fixed] values, then the trial's own params."""
+    return {**get_arch(arch).defaults, **TINY_FIXED, **trial.params}
+
+
+def add_better_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """A finished trial better than any tuned one, with params no tuned trial has."""
+    template = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0]
+    params = {"channels": 7, "lr": 0.001234}
+    assert all(t.params != params for t in study.trials)
+    study.add_trial(optuna.create_trial(
+        params=params, distributions=template.distributions, value=0.999,
+        user_attrs={"stop_reason": "completed"},
+    ))
+    return study.trials[-1]
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{text}"
+    return lines[0]
+
+
+# --- jobs: idempotent, topped up, safe to create concurrently -----------------------------------
+
+
+def test_ensure_jobs_is_idempotent_and_tops_up_when_seeds_grow(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=2)
+
+    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3) == (3, [])
+    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3) == (0, [])
+    trials = final_trials(url=url, plan=plan)
+    assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    assert {t.state for t in trials} == {TrialState.WAITING}
+
+    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=5) == (2, [])
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {s: 1 for s in range(5)}
+
+    # Fewer seeds later removes nothing and adds nothing.
+    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2) == (0, [])
+    assert len(final_trials(url=url, plan=plan)) == 5
+
+
+def test_job_attributes_describe_the_job(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=3)
+    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+
+    final_study = optuna.load_study(study_name="base.final", storage=storage)
+    assert final_study.user_attrs["kind"] == "final"
+    assert final_study.user_attrs["tuning_study"] == "base"
+    assert "base.final" not in final.tuned_study_names(storage=storage)
+    for trial in final_study.trials:
+        attrs = trial.user_attrs
+        assert attrs["arch"] == "base"
+        assert attrs["epochs"] == 3
+        assert attrs["params"] == plan.params
+        assert attrs["config_hash"] == plan.config_hash
+        assert attrs["data_source"] == "mnist5k"
+        assert attrs["data_fingerprint"] == tuned.user_attrs["data_fingerprint"]
+        assert attrs["best_trial"] == plan.best_trial
+
+
+def test_ensure_jobs_from_concurrent_threads_makes_each_job_once(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    plan = final.make_plan(storage=open_storage(url=url), study_name="base", epochs=2)
+    callers = 4
+    barrier = threading.Barrier(callers)
+
+    def enqueue(_: int) -> int:
+        storage = open_storage(url=url)  # its own connection pool, as another worker would have
+        barrier.wait()
+        return final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0]
+
+    with ThreadPoolExecutor(callers) as pool:  # the .final study does not exist yet either
+        added = list(pool.map(enqueue, range(callers)))
+    assert sum(added) == 3
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+
+
+# --- the final protocol -------------------------------------------------------------------------
+
+
+def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    for arch in ("base", "digits"):
+        tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=3)
+    storage = open_storage(url=url)
+    plans = [final.make_plan(storage=storage, study_name=arch, epochs=2) for arch in ("base", "digits")]
+    for plan in plans:
+        final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)
+    run_final_jobs(url=url, data_dir=data_dir, plans=plans)
+    results, curves = final.collect_results(storage=storage, plans=plans)
+
+    # One row per seed 0..S-1 per arch: the same seeds for every arch (paired).
+    assert results.groupby("arch")["seed"].apply(list).to_dict() == {"base": [0, 1, 2], "digits": [0, 1, 2]}
+    assert len(curves) == 2 * 3 * 2
+
+    for plan in plans:
+        tuned = optuna.load_study(study_name=plan.study_name, storage=storage)
+        complete = tuned.get_trials(states=(TrialState.COMPLETE,))
+        best = next(t for t in complete if t.number == plan.best_trial)
+        assert best.value == max(t.value for t in complete)
+        # The job's params are the best trial's, with the study file's [fixed] values merged.
+        assert plan.params == expected_params(arch=plan.arch, trial=best)
+
+        jobs = final_trials(url=url, plan=plan)
+        assert [t.state for t in jobs] == [TrialState.COMPLETE] * 3
+        for job in jobs:
+            attrs = job.user_attrs
+            assert attrs["params"] == plan.params
+            history = attrs["history"]
+            assert [epoch["epoch"] for epoch in history] == [1, 2]
+            # Test accuracy is the last epoch's, not the best epoch's.
+            assert job.value == history[-1]["eval_accuracy"]
+            row = results[(results.arch == plan.arch) & (results.seed == attrs["seed"])]
+            assert row.test_accuracy.item() == history[-1]["eval_accuracy"]
+            assert json.loads(row.params.item()) == plan.params
+            last = curves[(curves.arch == plan.arch) & (curves.seed == attrs["seed"]) & (curves.epoch == 2)]
+            assert last.test_accuracy.item() == job.value
+        # Different seeds train on different pairs from different initialisations.
+        runs = {tuple((e["train_loss"], e["eval_accuracy"]) for e in t.user_attrs["history"]) for t in jobs}
+        assert len(runs) == 3
+
+    # The job is exactly a train_run on the seed's final split (fresh train pairs, test pairs).
+    base_plan = plans[0]
+    stored = next(t for t in final_trials(url=url, plan=base_plan) if t.user_attrs["seed"] == 1)
+    pools = load_pools(source="mnist5k", data_dir=data_dir)
+    again = train_run(arch="base", params=base_plan.params, split=final_split(pools=pools, seed=1), epochs=2, seed=1)
+    assert [(r.train_loss, r.eval_accuracy) for r in again.history] == [
+        (e["train_loss"], e["eval_accuracy"]) for e in stored.user_attrs["history"]
+    ]
+
+
+def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
+    """Jobs of a run with more seeds stay in the storage; --seeds 2 reports seeds 0 and 1."""
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+
+    out = tmp_path / "report"
+    final.write_final_report(storage=storage, url=url, plans=[plan], seeds=2, out_dir=out, device="cpu")
+    assert pd.read_csv(out / "results.csv")["seed"].tolist() == [0, 1]
+    assert sorted(pd.read_csv(out / "curves.csv")["seed"].unique()) == [0, 1]
+
+
+def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, study_name="base", trials=1)
+    other = tune(url=url, data_dir=data_dir, directory=tmp_path, study_name="base_again", trials=1)
+    add_better_trial(other)  # a different best config from the first study's
+    storage = open_storage(url=url)
+    plans = [final.make_plan(storage=storage, study_name=name, epochs=1) for name in ("base", "base_again")]
+    assert plans[0].config_hash != plans[1].config_hash
+    for plan in plans:
+        final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=plans)
+
+    results, _ = final.collect_results(storage=storage, plans=plans)
+    assert len(results) == 4
+    assert sorted(results["arch"].unique()) == ["base", "base_again"]
+    assert results.groupby("arch")["params"].nunique().tolist() == [1, 1]
+    assert results["params"].nunique() == 2
+
+
+# --- the best trial changes ---------------------------------------------------------------------
+
+
+def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
+    storage = open_storage(url=url)
+    old = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+
+    better = add_better_trial(tuned)
+    new = final.make_plan(storage=storage, study_name="base", epochs=1)
+    assert new.best_trial == better.number
+    assert new.params == expected_params(arch="base", trial=better)
+    assert new.config_hash != old.config_hash
+    added, notes = final.ensure_jobs(storage=storage, url=url, plan=new, seeds=2)
+    assert added == 2
+    assert len(notes) == 1 and f"#{better.number}" in notes[0] and "changed" in notes[0]
+    run_final_jobs(url=url, data_dir=data_dir, plans=[new])
+
+    trials = final_trials(url=url, plan=new)
+    assert seeds_of(trials, config_hash=new.config_hash) == {0: 1, 1: 1}
+    assert seeds_of(trials, config_hash=old.config_hash) == {0: 1, 1: 1}  # kept, not used
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    out = tmp_path / "report"
+    final.write_final_report(storage=storage, url=url, plans=[new], seeds=2, out_dir=out, device="cpu")
+    results = pd.read_csv(out / "results.csv")
+    assert results["seed"].tolist() == [0, 1]
+    assert [json.loads(p) for p in results["params"]] == [new.params, new.params]
+    new_values = {t.value for t in trials if t.user_attrs["config_hash"] == new.config_hash}
+    assert set(results["test_accuracy"]) == new_values
+
+    # Said once: a later run with nothing new to make neither repeats it nor makes jobs.
+    assert final.ensure_jobs(storage=storage, url=url, plan=new, seeds=2) == (0, [])
+    # Back to the old best: its finished jobs count again.
+    assert final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)[0] == 0
+
+
+# --- a rerun trains nothing ---------------------------------------------------------------------
+
+
+def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    out = tmp_path / "report"
+    final.write_final_report(storage=storage, url=url, plans=[plan], seeds=2, out_dir=out, device="cpu")
+    for name in REPORT_FILES:
+        os.utime(out / name, (0, 0))
+    before = [(t.number, t.state, t.value, t.datetime_complete) for t in final_trials(url=url, plan=plan)]
+
+    result = run_cli(
+        ["final-report", "--storage", url, "--seeds", "2", "--epochs", "1", "--out", str(out), "--workers", "1", "--quiet"],
+        data_dir=data_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0 new job(s) of 2" in result.stderr
+    after = [(t.number, t.state, t.value, t.datetime_complete) for t in final_trials(url=url, plan=plan)]
+    assert after == before
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_mtime > 0, f"{name} was not rewritten"
+    assert (out / "summary.md").read_text().strip() in result.stdout
+
+
+# --- plans that cannot be made ------------------------------------------------------------------
+
+
+def test_a_final_study_is_not_a_tuned_study(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    with pytest.raises(PairsearchError, match="base.final"):
+        final.make_plan(storage=storage, study_name="base.final", epochs=1)
+
+
+def test_a_study_without_complete_trials_has_no_plan(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    storage = open_storage(url=url)
+    study = optuna.create_study(study_name="empty", storage=storage)
+    for key, value in optuna.load_study(study_name="base", storage=storage).user_attrs.items():
+        study.set_user_attr(key, value)
+    with pytest.raises(PairsearchError, match="no complete trial"):
+        final.make_plan(storage=storage, study_name="empty", epochs=1)
+
+
+# --- bad input on the command line --------------------------------------------------------------
+
+
+def test_no_tuned_study_is_one_line_and_exit_2(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    optuna.create_study(study_name="someone-elses", storage=open_storage(url=url))
+    result = run_cli(["final-report", "--storage", url, "--out", str(tmp_path / "r")], data_dir=data_dir)
+    assert result.returncode == 2
+    assert "no tuned study" in one_line(result.stderr)
+    assert "pairsearch tune" in result.stderr
+
+
+def test_unknown_study_is_named_and_exit_2(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    result = run_cli(
+        ["final-report", "--storage", url, "--arch", "nosuch", "--out", str(tmp_path / "r")], data_dir=data_dir,
+    )
+    assert result.returncode == 2
+    assert "'nosuch'" in one_line(result.stderr)
+
+
+def unwritable_out(tmp_path: Path) -> Path:
+    """A report folder that cannot be made: in a read-only dir, or (root ignores modes) under a file."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        return locked / "report"
+    parent = tmp_path / "a-file"
+    parent.write_text("not a directory")
+    return parent / "report"
+
+
+def test_unwritable_out_is_one_line_exit_2_and_leaves_the_storage_alone(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    database = tmp_path / "pairsearch.db"
+    before = file_digest(database)
+    out = unwritable_out(tmp_path)
+    result = run_cli(["final-report", "--storage", url, "--seeds", "2", "--out", str(out)], data_dir=data_dir)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "cannot write the report" in line and str(out) in line
+    assert file_digest(database) == before
+    assert not out.exists()

@@ -1,0 +1,288 @@
+"""End-to-end checks of final-report / final-run: the commands as a user runs them (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from conftest import cli_env, run_cli, write_tiny_study
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+from test_final import (
+    REPORT_FILES,
+    _restore_torch_threads,
+    add_better_trial,
+    expected_params,
+    final_trials,
+    run_final_jobs,
+    seeds_of,
+    sqlite_url,
+    tune,
+)
+
+from pairsearch import final
+from pairsearch.storage import open_storage
+
+pytestmark = pytest.mark.slow
+__all__ = ["_restore_torch_threads"]  # autouse fixture, shared with test_final
+
+SLOW_JOB_STUDY = """\
+arch = "base"
+epochs = 5
+seed = 0
+
+[params]
+lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
+
+[fixed]
+channels = 32
+hidden = 8
+batch_size = 250
+
+[sampler]
+name = "random"
+seed = 1
+
+[pruner]
+name = "none"
+"""
+
+
+def report_args(*, url: str, out: Path, seeds: int = 3, epochs: int | None = 2, workers: int = 1) -> list[str]:
+    args = ["final-report", "--storage", url, "--seeds", str(seeds), "--out", str(out),
+            "--workers", str(workers), "--quiet"]
+    return args + (["--epochs", str(epochs)] if epochs else [])
+
+
+def trial_snapshot(*, url: str, study_name: str) -> list[tuple]:
+    study = optuna.load_study(study_name=study_name, storage=open_storage(url=url))
+    return [(t.number, t.state, t.value, t.datetime_complete) for t in study.get_trials(deepcopy=False)]
+
+
+def assert_report(*, out: Path, archs: list[str], seeds: int, epochs: int) -> pd.DataFrame:
+    for name in REPORT_FILES:
+        assert (out / name).is_file(), name
+    results = pd.read_csv(out / "results.csv")
+    assert results.groupby("arch")["seed"].apply(list).to_dict() == {a: list(range(seeds)) for a in archs}
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == len(archs) * seeds * epochs
+    return results
+
+
+# --- the README flow ----------------------------------------------------------------------------
+
+
+def test_tune_then_final_report_then_rerun(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    for arch in ("base", "digits"):
+        study_file = write_tiny_study(tmp_path, arch=arch, epochs=2)
+        tuned = run_cli(
+            ["tune", "--arch", arch, "--study-file", str(study_file), "--trials", "3", "--storage", url,
+             "--workers", "1", "--quiet"],
+            data_dir=data_dir,
+        )
+        assert tuned.returncode == 0, tuned.stderr
+
+    out = tmp_path / "report"
+    first = run_cli(["final-report", "--storage", url, "--seeds", "3", "--epochs", "2", "--out", str(out)],
+                    data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    assert "3 new job(s) of 3" in first.stderr
+    assert_report(out=out, archs=["base", "digits"], seeds=3, epochs=2)
+    summary = (out / "summary.md").read_text().strip()
+    assert "| base |" in summary and "| digits |" in summary
+    assert summary in first.stdout
+    assert "report.html" in first.stderr
+
+    before = {name: trial_snapshot(url=url, study_name=name) for name in ("base.final", "digits.final")}
+    for name in REPORT_FILES:
+        os.utime(out / name, (0, 0))
+    second = run_cli(["final-report", "--storage", url, "--seeds", "3", "--epochs", "2", "--out", str(out)],
+                     data_dir=data_dir)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("0 new job(s) of 3") == 2
+    assert {name: trial_snapshot(url=url, study_name=name) for name in before} == before
+    for name in REPORT_FILES:
+        assert (out / name).stat().st_mtime > 0, f"{name} was not rewritten"
+    assert summary in second.stdout
+
+
+# --- the best trial changes between runs --------------------------------------------------------
+
+
+def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_config(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
+    storage = open_storage(url=url)
+    old = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+    better = add_better_trial(tuned)
+
+    out = tmp_path / "report"
+    result = run_cli(report_args(url=url, out=out, seeds=2, epochs=1), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"best trial (now #{better.number})" in result.stderr and "changed" in result.stderr
+    assert "2 new job(s) of 2" in result.stderr
+
+    new = final.make_plan(storage=storage, study_name="base", epochs=1)
+    trials = final_trials(url=url, plan=new)
+    assert seeds_of(trials, config_hash=new.config_hash) == {0: 1, 1: 1}
+    assert seeds_of(trials, config_hash=old.config_hash) == {0: 1, 1: 1}
+    results = assert_report(out=out, archs=["base"], seeds=2, epochs=1)
+    expected = expected_params(arch="base", trial=better)
+    assert [json.loads(p) for p in results["params"]] == [expected, expected]
+    new_values = {t.value for t in trials if t.user_attrs["config_hash"] == new.config_hash}
+    assert set(results["test_accuracy"]) == new_values
+
+
+# --- concurrent job creation from processes ------------------------------------------------------
+
+ENQUEUE_SCRIPT = """
+import sys, time
+from pathlib import Path
+from pairsearch import final
+from pairsearch.storage import open_storage
+
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+storage = open_storage(url=url)
+plan = final.make_plan(storage=storage, study_name="base", epochs=2)
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+print(final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0])
+"""
+
+
+def test_ensure_jobs_from_concurrent_processes_makes_each_job_once(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready{index}" for index in range(3)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", ENQUEUE_SCRIPT, url, str(flag), str(go)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(data_dir),
+        )
+        for flag in ready
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(flag.exists() for flag in ready):
+            assert all(p.poll() is None for p in processes), [p.communicate() for p in processes]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        go.touch()  # the .final study does not exist yet: all three create it at once
+        outputs = [p.communicate(timeout=120) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    assert sorted(int(out.strip()) for out, _ in outputs) == [0, 0, 3]
+    plan = final.make_plan(storage=open_storage(url=url), study_name="base", epochs=2)
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+
+
+# --- a killed job is retried --------------------------------------------------------------------
+
+
+def worker_children(pid: int) -> list[int]:
+    """The multiprocessing worker children of ``pid`` (not its resource tracker)."""
+    pgrep = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    listed = pgrep.stdout.split()
+    workers = []
+    for child in map(int, listed):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in command:
+            workers.append(child)
+    return workers
+
+
+def wait_for_running_job(*, url: str, study_name: str, runner: subprocess.Popen, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert runner.poll() is None, runner.communicate()
+        study = optuna.load_study(study_name=study_name, storage=open_storage(url=url))
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if running:
+            return running[0]
+        time.sleep(0.1)
+    raise AssertionError("no final job started")
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_killed_final_job_is_retried(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    study_file = tmp_path / "slow-base.toml"
+    study_file.write_text(SLOW_JOB_STUDY)  # channels 32, 5 epochs: a few seconds per job
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
+    storage = open_storage(url=url)
+    plan = final.make_plan(storage=storage, study_name="base", epochs=None)
+    assert plan.epochs == 5 and plan.params["channels"] == 32
+    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0] == 3
+
+    heartbeat = {"PAIRSEARCH_HEARTBEAT_SECONDS": "2"}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "pairsearch", "final-run", "--storage", url, "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(data_dir, **heartbeat),
+    )
+    try:
+        killed = wait_for_running_job(url=url, study_name=plan.final_study_name, runner=runner)
+        time.sleep(1.0)  # mid-job, with a heartbeat recorded
+        children = worker_children(runner.pid)
+        assert len(children) == 1, children
+        os.kill(children[0], signal.SIGKILL)
+        runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+    assert runner.returncode != 0  # its worker died: final-run does not claim success
+    states = {t.number: t.state for t in final_trials(url=url, plan=plan)}
+    assert states[killed.number] == TrialState.RUNNING  # nobody has noticed yet
+
+    out = tmp_path / "report"
+    result = run_cli(report_args(url=url, out=out, seeds=3, epochs=None), data_dir=data_dir, **heartbeat)
+    assert result.returncode == 0, result.stderr
+    assert "0 new job(s) of 3" in result.stderr  # the killed job is still its seed's job
+
+    trials = final_trials(url=url, plan=plan)
+    by_number = {t.number: t for t in trials}
+    assert by_number[killed.number].state == TrialState.FAIL
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert seeds_of(complete, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    retry = next(t for t in complete if t.user_attrs["seed"] == killed.user_attrs["seed"])
+    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == killed.number
+    assert_report(out=out, archs=["base"], seeds=3, epochs=5)
+
+
+# --- Postgres -----------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_final_report_with_two_workers_on_postgres(tmp_path, data_dir, pg_url):
+    for arch in ("base", "digits"):
+        tune(url=pg_url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=2, epochs=2)
+    out = tmp_path / "report"
+    result = run_cli(report_args(url=pg_url, out=out, seeds=3, epochs=2, workers=2), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert_report(out=out, archs=["base", "digits"], seeds=3, epochs=2)
+    storage = open_storage(url=pg_url)
+    for arch in ("base", "digits"):
+        plan = final.make_plan(storage=storage, study_name=arch, epochs=2)
+        trials = final_trials(url=pg_url, plan=plan)
+        assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+        assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
