@@ -124,11 +124,48 @@ def check_compatible(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> 
 
 
 def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    seed = spec.sampler.get("seed")
+    if seed is None:
+        return _make_sampler(spec, seed=None)
+    return TrialSeededSampler(make=functools.partial(_make_sampler, spec), seed=seed)
+
+
+def _make_sampler(spec: StudySpec, *, seed: int | None) -> optuna.samplers.BaseSampler:
     if spec.sampler["name"] == "random":
-        return optuna.samplers.RandomSampler(seed=spec.sampler.get("seed"))
-    return optuna.samplers.TPESampler(
-        n_startup_trials=spec.sampler["n_startup_trials"], seed=spec.sampler.get("seed")
-    )
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(n_startup_trials=spec.sampler["n_startup_trials"], seed=seed)
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A study file's sampler seed, offset by the trial number for every trial.
+
+    One seeded sampler per worker would make every worker (and every re-run) draw the same
+    sequence of params; seeding by trial number keeps a seeded study reproducible trial by
+    trial while no two trials replay the same random draws.
+    """
+
+    def __init__(self, *, make, seed: int) -> None:
+        self._make, self._seed = make, seed
+        self._sampler = make(seed=seed)
+
+    def before_trial(self, study, trial) -> None:
+        self._sampler = self._make(seed=self._seed + trial.number)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
 
 
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
