@@ -216,19 +216,19 @@ def final_report(
     worker_count = tuning.resolve_workers(workers)
     resolve_device(device)
     url = storage_module.storage_url(url=storage)
-    opened = storage_module.open_storage(url=url)
+    opened = storage_module.open_storage(url=url, must_exist=True)
     names = arch or final.tuned_study_names(storage=opened)
     if not names:
         raise PairsearchError(f"no tuned study in {storage_module.redact(url)}; run 'pairsearch tune' first")
+    plans = [final.make_plan(storage=opened, study_name=name, epochs=epochs) for name in names]
     out_dir = out or final.default_report_dir()
     final.check_writable(out_dir)
-    plans = [final.make_plan(storage=opened, study_name=name, epochs=epochs) for name in names]
     for plan in plans:
         final.check_local_data(plan=plan, data_dir=data_dir)
         added, notes = final.ensure_jobs(storage=opened, url=url, plan=plan, seeds=seeds)
         for note in notes:
             say(note)
-        say(f"{plan.arch}: best trial #{plan.best_trial}, {added} new job(s) of {seeds}")
+        say(f"{plan.label}: best trial #{plan.best_trial}, {added} new job(s) of {seeds}")
     job = final.FinalJob(url=url, data_dir=data_dir, study_names=tuple(p.final_study_name for p in plans),
                          device=device, threads=threads)
     processes = final.start_final_workers(job=job, workers=worker_count)
@@ -258,7 +258,7 @@ def final_run(
     worker_count = tuning.resolve_workers(workers)
     resolve_device(device)
     url = storage_module.storage_url(url=storage)
-    storage_module.open_storage(url=url)
+    storage_module.open_storage(url=url, must_exist=True)
     job = final.FinalJob(url=url, data_dir=data_dir, device=device, threads=threads)
     processes = final.start_final_workers(job=job, workers=worker_count)
     supervise(processes=processes, watch=lambda keep_watching: _wait(keep_watching))
@@ -281,7 +281,7 @@ def status(storage: Storage = None) -> None:
     from pairsearch import progress, storage as storage_module
 
     url = storage_module.storage_url(url=storage)
-    rows = progress.status_rows(storage_module.open_storage(url=url))
+    rows = progress.status_rows(storage_module.open_storage(url=url, must_exist=True))
     table = Table(title=f"studies in {storage_module.redact(url)}")
     for column in ("study", "arch", "finished", "pruned", "failed", "running", "best value", "best params"):
         table.add_column(column)

@@ -21,7 +21,7 @@ def serve(*, url: str, host: str, port: int) -> None:
     """Block serving the dashboard until Ctrl-C."""
     import optuna_dashboard
 
-    storage = open_storage(url=url)
+    storage = open_storage(url=url, must_exist=True)
     check_port_free(host=host, port=port)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     print(f"optuna-dashboard for {redact(url)} at http://{shown_host}:{port}/ (Ctrl-C stops)", flush=True)

@@ -261,21 +261,22 @@ def collect_results(*, storage, plans: list[FinalPlan], seeds: int | None = None
     """Per-seed results and per-epoch curves of the current plans' finished jobs (DataFrames).
 
     With ``seeds``, only seeds 0…seeds-1 (jobs of an earlier run with more seeds stay out).
+    A diverged job is a result too: its row has ``status`` diverged and no test accuracy.
     """
     import pandas as pd
 
     result_rows, curve_rows = [], []
     for plan in plans:
         study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
             attrs = trial.user_attrs
-            if attrs.get("config_hash") != plan.config_hash:
+            if attrs.get("config_hash") != plan.config_hash or not is_done_or_queued(trial):
                 continue
             if seeds is not None and attrs["seed"] >= seeds:
                 continue
             result_rows.append({
                 "arch": plan.label, "seed": attrs["seed"], "test_accuracy": trial.value,
-                "seconds": attrs.get("seconds"), "n_parameters": attrs.get("n_parameters"),
+                "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"), "n_parameters": attrs.get("n_parameters"),
                 "params": json.dumps(plan.params, sort_keys=True),
             })
             for epoch in attrs.get("history", []):
@@ -284,7 +285,8 @@ def collect_results(*, storage, plans: list[FinalPlan], seeds: int | None = None
                     "train_loss": epoch["train_loss"], "train_accuracy": epoch["train_accuracy"],
                     "test_accuracy": epoch["eval_accuracy"], "digit_accuracy": epoch["digit_accuracy"],
                 })
-    results = pd.DataFrame(result_rows, columns=["arch", "seed", "test_accuracy", "seconds", "n_parameters", "params"])
+    columns = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params"]
+    results = pd.DataFrame(result_rows, columns=columns)
     results = results.drop_duplicates(subset=["arch", "seed"]).sort_values(["arch", "seed"])
     curves = pd.DataFrame(curve_rows).drop_duplicates(subset=["arch", "seed", "epoch"]) if curve_rows else pd.DataFrame(
         columns=["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -80,7 +81,7 @@ def watch(
             shot, elapsed, eta = render()
             line = progress_line(name=study.study_name, shot=shot, budget=budget, elapsed=elapsed, eta=eta)
             if line.split("  elapsed")[0] != last_line.split("  elapsed")[0]:
-                print(line, flush=True)
+                print(line, file=sys.stderr, flush=True)
                 last_line = line
             time.sleep(POLL_SECONDS)
         return snapshot(study)
@@ -122,10 +123,10 @@ def watch_jobs(*, counts: Callable[[], dict], keep_watching: Callable[[], bool],
         while keep_watching():
             line = jobs_line(counts())
             if line != last:
-                print(line, flush=True)
+                print(line, file=sys.stderr, flush=True)
                 last = line
             time.sleep(POLL_SECONDS)
-        print(jobs_line(counts()), flush=True)
+        print(jobs_line(counts()), file=sys.stderr, flush=True)
         return
     with Live(console=console, refresh_per_second=2) as live:
         while keep_watching():

@@ -66,9 +66,17 @@ def heartbeat_seconds() -> int:
     return int(raw)
 
 
-def open_storage(*, url: str) -> optuna.storages.BaseStorage:
-    """Open (creating if needed) the Optuna storage at ``url``."""
+def open_storage(*, url: str, must_exist: bool = False) -> optuna.storages.BaseStorage:
+    """Open the Optuna storage at ``url``, creating a new SQLite/journal file unless ``must_exist``.
+
+    Commands that only read (status, dashboard, final-report) pass ``must_exist`` so that a
+    mistyped path is an error rather than a new, empty database.
+    """
     kind = kind_of(url)
+    if must_exist and kind in ("sqlite", "journal"):
+        path = sqlite_path(url) if kind == "sqlite" else journal_path(url)
+        if not path.is_file():
+            raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
     try:
         if kind == "journal":
             return _journal_storage(journal_path(url))
