@@ -268,7 +268,41 @@ def _raise_keyboard_interrupt(signum, frame) -> None:
     # Optuna would log the interrupted trial as a failure with a page-long traceback per
     # worker; the parent already says what happened.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    global _interrupt_pending
+    if _storage_critical:
+        _interrupt_pending = True  # raised as soon as the trial exists or has been told
+        return
     raise KeyboardInterrupt
+
+
+# While Optuna creates or finishes a trial, an interrupt would leave it RUNNING with nobody to
+# fail or re-queue it (journal storages have no heartbeat to notice): defer it to the objective.
+_storage_critical = False
+_interrupt_pending = False
+
+
+@contextlib.contextmanager
+def _deferred_interrupts():
+    global _storage_critical
+    _storage_critical = True
+    try:
+        yield
+    finally:
+        _storage_critical = False
+    if _interrupt_pending:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _interruptible():
+    global _storage_critical
+    if _interrupt_pending:
+        raise KeyboardInterrupt
+    _storage_critical = False
+    try:
+        yield
+    finally:
+        _storage_critical = True
 
 
 def run_trials(*, job: TuneJob) -> None:
@@ -314,7 +348,8 @@ def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, decide) -
     """
     with contextlib.ExitStack() as held:
         held.enter_context(lock.hold())
-        sweep_stale_trials(study)
+        with _deferred_interrupts():
+            sweep_stale_trials(study)
         decision = decide(count_trials(study.get_trials(deepcopy=False)))
         if decision != "run":
             return decision
@@ -323,10 +358,12 @@ def run_one_trial(*, study: optuna.Study, objective, lock: BudgetLock, decide) -
         def guarded(trial: optuna.Trial) -> float:
             started.append(trial.number)
             held.close()  # the trial exists now: let other workers count it and go on
-            return objective(trial)
+            with _interruptible():
+                return objective(trial)
 
         try:
-            study.optimize(guarded, n_trials=1, catch=(SurplusTrial,), gc_after_trial=False)
+            with _deferred_interrupts():
+                study.optimize(guarded, n_trials=1, catch=(SurplusTrial,), gc_after_trial=False)
         except KeyboardInterrupt:
             if started:
                 retry_interrupted(study=study, number=started[0])
