@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, open_storage, redact
+from pairsearch.storage import BudgetLock, OutageBackoff, open_storage, redact, storage_errors
 from pairsearch.tuning import (
     Counts, SurplusTrial, _raise_keyboard_interrupt, run_one_trial, start_processes,
 )
@@ -234,11 +234,18 @@ def run_jobs(*, job: FinalJob) -> None:
     storage = open_storage(url=job.url)
     names = list(job.study_names) if job.study_names else final_study_names(storage=storage)
     pending = {name: optuna.load_study(study_name=name, storage=storage) for name in names}
+    outage = OutageBackoff()
     while pending:
         waiting = False
         for name, study in list(pending.items()):
             lock = BudgetLock(url=job.url, study_name=name)
-            outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=job_decision)
+            try:
+                outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=job_decision)
+            except storage_errors() as error:
+                outage.wait(error)  # a job in flight is retried by the heartbeat sweep
+                waiting = True
+                continue
+            outage.reset()
             if outcome == "done":
                 del pending[name]
             waiting = waiting or outcome == "full"

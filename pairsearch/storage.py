@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -162,6 +163,42 @@ def serve_grpc_proxy(*, url: str, host: str, port: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         run_grpc_proxy_server(storage, host=host, port=port)
+
+
+OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
+DEFAULT_OUTAGE_SECONDS = 600
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions of a storage that went away (server restart, network, locked file)."""
+    import sqlalchemy.exc
+
+    return (sqlalchemy.exc.DBAPIError, ConnectionError)
+
+
+class OutageBackoff:
+    """Rides out a storage outage: wait 1, 2, 4 … 30 s between tries, give up after a limit."""
+
+    def __init__(self) -> None:
+        raw = os.environ.get(OUTAGE_ENV, str(DEFAULT_OUTAGE_SECONDS))
+        self.limit = float(raw) if raw.replace(".", "", 1).isdigit() else DEFAULT_OUTAGE_SECONDS
+        self.reset()
+
+    def reset(self) -> None:
+        self.started: float | None = None
+        self.delay = 1.0
+
+    def wait(self, error: BaseException) -> None:
+        """Sleep before the next try, or raise once the outage has lasted longer than the limit."""
+        now = time.monotonic()
+        self.started = self.started or now
+        reason = describe_error(error)
+        if now - self.started > self.limit:
+            raise PairsearchError(f"storage unavailable for over {self.limit:.0f} s: {reason}") from None
+        print(f"pairsearch: storage unavailable ({reason}); retrying in {self.delay:.0f} s",
+              file=sys.stderr, flush=True)
+        time.sleep(self.delay)
+        self.delay = min(2 * self.delay, 30.0)
 
 
 def sqlite_path(url: str) -> Path:

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from pairsearch import __version__
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, kind_of, open_storage, redact
+from pairsearch.storage import BudgetLock, OutageBackoff, kind_of, open_storage, redact, storage_errors
 from pairsearch.studyspec import StudySpec
 
 METRIC_NAME = "validation accuracy"
@@ -324,8 +324,16 @@ def run_trials(*, job: TuneJob) -> None:
     lock = BudgetLock(url=job.url, study_name=job.study_name)
     decide = functools.partial(budget_decision, budget=job.trials)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
+    outage = OutageBackoff()
     while deadline is None or time.monotonic() < deadline:
-        outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=decide)
+        try:
+            outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=decide)
+        except storage_errors() as error:
+            # The database went away (restart, network). A trial in flight stays RUNNING: the
+            # heartbeat sweep fails and retries it once the storage is back.
+            outage.wait(error)
+            continue
+        outage.reset()
         if outcome == "done":
             return
         if outcome == "full":
