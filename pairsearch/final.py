@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, OutageBackoff, open_storage, redact, storage_errors
+from pairsearch.storage import BudgetLock, OutageBackoff, open_storage, redact, is_storage_outage
 from pairsearch.tuning import (
     Counts, SurplusTrial, _raise_keyboard_interrupt, run_one_trial, start_processes,
 )
@@ -241,7 +241,9 @@ def run_jobs(*, job: FinalJob) -> None:
             lock = BudgetLock(url=job.url, study_name=name)
             try:
                 outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=job_decision)
-            except storage_errors() as error:
+            except Exception as error:
+                if not is_storage_outage(error):
+                    raise
                 outage.wait(error)  # a job in flight is retried by the heartbeat sweep
                 waiting = True
                 continue

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pairsearch.storage import is_storage_outage
 from pairsearch.tuning import Counts, count_trials
 
 POLL_SECONDS = 1.0
@@ -29,6 +30,16 @@ def snapshot(study: optuna.Study) -> Snapshot:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
     best = max(complete, key=lambda t: t.value, default=None)
     return Snapshot(count_trials(trials), best and best.value, best.params if best else {})
+
+
+def resilient(read: Callable, *, fallback):
+    """``read()``, or ``fallback`` while the storage is away: the workers ride out the outage."""
+    try:
+        return read()
+    except Exception as error:
+        if not is_storage_outage(error):
+            raise
+        return fallback
 
 
 def format_params(params: dict) -> str:
@@ -66,12 +77,13 @@ def watch(
 ) -> Snapshot:
     """Show progress until ``keep_watching()`` is false; return the final snapshot."""
     started = time.monotonic()
-    first = snapshot(study).counts.finished
+    last_shot = [snapshot(study)]  # shown again while the storage is away
+    first = last_shot[0].counts.finished
     console = Console(stderr=True)
     last_line = ""
 
     def render() -> tuple[Snapshot, float, str]:
-        shot = snapshot(study)
+        shot = last_shot[0] = resilient(lambda: snapshot(study), fallback=last_shot[0])
         elapsed = time.monotonic() - started
         eta = eta_text(done_here=shot.counts.finished - first, remaining=budget - shot.counts.finished, elapsed=elapsed)
         return shot, elapsed, eta
@@ -84,7 +96,7 @@ def watch(
                 print(line, file=sys.stderr, flush=True)
                 last_line = line
             time.sleep(POLL_SECONDS)
-        return snapshot(study)
+        return resilient(lambda: snapshot(study), fallback=last_shot[0])
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         while keep_watching():
             shot, elapsed, eta = render()
@@ -118,21 +130,27 @@ def jobs_line(counts: dict[str, tuple[int, int]]) -> str:
 def watch_jobs(*, counts: Callable[[], dict], keep_watching: Callable[[], bool], quiet: bool) -> None:
     """Show finished/total final jobs per arch until ``keep_watching()`` is false."""
     console = Console(stderr=True)
+    last_counts: list[dict] = [{}]
+
+    def read_counts() -> dict:
+        last_counts[0] = resilient(counts, fallback=last_counts[0])
+        return last_counts[0]
+
     if quiet or not console.is_terminal:
         last = ""
         while keep_watching():
-            line = jobs_line(counts())
+            line = jobs_line(read_counts())
             if line != last:
                 print(line, file=sys.stderr, flush=True)
                 last = line
             time.sleep(POLL_SECONDS)
-        print(jobs_line(counts()), file=sys.stderr, flush=True)
+        print(jobs_line(read_counts()), file=sys.stderr, flush=True)
         return
     with Live(console=console, refresh_per_second=2) as live:
         while keep_watching():
-            live.update(jobs_table(counts()))
+            live.update(jobs_table(read_counts()))
             time.sleep(POLL_SECONDS)
-        live.update(jobs_table(counts()))
+        live.update(jobs_table(read_counts()))
 
 
 def jobs_table(counts: dict[str, tuple[int, int]]) -> Table:

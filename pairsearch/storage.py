@@ -169,11 +169,24 @@ OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
 DEFAULT_OUTAGE_SECONDS = 600
 
 
-def storage_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions of a storage that went away (server restart, network, locked file)."""
+def _error_chain(error: BaseException) -> list[BaseException]:
+    chain, seen = [], error
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
+def is_storage_outage(error: BaseException) -> bool:
+    """Whether ``error`` comes from a storage that went away (server restart, network, lock).
+
+    Optuna wraps driver errors (StorageInternalError) and can itself fail while handling one,
+    so the whole cause/context chain is searched.
+    """
     import sqlalchemy.exc
 
-    return (sqlalchemy.exc.DBAPIError, ConnectionError)
+    outages = (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError, ConnectionError)
+    return any(isinstance(link, outages) for link in _error_chain(error))
 
 
 class OutageBackoff:
@@ -210,8 +223,12 @@ def journal_path(url: str) -> Path:
 
 
 def describe_error(error: BaseException) -> str:
-    """The first line of the innermost driver message, without any URL in it."""
-    inner = getattr(error, "orig", None) or error
+    """The first line of the deepest driver message in the chain, without any URL in it."""
+    import sqlalchemy.exc
+
+    drivers = [link for link in _error_chain(error) if isinstance(link, sqlalchemy.exc.DBAPIError)]
+    inner = getattr(drivers[-1], "orig", None) if drivers else None
+    inner = inner or (drivers[-1] if drivers else error)
     text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return text[:300]
 

@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 
 from pairsearch import __version__
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, OutageBackoff, kind_of, open_storage, redact, storage_errors
+from pairsearch.storage import BudgetLock, OutageBackoff, kind_of, open_storage, redact, is_storage_outage
 from pairsearch.studyspec import StudySpec
 
 METRIC_NAME = "validation accuracy"
@@ -87,24 +87,33 @@ def study_attrs(*, spec: StudySpec, pools_source: str, fingerprint: str) -> dict
 def prepare_study(*, job: TuneJob, fingerprint: str) -> optuna.Study:
     """Create the study, or check that an existing one has the same spec and data."""
     storage = open_storage(url=job.url)
-    study = optuna.create_study(
-        study_name=job.study_name, storage=storage, direction="maximize", load_if_exists=True
-    )
-    existing = study.user_attrs
-    if not existing.get("pairsearch"):
-        if study.trials:
-            raise PairsearchError(
-                f"study {job.study_name!r} in {redact(job.url)} was not made by pairsearch; "
-                "choose another name with --study"
-            )
-        for key, value in study_attrs(spec=job.spec, pools_source=job.data_source, fingerprint=fingerprint).items():
-            study.set_user_attr(key, value)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([METRIC_NAME])
-        return study
+    # Under the study's lock: a second `tune` starting at the same moment must not check the
+    # attrs while the first is still writing them one by one.
+    with BudgetLock(url=job.url, study_name=job.study_name).hold():
+        study = optuna.create_study(
+            study_name=job.study_name, storage=storage, direction="maximize", load_if_exists=True
+        )
+        if not study.user_attrs.get("pairsearch"):
+            _label_new_study(study=study, job=job, fingerprint=fingerprint)
+            return study
     check_compatible(study=study, job=job, fingerprint=fingerprint)
     return study
+
+
+def _label_new_study(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> None:
+    if study.trials:
+        raise PairsearchError(
+            f"study {job.study_name!r} in {redact(job.url)} was not made by pairsearch; "
+            "choose another name with --study"
+        )
+    attrs = study_attrs(spec=job.spec, pools_source=job.data_source, fingerprint=fingerprint)
+    marker = attrs.pop("pairsearch")
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([METRIC_NAME])
+    study.set_user_attr("pairsearch", marker)  # last: only a fully labelled study is checked
 
 
 def check_compatible(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> None:
@@ -328,7 +337,9 @@ def run_trials(*, job: TuneJob) -> None:
     while deadline is None or time.monotonic() < deadline:
         try:
             outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=decide)
-        except storage_errors() as error:
+        except Exception as error:
+            if not is_storage_outage(error):
+                raise
             # The database went away (restart, network). A trial in flight stays RUNNING: the
             # heartbeat sweep fails and retries it once the storage is back.
             outage.wait(error)
