@@ -1,0 +1,132 @@
+"""``pairsearch dashboard``: optuna-dashboard on the study storage, local by default."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import REPO, cli_env, run_cli, write_tiny_study
+
+from pairsearch import tuning
+from pairsearch.studyspec import load_study_file
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(url: str, *, accept_gzip: bool = True, timeout: float = 10) -> tuple[int, bytes]:
+    """GET ``url`` as a browser would (it always sends Accept-Encoding); returns status, body."""
+    headers = {"Accept-Encoding": "gzip"} if accept_gzip else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return response.status, body
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture
+def tiny_db(tmp_path, pools) -> str:
+    """An SQLite storage with one pairsearch study ("base") holding two finished trials."""
+    spec = load_study_file(path=write_tiny_study(tmp_path))
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    job = tuning.TuneJob(spec=spec, study_name="base", url=url, trials=2, data_source=pools.source,
+                         data_dir=tmp_path)
+    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
+    for channels, curve in ((4, {1: 0.6, 2: 0.7}), (8, {1: 0.65, 2: 0.75})):
+        study.add_trial(optuna.trial.create_trial(
+            params={"channels": channels}, distributions=distributions, value=curve[2],
+            intermediate_values=curve, user_attrs={"n_parameters": 1000, "stop_reason": "completed"},
+        ))
+    return url
+
+
+def start_dashboard(args: list[str], *, data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pairsearch", "dashboard", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=cli_env(data_dir), cwd=REPO,
+    )
+
+
+def wait_until_serving(process: subprocess.Popen, base: str, *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"dashboard exited {process.returncode}: {process.stderr.read()}")
+        try:
+            get(f"{base}/api/studies", timeout=2)
+            return
+        except (TimeoutError, urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise AssertionError("dashboard did not answer")
+
+
+def test_dashboard_serves_the_study(tiny_db, data_dir):
+    port = free_port()
+    process = start_dashboard(["--storage", tiny_db, "--port", str(port)], data_dir=data_dir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base)
+        status, body = get(f"{base}/api/studies")
+        assert status == 200
+        summaries = json.loads(body)["study_summaries"]
+        assert [summary["study_name"] for summary in summaries] == ["base"]
+
+        status, body = get(f"{base}/api/studies/{summaries[0]['study_id']}?after=0")
+        assert status == 200
+        detail = json.loads(body)
+        assert detail["objective_names"] == ["validation accuracy"]
+        assert len(detail["trials"]) == 2
+        assert all(len(trial["intermediate_values"]) == 2 for trial in detail["trials"])
+
+        status, body = get(f"{base}/")
+        assert status == 200 and b"<html" in body.lower()
+        status, body = get(f"{base}/static/bundle.js")  # served from the package: works offline
+        assert status == 200 and len(body) > 10_000
+    finally:
+        process.terminate()
+        stdout, _ = process.communicate(timeout=20)
+    # The default host is local only, and that is what it says.
+    assert f"http://127.0.0.1:{port}/" in stdout
+    assert tiny_db in stdout  # no password to hide in an SQLite URL
+
+
+def test_port_already_in_use_exits_2_in_one_line(tiny_db, data_dir):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(["dashboard", "--storage", tiny_db, "--port", str(port)], data_dir=data_dir,
+                         timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0] and "--port" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_dashboard_refuses_an_unreachable_storage_in_one_line(data_dir):
+    result = run_cli(
+        ["dashboard", "--storage", "postgresql+psycopg://postgres:s3cretpw@127.0.0.1:1/x", "--port",
+         str(free_port())],
+        data_dir=data_dir, timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "s3cretpw" not in result.stderr + result.stdout

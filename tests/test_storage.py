@@ -1,0 +1,293 @@
+"""Storage URLs, redaction, clear one-line errors, journal files and the budget lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import REPO, run_cli
+
+from pairsearch import storage
+from pairsearch.errors import PairsearchError
+from pairsearch.storage import BudgetLock, kind_of, open_storage, redact, storage_url
+
+PASSWORD = "s3cretpw"
+UNREACHABLE = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"
+
+
+# --- which URL -------------------------------------------------------------------------------
+
+
+def test_storage_option_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("PAIRSEARCH_STORAGE", "sqlite:///from-env.db")
+    assert storage_url(url="sqlite:///from-option.db") == "sqlite:///from-option.db"
+
+
+def test_environment_wins_over_the_default(monkeypatch):
+    monkeypatch.setenv("PAIRSEARCH_STORAGE", "sqlite:///from-env.db")
+    assert storage_url(url=None) == "sqlite:///from-env.db"
+
+
+def test_default_is_the_local_sqlite_file(monkeypatch):
+    monkeypatch.delenv("PAIRSEARCH_STORAGE", raising=False)
+    assert storage_url(url=None) == "sqlite:///storage/pairsearch.db"
+
+
+def test_empty_environment_variable_means_the_default(monkeypatch):
+    monkeypatch.setenv("PAIRSEARCH_STORAGE", "")
+    assert storage_url(url=None) == "sqlite:///storage/pairsearch.db"
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql+psycopg://postgres:{PASSWORD}@db.example.org:5432/pairsearch",
+    f"postgresql://alice:{PASSWORD}@10.0.0.5/optuna",
+    f"postgres://alice:{PASSWORD}@host/db",
+    f"postgresql+psycopg://alice:{PASSWORD}@with@at@host/db",  # '@' inside the password
+])
+def test_redact_hides_the_password(url):
+    shown = redact(url)
+    assert PASSWORD not in shown
+    assert "***" in shown
+    assert shown.split("***@", 1)[1] == url.rsplit("@", 1)[1]  # host and database stay visible
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///storage/pairsearch.db",
+    "sqlite:////abs/path/p.db",
+    "journal:/tmp/j.log",
+    "runs/journal.log",
+    "grpc://localhost:13000",
+    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",  # a user but no password
+])
+def test_redact_leaves_urls_without_a_password_alone(url):
+    assert redact(url) == url
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("sqlite:///storage/pairsearch.db", "sqlite"),
+    ("postgresql+psycopg://u:p@h/db", "postgresql"),
+    ("postgresql://u@h/db", "postgresql"),
+    ("journal:/tmp/j.log", "journal"),
+    ("/tmp/runs/j.log", "journal"),
+    ("grpc://localhost:13000", "grpc"),
+])
+def test_kind_of_supported_urls(url, kind):
+    assert kind_of(url) == kind
+
+
+@pytest.mark.parametrize("url", [
+    f"mysql://root:{PASSWORD}@localhost/optuna",
+    "http://localhost:8080",
+    "sqlite://relative-without-third-slash.db",
+    "storage/pairsearch.db",
+])
+def test_kind_of_refuses_unsupported_urls(url):
+    with pytest.raises(PairsearchError) as caught:
+        kind_of(url)
+    message = str(caught.value)
+    assert PASSWORD not in message
+    for supported in ("sqlite:///", "postgresql+psycopg://", "journal:"):
+        assert supported in message
+    assert "\n" not in message
+
+
+def assert_one_line_without_password(error: PairsearchError) -> str:
+    message = str(error)
+    assert "\n" not in message
+    assert PASSWORD not in message
+    assert error.__cause__ is None or PASSWORD not in str(error.__cause__)
+    return message
+
+
+def test_unreachable_postgres_is_one_line_without_the_password():
+    started = time.monotonic()
+    with pytest.raises(PairsearchError) as caught:
+        open_storage(url=UNREACHABLE)
+    message = assert_one_line_without_password(caught.value)
+    assert "127.0.0.1" in message and "***" in message
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.postgres
+def test_nonexistent_postgres_database_is_one_line_without_the_password(pg_url):
+    server = pg_url.rsplit("/", 1)[0].replace("postgres@", f"postgres:{PASSWORD}@", 1)
+    with pytest.raises(PairsearchError) as caught:
+        open_storage(url=f"{server}/pairsearch_no_such_database")
+    message = assert_one_line_without_password(caught.value)
+    assert "pairsearch_no_such_database" in message
+
+
+def test_cli_storage_error_exits_2_in_one_line(tmp_path, data_dir):
+    result = run_cli(["status", "--storage", UNREACHABLE], data_dir=data_dir, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_an_unsupported_scheme(data_dir):
+    result = run_cli(["status", "--storage", f"mysql://root:{PASSWORD}@localhost/x"], data_dir=data_dir)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    assert "sqlite:///" in result.stderr
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.5"])
+def test_bad_heartbeat_setting_is_refused(monkeypatch, raw):
+    monkeypatch.setenv("PAIRSEARCH_HEARTBEAT_SECONDS", raw)
+    with pytest.raises(PairsearchError, match="PAIRSEARCH_HEARTBEAT_SECONDS"):
+        storage.heartbeat_seconds()
+
+
+# --- storages that work ----------------------------------------------------------------------
+
+
+def _roundtrip(url: str) -> None:
+    study = optuna.create_study(study_name="s", storage=open_storage(url=url), direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    again = optuna.load_study(study_name="s", storage=open_storage(url=url))
+    assert len(again.trials) == 3
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in again.trials)
+
+
+@pytest.mark.parametrize("form", ["journal:{}", "{}"])
+def test_journal_file_storage(tmp_path, form):
+    path = tmp_path / "runs" / "j.log"  # the parent folder is created
+    _roundtrip(form.format(path))
+    assert path.is_file()
+
+
+def test_sqlite_storage_creates_its_folder(tmp_path):
+    path = tmp_path / "deep" / "er" / "p.db"
+    _roundtrip(f"sqlite:///{path}")
+    assert path.is_file()
+
+
+def test_sqlite_storage_has_heartbeats(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAIRSEARCH_HEARTBEAT_SECONDS", "2")
+    opened = open_storage(url=f"sqlite:///{tmp_path / 'p.db'}")
+    assert opened.get_heartbeat_interval() == 2
+    assert opened.grace_period == 6
+
+
+@pytest.mark.postgres
+def test_postgres_storage(pg_url):
+    _roundtrip(pg_url)
+
+
+# --- the budget lock -------------------------------------------------------------------------
+
+
+def _overlaps(url: str, *, study_name: str = "s", other_study: str | None = None, threads: int = 3) -> bool:
+    """Let ``threads`` threads each hold the lock for a moment; True if two were ever inside at once."""
+    inside, overlapped = [0], [False]
+    guard = threading.Lock()
+    errors: list[BaseException] = []
+
+    def hold(name: str) -> None:
+        try:
+            with BudgetLock(url=url, study_name=name).hold():
+                with guard:
+                    inside[0] += 1
+                    overlapped[0] |= inside[0] > 1
+                time.sleep(0.3)
+                with guard:
+                    inside[0] -= 1
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(error)
+
+    names = [study_name] * threads if other_study is None else [study_name, other_study]
+    workers = [threading.Thread(target=hold, args=(name,)) for name in names]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not errors, errors
+    return overlapped[0]
+
+
+def test_sqlite_file_lock_serialises_threads(tmp_path):
+    assert not _overlaps(f"sqlite:///{tmp_path / 'p.db'}")
+
+
+def test_journal_file_lock_serialises_threads(tmp_path):
+    assert not _overlaps(f"journal:{tmp_path / 'j.log'}")
+
+
+def test_file_lock_is_per_study(tmp_path):
+    assert _overlaps(f"sqlite:///{tmp_path / 'p.db'}", other_study="other")
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from pairsearch.storage import BudgetLock
+with BudgetLock(url=sys.argv[1], study_name="s").hold():
+    Path(sys.argv[2]).write_text(str(time.time()))
+    time.sleep(2.0)
+    Path(sys.argv[3]).write_text(str(time.time()))
+"""
+
+
+def _held_by_another_process(url: str, tmp_path: Path) -> None:
+    entered, leaving = tmp_path / "entered", tmp_path / "leaving"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url, str(entered), str(leaving)], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while not entered.exists():
+            assert holder.poll() is None, "the lock holder died"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with BudgetLock(url=url, study_name="s").hold():
+            acquired = time.time()
+        assert leaving.exists(), "got the lock while another process held it"
+        assert acquired >= float(leaving.read_text())
+    finally:
+        holder.wait(60)
+    assert holder.returncode == 0
+
+
+def test_sqlite_file_lock_serialises_processes(tmp_path):
+    _held_by_another_process(f"sqlite:///{tmp_path / 'p.db'}", tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_lock_serialises_threads(pg_url):
+    assert not _overlaps(pg_url)
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_lock_is_per_study(pg_url):
+    assert _overlaps(pg_url, other_study="other")
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_lock_serialises_processes(pg_url, tmp_path):
+    _held_by_another_process(pg_url, tmp_path)
+
+
+@pytest.mark.postgres
+def test_postgres_advisory_lock_is_released_after_an_error(pg_url):
+    lock = BudgetLock(url=pg_url, study_name="s")
+    with pytest.raises(RuntimeError), lock.hold():
+        raise RuntimeError("boom")
+    finished = threading.Event()
+
+    def take() -> None:
+        with lock.hold():
+            finished.set()
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    assert finished.wait(20), "the advisory lock stayed held after an exception inside it"
+    thread.join(20)

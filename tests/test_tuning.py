@@ -1,0 +1,527 @@
+"""``pairsearch tune`` end to end: exact study-wide budgets, re-runs, storages, failures, kills."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from conftest import REPO, cli_env, run_cli, write_tiny_study
+from optuna.trial import TrialState
+
+from pairsearch import tuning
+from pairsearch.data import PairSet, Split
+from pairsearch.storage import BudgetLock, open_storage
+from pairsearch.studyspec import load_study_file
+
+TINY_EPOCHS = 2
+SLOW_STUDY = """\
+arch = "base"
+epochs = 4
+seed = 0
+
+[params]
+channels = { type = "int", low = 16, high = 32 }
+lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
+
+[fixed]
+hidden = 64
+batch_size = 64
+
+[sampler]
+name = "random"
+seed = 3
+
+[pruner]
+name = "none"
+"""
+
+
+def tune_args(*, study_file: Path, url: str, trials: int, workers: int = 2, extra: tuple = ()) -> list[str]:
+    return [
+        "tune", "--arch", "base", "--study-file", str(study_file), "--trials", str(trials),
+        "--workers", str(workers), "--storage", url, "--quiet", *extra,
+    ]
+
+
+def load(storage, name: str = "base") -> optuna.Study:
+    """The study read back with plain Optuna, no pairsearch code in between."""
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def states(study: optuna.Study) -> dict[TrialState, int]:
+    found: dict[TrialState, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        found[trial.state] = found.get(trial.state, 0) + 1
+    return found
+
+
+def finished(study: optuna.Study) -> int:
+    counted = states(study)
+    return counted.get(TrialState.COMPLETE, 0) + counted.get(TrialState.PRUNED, 0)
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("pairsearch: error")]
+
+
+# --- one tuned SQLite study, shared by the read-back tests ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sqlite_tuned(tmp_path_factory, data_dir):
+    """``tune --trials 4 --workers 2`` on a fresh SQLite file, run once for this module."""
+    directory = tmp_path_factory.mktemp("tuned")
+    study_file = write_tiny_study(directory, epochs=TINY_EPOCHS)
+    db = directory / "p.db"
+    result = run_cli(tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=4), data_dir=data_dir)
+    return {"db": db, "study_file": study_file, "result": result, "trials": 4}
+
+
+@pytest.fixture
+def sqlite_copy(sqlite_tuned, tmp_path):
+    """A private copy of the tuned SQLite study that a test may add to."""
+    db = tmp_path / "p.db"
+    shutil.copy(sqlite_tuned["db"], db)
+    return f"sqlite:///{db}"
+
+
+def test_sqlite_two_workers_exact_budget(sqlite_tuned):
+    assert_ok(sqlite_tuned["result"])
+    study = load(f"sqlite:///{sqlite_tuned['db']}")
+    counted = states(study)
+    assert finished(study) == sqlite_tuned["trials"]
+    assert counted.get(TrialState.RUNNING, 0) == 0
+    assert counted.get(TrialState.WAITING, 0) == 0
+    assert "finished=4" in sqlite_tuned["result"].stdout
+
+
+def test_parallel_workers_with_a_seeded_sampler_draw_different_params(sqlite_tuned):
+    study = load(f"sqlite:///{sqlite_tuned['db']}")
+    drawn = [json.dumps(trial.params, sort_keys=True) for trial in study.trials]
+    assert len(set(drawn)) == len(drawn), drawn
+
+
+def test_seeded_sampler_is_reproducible_per_trial(tmp_path):
+    """Trial k draws the same params whichever worker runs it; no two trials replay draws."""
+    spec = load_study_file(path=write_tiny_study(tmp_path))
+    assert spec.sampler.get("seed") is not None
+    for name in ("random", "tpe"):
+        seeded = dataclasses.replace(spec, sampler={**spec.sampler, "name": name})
+        runs = []
+        for _ in range(2):
+            study = optuna.create_study(direction="maximize", sampler=tuning.build_sampler(seeded))
+            for _ in range(6):
+                trial = study.ask()
+                study.tell(trial, tuning.suggest_params(trial=trial, spec=seeded)["lr"])
+            runs.append([trial.params for trial in study.trials])
+        assert runs[0] == runs[1]
+        assert len({json.dumps(params, sort_keys=True) for params in runs[0]}) == 6
+
+
+def test_trials_record_curves_and_attrs(sqlite_tuned):
+    study = load(f"sqlite:///{sqlite_tuned['db']}")
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete
+    for trial in complete:
+        assert sorted(trial.intermediate_values) == list(range(1, TINY_EPOCHS + 1))
+        assert all(0.0 <= value <= 1.0 for value in trial.intermediate_values.values())
+        assert trial.value == trial.intermediate_values[TINY_EPOCHS]  # last epoch, not the best
+        assert isinstance(trial.user_attrs["n_parameters"], int) and trial.user_attrs["n_parameters"] > 0
+        assert trial.user_attrs["seconds_per_epoch"] > 0
+        assert trial.user_attrs["stop_reason"] == "completed"
+        assert set(trial.params) == {"channels", "lr"}
+
+
+def test_study_records_spec_data_and_versions(sqlite_tuned, pools):
+    study = load(f"sqlite:///{sqlite_tuned['db']}")
+    spec = load_study_file(path=sqlite_tuned["study_file"])
+    attrs = study.user_attrs
+    assert attrs["arch"] == "base"
+    assert json.loads(attrs["spec"]) == json.loads(spec.to_json())
+    assert attrs["spec_hash"] == spec.spec_hash
+    assert attrs["epochs"] == TINY_EPOCHS
+    assert attrs["data_source"] == "mnist5k"
+    assert attrs["data_fingerprint"] == pools.fingerprint
+    assert attrs["versions"]["optuna"] == optuna.__version__
+    assert attrs["versions"]["torch"] == torch.__version__
+    assert "pairsearch" in attrs["versions"]
+    assert study.metric_names == ["validation accuracy"]
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_rerun_with_the_same_budget_adds_nothing(sqlite_tuned, sqlite_copy, data_dir):
+    trials = sqlite_tuned["trials"]
+    before = len(load(sqlite_copy).trials)
+    result = run_cli(tune_args(study_file=sqlite_tuned["study_file"], url=sqlite_copy, trials=trials, workers=1),
+                     data_dir=data_dir)
+    assert_ok(result)
+    study = load(sqlite_copy)
+    assert finished(study) == trials
+    assert len(study.trials) == before
+    assert f"finished={trials}" in result.stdout
+
+
+def test_rerun_with_a_bigger_budget_adds_the_difference(sqlite_tuned, sqlite_copy, data_dir):
+    trials = sqlite_tuned["trials"]
+    before = len(load(sqlite_copy).trials)
+    assert_ok(run_cli(tune_args(study_file=sqlite_tuned["study_file"], url=sqlite_copy, trials=trials + 3),
+                      data_dir=data_dir))
+    study = load(sqlite_copy)
+    assert finished(study) == trials + 3
+    assert len(study.trials) == before + 3
+    assert states(study).get(TrialState.RUNNING, 0) == 0
+    drawn = [json.dumps(trial.params, sort_keys=True) for trial in study.trials]
+    assert len(set(drawn)) == len(drawn), "the re-run replayed the first run's draws"
+
+
+def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlite_copy, data_dir):
+    before = len(load(sqlite_copy).trials)
+    result = run_cli(
+        tune_args(study_file=sqlite_tuned["study_file"], url=sqlite_copy, trials=8,
+                  extra=("--epochs", str(TINY_EPOCHS + 1))),
+        data_dir=data_dir,
+    )
+    assert result.returncode == 2, result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert "--study" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert len(load(sqlite_copy).trials) == before
+
+
+# --- other storages --------------------------------------------------------------------------
+
+
+def test_journal_file_two_workers_exact_budget(tmp_path, tiny_study, data_dir):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "j.log"
+    result = run_cli(tune_args(study_file=tiny_study, url=f"journal:{path}", trials=3), data_dir=data_dir)
+    assert_ok(result)
+    study = load(JournalStorage(JournalFileBackend(str(path))))
+    assert finished(study) == 3
+    assert states(study).get(TrialState.RUNNING, 0) == 0
+
+
+@pytest.mark.postgres
+def test_postgres_two_tune_processes_share_one_budget(pg_url, tiny_study, data_dir):
+    trials = 5
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pairsearch",
+             *tune_args(study_file=tiny_study, url=pg_url, trials=trials, workers=1)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(data_dir), cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
+    study = load(pg_url)
+    assert finished(study) == trials
+    assert states(study).get(TrialState.RUNNING, 0) == 0
+    assert len(study.trials) == trials  # nobody started a surplus trial
+
+
+def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, starts: int = 4) -> list[str]:
+    """``starts`` threads run tune's study preparation at the same moment; their errors."""
+    import threading
+
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=2), url=url, study_name=name)
+    barrier, errors = threading.Barrier(starts), []
+
+    def prepare() -> None:
+        barrier.wait()
+        try:
+            tuning.prepare_study(job=job, fingerprint=fingerprint)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=prepare) for _ in range(starts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_tune_processes_starting_together_all_accept_the_new_study(kind, tmp_path, pools, request):
+    """No start may see a half-labelled study and call it a different spec (or other data)."""
+    url = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'p.db'}"
+    open_storage(url=url)  # the schema exists; only the studies' creation races
+    for attempt in range(5):
+        name = f"base-{attempt}"
+        assert _prepare_at_once(url, tmp_path, pools.fingerprint, name=name) == []
+        assert load(url, name).user_attrs["spec_hash"]
+
+
+# --- diverged trials -------------------------------------------------------------------------
+
+
+def nan_split(split: Split) -> Split:
+    """The split with NaN training images: the first loss is NaN."""
+    train = split.train
+    return Split(
+        PairSet(torch.full_like(train.images, math.nan), train.targets, train.classes),
+        split.evaluation, split.evaluation_name,
+    )
+
+
+def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneJob:
+    spec = load_study_file(path=write_tiny_study(tmp_path, epochs=TINY_EPOCHS))
+    return tuning.TuneJob(
+        spec=spec, study_name="base", url=f"sqlite:///{tmp_path / 'p.db'}", trials=trials,
+        data_source="mnist5k", data_dir=tmp_path / "unused",
+    )
+
+
+def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
+    job = tiny_job(tmp_path=tmp_path, trials=1)
+    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    objective = tuning.make_objective(job=job, split=nan_split(small_split), device=torch.device("cpu"))
+    study.optimize(objective, n_trials=1)
+    (trial,) = load(job.url).trials
+    assert trial.state == TrialState.FAIL
+    assert trial.user_attrs["stop_reason"] == "diverged"
+    assert trial.value is None
+
+
+def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, monkeypatch):
+    """The first trial diverges (NaN data); the worker still finishes the whole budget."""
+    import pairsearch.training
+
+    real_train_run = pairsearch.training.train_run
+    calls = []
+
+    def first_run_diverges(**kwargs):
+        calls.append(kwargs["params"])
+        if len(calls) == 1:
+            kwargs["split"] = nan_split(kwargs["split"])
+        return real_train_run(**kwargs)
+
+    monkeypatch.setattr(pairsearch.training, "train_run", first_run_diverges)
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data_dir=data_dir)
+    tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    threads = torch.get_num_threads()
+    try:
+        tuning.run_trials(job=job)
+    finally:
+        torch.set_num_threads(threads)
+    study = load(job.url)
+    counted = states(study)
+    assert counted == {TrialState.FAIL: 1, TrialState.COMPLETE: 3}
+    (failed,) = study.get_trials(states=(TrialState.FAIL,))
+    assert failed.number == 0
+    assert failed.user_attrs["stop_reason"] == "diverged"
+    assert len(calls) == 4
+
+
+# --- Ctrl-C inside a worker, at the worst moments (in-process, deterministic) -------------------
+
+
+class InterruptingSampler(optuna.samplers.RandomSampler):
+    """Ctrl-C arrives while Optuna creates (``before_trial``) or finishes (``after_trial``) a trial."""
+
+    def __init__(self, moment: str) -> None:
+        super().__init__(seed=0)
+        self.moment = moment
+
+    def before_trial(self, study, trial) -> None:
+        if self.moment == "create":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        if self.moment == "finish":
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.fixture
+def worker_signal_handlers(monkeypatch):
+    """The handlers a tune worker installs, restored afterwards."""
+    monkeypatch.setattr(tuning, "_interrupt_pending", False, raising=False)
+    verbosity = optuna.logging.get_verbosity()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, tuning._raise_keyboard_interrupt)
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    optuna.logging.set_verbosity(verbosity)
+
+
+@pytest.mark.parametrize("moment", ["create", "finish"])
+def test_ctrl_c_while_optuna_writes_a_trial_never_leaves_it_running(tmp_path, moment, worker_signal_handlers):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    study = optuna.create_study(study_name="s", storage=url, sampler=InterruptingSampler(moment),
+                                direction="maximize")
+    with pytest.raises(KeyboardInterrupt):
+        tuning.run_one_trial(
+            study=study, objective=lambda trial: trial.suggest_float("x", 0, 1),
+            lock=BudgetLock(url=url, study_name="s"), decide=lambda counts: "run",
+        )
+    trials = load(url, "s").trials
+    assert all(trial.state != TrialState.RUNNING for trial in trials), [t.state for t in trials]
+    if moment == "create":  # failed before it drew any params: nothing to run again
+        assert [(trial.state, trial.params) for trial in trials] == [(TrialState.FAIL, {})]
+    else:  # it had finished: kept, nothing to retry
+        assert [trial.state for trial in trials] == [TrialState.COMPLETE]
+
+
+# --- killed and interrupted workers (slow: real processes, real heartbeats) ---------------------
+
+
+def sqlite_states(db: Path) -> list[str]:
+    """Trial states straight from the SQLite file (cheap enough to poll)."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            return [row[0] for row in connection.execute("SELECT state FROM trials")]
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+
+
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"tune ended (exit {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The parent's multiprocessing worker children (not its resource tracker)."""
+    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
+    workers = []
+    for pid in map(int, found):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            workers.append(pid)
+    return workers
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Processes of the group that still run (zombies waiting to be reaped have exited)."""
+    found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False).stdout.split()
+    alive = []
+    for pid in map(int, found):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def start_tune(args: list[str], *, data_dir: Path, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pairsearch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=cli_env(data_dir, **env), cwd=REPO, start_new_session=True,
+    )
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Leave nothing behind, whatever the test saw: kill the session's whole process group."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_retried_and_the_budget_is_exact(tmp_path, data_dir):
+    study_file = tmp_path / "slow.toml"
+    study_file.write_text(SLOW_STUDY)
+    db, trials = tmp_path / "p.db", 6
+    process = start_tune(tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=trials),
+                         data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
+    try:
+        wait_for(lambda: sqlite_states(db).count("RUNNING") == 2, timeout=120,
+                 what="two running trials", process=process)
+        time.sleep(0.5)  # mid-epoch
+        workers = worker_pids(process.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        stop_group(process)
+    # The parent reports that a worker died; the study itself must still be whole.
+    assert process.returncode in (0, 1), stderr
+    assert "Traceback" not in stderr, stderr
+    study = load(f"sqlite:///{db}")
+    counted = states(study)
+    assert finished(study) == trials, counted
+    assert counted.get(TrialState.RUNNING, 0) == 0, counted
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    assert failed, "the killed worker's trial was never failed"
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    for trial in failed:
+        retries = [t for t in done if t.system_attrs.get("failed_trial") == trial.number or t.params == trial.params]
+        assert retries, f"trial {trial.number} ({trial.params}) was not retried"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_everything_and_requeues_the_running_trials(tmp_path, data_dir):
+    study_file = tmp_path / "slow.toml"
+    study_file.write_text(SLOW_STUDY)
+    db, trials = tmp_path / "p.db", 4
+    args = tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=trials)
+    process = start_tune(args, data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
+    try:
+        wait_for(lambda: "RUNNING" in sqlite_states(db), timeout=120, what="a running trial", process=process)
+        time.sleep(1.0)  # mid-epoch
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        _, stderr = process.communicate(timeout=30)
+        wait_for(lambda: not group_alive(process.pid), timeout=10, what="every worker to exit")
+        all_gone = time.monotonic() - interrupted
+    finally:
+        stop_group(process)
+    assert all_gone < 5, f"tune and its workers took {all_gone:.1f}s to stop"
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+
+    study = load(f"sqlite:///{db}")
+    assert states(study).get(TrialState.RUNNING, 0) == 0, states(study)
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert failed and waiting
+    # A queued trial keeps its params as Optuna's fixed_params until a worker picks it up.
+    assert {json.dumps(t.params, sort_keys=True) for t in failed} == {
+        json.dumps(t.system_attrs["fixed_params"], sort_keys=True) for t in waiting
+    }
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in failed)
+
+    result = run_cli(args, data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
+    assert_ok(result)
+    study = load(f"sqlite:///{db}")
+    counted = states(study)
+    assert finished(study) == trials, counted
+    assert counted.get(TrialState.RUNNING, 0) == 0 and counted.get(TrialState.WAITING, 0) == 0, counted
+    reran = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert {json.dumps(t.params, sort_keys=True) for t in failed} <= reran
