@@ -6,7 +6,6 @@ Heavy imports (torch, optuna) happen inside the commands so ``--help`` stays ins
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -152,7 +151,8 @@ def tune(
     quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
 ) -> None:
     """Run pruned trials until the study-wide budget of finished trials is spent."""
-    from pairsearch import progress, storage as storage_module, studyspec, tuning
+    from pairsearch import progress, studyspec, tuning
+    from pairsearch import storage as storage_module
     from pairsearch.training import resolve_device
 
     studyspec_path = study_file or studyspec.default_study_file(arch=arch)
@@ -173,6 +173,11 @@ def tune(
     ))
     best = "none yet" if final.best_value is None else f"{final.best_value:.4f} {progress.format_params(final.best_params)}"
     print(f"finished={final.counts.finished} pruned={final.counts.pruned} failed={final.counts.failed} best={best}")
+    if final.counts.finished < trials and timeout is None:
+        say(f"budget not spent ({final.counts.finished}/{trials} finished, {final.counts.running} RUNNING): "
+            "run the same command to continue; a journal file has no heartbeat, so a killed worker's "
+            "trial stays RUNNING there")
+        raise typer.Exit(1)
 
 
 def supervise(*, processes, watch):
@@ -188,9 +193,13 @@ def supervise(*, processes, watch):
         tuning.stop_workers(processes)
         say("interrupted: running trials were failed and re-queued; run the same command to continue")
         raise typer.Exit(130)
-    failures = [process.exitcode for process in processes if process.exitcode not in (0, None)]
-    if failures:
-        raise typer.Exit(2 if 2 in failures else 1)
+    codes = [process.exitcode for process in processes]
+    if 2 in codes:
+        raise typer.Exit(2)
+    lost = [code for code in codes if code not in (0, None)]
+    if lost:  # e.g. a worker killed by the OOM killer: the others carried on without it
+        say(f"{len(lost)} of {len(processes)} worker(s) ended abnormally (exit codes {lost}); "
+            "their trials were or will be retried")
     return outcome
 
 
@@ -210,7 +219,8 @@ def final_report(
     quiet: Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")] = False,
 ) -> None:
     """Retrain each study's best config over paired seeds and write the comparison report."""
-    from pairsearch import final, progress, storage as storage_module, tuning
+    from pairsearch import final, progress, tuning
+    from pairsearch import storage as storage_module
     from pairsearch.training import resolve_device
 
     worker_count = tuning.resolve_workers(workers)
@@ -252,7 +262,8 @@ def final_run(
     threads: Threads = 1,
 ) -> None:
     """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
-    from pairsearch import final, storage as storage_module, tuning
+    from pairsearch import final, tuning
+    from pairsearch import storage as storage_module
     from pairsearch.training import resolve_device
 
     worker_count = tuning.resolve_workers(workers)
@@ -278,18 +289,20 @@ def status(storage: Storage = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pairsearch import progress, storage as storage_module
+    from pairsearch import progress
+    from pairsearch import storage as storage_module
 
     url = storage_module.storage_url(url=storage)
     rows = progress.status_rows(storage_module.open_storage(url=url, must_exist=True))
     table = Table(title=f"studies in {storage_module.redact(url)}")
-    for column in ("study", "arch", "finished", "pruned", "failed", "running", "best value", "best params"):
+    for column in ("study", "arch", "finished", "pruned", "failed", "running", "waiting", "best value",
+                   "best params"):
         table.add_column(column)
     for row in rows:
         c = row["counts"]
         best = "—" if row["best"] is None else f"{row['best']:.4f}"
         table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
-                      str(c.running), best, progress.format_params(row["params"]))
+                      str(c.running), str(c.waiting), best, progress.format_params(row["params"]))
     Console(width=200).print(table)
     print("best value: validation accuracy for tuning studies, test accuracy for <study>.final jobs")
     if not rows:
@@ -303,7 +316,8 @@ def dashboard(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
 ) -> None:
     """Serve optuna-dashboard on the same storage."""
-    from pairsearch import dashboard as dashboard_module, storage as storage_module
+    from pairsearch import dashboard as dashboard_module
+    from pairsearch import storage as storage_module
 
     url = storage_module.storage_url(url=storage)
     dashboard_module.serve(url=url, host=host, port=port)
@@ -316,7 +330,8 @@ def storage_proxy(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 13000,
 ) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
-    from pairsearch import dashboard as dashboard_module, storage as storage_module
+    from pairsearch import dashboard as dashboard_module
+    from pairsearch import storage as storage_module
 
     url = storage_module.storage_url(url=storage)
     if storage_module.kind_of(url) == "grpc":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -22,9 +21,13 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, OutageBackoff, open_storage, redact, is_storage_outage
+from pairsearch.storage import BudgetLock, OutageBackoff, is_storage_outage, open_storage, redact
 from pairsearch.tuning import (
-    Counts, SurplusTrial, _raise_keyboard_interrupt, run_one_trial, start_processes,
+    Counts,
+    SurplusTrial,
+    run_one_trial,
+    start_processes,
+    worker_exit_code,
 )
 
 FINAL_SUFFIX = ".final"
@@ -215,15 +218,7 @@ def make_job_objective(*, data_dir: Path, device):
 
 def run_final_worker(job: FinalJob) -> int:
     """One worker process: run waiting jobs of every final study until none are left."""
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        run_jobs(job=job)
-    except PairsearchError as error:
-        print(f"pairsearch: error: {error}", file=sys.stderr, flush=True)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return worker_exit_code(lambda: run_jobs(job=job))
 
 
 def run_jobs(*, job: FinalJob) -> None:

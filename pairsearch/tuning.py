@@ -26,7 +26,14 @@ from optuna.trial import TrialState
 
 from pairsearch import __version__
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, OutageBackoff, kind_of, open_storage, redact, is_storage_outage
+from pairsearch.storage import (
+    BudgetLock,
+    OutageBackoff,
+    is_storage_outage,
+    kind_of,
+    open_storage,
+    redact,
+)
 from pairsearch.studyspec import StudySpec
 
 METRIC_NAME = "validation accuracy"
@@ -255,10 +262,15 @@ def record_run_attrs(*, trial: optuna.Trial, seconds: list[float], stop_reason: 
 
 def run_worker(job: TuneJob) -> int:
     """One worker process: run trials until the study-wide budget is spent. Returns an exit code."""
+    return worker_exit_code(lambda: run_trials(job=job))
+
+
+def worker_exit_code(run) -> int:
+    """Run a worker's loop with clean interrupts: 0 done, 2 user error (said on stderr), 130 stopped."""
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        run_trials(job=job)
+        run()
     except PairsearchError as error:
         print(f"pairsearch: error: {error}", file=sys.stderr, flush=True)
         return 2
@@ -333,6 +345,7 @@ def run_trials(*, job: TuneJob) -> None:
     lock = BudgetLock(url=job.url, study_name=job.study_name)
     decide = functools.partial(budget_decision, budget=job.trials)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
+    heartbeat = isinstance(storage, optuna.storages.RDBStorage)
     outage = OutageBackoff()
     while deadline is None or time.monotonic() < deadline:
         try:
@@ -348,6 +361,8 @@ def run_trials(*, job: TuneJob) -> None:
         if outcome == "done":
             return
         if outcome == "full":
+            if not heartbeat:  # no heartbeat (journal, gRPC): a dead worker's trial never comes back
+                return
             time.sleep(WAIT_SECONDS)  # running trials hold the rest of the budget; one may fail
 
 

@@ -48,12 +48,12 @@ def test_status_lists_each_study_after_a_tune(tmp_path, tiny_study, data_dir, po
     result = run_cli(["status", "--storage", url], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     base = table_row(result.stdout, "base")
-    assert base[1:6] == ["base", "2", "0", "0", "0"]
-    assert 0.0 <= float(base[6]) <= 1.0
-    assert "channels=" in base[7] and "lr=" in base[7]
+    assert base[1:7] == ["base", "2", "0", "0", "0", "0"]  # arch, finished, pruned, failed, running, waiting
+    assert 0.0 <= float(base[7]) <= 1.0
+    assert "channels=" in base[8] and "lr=" in base[8]
     wide = table_row(result.stdout, "sep_aux-wide")
-    assert wide[1:6] == ["sep_aux", "3", "0", "1", "0"]
-    assert wide[6] == "0.5200"
+    assert wide[1:7] == ["sep_aux", "3", "0", "1", "0", "0"]
+    assert wide[7] == "0.5200"
     assert "no studies" not in result.stdout
 
 
