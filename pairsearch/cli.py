@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
@@ -66,7 +66,7 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     set_: Annotated[
-        Optional[list[str]], typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
+        list[str] | None, typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
     ] = None,
     dataset: Dataset = "auto",
     data_dir: DataDir = DEFAULT_DATA_DIR,
@@ -128,7 +128,7 @@ def format_epoch(*, record, epochs: int) -> str:
 
 
 Storage = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(help="Optuna storage URL [default: $PAIRSEARCH_STORAGE or sqlite:///storage/pairsearch.db]."),
 ]
 
@@ -137,13 +137,13 @@ Storage = Annotated[
 def tune(
     arch: Annotated[str, typer.Option(help="Architecture to tune (see 'pairsearch archs').")],
     trials: Annotated[int, typer.Option(min=1, max=1_000_000, help="Study-wide budget of finished trials.")],
-    study: Annotated[Optional[str], typer.Option(help="Study name [default: the arch name].")] = None,
-    study_file: Annotated[Optional[Path], typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name [default: the arch name].")] = None,
+    study_file: Annotated[Path | None, typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
     storage: Storage = None,
     workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
-    epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="Override the study file's epochs.")] = None,
-    pruner: Annotated[Optional[str], typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
-    timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=1000, help="Override the study file's epochs.")] = None,
+    pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
     dataset: Dataset = "auto",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     device: Device = "auto",
@@ -206,13 +206,13 @@ def supervise(*, processes, watch):
 @app.command("final-report")
 def final_report(
     arch: Annotated[
-        Optional[list[str]], typer.Option(help="Study to report (repeatable) [default: every tuned study].")
+        list[str] | None, typer.Option(help="Study to report (repeatable) [default: every tuned study].")
     ] = None,
     seeds: Annotated[int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")] = 15,
-    epochs: Annotated[Optional[int], typer.Option(min=1, max=1000, help="[default: each study's tuning epochs]")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=1000, help="[default: each study's tuning epochs]")] = None,
     workers: Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")] = "auto",
     storage: Storage = None,
-    out: Annotated[Optional[Path], typer.Option(help="[default: storage/reports/<UTC timestamp>/]")] = None,
+    out: Annotated[Path | None, typer.Option(help="[default: storage/reports/<UTC timestamp>/]")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     device: Device = "auto",
     threads: Threads = 1,

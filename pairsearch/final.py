@@ -339,14 +339,14 @@ def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str, device: s
         "device": device,
         "pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__,
         "python": platform.python_version(),
-        "date (UTC)": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
     }
 
 
 def default_report_dir() -> Path:
     import datetime
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("storage/reports") / stamp
 
 

@@ -7,8 +7,9 @@ arch is one ``@register_arch`` builder here plus one study file in ``studies/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn

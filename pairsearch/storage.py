@@ -14,9 +14,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback

@@ -190,7 +190,7 @@ def test_html_loads_nothing_from_the_network(page):
 
     assert len(page_without_plotly_js) < len(page)
     assert (
-        re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page_without_plotly_js, re.I) is None
+        re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page_without_plotly_js, re.IGNORECASE) is None
     )
     assert "http://" not in page_without_plotly_js
     assert "https://" not in page_without_plotly_js
