@@ -22,6 +22,9 @@ SOURCE_STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 PARAM_TYPES = ("int", "float", "categorical")
 PRUNERS = ("median", "hyperband", "none")
 TOP_LEVEL_KEYS = {"arch", "epochs", "seed", "params", "fixed", "sampler", "pruner", "description"}
+# torch seeds take 64 bits but NumPy's (Optuna's samplers) 32, and the sampler seed is offset by
+# the trial number: 2**31 - 1 leaves room for any budget.
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,8 @@ def parse_spec(document: dict) -> StudySpec:
     if not 1 <= epochs <= 1000:
         raise SpecError("epochs", f"must be between 1 and 1000, got {epochs}")
     seed = document.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise SpecError("seed", "must be a non-negative integer")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise SpecError("seed", f"must be an integer from 0 to {MAX_SEED}")
     params = _require(document, "params", dict, "params")
     space = tuple(_parse_space(name, value, arch.param_names) for name, value in params.items())
     fixed = _parse_fixed(document.get("fixed", {}), arch.param_names, searched=set(params))
@@ -216,6 +219,8 @@ def _parse_sampler(table: object) -> dict:
     allowed = {"name": str, "seed": int, "n_startup_trials": int}
     sampler = {"name": "tpe", "n_startup_trials": 10, **_typed(table, allowed, "sampler")}
     _check_choice(sampler["name"], ("tpe", "random"), "sampler.name", error=SpecError)
+    if sampler.get("seed", 0) > MAX_SEED:
+        raise SpecError("sampler.seed", f"must be an integer from 0 to {MAX_SEED}")
     return sampler
 
 
@@ -225,6 +230,8 @@ def _parse_pruner(table: object) -> dict:
     allowed = {"name": str, "n_startup_trials": int, "n_warmup_steps": int, "reduction_factor": int}
     pruner = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 2, **_typed(table, allowed, "pruner")}
     _check_choice(pruner["name"], PRUNERS, "pruner.name", error=SpecError)
+    if pruner.get("reduction_factor", 2) < 2:  # Hyperband divides by log(reduction_factor)
+        raise SpecError("pruner.reduction_factor", "must be an integer ≥ 2")
     return pruner
 
 
