@@ -64,7 +64,7 @@ def archs() -> None:
 def train(
     arch: Annotated[str, typer.Option(help="Architecture (see 'pairsearch archs').")],
     epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 0,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
     ] = None,
