@@ -39,15 +39,29 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_data(*, dataset: str, data_dir: Path):
-    """Resolve ``--dataset``, say which source is used, and load its pools."""
+def load_data(*, dataset: str, data_dir: Path, announce: bool = True):
+    """Resolve ``--dataset``, load its pools, and say which source is used.
+
+    The line comes after loading (and, for ``tune``, after the storage checks: ``announce``
+    False and :func:`announce_dataset` later), so a bad input still ends in one line.
+    """
     from pairsearch import data
 
     source = data.resolve_source(dataset=dataset, data_dir=data_dir)
+    try:
+        pools = data.load_pools(source=source, data_dir=data_dir)
+    except OSError as error:  # e.g. a --data-dir that cannot be created or written (the pool cache)
+        where = error.filename or data_dir
+        raise PairsearchError(f"data dir {data_dir}: {error.strerror or error} ({where})") from None
+    if announce:
+        announce_dataset(dataset=dataset, source=pools.source, data_dir=data_dir)
+    return pools
+
+
+def announce_dataset(*, dataset: str, source: str, data_dir: Path) -> None:
     if dataset == "auto":
         reason = "its files are present" if source == "mnist" else "full MNIST files not found"
         say(f"dataset: {source} ({reason} under {data_dir})")
-    return data.load_pools(source=source, data_dir=data_dir)
 
 
 @app.command()
@@ -160,12 +174,13 @@ def tune(
     worker_count = tuning.resolve_workers(workers)
     resolve_device(device)
     url = storage_module.storage_url(url=storage)
-    pools = load_data(dataset=dataset, data_dir=data_dir)
+    pools = load_data(dataset=dataset, data_dir=data_dir, announce=False)
     job = tuning.TuneJob(
         spec=spec, study_name=study or arch, url=url, trials=trials, data_source=pools.source,
         data_dir=data_dir, device=device, threads=threads, timeout=timeout,
     )
     optuna_study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    announce_dataset(dataset=dataset, source=pools.source, data_dir=data_dir)
     say(f"study {job.study_name} in {storage_module.redact(url)}: {worker_count} worker(s), budget {trials}")
     processes = tuning.start_workers(job=job, workers=worker_count)
     final = supervise(processes=processes, watch=lambda keep_watching: progress.watch(
