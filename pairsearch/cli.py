@@ -5,8 +5,11 @@ Heavy imports (torch, optuna) happen inside the commands so ``--help`` stays ins
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -381,10 +384,31 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    # `kill PID`, `docker stop`, systemd and Slurm send SIGTERM to this process only: without
+    # this handler it died at once and left its workers running on, orphaned. Now it stops
+    # them as Ctrl-C does; a second request must not interrupt that clean-up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_stops_cleanly():
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
-        code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
+        with _sigterm_stops_cleanly():
+            code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
     except PairsearchError as error:
         fail(str(error))
     except TyperException as error:  # usage errors: unknown option, bad value, missing option
