@@ -250,8 +250,22 @@ class BudgetLock:
             with self._advisory_lock():
                 yield
         elif kind in ("sqlite", "journal"):
-            with self._file_lock():
+            from filelock import Timeout
+
+            lock = self._file_lock()
+            try:
+                lock.acquire()
+            except Timeout:
+                raise
+            except OSError as error:  # a read-only folder or a full disk: say so, no traceback
+                raise PairsearchError(
+                    f"cannot take the study lock {lock.lock_file}: {error.strerror or error} "
+                    "(the storage's folder must be writable)"
+                ) from None
+            try:
                 yield
+            finally:
+                lock.release()
         else:  # grpc: no shared lock; tuning re-checks the order after creating the trial
             yield
 
