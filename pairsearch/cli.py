@@ -422,4 +422,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exit as exit_:
         sys.exit(exit_.exit_code)
+    except Exception as error:
+        # A storage that refuses a write (a read-only database file) or goes away while this
+        # process itself uses it (workers ride outages out; this is the one-shot parent).
+        from pairsearch.storage import describe_error, is_storage_outage
+
+        if not is_storage_outage(error):
+            raise
+        fail(f"the storage failed: {describe_error(error)}")
     sys.exit(code if isinstance(code, int) else 0)
