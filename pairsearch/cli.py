@@ -387,9 +387,15 @@ def fail(message: str) -> None:
 def _terminate_as_interrupt(signum, frame) -> None:
     # `kill PID`, `docker stop`, systemd and Slurm send SIGTERM to this process only: without
     # this handler it died at once and left its workers running on, orphaned. Now it stops
-    # them as Ctrl-C does; a second request must not interrupt that clean-up.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # them as Ctrl-C does; a second request must not interrupt that clean-up. A no-op handler,
+    # not SIG_IGN: a SIGTERM already pending when the handler changes to SIG_IGN makes CPython
+    # print "OSError: Signal 15 ignored due to race condition" with a traceback.
+    signal.signal(signal.SIGTERM, _ignore_signal)
     raise KeyboardInterrupt
+
+
+def _ignore_signal(signum, frame) -> None:
+    pass
 
 
 @contextlib.contextmanager
