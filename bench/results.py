@@ -1,0 +1,112 @@
+"""Writing results: ``latest.json`` (everything, raw timings included) and a row of RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# (column, what it shows) in the order of the RESULTS.md table.
+COLUMNS = (
+    ("date (UTC)", ""),
+    ("mode", ""),
+    ("machine", ""),
+    ("overhead_ratio", "≤ 1.05"),
+    ("scaling_2_workers", "≥ 1.8"),
+    ("startup_ratio", "≤ 1.5"),
+    ("prune_epoch_fraction", "≤ 0.6"),
+    ("prune_best_delta", "≥ −0.5 pts"),
+    ("storage_trials_per_s", ""),
+    ("final_stage_seconds_per_job", ""),
+    ("gpu", ""),
+    ("note", ""),
+)
+
+HEADER = """\
+# Benchmark results
+
+`python -m bench --quick` (under 3 minutes on a quiet 2-core machine) or `make bench` (full
+mode: long, dominated by the two 60-trial × 10-epoch pruning studies on the shipped search
+space; not yet timed end to end) appends one row per run to the table at the end of this
+file and writes every raw timing to `bench/results/latest.json`; `--only NAME[,NAME]` runs
+some figures. Each
+figure is measured in the same run as its reference, through the code paths a user runs.
+
+A cell reads *figure = numerator ÷ denominator (details)*, with ✓ / ✗ against its target. A
+row is only comparable with rows of the same mode on the same kind of machine: see its
+machine cell (cores, torch version, torch threads per worker, 1-minute load average at the
+start, commit). Timings taken while other work runs on the machine are noisy: the load
+average tells.
+
+| column | what it is | target |
+|---|---|---|
+| overhead_ratio | one trial's cycle inside a real `pairsearch tune` worker (previous trial's end → its end: budget lock, stale sweep, count, create, suggest, train, `report` + `should_prune` every epoch, user attrs, `tell`; SQLite) ÷ `train_run` of the same config in a fresh 1-thread process, no Optuna (medians). Also shown: a minimal hand-written loop of the same model and tensors, and the SQL statements / commits per epoch | ≤ 1.05 |
+| scaling_2_workers | finished trials per minute of `tune --workers 2` ÷ `--workers 1`, same small fixed config, first trial start → last trial end | ≥ 1.8 on 2 cores |
+| startup_ratio | spawn of a tune worker → end of its first training step ÷ `python -c "import torch"` start → torch imported (medians); stage offsets in the cell | ≤ 1.5 |
+| prune_epoch_fraction | epochs trained by a median-pruned study ÷ by the same study unpruned (same study file and TPE seed, one worker each: deterministic) | ≤ 0.6 |
+| prune_best_delta | best validation accuracy pruned − unpruned, percentage points: the pruned study may not lose more than 0.5 points (finding a better best is no failure) | ≥ −0.5 |
+| storage_trials_per_s | trivial trials per second through pairsearch's budget loop (lock included) at 1/4/8 worker processes, for SQLite, a journal file and PostgreSQL | — |
+| final_stage_seconds_per_job | `pairsearch final-run` wall time per seeded job with 1 and 2 workers | — |
+| gpu | where CUDA is present: a 10-epoch mid-size `sep_aux` trial, and 15 final-stage seeds sequential vs vectorised (`torch.func` + `vmap`); else "skipped" with the last recorded GPU figures (`bench/results/gpu.json`) | — |
+
+Quick mode uses smaller configurations than full mode (each module's docstring in `bench/`
+says which), so compare quick rows with quick rows.
+"""
+
+
+def write_latest(document: dict, *, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "latest.json"
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def table_header() -> str:
+    names = [name if not target else f"{name} ({target})" for name, target in COLUMNS]
+    return "| " + " | ".join(names) + " |\n|" + "---|" * len(COLUMNS) + "\n"
+
+
+def row_cells(document: dict) -> dict[str, str]:
+    """Every column's text for one run (``—`` where the figure was not run)."""
+    machine = document["machine"]
+    cells = {
+        "date (UTC)": document["date"][:16].replace("T", " "),
+        "mode": document["mode"],
+        "machine": (
+            f"{machine['cores']} cores, torch {machine['torch']}, {machine['torch_threads_per_worker']} "
+            f"thread/worker, load {machine['load_average'][0]:g}, {machine['commit']}"
+        ),
+        "note": document.get("note", ""),
+    }
+    for name, result in document["figures"].items():
+        if "error" in result:
+            cells.setdefault(_column_of(name), f"error: {result['error'][:120]}")
+            continue
+        for column, text in result.get("cells", {}).items():
+            met = result.get("targets", {}).get(column, {}).get("met")
+            cells[column] = text + ("" if met is None else (" ✓" if met else " ✗"))
+    return cells
+
+
+def _column_of(figure: str) -> str:
+    return {"overhead": "overhead_ratio", "scaling": "scaling_2_workers", "startup": "startup_ratio",
+            "pruning": "prune_epoch_fraction", "storage": "storage_trials_per_s",
+            "final_stage": "final_stage_seconds_per_job", "gpu": "gpu"}.get(figure, "note")
+
+
+def format_row(document: dict) -> str:
+    cells = row_cells(document)
+    return "| " + " | ".join(cells.get(name, "—").replace("|", "/") for name, _ in COLUMNS) + " |\n"
+
+
+def append_row(document: dict, *, path: Path) -> str:
+    """Append the run's row to ``path``, creating the file (header and table head) if needed."""
+    row = format_row(document)
+    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(HEADER + "\n" + table_header(), encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    with path.open("a", encoding="utf-8") as stream:
+        if not text.endswith("\n"):
+            stream.write("\n")
+        stream.write(row)
+    return row

@@ -1,0 +1,120 @@
+"""The benchmark package stays runnable: its cheapest figure, its study files, its result rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is not installed
+from bench import common, results, storage_throughput
+from bench.__main__ import figure_names, parse_args
+
+
+def test_storage_throughput_runs_the_budget_loop_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'throughput.db'}"
+
+    measured = storage_throughput.measure(url=url, study="throughput", workers=1, trials=10)
+
+    assert measured["trials"] == 10 and measured["failed"] == 0
+    assert measured["trials_per_worker"] == [10]
+    assert measured["trials_per_s"] > 0
+    trials = common.load_trials(url=url, study="throughput")
+    assert [t.intermediate_values for t in trials] == [{1: 0.5}] * 10
+
+
+def test_fixed_study_file_round_trips_through_the_study_parser(tmp_path):
+    from pairsearch.studyspec import load_study_file
+
+    document = common.fixed_study(arch="sep_aux", params={"channels": 16, "lr": 1e-3}, epochs=3,
+                                  pruner={"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0})
+    spec = load_study_file(path=common.write_study_file(tmp_path / "fixed.toml", document))
+
+    assert spec.arch == "sep_aux" and spec.epochs == 3 and spec.pruner["name"] == "median"
+    assert {space.name: space.choices for space in spec.space}["channels"] == (16,)
+    assert {space.name: space.choices for space in spec.space}["lr"] == (1e-3,)
+
+
+def test_quick_pruning_study_is_the_shipped_one_narrowed(tmp_path):
+    from bench.pruning import study_document
+    from pairsearch.studyspec import load_study_file
+
+    document, trials = study_document(quick=True)
+    spec = load_study_file(path=common.write_study_file(tmp_path / "pruning.toml", document))
+
+    assert trials == 30 and spec.epochs == 4 and spec.sampler["seed"] == 0
+    assert {space.name for space in spec.space} == set(common.shipped_study("sep_aux")["params"])
+
+
+def fake_document(note: str = "") -> dict:
+    return {
+        "date": "2026-01-02T03:04:05+00:00", "mode": "quick", "note": note,
+        "machine": {"cores": 2, "torch": "2.x", "torch_threads_per_worker": 1, "load_average": [0.5, 0, 0],
+                    "commit": "abc1234"},
+        "figures": {
+            "overhead": {"cells": {"overhead_ratio": "1.020 = 4.08 s ÷ 4.00 s"},
+                         "targets": {"overhead_ratio": {"target": "<= 1.05", "met": True}}},
+            "scaling": {"error": "BenchError: boom"},
+        },
+    }
+
+
+def test_result_rows_are_appended_under_one_table_head(tmp_path):
+    path = tmp_path / "RESULTS.md"
+
+    results.append_row(fake_document("first"), path=path)
+    results.append_row(fake_document("second | with a bar"), path=path)
+
+    text = path.read_text()
+    assert text.startswith("# Benchmark results") and text.count("| date (UTC) |") == 1
+    rows = [line for line in text.splitlines() if line.startswith("| 2026-01-02 03:04")]
+    assert len(rows) == 2
+    assert all(row.count("|") == len(results.COLUMNS) + 1 for row in rows)
+    assert "1.020 = 4.08 s ÷ 4.00 s ✓" in rows[0] and "error: BenchError: boom" in rows[0]
+    assert rows[1].endswith("second / with a bar |")
+
+
+def test_latest_json_is_written(tmp_path):
+    path = results.write_latest(fake_document(), out_dir=tmp_path / "out")
+
+    assert json.loads(path.read_text())["figures"]["overhead"]["targets"]["overhead_ratio"]["met"] is True
+
+
+def test_only_accepts_known_figures_in_run_order():
+    assert figure_names("storage,overhead") == ["overhead", "storage"]
+    assert parse_args(["--quick", "--only", "gpu"]).only == ["gpu"]
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "nonsense"])
+
+
+def test_gpu_figure_is_skipped_without_cuda(tmp_path):
+    import torch
+
+    from bench import gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: the GPU figure would train for a minute")
+    result = gpu.run(ctx=common.Context(quick=True, work=tmp_path, data_dir=tmp_path, source="mnist5k"))
+
+    assert result["skipped"] == "no CUDA" and result["cells"]["gpu"].startswith("skipped: no CUDA")
+
+
+def test_vectorised_seeds_train_like_sequential_runs(pools):
+    """The vmapped ensemble of the GPU figure is the same training as train_run, seed by seed."""
+    from bench.gpu import train_vectorised
+    from pairsearch.data import final_split
+    from pairsearch.models import resolve_params
+    from pairsearch.training import train_run
+
+    params = resolve_params(arch="sep_aux", overrides={"channels": 4, "hidden": 8, "dropout": 0.0,
+                                                       "batchnorm": False, "batch_size": 250})
+    splits = [final_split(pools=pools, seed=seed, n_train=500, n_test=200) for seed in (0, 1)]
+
+    vectorised = train_vectorised(arch="sep_aux", params=params, splits=splits, epochs=2, seeds=[0, 1],
+                                  device="cpu")
+
+    sequential = [train_run(arch="sep_aux", params=params, split=split, epochs=2, seed=seed).final_accuracy
+                  for seed, split in enumerate(splits)]
+    assert vectorised == pytest.approx(sequential, abs=0.011)
