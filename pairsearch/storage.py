@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sys
 import time
 import warnings
@@ -38,13 +39,20 @@ def storage_url(*, url: str | None) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``: safe for output, logs and errors."""
+    """The URL with any password replaced by ``***``: safe for output, logs and errors.
+
+    Both places a password can be are covered: ``user:PASSWORD@host`` and the query string
+    (``?password=…``, which SQLAlchemy passes on to psycopg).
+    """
     scheme, separator, rest = url.partition("://")
-    if not separator or "@" not in rest:
+    if not separator:
         return url
+    rest = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
+    if "@" not in rest:
+        return f"{scheme}://{rest}"
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{rest}"
 
 
 def kind_of(url: str) -> str:
