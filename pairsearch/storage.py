@@ -9,6 +9,7 @@ Passwords never leave this module: every message uses :func:`redact`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -120,8 +121,8 @@ def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
         url = url.replace("postgres://", "postgresql+psycopg://", 1).replace(
             "postgresql://", "postgresql+psycopg://", 1
         )
-        # Small pools: at most 2 connections per worker process (plus a short-lived one for the
-        # budget lock), so about 30 worker processes fit in a server's default 100 connections.
+        # Small pools: at most 2 connections per worker process (plus one for the budget lock),
+        # so about 30 worker processes fit in a server's default 100 connections.
         engine_kwargs = {
             "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
             "connect_args": {"connect_timeout": 10},
@@ -129,13 +130,34 @@ def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
     interval = heartbeat_seconds()
     with warnings.catch_warnings():  # heartbeats are marked experimental but are the documented way
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval,
             grace_period=3 * interval,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         )
+    if kind == "sqlite":
+        _use_write_ahead_log(storage.engine)
+    return storage
+
+
+def _use_write_ahead_log(engine) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit costs ~0.01 ms instead of ~16 ms.
+
+    A trial commits ~20 times plus twice per epoch (bench/RESULTS.md). NORMAL may lose the last
+    commits on a power cut but never corrupts the file; WAL needs a local (not network) disk.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def set_pragmas(dbapi_connection, connection_record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    engine.dispose()  # connections opened before the listener existed are replaced
 
 
 def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
@@ -288,18 +310,24 @@ class BudgetLock:
         import sqlalchemy
 
         key = int.from_bytes(hashlib.sha256(self.study_name.encode()).digest()[:8], "big", signed=True)
-        url = self.url.replace("postgresql://", "postgresql+psycopg://", 1)
-        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-        try:
-            with engine.connect() as connection:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-                try:
-                    yield
-                finally:
-                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                    connection.commit()
-        finally:
-            engine.dispose()
+        with _lock_engine(self.url).connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+
+
+@functools.cache
+def _lock_engine(url: str):
+    """One kept connection per process for the advisory lock (a new one costs ~10 ms a trial)."""
+    import sqlalchemy
+
+    url = url.replace("postgres://", "postgresql+psycopg://", 1).replace("postgresql://", "postgresql+psycopg://", 1)
+    return sqlalchemy.create_engine(
+        url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+    )
 
 
 def _safe_name(name: str) -> str:
