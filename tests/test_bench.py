@@ -41,10 +41,12 @@ def test_quick_pruning_study_is_the_shipped_one_narrowed(tmp_path):
     from bench.pruning import study_document
     from pairsearch.studyspec import load_study_file
 
-    document, trials = study_document(quick=True)
+    document, trials = study_document(quick=True, seed=2)
     spec = load_study_file(path=common.write_study_file(tmp_path / "pruning.toml", document))
+    shipped = load_study_file(path=common.REPO / "studies" / "sep_aux.toml")
 
-    assert trials == 30 and spec.epochs == 4 and spec.sampler["seed"] == 0
+    assert trials == 16 and spec.epochs == 6 and spec.sampler["seed"] == 2
+    assert spec.pruner == shipped.pruner  # the bench measures the shipped pruner
     assert {space.name for space in spec.space} == set(common.shipped_study("sep_aux")["params"])
 
 
