@@ -390,12 +390,10 @@ def _terminate_as_interrupt(signum, frame) -> None:
     # them as Ctrl-C does; a second request must not interrupt that clean-up. A no-op handler,
     # not SIG_IGN: a SIGTERM already pending when the handler changes to SIG_IGN makes CPython
     # print "OSError: Signal 15 ignored due to race condition" with a traceback.
-    signal.signal(signal.SIGTERM, _ignore_signal)
+    from pairsearch.tuning import ignore_signal
+
+    signal.signal(signal.SIGTERM, ignore_signal)
     raise KeyboardInterrupt
-
-
-def _ignore_signal(signum, frame) -> None:
-    pass
 
 
 @contextlib.contextmanager
@@ -431,9 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:
         # A storage that refuses a write (a read-only database file) or goes away while this
         # process itself uses it (workers ride outages out; this is the one-shot parent).
-        from pairsearch.storage import describe_error, is_storage_outage
+        from pairsearch.storage import describe_error, is_storage_failure
 
-        if not is_storage_outage(error):
+        if not is_storage_failure(error):
             raise
         fail(f"the storage failed: {describe_error(error)}")
     sys.exit(code if isinstance(code, int) else 0)

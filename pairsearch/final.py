@@ -25,6 +25,7 @@ from pairsearch.storage import BudgetLock, OutageBackoff, is_storage_outage, ope
 from pairsearch.tuning import (
     Counts,
     SurplusTrial,
+    load_or_create_study,
     run_one_trial,
     start_processes,
     worker_exit_code,
@@ -110,9 +111,7 @@ def is_done_or_queued(trial: optuna.trial.FrozenTrial) -> bool:
 
 def ensure_jobs(*, storage, url: str, plan: FinalPlan, seeds: int) -> tuple[int, list[str]]:
     """Enqueue the missing seeds of ``plan`` (idempotent). Returns (jobs added, notes for the user)."""
-    study = optuna.create_study(
-        study_name=plan.final_study_name, storage=storage, direction="maximize", load_if_exists=True
-    )
+    study = load_or_create_study(storage=storage, study_name=plan.final_study_name)
     notes = []
     with BudgetLock(url=url, study_name=plan.final_study_name).hold():
         if not study.user_attrs.get("pairsearch"):

@@ -152,8 +152,13 @@ def _use_write_ahead_log(engine) -> None:
 
     @event.listens_for(engine, "connect")
     def set_pragmas(dbapi_connection, connection_record) -> None:
+        import sqlite3
+
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass  # a read-only file keeps its mode; the first write then says "readonly database"
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -211,12 +216,27 @@ def is_storage_outage(error: BaseException) -> bool:
     """Whether ``error`` comes from a storage that went away (server restart, network, lock).
 
     Optuna wraps driver errors (StorageInternalError) and can itself fail while handling one,
-    so the whole cause/context chain is searched.
+    so the whole cause/context chain is searched for a connection-level error.
     """
     import sqlalchemy.exc
 
-    outages = (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError, ConnectionError)
-    return any(isinstance(link, outages) for link in _error_chain(error))
+    transient = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError)
+    links = [link for link in _error_chain(error) if isinstance(link, transient)]
+    # A read-only or full storage is an OperationalError too, but waiting will not mend it.
+    return bool(links) and not any(_is_permanent(link) for link in links)
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """Whether ``error`` comes from the storage at all (refused write, outage, bad database)."""
+    import sqlalchemy.exc
+
+    failures = (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError, ConnectionError)
+    return any(isinstance(link, failures) for link in _error_chain(error))
+
+
+def _is_permanent(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(word in text for word in ("readonly", "read-only", "disk is full", "no space left"))
 
 
 class OutageBackoff:

@@ -97,14 +97,28 @@ def prepare_study(*, job: TuneJob, fingerprint: str) -> optuna.Study:
     # Under the study's lock: a second `tune` starting at the same moment must not check the
     # attrs while the first is still writing them one by one.
     with BudgetLock(url=job.url, study_name=job.study_name).hold():
-        study = optuna.create_study(
-            study_name=job.study_name, storage=storage, direction="maximize", load_if_exists=True
-        )
+        study = load_or_create_study(storage=storage, study_name=job.study_name)
         if not study.user_attrs.get("pairsearch"):
             _label_new_study(study=study, job=job, fingerprint=fingerprint)
             return study
     check_compatible(study=study, job=job, fingerprint=fingerprint)
+    # A write before any worker starts: a read-only storage fails here, with one clear line.
+    study.set_user_attr("last_tune_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return study
+
+
+def load_or_create_study(*, storage, study_name: str) -> optuna.Study:
+    """Load the study, creating it only when missing.
+
+    Not ``create_study(load_if_exists=True)``: on a journal file that appends a record even when
+    the study exists, so a refused or repeated command would still change the storage.
+    """
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return optuna.create_study(
+            study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
+        )
 
 
 def _label_new_study(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> None:
@@ -279,13 +293,18 @@ def worker_exit_code(run) -> int:
     return 0
 
 
+def ignore_signal(signum, frame) -> None:
+    """A handler that does nothing (see :func:`_raise_keyboard_interrupt`)."""
+
+
 def _raise_keyboard_interrupt(signum, frame) -> None:
     # Ctrl-C reaches every worker and then the parent's stop request follows at once: only
     # the first signal may interrupt, or the second one lands inside the clean-up (failing
     # and re-queuing the running trial) and leaves the trial RUNNING. stop_workers still
-    # kills a worker that does not exit in time.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # kills a worker that does not exit in time. A no-op handler, not SIG_IGN: a signal already
+    # pending when the handler becomes SIG_IGN makes CPython print a race-condition traceback.
+    signal.signal(signal.SIGINT, ignore_signal)
+    signal.signal(signal.SIGTERM, ignore_signal)
     # Optuna would log the interrupted trial as a failure with a page-long traceback per
     # worker; the parent already says what happened.
     optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -121,3 +124,16 @@ def pg_url():
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def storage_digest(path: Path) -> str:
+    """sha256 of a file's bytes; for an SQLite database, of every row of every table as SQL.
+
+    In WAL mode a database's bytes live in two files and move between them on a checkpoint, so
+    "byte-for-byte unchanged" is checked on the dump: the same statements, the same values.
+    """
+    if path.read_bytes()[:16] == b"SQLite format 3\x00":
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
+            dump = "\n".join(connection.iterdump())
+        return "sqlite:" + hashlib.sha256(dump.encode()).hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -10,11 +10,8 @@ starting workers: the fixture makes that a test failure.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import socket
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +19,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import TINY_STUDY, run_cli, write_tiny_study
+from conftest import TINY_STUDY, run_cli, storage_digest, write_tiny_study
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
@@ -144,12 +141,7 @@ ROWS: dict[str, Row] = {
     "storage_grpc_malformed": Row(["status", "--storage", "grpc://nohostport"], ["grpc://HOST:PORT"]),
     "study_made_by_another_tool": Row([*TUNE, "--study", "foreign"], ["'foreign'", "not made by pairsearch"]),
     "study_with_another_spec": Row([*TUNE, "--epochs", "7"], ["different study spec", "--study"]),
-    "tune_journal_spec_mismatch": Row(
-        [*TUNE[:-1], "journal:{journal}", "--epochs", "7"], ["--study"],
-        known_issue="Optuna's JournalStorage appends a create-study record even for an existing study "
-                    "(create_study(load_if_exists=True)), so a refused tune still grows the journal file; "
-                    "tuning.prepare_study should load_study first and create only on KeyError",
-    ),
+    "tune_journal_spec_mismatch": Row([*TUNE[:-1], "journal:{journal}", "--epochs", "7"], ["--study"]),
     "storage_wrong_password": Row(["status", "--storage", "{cluster_wrong_password}"],
                                   ["password authentication failed"], needs="cluster"),
     "storage_nonexistent_database": Row(["status", "--storage", "{cluster_no_such_db}"],
@@ -185,19 +177,6 @@ class World:
 # write-ahead log and its shared-memory index, whose bytes change when anyone merely reads (the
 # WAL's content is part of the database: storage_digest reads it through SQLite).
 SIDE_FILES = (".lock", "-wal", "-shm", "-journal")
-
-
-def storage_digest(path: Path) -> str:
-    """sha256 of a file's bytes; for an SQLite database, of every row of every table as SQL.
-
-    In WAL mode a database's bytes live in two files and move between them on a checkpoint, so
-    "byte-for-byte unchanged" is checked on the dump: the same statements, the same values.
-    """
-    if path.read_bytes()[:16] == b"SQLite format 3\x00":
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-            dump = "\n".join(connection.iterdump())
-        return "sqlite:" + hashlib.sha256(dump.encode()).hexdigest()
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ writes. The slow end-to-end checks (a killed job, the README flow, Postgres) are
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import run_cli, write_tiny_study
+from conftest import run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final, studyspec, tuning
@@ -95,10 +94,6 @@ def add_better_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
         user_attrs={"stop_reason": "completed"},
     ))
     return study.trials[-1]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def one_line(text: str) -> str:
@@ -388,11 +383,11 @@ def test_unwritable_out_is_one_line_exit_2_and_leaves_the_storage_alone(tmp_path
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
     database = tmp_path / "pairsearch.db"
-    before = file_digest(database)
+    before = storage_digest(database)
     out = unwritable_out(tmp_path)
     result = run_cli(["final-report", "--storage", url, "--seeds", "2", "--out", str(out)], data_dir=data_dir)
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert "cannot write the report" in line and str(out) in line
-    assert file_digest(database) == before
+    assert storage_digest(database) == before
     assert not out.exists()
