@@ -29,6 +29,8 @@ from pairsearch.errors import PairsearchError
 from pairsearch.storage import (
     BudgetLock,
     OutageBackoff,
+    describe_error,
+    is_storage_failure,
     is_storage_outage,
     kind_of,
     open_storage,
@@ -290,6 +292,11 @@ def worker_exit_code(run) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
+        if not is_storage_failure(error):
+            raise
+        print(f"pairsearch: error: the storage failed: {describe_error(error)}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
