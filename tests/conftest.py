@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -137,3 +138,10 @@ def storage_digest(path: Path) -> str:
             dump = "\n".join(connection.iterdump())
         return "sqlite:" + hashlib.sha256(dump.encode()).hexdigest()
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -14,16 +14,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, cli_env, run_cli, write_tiny_study
+from conftest import REPO, cli_env, free_port, run_cli, write_tiny_study
 
 from pairsearch import tuning
 from pairsearch.studyspec import load_study_file
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str, *, accept_gzip: bool = True, timeout: float = 10) -> tuple[int, bytes]:
