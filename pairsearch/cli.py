@@ -269,6 +269,11 @@ def final_report(
     )
     print(summary)
     say(f"report written to {out_dir / 'report.html'}")
+    unfinished = {label: total - done for label, (done, total) in
+                  final.job_counts(storage=opened, plans=plans).items() if done < total}
+    if unfinished:  # every worker died before the jobs were done: the report is partial
+        say(f"jobs not finished: {unfinished}; run the same command to complete the report")
+        raise typer.Exit(1)
 
 
 @app.command("final-run")
@@ -291,6 +296,8 @@ def final_run(
     job = final.FinalJob(url=url, data_dir=data_dir, device=device, threads=threads)
     processes = final.start_final_workers(job=job, workers=worker_count)
     supervise(processes=processes, watch=lambda keep_watching: _wait(keep_watching))
+    if any(process.exitcode for process in processes):
+        raise typer.Exit(1)  # a worker died (said above): its job waits for the heartbeat retry
     say("no final jobs left")
 
 
