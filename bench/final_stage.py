@@ -23,7 +23,7 @@ from bench.common import (
 
 ARCH = "sep_aux"
 SIZES = {
-    True: {"epochs": 2, "seeds": 6, "params": {"channels": 16, "hidden": 64, "batch_size": 64}},
+    True: {"epochs": 2, "seeds": 4, "params": {"channels": 16, "hidden": 64, "batch_size": 64}},
     False: {"epochs": 10, "seeds": 15, "params": {"channels": 32, "hidden": 128, "batch_size": 64}},
 }
 STUDY = "final-bench"

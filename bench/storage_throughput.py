@@ -33,7 +33,7 @@ from typing import Self
 from bench.common import BenchError, Context, finished, load_trials, span_seconds
 
 WORKER_COUNTS = (1, 4, 8)
-TRIALS = {True: 30, False: 200}
+TRIALS = {True: 20, False: 200}
 PG_ENV = "PAIRSEARCH_BENCH_PG"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPLY_TIMEOUT = 600.0
