@@ -145,3 +145,47 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# A few seconds a trial on one core: long enough for a signal or a kill to land mid-trial.
+SECONDS_STUDY = """\
+arch = "base"
+epochs = 4
+seed = 0
+
+[params]
+channels = { type = "int", low = 16, high = 32 }
+lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
+
+[fixed]
+hidden = 64
+batch_size = 64
+
+[sampler]
+name = "random"
+seed = 3
+
+[pruner]
+name = "none"
+"""
+
+
+def main_in_process(args: list[str], *, capsys) -> tuple[int, str, str]:
+    """``pairsearch ARGS`` through ``cli.main`` in this process: (exit code, stdout, stderr).
+
+    A subprocess per case would cost ~2 s of ``import torch`` each; ``main`` is exactly what
+    the console script runs. The torch thread count is restored (``train`` sets it).
+    """
+    import torch
+
+    from pairsearch.cli import main
+
+    threads = torch.get_num_threads()
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        torch.set_num_threads(threads)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from conftest import TINY_STUDY, run_cli, storage_digest, write_tiny_study
+from conftest import main_in_process as run_main
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
@@ -252,7 +252,6 @@ def no_workers(monkeypatch):
 @pytest.fixture
 def main_in_process(data_dir, monkeypatch, capsys, no_workers):
     """``pairsearch ARGS`` through the console script's entry point: (exit code, stdout, stderr)."""
-    from pairsearch.cli import main
 
     def call(args: list[str], env: dict) -> tuple[int, str, str]:
         for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
@@ -260,15 +259,7 @@ def main_in_process(data_dir, monkeypatch, capsys, no_workers):
         monkeypatch.setenv("PAIRSEARCH_DATA_DIR", str(data_dir))
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        threads = torch.get_num_threads()
-        capsys.readouterr()
-        try:
-            with pytest.raises(SystemExit) as exited:
-                main(args)
-        finally:
-            torch.set_num_threads(threads)
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
+        return run_main(args, capsys=capsys)
 
     return call
 

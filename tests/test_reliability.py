@@ -31,7 +31,7 @@ import optuna
 import pytest
 import sqlalchemy
 import torch
-from conftest import REPO, cli_env, storage_digest, write_tiny_study
+from conftest import REPO, SECONDS_STUDY, cli_env, main_in_process, storage_digest, write_tiny_study
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from pg_cluster import running_cluster
@@ -44,27 +44,6 @@ from pairsearch.studyspec import load_study_file
 ARTIFACTS = REPO / "test-artifacts" / "reliability.json"
 HEARTBEAT = {"PAIRSEARCH_HEARTBEAT_SECONDS": "2"}  # grace period 6 s
 
-# A few seconds a trial on one core: long enough to be caught mid-trial.
-SECONDS_STUDY = """\
-arch = "base"
-epochs = 4
-seed = 0
-
-[params]
-channels = { type = "int", low = 16, high = 32 }
-lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
-
-[fixed]
-hidden = 64
-batch_size = 64
-
-[sampler]
-name = "random"
-seed = 3
-
-[pruner]
-name = "none"
-"""
 
 
 def record(name: str, **figures) -> None:
@@ -433,7 +412,6 @@ def tiny_tmpfs(size: str = "64k"):
 @pytest.fixture
 def cli_main(data_dir, monkeypatch, capsys):
     """``pairsearch ARGS`` in this process: (exit code, stdout, stderr). Workers are not started."""
-    from pairsearch.cli import main
 
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)
@@ -445,15 +423,7 @@ def cli_main(data_dir, monkeypatch, capsys):
     monkeypatch.setattr(tuning, "start_workers", refuse)
 
     def call(args: list[str]) -> tuple[int, str, str]:
-        threads = torch.get_num_threads()
-        capsys.readouterr()
-        try:
-            with pytest.raises(SystemExit) as exited:
-                main(args)
-        finally:
-            torch.set_num_threads(threads)
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
+        return main_in_process(args, capsys=capsys)
 
     return call
 

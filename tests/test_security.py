@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, cli_env, write_tiny_study
+from conftest import REPO, cli_env, main_in_process, write_tiny_study
 from pg_cluster import free_port, running_cluster
 
 from pairsearch import tuning
@@ -41,7 +41,6 @@ PASSWORD = "Xy-S3cret-9f1c"
 
 @pytest.fixture
 def cli_main(data_dir, monkeypatch, capsys):
-    from pairsearch.cli import main
 
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)
@@ -49,14 +48,7 @@ def cli_main(data_dir, monkeypatch, capsys):
     monkeypatch.setattr(tuning, "start_workers", lambda **kwargs: pytest.fail("workers started"))
 
     def call(args: list[str]) -> tuple[int, str, str]:
-        threads = torch.get_num_threads()
-        try:
-            with pytest.raises(SystemExit) as exited:
-                main(args)
-        finally:
-            torch.set_num_threads(threads)
-        captured = capsys.readouterr()
-        return exited.value.code, captured.out, captured.err
+        return main_in_process(args, capsys=capsys)
 
     return call
 

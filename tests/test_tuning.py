@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import REPO, cli_env, run_cli, write_tiny_study
+from conftest import REPO, SECONDS_STUDY, cli_env, run_cli, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import tuning
@@ -26,26 +26,7 @@ from pairsearch.storage import BudgetLock, open_storage
 from pairsearch.studyspec import load_study_file
 
 TINY_EPOCHS = 2
-SLOW_STUDY = """\
-arch = "base"
-epochs = 4
-seed = 0
-
-[params]
-channels = { type = "int", low = 16, high = 32 }
-lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
-
-[fixed]
-hidden = 64
-batch_size = 64
-
-[sampler]
-name = "random"
-seed = 3
-
-[pruner]
-name = "none"
-"""
+SLOW_STUDY = SECONDS_STUDY
 
 
 def tune_args(*, study_file: Path, url: str, trials: int, workers: int = 2, extra: tuple = ()) -> list[str]:
