@@ -26,6 +26,7 @@ from pairsearch.tuning import (
     Counts,
     SurplusTrial,
     load_or_create_study,
+    name_objective,
     run_one_trial,
     start_processes,
     worker_exit_code,
@@ -138,11 +139,7 @@ def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
     study.set_user_attr("kind", "final")
     study.set_user_attr("arch", plan.arch)
     study.set_user_attr("tuning_study", plan.study_name)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([METRIC_NAME])
+    name_objective(study=study, name=METRIC_NAME)
 
 
 def job_attrs(*, plan: FinalPlan, seed: int) -> dict:

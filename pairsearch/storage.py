@@ -69,6 +69,13 @@ def kind_of(url: str) -> str:
     raise PairsearchError(f"unsupported storage URL {redact(url)!r}; use one of: {SUPPORTED}")
 
 
+def psycopg_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` spelled with the psycopg 3 driver SQLAlchemy needs."""
+    return url.replace("postgres://", "postgresql+psycopg://", 1).replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+
+
 def heartbeat_seconds() -> int:
     raw = os.environ.get(HEARTBEAT_ENV, str(DEFAULT_HEARTBEAT_SECONDS))
     if not raw.isdigit() or int(raw) < 1:
@@ -118,9 +125,7 @@ def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
         # A busy timeout so parallel local workers wait for the write lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
-        url = url.replace("postgres://", "postgresql+psycopg://", 1).replace(
-            "postgresql://", "postgresql+psycopg://", 1
-        )
+        url = psycopg_url(url)
         # Small pools: at most 2 connections per worker process (plus one for the budget lock),
         # so about 30 worker processes fit in a server's default 100 connections.
         engine_kwargs = {
@@ -344,9 +349,8 @@ def _lock_engine(url: str):
     """One kept connection per process for the advisory lock (a new one costs ~10 ms a trial)."""
     import sqlalchemy
 
-    url = url.replace("postgres://", "postgresql+psycopg://", 1).replace("postgresql://", "postgresql+psycopg://", 1)
     return sqlalchemy.create_engine(
-        url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        psycopg_url(url), pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
     )
 
 

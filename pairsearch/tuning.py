@@ -123,6 +123,13 @@ def load_or_create_study(*, storage, study_name: str) -> optuna.Study:
         )
 
 
+def name_objective(*, study: optuna.Study, name: str) -> None:
+    """Label the objective for the dashboard (``set_metric_names`` is marked experimental)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([name])
+
+
 def _label_new_study(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> None:
     if study.trials:
         raise PairsearchError(
@@ -133,9 +140,7 @@ def _label_new_study(*, study: optuna.Study, job: TuneJob, fingerprint: str) -> 
     marker = attrs.pop("pairsearch")
     for key, value in attrs.items():
         study.set_user_attr(key, value)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([METRIC_NAME])
+    name_objective(study=study, name=METRIC_NAME)
     study.set_user_attr("pairsearch", marker)  # last: only a fully labelled study is checked
 
 

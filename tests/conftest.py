@@ -189,3 +189,17 @@ def main_in_process(args: list[str], *, capsys) -> tuple[int, str, str]:
         torch.set_num_threads(threads)
     captured = capsys.readouterr()
     return exited.value.code, captured.out, captured.err
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Processes of the group that still run (zombies waiting to be reaped have exited)."""
+    listed = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
+    alive = []
+    for pid in map(int, listed.stdout.split()):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive

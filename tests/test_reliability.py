@@ -31,7 +31,15 @@ import optuna
 import pytest
 import sqlalchemy
 import torch
-from conftest import REPO, SECONDS_STUDY, cli_env, main_in_process, storage_digest, write_tiny_study
+from conftest import (
+    REPO,
+    SECONDS_STUDY,
+    cli_env,
+    group_alive,
+    main_in_process,
+    storage_digest,
+    write_tiny_study,
+)
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from pg_cluster import running_cluster
@@ -129,18 +137,6 @@ def worker_pids(parent: int) -> list[int]:
     return workers
 
 
-def group_alive(pgid: int) -> list[int]:
-    """Processes of the group still running (zombies waiting to be reaped have exited)."""
-    listed = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
-    alive = []
-    for pid in map(int, listed.stdout.split()):
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
 
 
 def tune_args(*, study_file: Path, url: str, trials: int, workers: int) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import REPO, SECONDS_STUDY, cli_env, run_cli, write_tiny_study
+from conftest import REPO, SECONDS_STUDY, cli_env, group_alive, run_cli, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import tuning
@@ -404,18 +404,6 @@ def worker_pids(parent: int) -> list[int]:
     return workers
 
 
-def group_alive(pgid: int) -> list[int]:
-    """Processes of the group that still run (zombies waiting to be reaped have exited)."""
-    found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False).stdout.split()
-    alive = []
-    for pid in map(int, found):
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
 
 
 def start_tune(args: list[str], *, data_dir: Path, **env) -> subprocess.Popen:
