@@ -216,9 +216,9 @@ def load_trials(*, url: str, study: str) -> list:
     """Every trial of ``study`` in ``url``, ordered by number."""
     import optuna
 
-    from pairsearch.storage import open_storage
+    from pairsearch.storage import StorageHandle
 
-    loaded = optuna.load_study(study_name=study, storage=open_storage(url=url))
+    loaded = optuna.load_study(study_name=study, storage=StorageHandle.resolve(url=url).open())
     return sorted(loaded.get_trials(deepcopy=False), key=lambda trial: trial.number)
 
 

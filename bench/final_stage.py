@@ -69,19 +69,18 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     import optuna
 
     from pairsearch import final, tuning
-    from pairsearch.data import load_pools
-    from pairsearch.storage import open_storage
+    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     spec = load_study_file(path=study_file)
     fingerprint = load_pools(source=ctx.source, data_dir=ctx.data_dir).fingerprint
-    job = tuning.TuneJob(spec=spec, study_name=STUDY, url=url, trials=1, data_source=ctx.source,
-                         data_dir=ctx.data_dir)
-    study = tuning.prepare_study(job=job, fingerprint=fingerprint)
+    job = tuning.TuneRequest(spec=spec, study_name=STUDY, storage=StorageHandle.resolve(url=url), trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+    study = tuning.prepare_study(request=job, fingerprint=fingerprint)
     params = {space.name: space.choices[0] for space in spec.space}
     distributions = {name: optuna.distributions.CategoricalDistribution([value]) for name, value in params.items()}
     study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.5))
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name=STUDY, epochs=None)
-    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=seeds)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=seeds)
     return plan.final_study_name

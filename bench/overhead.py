@@ -221,7 +221,8 @@ def count_round_trips(*, ctx: Context) -> dict:
 
 def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import load_pools
+    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     path = write_study_file(ctx.path(f"count-{epochs}.toml"), fixed_study(
@@ -231,11 +232,11 @@ def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     url = ctx.sqlite_url(f"count-{epochs}")
     seen = []
     for budget in (1, 3):
-        job = tuning.TuneJob(spec=spec, study_name="count", url=url, trials=budget,
-                             data_source=ctx.source, data_dir=ctx.data_dir)
-        tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+        job = tuning.TuneRequest(spec=spec, study_name="count", storage=StorageHandle.resolve(url=url), trials=budget,
+                             data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+        tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
         before = dict(counts)
-        tuning.run_trials(job=job)
+        tuning.run_trials(request=job)
         seen.append({kind: counts[kind] - before[kind] for kind in counts})
     # Budget 1 ran one trial, budget 3 two more, each with the same set-up and final "done":
     # the difference is one trial's worth.

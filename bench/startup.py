@@ -1,7 +1,7 @@
 """startup_ratio: process start → first training step in a tune worker ÷ ``python -c "import torch"``.
 
 The worker is started exactly as ``pairsearch tune`` starts one (a multiprocessing *spawn*
-child through :func:`pairsearch.tuning.start_processes`, unpickling its ``TuneJob``) and runs
+child through :func:`pairsearch.supervisor.start_processes`, unpickling its ``TuneRequest``) and runs
 :func:`pairsearch.tuning.run_worker`: pools from the cache, storage opened, study loaded and
 checked, split drawn, first trial created, model built. A global module forward hook stamps
 the end of the first training step (forward, backward, update: the moment the model's second
@@ -33,7 +33,8 @@ STAGES = ("entry", "pools_loaded", "study_loaded", "trial_started", "model_built
 
 def run(*, ctx: Context) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import load_pools
+    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     spec = load_study_file(path=write_study_file(
@@ -44,9 +45,9 @@ def run(*, ctx: Context) -> dict:
         imported, ended = time_import_torch()
         torch_seconds.append(imported)
         torch_walls.append(ended)
-        job = tuning.TuneJob(spec=spec, study_name="startup", url=ctx.sqlite_url(f"startup-{repeat}"),
-                             trials=1, data_source=ctx.source, data_dir=ctx.data_dir)
-        tuning.prepare_study(job=job, fingerprint=fingerprint)
+        job = tuning.TuneRequest(spec=spec, study_name="startup", storage=StorageHandle.resolve(url=ctx.sqlite_url(f"startup-{repeat}")),
+                             trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+        tuning.prepare_study(request=job, fingerprint=fingerprint)
         probes.append(time_worker_start(job=job, out=ctx.path(f"startup-{repeat}.json")))
     first_step = median(p["first_step"] for p in probes)
     torch_import = median(torch_seconds)
@@ -80,10 +81,10 @@ def time_import_torch() -> tuple[float, float]:
 
 
 def time_worker_start(*, job, out: Path) -> dict:
-    from pairsearch.tuning import start_processes
+    from pairsearch.supervisor import start_processes
 
     started = time.time()
-    (process,) = start_processes(target=probe_entry, arg=(started, job, str(out)), count=1)
+    (process,) = start_processes(target=probe_entry, config=(started, job, str(out)), count=1)
     process.join(300)
     if process.exitcode != 0 or not out.exists():
         raise BenchError(f"startup probe ended with exit code {process.exitcode} before a training step")

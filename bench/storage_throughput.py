@@ -1,10 +1,9 @@
 """storage_trials_per_s: trivial trials per second through pairsearch's budget loop.
 
 For SQLite, an Optuna journal file and PostgreSQL, at 1, 4 and 8 worker processes (spawned,
-as ``tune`` spawns them). Each worker runs the loop of :func:`pairsearch.tuning.run_trials`
-with the real :class:`pairsearch.storage.BudgetLock` and :func:`pairsearch.tuning.run_one_trial`
-(lock, stale sweep, count, create, run, tell) on a storage opened by
-:func:`pairsearch.storage.open_storage`; the objective reports once and returns a float. The
+as ``tune`` spawns them). Each worker repeats the real claim step of the worker runtime,
+:func:`pairsearch.runtime.claim_one` (study lock, stale sweep, count, create, run, tell), on a
+storage opened by :meth:`pairsearch.storage.StorageHandle.open`; the objective reports once and returns a float. The
 rate is finished trials ÷ (first trial start → last trial end), read from the storage.
 
 The worker processes are started once and reused for every storage and worker count, so
@@ -102,7 +101,7 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # noqa: BLE001 -- no server, no driver, no rights: say which, go on
-        from pairsearch.storage import describe_error
+        from pairsearch.storage_errors import describe_error
 
         raise Unavailable(f"PostgreSQL at {server.rsplit('@', 1)[-1]}: {describe_error(error)}") from None
     try:
@@ -117,9 +116,9 @@ def measure(*, url: str, study: str, workers: int, trials: int, pool: WorkerPool
     """Run ``trials`` trivial trials with ``workers`` processes; the rate from the storage's times."""
     import optuna
 
-    from pairsearch.storage import open_storage
+    from pairsearch.storage import StorageHandle
 
-    optuna.create_study(study_name=study, storage=open_storage(url=url), direction="maximize")
+    optuna.create_study(study_name=study, storage=StorageHandle.resolve(url=url).open(), direction="maximize")
     with contextlib.ExitStack() as stack:
         if pool is None:
             pool = stack.enter_context(WorkerPool(size=workers))
@@ -200,21 +199,21 @@ def worker_main(index: int, commands, replies) -> None:
     """A pool worker: import what ``tune`` workers import, then serve budget loops."""
     import optuna
 
-    from pairsearch import storage, tuning
+    from pairsearch import runtime, storage, tuning
 
     replies.put(("ready", index, os.getpid()))
     while (command := commands.get()) is not None:
         try:
             _, url, study_name, budget = command
-            study = optuna.load_study(study_name=study_name, storage=storage.open_storage(url=url),
+            handle = storage.StorageHandle.resolve(url=url)
+            study = optuna.load_study(study_name=study_name, storage=handle.open(),
                                       sampler=optuna.samplers.RandomSampler(seed=index))
-            lock = storage.BudgetLock(url=url, study_name=study_name)
-            decide = functools.partial(tuning.budget_decision, budget=budget)
+            queue = runtime.WorkQueue(study=study, objective=trivial_objective,
+                                      decide=functools.partial(tuning.budget_decision, budget=budget))
             replies.put(("opened", index, None))
             commands.get()  # "go"
             ran = 0
-            while (outcome := tuning.run_one_trial(study=study, objective=trivial_objective, lock=lock,
-                                                   decide=decide)) != "done":
+            while (outcome := runtime.claim_one(handle=handle, queue=queue)) != "done":
                 if outcome == "ran":
                     ran += 1
                 else:

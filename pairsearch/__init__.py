@@ -1,3 +1,3 @@
-"""pairsearch: tune and fairly compare seven network families on MNIST digit pairs."""
+"""pairsearch: tune network families on MNIST digit pairs, then compare them fairly."""
 
 __version__ = "0.1.0"

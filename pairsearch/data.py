@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pairsearch.defaults import DATA_DIR
 from pairsearch.errors import PairsearchError
 
 SOURCES = ("mnist", "mnist5k")
-DEFAULT_DATA_DIR = Path("storage/data")
 CACHE_VERSION = 1
 MNIST5K_SPLIT_SEED = 20240101
 MNIST5K_TRAIN_PER_CLASS = 300
@@ -107,7 +107,42 @@ def resolve_source(*, dataset: str, data_dir: Path) -> str:
     return dataset
 
 
-def load_pools(*, source: str, data_dir: Path = DEFAULT_DATA_DIR) -> Pools:
+@dataclass(frozen=True)
+class DataChoice:
+    """A resolved ``--dataset`` / ``--data-dir``: which source, where, and whether ``auto`` chose it."""
+
+    source: str
+    data_dir: Path
+    automatic: bool = False
+
+    @classmethod
+    def resolve(cls, *, dataset: str, data_dir: Path) -> DataChoice:
+        """Check ``--dataset`` and turn ``auto`` into the source found on disk."""
+        return cls(resolve_source(dataset=dataset, data_dir=data_dir), Path(data_dir), dataset == "auto")
+
+    def announcement(self) -> str | None:
+        """The line that says which source ``auto`` chose (None when the user named it)."""
+        if not self.automatic:
+            return None
+        reason = "its files are present" if self.source == "mnist" else "full MNIST files not found"
+        return f"dataset: {self.source} ({reason} under {self.data_dir})"
+
+    def load(self) -> Pools:
+        """The pools, or one line when the data dir cannot be used (e.g. the cache is unwritable)."""
+        try:
+            return load_pools(source=self.source, data_dir=self.data_dir)
+        except OSError as error:
+            where = error.filename or self.data_dir
+            raise PairsearchError(f"data dir {self.data_dir}: {error.strerror or error} ({where})") from None
+
+    def describe(self) -> dict:
+        """What ``pairsearch data info`` prints: sizes, class counts, fingerprint, cache path."""
+        facts = describe_pools(self.load())
+        facts["cache"] = pools_cache_path(source=self.source, data_dir=self.data_dir)
+        return facts
+
+
+def load_pools(*, source: str, data_dir: Path = DATA_DIR) -> Pools:
     """Load a source's pools from the cache, building and caching them on first use."""
     cache_path = pools_cache_path(source=source, data_dir=data_dir)
     origin = _source_stamp(source=source, data_dir=data_dir)

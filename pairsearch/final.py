@@ -1,18 +1,17 @@
-"""The final stage: each arch's best configuration retrained over paired seeds, as jobs.
+"""The final stage: each tuned study's best configuration retrained over paired seeds, as jobs.
 
-Jobs live in the same storage as the tuning, as enqueued trials of a companion study
-``<study>.final`` (one per seed). Any number of workers on any host run them with the same
-lock, heartbeat and retry as tuning; a rerun only trains what is missing. A job is tied to its
-configuration by a hash, so when a study's best trial changes, new jobs are made and old
-results are never mixed in.
+:func:`final_report` turns each study's best params into seeded jobs (:mod:`pairsearch.jobs`),
+runs them on the worker runtime (:mod:`pairsearch.runtime`) with the same lock, heartbeat and
+retry as tuning, and writes the report. Any number of workers on any host can run the jobs
+(:func:`run_final_jobs`); a rerun only trains what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import sys
+import platform
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,49 +19,137 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from pairsearch import __version__
+from pairsearch.defaults import FINAL_SEEDS
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, OutageBackoff, is_storage_outage, open_storage, redact
-from pairsearch.tuning import (
+from pairsearch.jobs import FINAL_SUFFIX, FinalJob, FinalPlan, job_state, plan_trials
+from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
+from pairsearch.runtime import (
     Counts,
     SurplusTrial,
+    WorkQueue,
+    label_objective,
     load_or_create_study,
-    name_objective,
-    run_one_trial,
-    start_processes,
+    work_until_done,
     worker_exit_code,
 )
+from pairsearch.storage import StorageHandle
+from pairsearch.supervisor import Display, WorkerExits, run_workers
 
-FINAL_SUFFIX = ".final"
-METRIC_NAME = "test accuracy"
-WAIT_SECONDS = 2.0
+JOB_VALUE_LABEL = "test accuracy"
 
 
 @dataclass(frozen=True)
-class FinalPlan:
-    """What one arch's final jobs train: the tuned study's best params, at fixed epochs."""
+class JobWorker:
+    """What a final-stage worker process receives (picklable).
 
-    study_name: str
-    arch: str
-    params: dict
-    epochs: int
-    data_source: str
-    data_fingerprint: str
-    best_trial: int
+    Attributes:
+        storage: Where the jobs live.
+        data_dir: Where the MNIST files and pool caches are.
+        final_studies: The ``<study>.final`` studies to work on (None: every one in the storage).
+        device: A device torch accepted.
+        threads: Torch threads per worker process.
+    """
 
-    @property
-    def config_hash(self) -> str:
-        config = [self.arch, self.params, self.epochs, self.data_fingerprint]
-        return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    storage: StorageHandle
+    data_dir: Path
+    final_studies: tuple[str, ...] | None = None
+    device: str = "cpu"
+    threads: int = 1
 
-    @property
-    def final_study_name(self) -> str:
-        return self.study_name + FINAL_SUFFIX
 
-    @property
-    def label(self) -> str:
-        """The report's name for these runs: the study's (the arch's unless tuned with --study),
-        so two studies of one arch are reported apart."""
-        return self.study_name
+@dataclass(frozen=True)
+class FinalRequest:
+    """A checked ``final-report`` command.
+
+    Attributes:
+        storage: Where the tuned studies and the jobs live.
+        data_dir: Where the MNIST files and pool caches are.
+        studies: The tuned studies to report (empty: every tuned study in the storage).
+        seeds: Seeds ``0 … seeds-1`` per study, the same for every study.
+        epochs: Final epochs (None: each study's tuning epochs).
+        out_dir: The report folder (None: ``storage/reports/<UTC timestamp>/``).
+        workers: Local worker processes.
+        device: A device torch accepted.
+        threads: Torch threads per worker process.
+    """
+
+    storage: StorageHandle
+    data_dir: Path
+    studies: tuple[str, ...] = ()
+    seeds: int = FINAL_SEEDS
+    epochs: int | None = None
+    out_dir: Path | None = None
+    workers: int = 1
+    device: str = "cpu"
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class FinalOutcome:
+    """What ``final-report`` produced."""
+
+    summary: str
+    out_dir: Path
+    unfinished: dict[str, int]
+    exits: WorkerExits | None
+
+
+def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
+    """Make the missing seeded jobs, run them with local workers, and write the report.
+
+    Args:
+        request: The checked command.
+        display: Where status lines and the live progress go.
+
+    Returns:
+        The summary table in Markdown, the report folder, the studies with jobs left unfinished
+        (every worker died first), and how the workers ended (None when nothing was left to train).
+    """
+    handle = request.storage
+    storage = handle.open(must_exist=True)
+    names = request.studies or tuned_study_names(storage=storage)
+    if not names:
+        raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
+    plans = [make_plan(storage=storage, study_name=name, epochs=request.epochs) for name in names]
+    out_dir = request.out_dir or default_report_dir()
+    check_writable(out_dir)
+    for plan in plans:
+        check_local_data(plan=plan, data_dir=request.data_dir)
+        added, notes = ensure_jobs(handle=handle, plan=plan, seeds=request.seeds)
+        for note in notes:
+            display.say(note)
+        display.say(f"{plan.study_name}: best trial #{plan.best_trial}, {added} new job(s) of {request.seeds}")
+    exits = None
+    if _unfinished(handle=handle, plans=plans):
+        worker = JobWorker(
+            storage=handle, data_dir=request.data_dir, final_studies=tuple(p.final_study_name for p in plans),
+            device=request.device, threads=request.threads,
+        )
+        exits = run_workers(target=run_job_worker, config=worker, count=request.workers, watch=lambda keep: (
+            display.watch_jobs(counts=lambda: job_counts(storage=storage, plans=plans), keep_watching=keep)))
+    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir)
+    return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(handle=handle, plans=plans),
+                        exits=exits)
+
+
+def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits:
+    """Run waiting jobs of every final study with ``workers`` local processes (for extra machines)."""
+    worker.storage.open(must_exist=True)
+    return run_workers(target=run_job_worker, config=worker, count=workers, watch=_wait)
+
+
+def _wait(keep_watching) -> None:
+    while keep_watching():
+        time.sleep(1.0)
+
+
+def _unfinished(*, handle: StorageHandle, plans: list[FinalPlan]) -> dict[str, int]:
+    counts = job_counts(storage=handle.open(), plans=plans)
+    return {label: total - done for label, (done, total) in counts.items() if done < total}
+
+
+# --- plans and jobs --------------------------------------------------------------------------
 
 
 def tuned_study_names(*, storage) -> list[str]:
@@ -103,34 +190,35 @@ def make_plan(*, storage, study_name: str, epochs: int | None) -> FinalPlan:
     )
 
 
-def is_done_or_queued(trial: optuna.trial.FrozenTrial) -> bool:
-    """A job that needs no new copy: finished, queued, running, or diverged (a result too)."""
-    if trial.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING):
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("stop_reason") == "diverged"
+def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
+    """The local data must be the study's, or the comparison would not be the one tuned for."""
+    from pairsearch.data import DataChoice
+
+    pools = DataChoice(source=plan.data_source, data_dir=data_dir).load()
+    if pools.fingerprint != plan.data_fingerprint:
+        raise PairsearchError(
+            f"{plan.study_name} was tuned on {plan.data_source} {plan.data_fingerprint}, "
+            f"but the data here is {pools.fingerprint}"
+        )
 
 
-def ensure_jobs(*, storage, url: str, plan: FinalPlan, seeds: int) -> tuple[int, list[str]]:
+def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[int, list[str]]:
     """Enqueue the missing seeds of ``plan`` (idempotent). Returns (jobs added, notes for the user)."""
-    study = load_or_create_study(storage=storage, study_name=plan.final_study_name)
+    study = load_or_create_study(storage=handle.open(), study_name=plan.final_study_name)
     notes = []
-    with BudgetLock(url=url, study_name=plan.final_study_name).hold():
+    with handle.lock(study_name=plan.final_study_name):
         if not study.user_attrs.get("pairsearch"):
             _label_final_study(study=study, plan=plan)
-        trials = study.get_trials(deepcopy=False)
-        hashes = {t.user_attrs.get("config_hash") for t in trials}
+        hashes = {t.user_attrs.get("config_hash") for t in study.get_trials(deepcopy=False)}
         if hashes - {plan.config_hash, None} and plan.config_hash not in hashes:  # say it once
             notes.append(
                 f"{plan.study_name}: its best trial (now #{plan.best_trial}) or the epochs changed since "
                 "earlier final jobs were made; making new jobs, the old results are kept but not used"
             )
-        have = {
-            t.user_attrs.get("seed") for t in trials
-            if t.user_attrs.get("config_hash") == plan.config_hash and is_done_or_queued(t)
-        }
+        have = {t.user_attrs["seed"] for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
         missing = [seed for seed in range(seeds) if seed not in have]
         for seed in missing:
-            study.enqueue_trial({}, user_attrs=job_attrs(plan=plan, seed=seed))
+            study.enqueue_trial({}, user_attrs=plan.job(seed=seed).to_user_attrs())
     return len(missing), notes
 
 
@@ -139,35 +227,10 @@ def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
     study.set_user_attr("kind", "final")
     study.set_user_attr("arch", plan.arch)
     study.set_user_attr("tuning_study", plan.study_name)
-    name_objective(study=study, name=METRIC_NAME)
-
-
-def job_attrs(*, plan: FinalPlan, seed: int) -> dict:
-    return {
-        "seed": seed, "arch": plan.arch, "params": plan.params, "epochs": plan.epochs,
-        "config_hash": plan.config_hash, "data_source": plan.data_source,
-        "data_fingerprint": plan.data_fingerprint, "best_trial": plan.best_trial,
-    }
+    label_objective(study=study, name=JOB_VALUE_LABEL)
 
 
 # --- the job worker --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FinalJob:
-    url: str
-    data_dir: Path
-    study_names: tuple[str, ...] | None = None  # None: every final study in the storage
-    device: str = "cpu"
-    threads: int = 1
-
-
-def final_study_names(*, storage) -> list[str]:
-    return [
-        summary.study_name
-        for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
-        if summary.study_name.endswith(FINAL_SUFFIX)
-    ]
 
 
 def job_decision(counts: Counts) -> str:
@@ -179,212 +242,78 @@ def job_decision(counts: Counts) -> str:
 
 def make_job_objective(*, data_dir: Path, device):
     """Train one seeded job on the final protocol; the value is test accuracy after the last epoch."""
-    from pairsearch.data import final_split, load_pools
+    from pairsearch.data import DataChoice, final_split
     from pairsearch.training import train_run
 
     pools_by_source = {}
 
     def objective(trial: optuna.Trial) -> float:
-        job = trial.user_attrs
-        if "seed" not in job:  # only possible without a shared lock (gRPC): not a real job
+        job = FinalJob.from_user_attrs(trial.user_attrs)
+        if job is None:  # only possible without a shared lock (gRPC): not a real job
             trial.set_user_attr("stop_reason", "no job")
             raise SurplusTrial("no waiting job")
-        source = job["data_source"]
-        if source not in pools_by_source:
-            pools_by_source[source] = load_pools(source=source, data_dir=data_dir)
-        pools = pools_by_source[source]
-        if pools.fingerprint != job["data_fingerprint"]:
+        if job.data_source not in pools_by_source:
+            pools_by_source[job.data_source] = DataChoice(source=job.data_source, data_dir=data_dir).load()
+        pools = pools_by_source[job.data_source]
+        if pools.fingerprint != job.data_fingerprint:
             raise PairsearchError(
-                f"this worker's {source} data ({pools.fingerprint}) differs from the study's "
-                f"({job['data_fingerprint']}); it refuses to run"
+                f"this worker's {job.data_source} data ({pools.fingerprint}) differs from the study's "
+                f"({job.data_fingerprint}); it refuses to run"
             )
         started = time.perf_counter()
         result = train_run(
-            arch=job["arch"], params=job["params"], split=final_split(pools=pools, seed=job["seed"]),
-            epochs=job["epochs"], seed=job["seed"], device=device,
+            arch=job.arch, params=job.params, split=final_split(pools=pools, seed=job.seed),
+            epochs=job.epochs, seed=job.seed, device=device,
         )
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         trial.set_user_attr("n_parameters", result.n_parameters)
         trial.set_user_attr("history", result.history_dicts())
         trial.set_user_attr("stop_reason", result.status)
+        trial.set_user_attr("provenance", run_provenance(device=device))
         return math.nan if result.final_accuracy is None else result.final_accuracy
 
     return objective
 
 
-def run_final_worker(job: FinalJob) -> int:
-    """One worker process: run waiting jobs of every final study until none are left."""
-    return worker_exit_code(lambda: run_jobs(job=job))
-
-
-def run_jobs(*, job: FinalJob) -> None:
-    from pairsearch.training import resolve_device, set_threads
-
-    set_threads(job.threads)
-    objective = make_job_objective(data_dir=job.data_dir, device=resolve_device(job.device))
-    storage = open_storage(url=job.url)
-    names = list(job.study_names) if job.study_names else final_study_names(storage=storage)
-    pending = {name: optuna.load_study(study_name=name, storage=storage) for name in names}
-    outage = OutageBackoff()
-    while pending:
-        waiting = False
-        for name, study in list(pending.items()):
-            lock = BudgetLock(url=job.url, study_name=name)
-            try:
-                outcome = run_one_trial(study=study, objective=objective, lock=lock, decide=job_decision)
-            except Exception as error:
-                if not is_storage_outage(error):
-                    raise
-                outage.wait(error)  # a job in flight is retried by the heartbeat sweep
-                waiting = True
-                continue
-            outage.reset()
-            if outcome == "done":
-                del pending[name]
-            waiting = waiting or outcome == "full"
-        if waiting and pending:
-            time.sleep(WAIT_SECONDS)
-
-
-def _final_worker_entry(job: FinalJob) -> None:
-    sys.exit(run_final_worker(job))
-
-
-def start_final_workers(*, job: FinalJob, workers: int):
-    return start_processes(target=_final_worker_entry, arg=job, count=workers)
-
-
-# --- results ---------------------------------------------------------------------------------
-
-
-def collect_results(*, storage, plans: list[FinalPlan], seeds: int | None = None):
-    """Per-seed results and per-epoch curves of the current plans' finished jobs (DataFrames).
-
-    With ``seeds``, only seeds 0…seeds-1 (jobs of an earlier run with more seeds stay out).
-    A diverged job is a result too: its row has ``status`` diverged and no test accuracy.
-    """
-    import pandas as pd
-
-    result_rows, curve_rows = [], []
-    for plan in plans:
-        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
-            attrs = trial.user_attrs
-            if attrs.get("config_hash") != plan.config_hash or not is_done_or_queued(trial):
-                continue
-            if seeds is not None and attrs["seed"] >= seeds:
-                continue
-            result_rows.append({
-                "arch": plan.label, "seed": attrs["seed"], "test_accuracy": trial.value,
-                "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"), "n_parameters": attrs.get("n_parameters"),
-                "params": json.dumps(plan.params, sort_keys=True),
-            })
-            for epoch in attrs.get("history", []):
-                curve_rows.append({
-                    "arch": plan.label, "seed": attrs["seed"], "epoch": epoch["epoch"],
-                    "train_loss": epoch["train_loss"], "train_accuracy": epoch["train_accuracy"],
-                    "test_accuracy": epoch["eval_accuracy"], "digit_accuracy": epoch["digit_accuracy"],
-                })
-    columns = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params"]
-    results = pd.DataFrame(result_rows, columns=columns)
-    results = results.drop_duplicates(subset=["arch", "seed"]).sort_values(["arch", "seed"])
-    curves = pd.DataFrame(curve_rows).drop_duplicates(subset=["arch", "seed", "epoch"]) if curve_rows else pd.DataFrame(
-        columns=["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
-    )
-    return results.reset_index(drop=True), curves.reset_index(drop=True)
-
-
-def job_counts(*, storage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
-    """arch → (finished jobs, all jobs) of the current plans, for the progress display."""
-    counts = {}
-    for plan in plans:
-        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("config_hash") == plan.config_hash]
-        finished = sum(1 for t in mine if t.state == TrialState.COMPLETE or (
-            t.state == TrialState.FAIL and t.user_attrs.get("stop_reason") == "diverged"))
-        queued = sum(1 for t in mine if t.state in (TrialState.WAITING, TrialState.RUNNING))
-        counts[plan.label] = (finished, finished + queued)
-    return counts
-
-
-def protocol(*, plans: list[FinalPlan], storage, seeds: int, url: str, device: str) -> dict:
-    """The facts a reader needs to reproduce the comparison."""
-    import datetime
-    import platform
-
+def run_provenance(*, device) -> dict:
+    """Where and with what a job ran: recorded with every job, shown in the report."""
     import torch
 
-    from pairsearch import __version__
-
-    trials = {}
-    for plan in plans:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        trials[plan.label] = len(study.get_trials(deepcopy=False, states=states))
-    first = plans[0]
+    name = str(device)
+    if device.type == "cuda":
+        name = f"{name} ({torch.cuda.get_device_name(device)})"
     return {
-        "data source": first.data_source,
-        "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
-        "training pairs per seed": 1000,
-        "test pairs per seed": 1000,
-        "epochs": ", ".join(f"{p.label} {p.epochs}" for p in plans),
-        "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
-        "reported": "test accuracy after the last epoch",
-        "tuning trials (finished)": ", ".join(f"{arch} {n}" for arch, n in trials.items()),
-        "storage": redact(url),
-        "device": device,
-        "pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        "device": name, "host": socket.gethostname(), "pairsearch": __version__,
+        "optuna": optuna.__version__, "torch": torch.__version__, "python": platform.python_version(),
     }
 
 
-def default_report_dir() -> Path:
-    import datetime
-
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path("storage/reports") / stamp
+def run_job_worker(worker: JobWorker) -> int:
+    """One worker process: run waiting jobs until none are left. Returns an exit code."""
+    return worker_exit_code(lambda: run_jobs(worker=worker))
 
 
-def check_writable(out_dir: Path) -> None:
-    """Fail before any training if the report cannot be written."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
+def run_jobs(*, worker: JobWorker) -> None:
+    """The worker's loop, in this process: claim and run jobs until every final study is done."""
+    import torch
+
+    from pairsearch.training import set_threads
+
+    set_threads(worker.threads)
+    objective = make_job_objective(data_dir=worker.data_dir, device=torch.device(worker.device))
+    storage = worker.storage.open()
+    names = worker.final_studies or final_study_names(storage=storage)
+    queues = [
+        WorkQueue(study=optuna.load_study(study_name=name, storage=storage), objective=objective, decide=job_decision)
+        for name in names
+    ]
+    work_until_done(handle=worker.storage, queues=queues)
 
 
-def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
-    """The local data must be the study's, or the comparison would not be the one tuned for."""
-    from pairsearch.data import load_pools
-
-    pools = load_pools(source=plan.data_source, data_dir=data_dir)
-    if pools.fingerprint != plan.data_fingerprint:
-        raise PairsearchError(
-            f"{plan.study_name} was tuned on {plan.data_source} {plan.data_fingerprint}, "
-            f"but the data here is {pools.fingerprint}"
-        )
-
-
-def write_final_report(
-    *, storage, url: str, plans: list[FinalPlan], seeds: int, out_dir: Path, device: str
-) -> str:
-    """Collect results, write every report file, and return the summary table in Markdown."""
-    from pairsearch import report, stats
-
-    results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
-    if results.empty:
-        raise PairsearchError("no finished final jobs to report yet")
-    studies = {plan.label: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
-    try:
-        report.write_report(
-            out_dir=out_dir, results=results, curves=curves,
-            protocol=protocol(plans=plans, storage=storage, seeds=seeds, url=url, device=device),
-            studies=studies,
-        )
-    except OSError as error:
-        raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
-    return report.summary_markdown(summary=stats.summarize(results=results))
+def final_study_names(*, storage) -> list[str]:
+    """Every ``<study>.final`` study in the storage."""
+    return [
+        summary.study_name
+        for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+        if summary.study_name.endswith(FINAL_SUFFIX)
+    ]

@@ -1,4 +1,4 @@
-"""The seven architecture families, in one registry.
+"""The architecture families, in one registry: the only list of archs in pairsearch.
 
 Every model maps a batch of pairs (n, 2, 14, 14) to a :class:`PairOutput` (comparison
 logits, and digit logits where the arch predicts digits) and knows its own loss. Adding an
@@ -18,15 +18,8 @@ from torch.nn import functional as F
 from pairsearch.errors import PairsearchError
 from pairsearch.params import PARAM_RANGES, check_value
 
-COMMON_DEFAULTS = {
-    "channels": 32,
-    "hidden": 128,
-    "lr": 2e-3,
-    "dropout": 0.2,
-    "batchnorm": True,
-    "batch_size": 64,
-    "weight_decay": 0.0,
-}
+SHARED_PARAMS = ("channels", "hidden", "lr", "dropout", "batchnorm", "batch_size", "weight_decay")
+AUX_PARAMS = (*SHARED_PARAMS, "aux_weight")
 
 
 class PairOutput(NamedTuple):
@@ -36,35 +29,55 @@ class PairOutput(NamedTuple):
 
 @dataclass(frozen=True)
 class Arch:
+    """One registered architecture.
+
+    Attributes:
+        name: What the CLI, study files and the report call it.
+        description: One line for ``pairsearch archs``.
+        builder: ``params -> nn.Module``.
+        param_names: The hyperparameters it takes (each defined once, in :mod:`pairsearch.params`).
+        predicts_digits: Whether its output carries digit logits (digit accuracy is reported).
+    """
+
     name: str
     description: str
     builder: Callable[[dict], nn.Module]
-    uses_aux_weight: bool
-
-    @property
-    def param_names(self) -> list[str]:
-        return [name for name in PARAM_RANGES if name != "aux_weight" or self.uses_aux_weight]
+    param_names: tuple[str, ...]
+    predicts_digits: bool
 
     @property
     def defaults(self) -> dict:
-        extra = {"aux_weight": 1.0} if self.uses_aux_weight else {}
-        return {**COMMON_DEFAULTS, **extra}
+        return {name: PARAM_RANGES[name].default for name in self.param_names}
+
+    def check_param_names(self, names) -> None:
+        """Raise naming the first of ``names`` this arch does not take."""
+        unknown = sorted(set(names) - set(self.param_names))
+        if unknown:
+            raise PairsearchError(
+                f"unknown param {unknown[0]!r} for arch {self.name}; valid params: {', '.join(self.param_names)}"
+            )
 
 
 ARCHS: dict[str, Arch] = {}
 
 
-def register_arch(*, name: str, description: str, uses_aux_weight: bool = False):
-    """Register a builder ``params -> nn.Module`` under ``name``."""
+def register_arch(
+    *, name: str, description: str, params: tuple[str, ...] = SHARED_PARAMS, predicts_digits: bool = False
+):
+    """Register a builder ``params -> nn.Module`` under ``name``, with the params it takes."""
+    unknown = sorted(set(params) - set(PARAM_RANGES))
+    if unknown:
+        raise ValueError(f"arch {name}: params {unknown} are not defined in pairsearch.params")
 
     def decorator(builder: Callable[[dict], nn.Module]) -> Callable[[dict], nn.Module]:
-        ARCHS[name] = Arch(name, description, builder, uses_aux_weight)
+        ARCHS[name] = Arch(name, description, builder, tuple(params), predicts_digits)
         return builder
 
     return decorator
 
 
 def get_arch(name: str) -> Arch:
+    """The registered arch ``name``, or an error listing the valid ones."""
     if name not in ARCHS:
         raise PairsearchError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)}")
     return ARCHS[name]
@@ -73,11 +86,7 @@ def get_arch(name: str) -> Arch:
 def resolve_params(*, arch: str, overrides: dict) -> dict:
     """The arch's defaults updated with ``overrides``, every value checked against its range."""
     spec = get_arch(arch)
-    unknown = sorted(set(overrides) - set(spec.param_names))
-    if unknown:
-        raise PairsearchError(
-            f"unknown param {unknown[0]!r} for arch {arch}; valid params: {', '.join(spec.param_names)}"
-        )
+    spec.check_param_names(overrides)
     merged = {**spec.defaults, **overrides}
     return {name: check_value(name=name, value=value) for name, value in merged.items()}
 
@@ -240,7 +249,8 @@ def build_base(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=True, aux=False)
 
 
-@register_arch(name="base_aux", description="siamese, shared trunk + shared digit head, aux loss", uses_aux_weight=True)
+@register_arch(name="base_aux", description="siamese, shared trunk + shared digit head, aux loss",
+               params=AUX_PARAMS, predicts_digits=True)
 def build_base_aux(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=True, aux=True)
 
@@ -250,7 +260,8 @@ def build_sep(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=False, aux=False)
 
 
-@register_arch(name="sep_aux", description="two separate trunks + separate digit heads, aux loss", uses_aux_weight=True)
+@register_arch(name="sep_aux", description="two separate trunks + separate digit heads, aux loss",
+               params=AUX_PARAMS, predicts_digits=True)
 def build_sep_aux(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=False, aux=True)
 
@@ -260,11 +271,13 @@ def build_joint(params: dict) -> nn.Module:
     return JointNet(params=params)
 
 
-@register_arch(name="split", description="digit classifier (CE) + compare net on its detached probabilities")
+@register_arch(name="split", description="digit classifier (CE) + compare net on its detached probabilities",
+               predicts_digits=True)
 def build_split(params: dict) -> nn.Module:
     return SplitNet(params=params)
 
 
-@register_arch(name="digits", description="digit classifier only; P(d1 ≤ d2) from the two softmaxes")
+@register_arch(name="digits", description="digit classifier only; P(d1 ≤ d2) from the two softmaxes",
+               predicts_digits=True)
 def build_digits(params: dict) -> nn.Module:
     return DigitsNet(params=params)

@@ -15,6 +15,7 @@ class ParamRange:
     kind: type  # int, float or bool
     low: float | None = None
     high: float | None = None
+    default: object = None
     help: str = ""
 
     def describe(self) -> str:
@@ -33,14 +34,14 @@ class ParamRange:
 
 
 PARAM_RANGES: dict[str, ParamRange] = {
-    "channels": ParamRange(int, 4, 256, "width of the first conv layer (the second has twice as many)"),
-    "hidden": ParamRange(int, 8, 1024, "width of the fully-connected layers"),
-    "lr": ParamRange(float, 1e-6, 1.0, "Adam learning rate"),
-    "dropout": ParamRange(float, 0.0, 0.8, "dropout before every fully-connected layer"),
-    "batchnorm": ParamRange(bool, help="batch normalisation after every conv layer"),
-    "aux_weight": ParamRange(float, 0.0, 100.0, "weight w of the digit loss: BCE + w·(CE₁+CE₂)"),
-    "batch_size": ParamRange(int, 1, 1000, "minibatch size"),
-    "weight_decay": ParamRange(float, 0.0, 1.0, "Adam weight decay"),
+    "channels": ParamRange(int, 4, 256, 32, "width of the first conv layer (the second has twice as many)"),
+    "hidden": ParamRange(int, 8, 1024, 128, "width of the fully-connected layers"),
+    "lr": ParamRange(float, 1e-6, 1.0, 2e-3, "Adam learning rate"),
+    "dropout": ParamRange(float, 0.0, 0.8, 0.2, "dropout before every fully-connected layer"),
+    "batchnorm": ParamRange(bool, default=True, help="batch normalisation after every conv layer"),
+    "aux_weight": ParamRange(float, 0.0, 100.0, 1.0, "weight w of the digit loss: BCE + w·(CE₁+CE₂)"),
+    "batch_size": ParamRange(int, 1, 1000, 64, "minibatch size"),
+    "weight_decay": ParamRange(float, 0.0, 1.0, 0.0, "Adam weight decay"),
 }
 
 

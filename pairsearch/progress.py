@@ -1,4 +1,8 @@
-"""Watching a study from the storage: the live display of ``tune`` and the ``status`` table."""
+"""What the user sees: status lines, the live display of ``tune`` and ``final-report``, the ``status`` table.
+
+:class:`Display` is what the CLI hands a stage; everything here reads the storage and writes only
+to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,35 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pairsearch.storage import is_storage_outage
-from pairsearch.tuning import Counts, count_trials
+from pairsearch.storage_errors import is_storage_outage
+from pairsearch.supervisor import Snapshot, snapshot
 
 POLL_SECONDS = 1.0
 
 
+def say(message: str) -> None:
+    """A status line for the user, on stderr so stdout stays machine-readable."""
+    print(message, file=sys.stderr, flush=True)
+
+
 @dataclass(frozen=True)
-class Snapshot:
-    counts: Counts
-    best_value: float | None
-    best_params: dict
+class Display:
+    """Status lines on stderr (stdout stays machine-readable) and live progress.
 
+    Attributes:
+        quiet: Plain progress lines instead of the live table (also when stderr is no terminal).
+    """
 
-def snapshot(study: optuna.Study) -> Snapshot:
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
-    best = max(complete, key=lambda t: t.value, default=None)
-    return Snapshot(count_trials(trials), best and best.value, best.params if best else {})
+    quiet: bool = False
+
+    def say(self, message: str) -> None:
+        say(message)
+
+    def watch_study(self, *, study: optuna.Study, budget: int, keep_watching: Callable[[], bool]) -> Snapshot:
+        return watch(study=study, budget=budget, keep_watching=keep_watching, quiet=self.quiet)
+
+    def watch_jobs(self, *, counts: Callable[[], dict], keep_watching: Callable[[], bool]) -> None:
+        watch_jobs(counts=counts, keep_watching=keep_watching, quiet=self.quiet)
 
 
 def resilient(read: Callable, *, fallback):
@@ -123,6 +138,24 @@ def status_rows(storage) -> list[dict]:
     return rows
 
 
+def print_status(*, handle) -> None:
+    """``pairsearch status``: a table of every study in the storage."""
+    rows = status_rows(handle.open(must_exist=True))
+    table = Table(title=f"studies in {handle.redacted}")
+    for column in ("study", "arch", "finished", "pruned", "failed", "running", "waiting", "best value",
+                   "best params"):
+        table.add_column(column)
+    for row in rows:
+        c = row["counts"]
+        best = "—" if row["best"] is None else f"{row['best']:.4f}"
+        table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
+                      str(c.running), str(c.waiting), best, format_params(row["params"]))
+    Console(width=200).print(table)
+    print("best value: validation accuracy for tuning studies, test accuracy for <study>.final jobs")
+    if not rows:
+        print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
+
+
 def jobs_line(counts: dict[str, tuple[int, int]]) -> str:
     return "final jobs: " + "  ".join(f"{arch} {done}/{total}" for arch, (done, total) in counts.items())
 
@@ -144,7 +177,8 @@ def watch_jobs(*, counts: Callable[[], dict], keep_watching: Callable[[], bool],
                 print(line, file=sys.stderr, flush=True)
                 last = line
             time.sleep(POLL_SECONDS)
-        print(jobs_line(read_counts()), file=sys.stderr, flush=True)
+        if jobs_line(read_counts()) != last:
+            print(jobs_line(last_counts[0]), file=sys.stderr, flush=True)
         return
     with Live(console=console, refresh_per_second=2) as live:
         while keep_watching():

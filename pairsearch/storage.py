@@ -1,9 +1,9 @@
-"""Storage URLs → Optuna storages, plus the lock that makes a study-wide budget exact.
+"""The storage handle: one object built from the URL — its kind, its redacted text, opening, the lock.
 
 Supported: ``sqlite:///path.db`` (default, one machine), ``postgresql+psycopg://…`` (many
 machines), ``journal:PATH`` or a bare ``*.log`` path (Optuna journal file), and
 ``grpc://host:port`` (Optuna's gRPC storage proxy, see ``pairsearch storage-proxy``).
-Passwords never leave this module: every message uses :func:`redact`.
+Passwords never leave this module: every text shown to a user is :attr:`StorageHandle.redacted`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import functools
 import hashlib
 import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -23,20 +22,92 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+from pairsearch.defaults import STORAGE_ENV, STORAGE_URL
 from pairsearch.errors import PairsearchError
+from pairsearch.storage_errors import describe_error
 
-DEFAULT_STORAGE = "sqlite:///storage/pairsearch.db"
-STORAGE_ENV = "PAIRSEARCH_STORAGE"
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 10
+MAX_HEARTBEAT_SECONDS = 3600
 MAX_RETRY = 3
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress display says what matters
+LOCK_TIMEOUT_SECONDS = 600
 SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER:PASS@HOST/DB, journal:PATH, grpc://HOST:PORT"
 
 
-def storage_url(*, url: str | None) -> str:
-    """``--storage`` if given, else ``$PAIRSEARCH_STORAGE``, else the local SQLite file."""
-    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+@dataclass(frozen=True)
+class StorageHandle:
+    """A storage named by a URL. Picklable: it crosses to worker processes as it is.
+
+    Attributes:
+        url: The URL as given (it may hold a password: never show it, show :attr:`redacted`).
+        kind: ``sqlite``, ``postgresql``, ``journal`` or ``grpc``.
+        heartbeat_seconds: The RDB heartbeat interval workers use (grace period: three times it).
+    """
+
+    url: str
+    kind: str
+    heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
+
+    @classmethod
+    def resolve(cls, *, url: str | None) -> StorageHandle:
+        """``--storage`` if given, else ``$PAIRSEARCH_STORAGE``, else the local SQLite file.
+
+        ``$PAIRSEARCH_HEARTBEAT_SECONDS`` is checked here, once, for every process that uses the handle.
+        """
+        chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
+        return cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds())
+
+    @property
+    def redacted(self) -> str:
+        """The URL with any password replaced by ``***``."""
+        return redact(self.url)
+
+    @property
+    def file_path(self) -> Path | None:
+        """The database or journal file, for the kinds that are one file; else None."""
+        if self.kind == "sqlite":
+            return Path(self.url.removeprefix("sqlite:///"))
+        if self.kind == "journal":
+            return Path(self.url.removeprefix("journal:").removeprefix("//"))
+        return None
+
+    @property
+    def has_heartbeat(self) -> bool:
+        """Only RDB storages run heartbeats: elsewhere a killed worker's trial stays RUNNING."""
+        return self.kind in ("sqlite", "postgresql")
+
+    def open(self, *, must_exist: bool = False) -> optuna.storages.BaseStorage:
+        """The Optuna storage, opened once per process; a new SQLite/journal file unless ``must_exist``.
+
+        Commands that only read pass ``must_exist`` so that a mistyped path is an error rather
+        than a new, empty database.
+        """
+        path = self.file_path
+        if must_exist and path is not None and not path.is_file():
+            raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
+        key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds}"
+        try:
+            return _open_once(handle=self, key=key)
+        except PairsearchError:
+            raise
+        except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
+            raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
+
+    @contextlib.contextmanager
+    def lock(self, *, study_name: str) -> Iterator[None]:
+        """Hold the study's lock: serialises "count the trials, then create one" across hosts.
+
+        A Postgres advisory lock, or a file lock beside an SQLite/journal file. gRPC has no
+        shared lock; its workers re-check the order after creating a trial.
+        """
+        if self.kind == "postgresql":
+            with _advisory_lock(url=self.url, study_name=study_name):
+                yield
+        elif self.file_path is not None:
+            with _file_lock(path=Path(f"{self.file_path}.{_safe_name(study_name)}.lock")):
+                yield
+        else:
+            yield
 
 
 def redact(url: str) -> str:
@@ -77,33 +148,34 @@ def psycopg_url(url: str) -> str:
 
 
 def heartbeat_seconds() -> int:
+    """``$PAIRSEARCH_HEARTBEAT_SECONDS``, checked: whole seconds from 1 to an hour.
+
+    Longer would leave a killed worker's trial RUNNING for hours before anyone retries it.
+    """
     raw = os.environ.get(HEARTBEAT_ENV, str(DEFAULT_HEARTBEAT_SECONDS))
-    if not raw.isdigit() or int(raw) < 1:
-        raise PairsearchError(f"{HEARTBEAT_ENV} must be a whole number of seconds ≥ 1, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HEARTBEAT_SECONDS:
+        raise PairsearchError(
+            f"{HEARTBEAT_ENV} must be a whole number of seconds from 1 to {MAX_HEARTBEAT_SECONDS}, got {raw!r}"
+        )
     return int(raw)
 
 
-def open_storage(*, url: str, must_exist: bool = False) -> optuna.storages.BaseStorage:
-    """Open the Optuna storage at ``url``, creating a new SQLite/journal file unless ``must_exist``.
+# --- opening ---------------------------------------------------------------------------------
 
-    Commands that only read (status, dashboard, final-report) pass ``must_exist`` so that a
-    mistyped path is an error rather than a new, empty database.
-    """
-    kind = kind_of(url)
-    if must_exist and kind in ("sqlite", "journal"):
-        path = sqlite_path(url) if kind == "sqlite" else journal_path(url)
-        if not path.is_file():
-            raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
-    try:
-        if kind == "journal":
-            return _journal_storage(journal_path(url))
-        if kind == "grpc":
-            return _grpc_storage(url)
-        return _with_schema_retry(lambda: _rdb_storage(url=url, kind=kind))
-    except PairsearchError:
-        raise
-    except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
-        raise PairsearchError(f"cannot open storage {redact(url)}: {describe_error(error)}") from None
+
+_OPENED: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def _open_once(*, handle: StorageHandle, key: str) -> optuna.storages.BaseStorage:
+    """One storage object per process and storage: a second open would cost a new engine."""
+    if key not in _OPENED:
+        if handle.kind == "journal":
+            _OPENED[key] = _journal_storage(handle.file_path)
+        elif handle.kind == "grpc":
+            _OPENED[key] = _grpc_storage(handle)
+        else:
+            _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle))
+    return _OPENED[key]
 
 
 def _with_schema_retry(open_once, attempts: int = 5):
@@ -119,20 +191,21 @@ def _with_schema_retry(open_once, attempts: int = 5):
             time.sleep(0.5 + attempt)
 
 
-def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
-    if kind == "sqlite":
-        sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
+def _rdb_storage(handle: StorageHandle) -> RDBStorage:
+    url = handle.url
+    if handle.kind == "sqlite":
+        handle.file_path.parent.mkdir(parents=True, exist_ok=True)
         # A busy timeout so parallel local workers wait for the write lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         url = psycopg_url(url)
-        # Small pools: at most 2 connections per worker process (plus one for the budget lock),
+        # Small pools: at most 2 connections per worker process (plus one for the study lock),
         # so about 30 worker processes fit in a server's default 100 connections.
         engine_kwargs = {
             "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
             "connect_args": {"connect_timeout": 10},
         }
-    interval = heartbeat_seconds()
+    interval = handle.heartbeat_seconds
     with warnings.catch_warnings():  # heartbeats are marked experimental but are the documented way
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = RDBStorage(
@@ -142,7 +215,7 @@ def _rdb_storage(*, url: str, kind: str) -> RDBStorage:
             grace_period=3 * interval,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         )
-    if kind == "sqlite":
+    if handle.kind == "sqlite":
         _use_write_ahead_log(storage.engine)
     return storage
 
@@ -177,171 +250,77 @@ def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
-def _grpc_storage(url: str) -> optuna.storages.BaseStorage:
-    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+def grpc_address(handle: StorageHandle) -> tuple[str, int]:
+    """``(host, port)`` of a ``grpc://HOST:PORT`` URL."""
+    host, _, port = handle.url.removeprefix("grpc://").rstrip("/").rpartition(":")
     if not host or not port.isdigit():
-        raise PairsearchError(f"grpc storage URL must look like grpc://HOST:PORT, got {url!r}")
+        raise PairsearchError(f"grpc storage URL must look like grpc://HOST:PORT, got {handle.redacted!r}")
+    return host, int(port)
+
+
+def _grpc_storage(handle: StorageHandle) -> optuna.storages.BaseStorage:
+    host, port = grpc_address(handle)
     try:
         from optuna.storages import GrpcStorageProxy
     except ImportError:
         raise PairsearchError("grpc storage needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        proxy = GrpcStorageProxy(host=host, port=int(port))
+        proxy = GrpcStorageProxy(host=host, port=port)
     proxy.wait_server_ready(timeout=10)
     return proxy
 
 
-def serve_grpc_proxy(*, url: str, host: str, port: int) -> None:
-    """Block serving ``url`` to gRPC clients (``grpc://host:port``) until Ctrl-C."""
+def serve_grpc_proxy(*, handle: StorageHandle, host: str, port: int, announce) -> None:
+    """Block serving ``handle``'s storage to gRPC clients (``grpc://host:port``) until Ctrl-C."""
     try:
         from optuna.storages import run_grpc_proxy_server
     except ImportError:
         raise PairsearchError("storage-proxy needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
-    storage = open_storage(url=url)
-    print(f"gRPC storage proxy for {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", flush=True)
+    if handle.kind == "grpc":
+        raise PairsearchError("storage-proxy needs the real storage behind it, not another grpc:// proxy")
+    storage = handle.open()
+    announce(f"gRPC storage proxy for {handle.redacted} on grpc://{host}:{port} (Ctrl-C stops)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         run_grpc_proxy_server(storage, host=host, port=port)
 
 
-OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
-DEFAULT_OUTAGE_SECONDS = 600
+# --- the study lock --------------------------------------------------------------------------
 
 
-def _error_chain(error: BaseException) -> list[BaseException]:
-    chain, seen = [], error
-    while seen is not None and seen not in chain:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    return chain
+@contextlib.contextmanager
+def _file_lock(*, path: Path) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=LOCK_TIMEOUT_SECONDS)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise
+    except OSError as error:  # a read-only folder or a full disk: say so, no traceback
+        raise PairsearchError(
+            f"cannot take the study lock {path}: {error.strerror or error} "
+            "(the storage's folder must be writable)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
-def is_storage_outage(error: BaseException) -> bool:
-    """Whether ``error`` comes from a storage that went away (server restart, network, lock).
+@contextlib.contextmanager
+def _advisory_lock(*, url: str, study_name: str) -> Iterator[None]:
+    import sqlalchemy
 
-    Optuna wraps driver errors (StorageInternalError) and can itself fail while handling one,
-    so the whole cause/context chain is searched for a connection-level error.
-    """
-    import sqlalchemy.exc
-
-    transient = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError)
-    links = [link for link in _error_chain(error) if isinstance(link, transient)]
-    # A read-only or full storage is an OperationalError too, but waiting will not mend it.
-    return bool(links) and not any(_is_permanent(link) for link in links)
-
-
-def is_storage_failure(error: BaseException) -> bool:
-    """Whether ``error`` comes from the storage at all (refused write, outage, bad database)."""
-    import sqlalchemy.exc
-
-    failures = (sqlalchemy.exc.DBAPIError, optuna.exceptions.StorageInternalError, ConnectionError)
-    return any(isinstance(link, failures) for link in _error_chain(error))
-
-
-def _is_permanent(error: BaseException) -> bool:
-    text = str(error).lower()
-    return any(word in text for word in ("readonly", "read-only", "disk is full", "no space left"))
-
-
-class OutageBackoff:
-    """Rides out a storage outage: wait 1, 2, 4 … 30 s between tries, give up after a limit."""
-
-    def __init__(self) -> None:
-        raw = os.environ.get(OUTAGE_ENV, str(DEFAULT_OUTAGE_SECONDS))
-        self.limit = float(raw) if raw.replace(".", "", 1).isdigit() else DEFAULT_OUTAGE_SECONDS
-        self.reset()
-
-    def reset(self) -> None:
-        self.started: float | None = None
-        self.delay = 1.0
-
-    def wait(self, error: BaseException) -> None:
-        """Sleep before the next try, or raise once the outage has lasted longer than the limit."""
-        now = time.monotonic()
-        self.started = self.started or now
-        reason = describe_error(error)
-        if now - self.started > self.limit:
-            raise PairsearchError(f"storage unavailable for over {self.limit:.0f} s: {reason}") from None
-        print(f"pairsearch: storage unavailable ({reason}); retrying in {self.delay:.0f} s",
-              file=sys.stderr, flush=True)
-        time.sleep(self.delay)
-        self.delay = min(2 * self.delay, 30.0)
-
-
-def sqlite_path(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
-
-
-def journal_path(url: str) -> Path:
-    return Path(url.removeprefix("journal:").removeprefix("//"))
-
-
-def describe_error(error: BaseException) -> str:
-    """The first line of the deepest driver message in the chain, without any URL in it."""
-    import sqlalchemy.exc
-
-    drivers = [link for link in _error_chain(error) if isinstance(link, sqlalchemy.exc.DBAPIError)]
-    inner = getattr(drivers[-1], "orig", None) if drivers else None
-    inner = inner or (drivers[-1] if drivers else error)
-    text = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
-    return text[:300]
-
-
-# --- the budget lock -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetLock:
-    """Serialises "count the study's trials, then create one" across every worker and host."""
-
-    url: str
-    study_name: str
-
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        kind = kind_of(self.url)
-        if kind == "postgresql":
-            with self._advisory_lock():
-                yield
-        elif kind in ("sqlite", "journal"):
-            from filelock import Timeout
-
-            lock = self._file_lock()
-            try:
-                lock.acquire()
-            except Timeout:
-                raise
-            except OSError as error:  # a read-only folder or a full disk: say so, no traceback
-                raise PairsearchError(
-                    f"cannot take the study lock {lock.lock_file}: {error.strerror or error} "
-                    "(the storage's folder must be writable)"
-                ) from None
-            try:
-                yield
-            finally:
-                lock.release()
-        else:  # grpc: no shared lock; tuning re-checks the order after creating the trial
+    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    with _lock_engine(url).connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
             yield
-
-    def _file_lock(self):
-        from filelock import FileLock
-
-        base = sqlite_path(self.url) if kind_of(self.url) == "sqlite" else journal_path(self.url)
-        return FileLock(f"{base}.{_safe_name(self.study_name)}.lock", timeout=600)
-
-    @contextlib.contextmanager
-    def _advisory_lock(self) -> Iterator[None]:
-        import sqlalchemy
-
-        key = int.from_bytes(hashlib.sha256(self.study_name.encode()).digest()[:8], "big", signed=True)
-        with _lock_engine(self.url).connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
 
 
 @functools.cache

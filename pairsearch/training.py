@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from pairsearch.data import PairSet, Split
+from pairsearch.data import DataChoice, PairSet, Split, final_split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import build_model, count_parameters
 
@@ -193,3 +193,32 @@ def evaluate(*, model: torch.nn.Module, pairs: PairSet) -> tuple[float, float | 
                 digit_correct += (output.digit_logits.argmax(dim=2) == pairs.classes[start:stop]).sum().item()
     compare_accuracy = compare_correct / len(pairs)
     return compare_accuracy, (digit_correct / (2 * len(pairs)) if has_digits else None)
+
+
+def train_final_protocol(
+    *, arch: str, params: dict, data: DataChoice, epochs: int, seed: int, device: str, threads: int,
+    announce: Callable[[str], None], on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> RunResult:
+    """One run on the final protocol (``pairsearch train``): fresh pairs for ``seed``, test accuracy.
+
+    Args:
+        arch: A registered arch.
+        params: Its checked params (see :func:`pairsearch.models.resolve_params`).
+        data: The data source and folder.
+        epochs: Epochs to train.
+        seed: Draws the training and test pairs and the initial weights.
+        device: A device torch accepted.
+        threads: Torch threads for this process.
+        announce: Told which source ``--dataset auto`` chose, once the data loaded.
+        on_epoch: Called after each epoch.
+
+    Returns:
+        The run's per-epoch history and status.
+    """
+    set_threads(threads)
+    pools = data.load()
+    if data.announcement():
+        announce(data.announcement())
+    split = final_split(pools=pools, seed=seed)
+    return train_run(arch=arch, params=params, split=split, epochs=epochs, seed=seed,
+                     device=torch.device(device), on_epoch=on_epoch)

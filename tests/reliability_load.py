@@ -9,7 +9,7 @@ import time
 
 import optuna
 
-from pairsearch.storage import open_storage
+from pairsearch.storage import StorageHandle
 
 LOAD_WORKERS = 8
 LOAD_BUDGET = 200
@@ -23,19 +23,20 @@ def trivial_objective(trial: optuna.Trial) -> float:
 
 
 def load_worker(url: str, study_name: str, budget: int, start, results) -> None:
-    """One worker process: the real budget loop (lock, sweep, count, run) around a trivial objective."""
-    from pairsearch.storage import BudgetLock
-    from pairsearch.tuning import budget_decision, run_one_trial
+    """One worker process: the real claim step (lock, sweep, count, run) around a trivial objective."""
+    from pairsearch.runtime import WorkQueue, claim_one
+    from pairsearch.tuning import budget_decision
 
     ran, errors, waits = 0, [], 0
     try:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(url=url),
+        handle = StorageHandle.resolve(url=url)
+        study = optuna.load_study(study_name=study_name, storage=handle.open(),
                                   sampler=optuna.samplers.RandomSampler())
-        lock = BudgetLock(url=url, study_name=study_name)
-        decide = functools.partial(budget_decision, budget=budget)
+        queue = WorkQueue(study=study, objective=trivial_objective,
+                          decide=functools.partial(budget_decision, budget=budget))
         start.wait(timeout=180)
         while True:
-            outcome = run_one_trial(study=study, objective=trivial_objective, lock=lock, decide=decide)
+            outcome = claim_one(handle=handle, queue=queue)
             if outcome == "done":
                 break
             if outcome == "full":  # the last trials are running elsewhere
@@ -51,7 +52,7 @@ def load_worker(url: str, study_name: str, budget: int, start, results) -> None:
 def run_load(*, url: str, study_name: str = "load", workers: int = LOAD_WORKERS,
              budget: int = LOAD_BUDGET) -> dict:
     """``workers`` spawned processes spend ``budget`` trials; timed from when all are ready."""
-    optuna.create_study(study_name=study_name, storage=open_storage(url=url), direction="maximize")
+    optuna.create_study(study_name=study_name, storage=StorageHandle.resolve(url=url).open(), direction="maximize")
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(workers + 1)
     results = context.Queue()
@@ -71,5 +72,5 @@ def run_load(*, url: str, study_name: str = "load", workers: int = LOAD_WORKERS,
             process.join(30)
             if process.is_alive():
                 process.kill()
-    trials = optuna.load_study(study_name=study_name, storage=open_storage(url=url)).get_trials(deepcopy=False)
+    trials = optuna.load_study(study_name=study_name, storage=StorageHandle.resolve(url=url).open()).get_trials(deepcopy=False)
     return {"reports": reports, "seconds": seconds, "trials": trials}

@@ -23,6 +23,8 @@ from conftest import main_in_process as run_main
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
+from pairsearch.data import DataChoice
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 PASSWORD = "Sup3r-s3cret-pw"  # in every URL below that has one: it must never be printed
@@ -188,9 +190,8 @@ def world(tmp_path_factory, data_dir, pools):
     spec = load_study_file(path=tiny)
     db, journal = storage_dir / "p.db", storage_dir / "j.log"
     for url in (f"sqlite:///{db}", f"journal:{journal}"):
-        job = tuning.TuneJob(spec=spec, study_name="base", url=url, trials=2, data_source=pools.source,
-                             data_dir=data_dir)
-        study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+        job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=data_dir))
+        study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
         distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                          "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
         for channels, value in ((4, 0.61), (8, 0.66)):
@@ -245,8 +246,8 @@ def no_workers(monkeypatch):
     def refuse(**kwargs):
         raise AssertionError("bad input reached the point of starting workers")
 
-    monkeypatch.setattr(tuning, "start_workers", refuse)
-    monkeypatch.setattr(final, "start_final_workers", refuse)
+    monkeypatch.setattr(tuning, "run_workers", refuse)
+    monkeypatch.setattr(final, "run_workers", refuse)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import pytest
 from conftest import REPO, cli_env, free_port, run_cli, write_tiny_study
 
 from pairsearch import tuning
+from pairsearch.data import DataChoice
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 
@@ -39,9 +41,8 @@ def tiny_db(tmp_path, pools) -> str:
     """An SQLite storage with one pairsearch study ("base") holding two finished trials."""
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    job = tuning.TuneJob(spec=spec, study_name="base", url=url, trials=2, data_source=pools.source,
-                         data_dir=tmp_path)
-    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for channels, curve in ((4, {1: 0.6, 2: 0.7}), (8, {1: 0.65, 2: 0.75})):
         study.add_trial(optuna.trial.create_trial(

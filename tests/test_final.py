@@ -22,11 +22,12 @@ import pytest
 from conftest import run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, studyspec, tuning
-from pairsearch.data import final_split, load_pools
+from pairsearch import final, jobs, studyspec, tuning
+from pairsearch.data import DataChoice, final_split, load_pools
 from pairsearch.errors import PairsearchError
 from pairsearch.models import get_arch
-from pairsearch.storage import open_storage
+from pairsearch.results import collect_results, write_final_report
+from pairsearch.storage import StorageHandle
 from pairsearch.training import train_run
 
 TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
@@ -55,23 +56,23 @@ def tune(
     path = study_file or write_tiny_study(directory, arch=arch, epochs=epochs)
     spec = studyspec.load_study_file(path=path, arch=arch)
     pools = load_pools(source="mnist5k", data_dir=data_dir)
-    job = tuning.TuneJob(
-        spec=spec, study_name=study_name or arch, url=url, trials=trials, data_source=pools.source,
-        data_dir=data_dir,
+    job = tuning.TuneRequest(
+        spec=spec, study_name=study_name or arch, storage=StorageHandle.resolve(url=url), trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
     )
-    tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
-    tuning.run_trials(job=job)
-    return optuna.load_study(study_name=job.study_name, storage=open_storage(url=url))
+    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    tuning.run_trials(request=job)
+    return optuna.load_study(study_name=job.study_name, storage=StorageHandle.resolve(url=url).open())
 
 
-def run_final_jobs(*, url: str, data_dir: Path, plans: list[final.FinalPlan]) -> None:
+def run_final_jobs(*, url: str, data_dir: Path, plans: list[jobs.FinalPlan]) -> None:
     """What one ``final-report`` worker does, in this process."""
-    job = final.FinalJob(url=url, data_dir=data_dir, study_names=tuple(p.final_study_name for p in plans))
-    final.run_jobs(job=job)
+    worker = final.JobWorker(storage=StorageHandle.resolve(url=url), data_dir=data_dir,
+                             final_studies=tuple(p.final_study_name for p in plans))
+    final.run_jobs(worker=worker)
 
 
-def final_trials(*, url: str, plan: final.FinalPlan) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name=plan.final_study_name, storage=open_storage(url=url))
+def final_trials(*, url: str, plan: jobs.FinalPlan) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
     return study.get_trials(deepcopy=False)
 
 
@@ -108,29 +109,29 @@ def one_line(text: str) -> str:
 def test_ensure_jobs_is_idempotent_and_tops_up_when_seeds_grow(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=2)
 
-    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3) == (3, [])
-    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3) == (0, [])
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (3, [])
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (0, [])
     trials = final_trials(url=url, plan=plan)
     assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
     assert {t.state for t in trials} == {TrialState.WAITING}
 
-    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=5) == (2, [])
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=5) == (2, [])
     assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {s: 1 for s in range(5)}
 
     # Fewer seeds later removes nothing and adds nothing.
-    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2) == (0, [])
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2) == (0, [])
     assert len(final_trials(url=url, plan=plan)) == 5
 
 
 def test_job_attributes_describe_the_job(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=3)
-    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
 
     final_study = optuna.load_study(study_name="base.final", storage=storage)
     assert final_study.user_attrs["kind"] == "final"
@@ -150,14 +151,13 @@ def test_job_attributes_describe_the_job(tmp_path, data_dir):
 def test_ensure_jobs_from_concurrent_threads_makes_each_job_once(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    plan = final.make_plan(storage=open_storage(url=url), study_name="base", epochs=2)
+    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
     callers = 4
     barrier = threading.Barrier(callers)
 
     def enqueue(_: int) -> int:
-        storage = open_storage(url=url)  # its own connection pool, as another worker would have
         barrier.wait()
-        return final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0]
+        return final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0]
 
     with ThreadPoolExecutor(callers) as pool:  # the .final study does not exist yet either
         added = list(pool.map(enqueue, range(callers)))
@@ -172,12 +172,12 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     for arch in ("base", "digits"):
         tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=3)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plans = [final.make_plan(storage=storage, study_name=arch, epochs=2) for arch in ("base", "digits")]
     for plan in plans:
-        final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)
+        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
     run_final_jobs(url=url, data_dir=data_dir, plans=plans)
-    results, curves = final.collect_results(storage=storage, plans=plans)
+    results, curves = collect_results(storage=storage, plans=plans)
 
     # One row per seed 0..S-1 per arch: the same seeds for every arch (paired).
     assert results.groupby("arch")["seed"].apply(list).to_dict() == {"base": [0, 1, 2], "digits": [0, 1, 2]}
@@ -223,13 +223,13 @@ def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
     """Jobs of a run with more seeds stay in the storage; --seeds 2 reports seeds 0 and 1."""
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
 
     out = tmp_path / "report"
-    final.write_final_report(storage=storage, url=url, plans=[plan], seeds=2, out_dir=out, device="cpu")
+    write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
     assert pd.read_csv(out / "results.csv")["seed"].tolist() == [0, 1]
     assert sorted(pd.read_csv(out / "curves.csv")["seed"].unique()) == [0, 1]
 
@@ -239,14 +239,14 @@ def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
     tune(url=url, data_dir=data_dir, directory=tmp_path, study_name="base", trials=1)
     other = tune(url=url, data_dir=data_dir, directory=tmp_path, study_name="base_again", trials=1)
     add_better_trial(other)  # a different best config from the first study's
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plans = [final.make_plan(storage=storage, study_name=name, epochs=1) for name in ("base", "base_again")]
     assert plans[0].config_hash != plans[1].config_hash
     for plan in plans:
-        final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=plans)
 
-    results, _ = final.collect_results(storage=storage, plans=plans)
+    results, _ = collect_results(storage=storage, plans=plans)
     assert len(results) == 4
     assert sorted(results["arch"].unique()) == ["base", "base_again"]
     assert results.groupby("arch")["params"].nunique().tolist() == [1, 1]
@@ -259,9 +259,9 @@ def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
 def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     old = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[old])
 
     better = add_better_trial(tuned)
@@ -269,7 +269,7 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     assert new.best_trial == better.number
     assert new.params == expected_params(arch="base", trial=better)
     assert new.config_hash != old.config_hash
-    added, notes = final.ensure_jobs(storage=storage, url=url, plan=new, seeds=2)
+    added, notes = final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2)
     assert added == 2
     assert len(notes) == 1 and f"#{better.number}" in notes[0] and "changed" in notes[0]
     run_final_jobs(url=url, data_dir=data_dir, plans=[new])
@@ -279,7 +279,7 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     assert seeds_of(trials, config_hash=old.config_hash) == {0: 1, 1: 1}  # kept, not used
     assert {t.state for t in trials} == {TrialState.COMPLETE}
     out = tmp_path / "report"
-    final.write_final_report(storage=storage, url=url, plans=[new], seeds=2, out_dir=out, device="cpu")
+    write_final_report(handle=StorageHandle.resolve(url=url), plans=[new], seeds=2, out_dir=out)
     results = pd.read_csv(out / "results.csv")
     assert results["seed"].tolist() == [0, 1]
     assert [json.loads(p) for p in results["params"]] == [new.params, new.params]
@@ -287,9 +287,9 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     assert set(results["test_accuracy"]) == new_values
 
     # Said once: a later run with nothing new to make neither repeats it nor makes jobs.
-    assert final.ensure_jobs(storage=storage, url=url, plan=new, seeds=2) == (0, [])
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2) == (0, [])
     # Back to the old best: its finished jobs count again.
-    assert final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)[0] == 0
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)[0] == 0
 
 
 # --- a rerun trains nothing ---------------------------------------------------------------------
@@ -298,12 +298,12 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
 def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     out = tmp_path / "report"
-    final.write_final_report(storage=storage, url=url, plans=[plan], seeds=2, out_dir=out, device="cpu")
+    write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
     for name in REPORT_FILES:
         os.utime(out / name, (0, 0))
     before = [(t.number, t.state, t.value, t.datetime_complete) for t in final_trials(url=url, plan=plan)]
@@ -327,9 +327,9 @@ def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
 def test_a_final_study_is_not_a_tuned_study(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     with pytest.raises(PairsearchError, match="base.final"):
         final.make_plan(storage=storage, study_name="base.final", epochs=1)
@@ -338,7 +338,7 @@ def test_a_final_study_is_not_a_tuned_study(tmp_path, data_dir):
 def test_a_study_without_complete_trials_has_no_plan(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     study = optuna.create_study(study_name="empty", storage=storage)
     for key, value in optuna.load_study(study_name="base", storage=storage).user_attrs.items():
         study.set_user_attr(key, value)
@@ -351,7 +351,7 @@ def test_a_study_without_complete_trials_has_no_plan(tmp_path, data_dir):
 
 def test_no_tuned_study_is_one_line_and_exit_2(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    optuna.create_study(study_name="someone-elses", storage=open_storage(url=url))
+    optuna.create_study(study_name="someone-elses", storage=StorageHandle.resolve(url=url).open())
     result = run_cli(["final-report", "--storage", url, "--out", str(tmp_path / "r")], data_dir=data_dir)
     assert result.returncode == 2
     assert "no tuned study" in one_line(result.stderr)

@@ -29,7 +29,7 @@ from test_final import (
 )
 
 from pairsearch import final
-from pairsearch.storage import open_storage
+from pairsearch.storage import StorageHandle
 
 pytestmark = pytest.mark.slow
 __all__ = ["_restore_torch_threads"]  # autouse fixture, shared with test_final
@@ -63,7 +63,7 @@ def report_args(*, url: str, out: Path, seeds: int = 3, epochs: int | None = 2, 
 
 
 def trial_snapshot(*, url: str, study_name: str) -> list[tuple]:
-    study = optuna.load_study(study_name=study_name, storage=open_storage(url=url))
+    study = optuna.load_study(study_name=study_name, storage=StorageHandle.resolve(url=url).open())
     return [(t.number, t.state, t.value, t.datetime_complete) for t in study.get_trials(deepcopy=False)]
 
 
@@ -121,9 +121,9 @@ def test_tune_then_final_report_then_rerun(tmp_path, data_dir):
 def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_config(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     old = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(storage=storage, url=url, plan=old, seeds=2)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[old])
     better = add_better_trial(tuned)
 
@@ -150,15 +150,15 @@ ENQUEUE_SCRIPT = """
 import sys, time
 from pathlib import Path
 from pairsearch import final
-from pairsearch.storage import open_storage
+from pairsearch.storage import StorageHandle
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-storage = open_storage(url=url)
+storage = StorageHandle.resolve(url=url).open()
 plan = final.make_plan(storage=storage, study_name="base", epochs=2)
 ready.touch()
 while not go.exists():
     time.sleep(0.005)
-print(final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0])
+print(final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0])
 """
 
 
@@ -188,7 +188,7 @@ def test_ensure_jobs_from_concurrent_processes_makes_each_job_once(tmp_path, dat
                 process.kill()
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     assert sorted(int(out.strip()) for out, _ in outputs) == [0, 0, 3]
-    plan = final.make_plan(storage=open_storage(url=url), study_name="base", epochs=2)
+    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
     assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
 
 
@@ -214,7 +214,7 @@ def wait_for_running_job(*, url: str, study_name: str, runner: subprocess.Popen,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert runner.poll() is None, runner.communicate()
-        study = optuna.load_study(study_name=study_name, storage=open_storage(url=url))
+        study = optuna.load_study(study_name=study_name, storage=StorageHandle.resolve(url=url).open())
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if running:
             return running[0]
@@ -228,10 +228,10 @@ def test_a_killed_final_job_is_retried(tmp_path, data_dir):
     study_file = tmp_path / "slow-base.toml"
     study_file.write_text(SLOW_JOB_STUDY)  # channels 32, 5 epochs: a few seconds per job
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
-    storage = open_storage(url=url)
+    storage = StorageHandle.resolve(url=url).open()
     plan = final.make_plan(storage=storage, study_name="base", epochs=None)
     assert plan.epochs == 5 and plan.params["channels"] == 32
-    assert final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=3)[0] == 3
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0] == 3
 
     heartbeat = {"PAIRSEARCH_HEARTBEAT_SECONDS": "2"}
     runner = subprocess.Popen(
@@ -280,7 +280,7 @@ def test_final_report_with_two_workers_on_postgres(tmp_path, data_dir, pg_url):
     result = run_cli(report_args(url=pg_url, out=out, seeds=3, epochs=2, workers=2), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert_report(out=out, archs=["base", "digits"], seeds=3, epochs=2)
-    storage = open_storage(url=pg_url)
+    storage = StorageHandle.resolve(url=pg_url).open()
     for arch in ("base", "digits"):
         plan = final.make_plan(storage=storage, study_name=arch, epochs=2)
         trials = final_trials(url=pg_url, plan=plan)

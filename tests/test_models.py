@@ -14,11 +14,13 @@ from pairsearch.models import (
     count_parameters,
     digit_loss,
     get_arch,
+    register_arch,
     resolve_params,
 )
+from pairsearch.params import PARAM_RANGES
 
-ALL_ARCHS = ("base", "base_aux", "sep", "sep_aux", "joint", "split", "digits")
-DIGIT_ARCHS = {"base_aux", "sep_aux", "split", "digits"}
+ALL_ARCHS = tuple(ARCHS)
+DIGIT_ARCHS = {name for name, arch in ARCHS.items() if arch.predicts_digits}
 
 
 def make_batch(n: int = 8, *, seed: int = 0):
@@ -35,13 +37,32 @@ def make_model(arch: str, tiny_params: dict, **overrides):
     return build_model(arch=arch, params=params), params
 
 
-def test_registry_holds_the_seven_archs():
-    assert tuple(ARCHS) == ALL_ARCHS
+def test_every_registered_arch_declares_its_params_with_defaults():
+    assert {"base", "base_aux", "sep", "sep_aux"} <= set(ARCHS)  # the 2×2 design the report answers
     for name, arch in ARCHS.items():
         assert arch.name == name and arch.description
-        assert arch.uses_aux_weight == (name in {"base_aux", "sep_aux"})
-        assert ("aux_weight" in arch.param_names) == arch.uses_aux_weight
+        assert set(arch.param_names) <= set(PARAM_RANGES)
         assert set(arch.defaults) == set(arch.param_names)
+        assert resolve_params(arch=name, overrides={}) == arch.defaults
+
+
+@pytest.mark.parametrize("arch", ALL_ARCHS)
+def test_an_arch_takes_aux_weight_exactly_when_its_loss_uses_it(arch, tiny_params):
+    images, targets, classes = make_batch()
+    if "aux_weight" not in get_arch(arch).param_names:
+        return
+    losses = []
+    for weight in (0.0, 5.0):
+        model, _ = make_model(arch, tiny_params, aux_weight=weight)
+        model.eval()
+        losses.append(model.loss(model(images), targets, classes).item())
+    assert losses[0] != losses[1]
+
+
+def test_register_arch_refuses_a_param_pairsearch_does_not_define():
+    with pytest.raises(ValueError, match="depth"):
+        register_arch(name="deep", description="x", params=("channels", "depth"))
+    assert "deep" not in ARCHS
 
 
 @pytest.mark.parametrize("batchnorm", [True, False], ids=["bn", "no-bn"])

@@ -6,8 +6,9 @@ import optuna
 import pytest
 from conftest import run_cli, write_tiny_study
 
-from pairsearch import progress, tuning
-from pairsearch.storage import open_storage
+from pairsearch import progress, runtime, supervisor, tuning
+from pairsearch.data import DataChoice
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 
@@ -23,9 +24,8 @@ def table_row(stdout: str, study: str) -> list[str]:
 def add_study(*, url: str, name: str, arch: str, tmp_path, pools, complete: int, failed: int) -> None:
     """A pairsearch study written in-process: ``complete`` finished and ``failed`` failed trials."""
     spec = load_study_file(path=write_tiny_study(tmp_path, arch=arch))
-    job = tuning.TuneJob(spec=spec, study_name=name, url=url, trials=complete, data_source=pools.source,
-                         data_dir=tmp_path)
-    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    job = tuning.TuneRequest(spec=spec, study_name=name, storage=StorageHandle.resolve(url=url), trials=complete, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for number in range(complete):
         study.add_trial(optuna.trial.create_trial(
@@ -59,7 +59,7 @@ def test_status_lists_each_study_after_a_tune(tmp_path, tiny_study, data_dir, po
 
 def test_status_of_an_empty_storage_says_there_are_no_studies(tmp_path, data_dir):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
-    open_storage(url=url)  # an Optuna database without any study
+    StorageHandle.resolve(url=url).open()  # an Optuna database without any study
     result = run_cli(["status", "--storage", url], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     assert "no studies" in result.stdout
@@ -88,7 +88,7 @@ def test_status_hides_the_password(data_dir, pg_url):
 def test_status_rows_count_states(tmp_path, pools):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     add_study(url=url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=3)
-    (row,) = progress.status_rows(open_storage(url=url))
+    (row,) = progress.status_rows(StorageHandle.resolve(url=url).open())
     assert row["study"] == "a" and row["arch"] == "base"
     assert (row["counts"].finished, row["counts"].failed, row["counts"].running) == (2, 3, 0)
     assert row["best"] == pytest.approx(0.51)
@@ -96,7 +96,7 @@ def test_status_rows_count_states(tmp_path, pools):
 
 
 def test_progress_line_and_eta():
-    shot = progress.Snapshot(tuning.Counts(complete=3, pruned=2, failed=1, running=2), 0.91234, {"lr": 0.00123})
+    shot = supervisor.Snapshot(runtime.Counts(complete=3, pruned=2, failed=1, running=2), 0.91234, {"lr": 0.00123})
     line = progress.progress_line(name="base", shot=shot, budget=10, elapsed=50, eta="50s")
     assert "finished 5/10" in line and "pruned 2" in line and "failed 1" in line and "running 2" in line
     assert "0.9123" in line

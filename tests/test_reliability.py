@@ -46,7 +46,8 @@ from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
 from pairsearch import final, tuning
-from pairsearch.storage import open_storage
+from pairsearch.data import DataChoice
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 ARTIFACTS = REPO / "test-artifacts" / "reliability.json"
@@ -72,7 +73,7 @@ def count_states(trials) -> Counter:
 
 
 def trials_of(url: str, study_name: str = "base") -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study_name, storage=open_storage(url=url)).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=study_name, storage=StorageHandle.resolve(url=url).open()).get_trials(deepcopy=False)
 
 
 class StatePoller:
@@ -416,7 +417,7 @@ def cli_main(data_dir, monkeypatch, capsys):
     def refuse(**kwargs):
         raise AssertionError("this command should have stopped before starting workers")
 
-    monkeypatch.setattr(tuning, "start_workers", refuse)
+    monkeypatch.setattr(tuning, "run_workers", refuse)
 
     def call(args: list[str]) -> tuple[int, str, str]:
         return main_in_process(args, capsys=capsys)
@@ -431,9 +432,9 @@ def tuned_db(tmp_path, pools) -> Path:
     folder = tmp_path / "storage"
     folder.mkdir()
     db = folder / "p.db"
-    job = tuning.TuneJob(spec=spec, study_name="base", url=f"sqlite:///{db}", trials=2,
-                         data_source=pools.source, data_dir=tmp_path)
-    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{db}"), trials=2,
+                         data=DataChoice(source=pools.source, data_dir=tmp_path))
+    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                      "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
     for channels, value in ((4, 0.61), (8, 0.66)):
@@ -504,9 +505,9 @@ def finished_final_jobs(tmp_path, data_dir):
     threads = torch.get_num_threads()
     try:
         tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
-        storage = open_storage(url=url)
+        storage = StorageHandle.resolve(url=url).open()
         plan = final.make_plan(storage=storage, study_name="base", epochs=None)
-        final.ensure_jobs(storage=storage, url=url, plan=plan, seeds=2)
+        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
         run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     finally:
         torch.set_num_threads(threads)
@@ -520,7 +521,7 @@ def final_snapshot(url: str) -> list[tuple]:
 
 def test_full_report_disk_is_one_clear_error_and_the_jobs_are_kept(finished_final_jobs, cli_main, monkeypatch):
     url = finished_final_jobs
-    monkeypatch.setattr(final, "start_final_workers", lambda **kwargs: [])  # every job has run
+    monkeypatch.setattr(final, "run_workers", lambda **kwargs: pytest.fail("workers started"))  # every job has run
     before = final_snapshot(url)
     with tiny_tmpfs("64k") as full:
         line = one_error_line(*cli_main(["final-report", "--storage", url, "--seeds", "2", "--out",
@@ -533,7 +534,7 @@ def test_full_report_disk_is_one_clear_error_and_the_jobs_are_kept(finished_fina
 
 def test_read_only_report_folder_is_refused_before_any_training(finished_final_jobs, cli_main, tmp_path, monkeypatch):
     url = finished_final_jobs
-    monkeypatch.setattr(final, "start_final_workers", lambda **kwargs: pytest.fail("workers started"))
+    monkeypatch.setattr(final, "run_workers", lambda **kwargs: pytest.fail("workers started"))
     folder = tmp_path / "reports"
     folder.mkdir()
     before = final_snapshot(url)

@@ -28,8 +28,9 @@ from conftest import REPO, cli_env, main_in_process, write_tiny_study
 from pg_cluster import free_port, running_cluster
 
 from pairsearch import tuning
+from pairsearch.data import DataChoice
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import open_storage, redact
+from pairsearch.storage import StorageHandle, redact
 from pairsearch.studyspec import load_study_file
 
 PACKAGE = REPO / "pairsearch"
@@ -45,7 +46,7 @@ def cli_main(data_dir, monkeypatch, capsys):
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PAIRSEARCH_DATA_DIR", str(data_dir))
-    monkeypatch.setattr(tuning, "start_workers", lambda **kwargs: pytest.fail("workers started"))
+    monkeypatch.setattr(tuning, "run_workers", lambda **kwargs: pytest.fail("workers started"))
 
     def call(args: list[str]) -> tuple[int, str, str]:
         return main_in_process(args, capsys=capsys)
@@ -95,7 +96,7 @@ def test_no_password_in_output_logs_or_warnings_of_a_failing_command(command, cl
 def test_no_password_in_exception_messages_or_their_chain(cluster):
     for name, url in failing_urls(cluster).items():
         with pytest.raises(PairsearchError) as caught:
-            open_storage(url=url)
+            StorageHandle.resolve(url=url).open()
         error: BaseException | None = caught.value
         while error is not None:  # what a traceback would show if anything printed one
             for secret in (PASSWORD, cluster.password):
@@ -159,9 +160,8 @@ def test_no_password_anywhere_after_a_whole_run(tmp_path, data_dir):
 def tiny_db(tmp_path, pools) -> str:
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    job = tuning.TuneJob(spec=spec, study_name="base", url=url, trials=2, data_source=pools.source,
-                         data_dir=tmp_path)
-    tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     return url
 
 
@@ -179,10 +179,10 @@ def test_dashboard_binds_loopback_unless_told(tiny_db, cli_main, monkeypatch, ho
 
 @pytest.mark.parametrize("host_args, expected", [([], "127.0.0.1"), (["--host", "0.0.0.0"], "0.0.0.0")])
 def test_storage_proxy_binds_loopback_unless_told(tiny_db, cli_main, monkeypatch, host_args, expected):
-    from pairsearch import storage
+    from pairsearch import dashboard
 
     served = {}
-    monkeypatch.setattr(storage, "serve_grpc_proxy", lambda url, host, port: served.update(host=host))
+    monkeypatch.setattr(dashboard, "serve_grpc_proxy", lambda **kwargs: served.update(host=kwargs["host"]))
     code, _, _ = cli_main(["storage-proxy", "--storage", tiny_db, "--port", str(free_port()), *host_args])
     assert code == 0
     assert served == {"host": expected}

@@ -14,7 +14,7 @@ from conftest import REPO, run_cli
 
 from pairsearch import storage
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import BudgetLock, kind_of, open_storage, redact, storage_url
+from pairsearch.storage import StorageHandle, kind_of, redact
 
 PASSWORD = "s3cretpw"
 UNREACHABLE = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"
@@ -25,22 +25,22 @@ UNREACHABLE = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"
 
 def test_storage_option_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("PAIRSEARCH_STORAGE", "sqlite:///from-env.db")
-    assert storage_url(url="sqlite:///from-option.db") == "sqlite:///from-option.db"
+    assert StorageHandle.resolve(url="sqlite:///from-option.db").url == "sqlite:///from-option.db"
 
 
 def test_environment_wins_over_the_default(monkeypatch):
     monkeypatch.setenv("PAIRSEARCH_STORAGE", "sqlite:///from-env.db")
-    assert storage_url(url=None) == "sqlite:///from-env.db"
+    assert StorageHandle.resolve(url=None).url == "sqlite:///from-env.db"
 
 
 def test_default_is_the_local_sqlite_file(monkeypatch):
     monkeypatch.delenv("PAIRSEARCH_STORAGE", raising=False)
-    assert storage_url(url=None) == "sqlite:///storage/pairsearch.db"
+    assert StorageHandle.resolve(url=None).url == "sqlite:///storage/pairsearch.db"
 
 
 def test_empty_environment_variable_means_the_default(monkeypatch):
     monkeypatch.setenv("PAIRSEARCH_STORAGE", "")
-    assert storage_url(url=None) == "sqlite:///storage/pairsearch.db"
+    assert StorageHandle.resolve(url=None).url == "sqlite:///storage/pairsearch.db"
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def assert_one_line_without_password(error: PairsearchError) -> str:
 def test_unreachable_postgres_is_one_line_without_the_password():
     started = time.monotonic()
     with pytest.raises(PairsearchError) as caught:
-        open_storage(url=UNREACHABLE)
+        StorageHandle.resolve(url=UNREACHABLE).open()
     message = assert_one_line_without_password(caught.value)
     assert "127.0.0.1" in message and "***" in message
     assert time.monotonic() - started < 30
@@ -120,7 +120,7 @@ def test_unreachable_postgres_is_one_line_without_the_password():
 def test_nonexistent_postgres_database_is_one_line_without_the_password(pg_url):
     server = pg_url.rsplit("/", 1)[0].replace("postgres@", f"postgres:{PASSWORD}@", 1)
     with pytest.raises(PairsearchError) as caught:
-        open_storage(url=f"{server}/pairsearch_no_such_database")
+        StorageHandle.resolve(url=f"{server}/pairsearch_no_such_database").open()
     message = assert_one_line_without_password(caught.value)
     assert "pairsearch_no_such_database" in message
 
@@ -142,7 +142,7 @@ def test_cli_refuses_an_unsupported_scheme(data_dir):
     assert "sqlite:///" in result.stderr
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.5"])
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.5", "²", "3601", "99999999999999999999"])
 def test_bad_heartbeat_setting_is_refused(monkeypatch, raw):
     monkeypatch.setenv("PAIRSEARCH_HEARTBEAT_SECONDS", raw)
     with pytest.raises(PairsearchError, match="PAIRSEARCH_HEARTBEAT_SECONDS"):
@@ -153,9 +153,9 @@ def test_bad_heartbeat_setting_is_refused(monkeypatch, raw):
 
 
 def _roundtrip(url: str) -> None:
-    study = optuna.create_study(study_name="s", storage=open_storage(url=url), direction="maximize")
+    study = optuna.create_study(study_name="s", storage=StorageHandle.resolve(url=url).open(), direction="maximize")
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
-    again = optuna.load_study(study_name="s", storage=open_storage(url=url))
+    again = optuna.load_study(study_name="s", storage=StorageHandle.resolve(url=url).open())
     assert len(again.trials) == 3
     assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in again.trials)
 
@@ -175,7 +175,7 @@ def test_sqlite_storage_creates_its_folder(tmp_path):
 
 def test_sqlite_storage_has_heartbeats(tmp_path, monkeypatch):
     monkeypatch.setenv("PAIRSEARCH_HEARTBEAT_SECONDS", "2")
-    opened = open_storage(url=f"sqlite:///{tmp_path / 'p.db'}")
+    opened = StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}").open()
     assert opened.get_heartbeat_interval() == 2
     assert opened.grace_period == 6
 
@@ -196,7 +196,7 @@ def _overlaps(url: str, *, study_name: str = "s", other_study: str | None = None
 
     def hold(name: str) -> None:
         try:
-            with BudgetLock(url=url, study_name=name).hold():
+            with StorageHandle.resolve(url=url).lock(study_name=name):
                 with guard:
                     inside[0] += 1
                     overlapped[0] |= inside[0] > 1
@@ -231,8 +231,8 @@ def test_file_lock_is_per_study(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pairsearch.storage import BudgetLock
-with BudgetLock(url=sys.argv[1], study_name="s").hold():
+from pairsearch.storage import StorageHandle
+with StorageHandle.resolve(url=sys.argv[1]).lock(study_name="s"):
     Path(sys.argv[2]).write_text(str(time.time()))
     time.sleep(2.0)
     Path(sys.argv[3]).write_text(str(time.time()))
@@ -248,7 +248,7 @@ def _held_by_another_process(url: str, tmp_path: Path) -> None:
             assert holder.poll() is None, "the lock holder died"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        with BudgetLock(url=url, study_name="s").hold():
+        with StorageHandle.resolve(url=url).lock(study_name="s"):
             acquired = time.time()
         assert leaving.exists(), "got the lock while another process held it"
         assert acquired >= float(leaving.read_text())
@@ -278,13 +278,13 @@ def test_postgres_advisory_lock_serialises_processes(pg_url, tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_advisory_lock_is_released_after_an_error(pg_url):
-    lock = BudgetLock(url=pg_url, study_name="s")
-    with pytest.raises(RuntimeError), lock.hold():
+    handle = StorageHandle.resolve(url=pg_url)
+    with pytest.raises(RuntimeError), handle.lock(study_name="s"):
         raise RuntimeError("boom")
     finished = threading.Event()
 
     def take() -> None:
-        with lock.hold():
+        with handle.lock(study_name="s"):
             finished.set()
 
     thread = threading.Thread(target=take, daemon=True)

@@ -14,7 +14,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.models import ARCHS, build_model, count_parameters, resolve_params
 from pairsearch.training import EpochRecord, evaluate, resolve_device, set_threads, train_run
 
-DIGIT_ARCHS = {"base_aux", "sep_aux", "split", "digits"}
+DIGIT_ARCHS = {name for name, arch in ARCHS.items() if arch.predicts_digits}
 RECORD_FIELDS = ["epoch", "train_loss", "train_accuracy", "eval_accuracy", "digit_accuracy", "seconds"]
 
 

@@ -20,9 +20,9 @@ import torch
 from conftest import REPO, SECONDS_STUDY, cli_env, group_alive, run_cli, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import tuning
-from pairsearch.data import PairSet, Split
-from pairsearch.storage import BudgetLock, open_storage
+from pairsearch import runtime, samplers, tuning
+from pairsearch.data import DataChoice, PairSet, Split
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 TINY_EPOCHS = 2
@@ -106,10 +106,10 @@ def test_seeded_sampler_is_reproducible_per_trial(tmp_path):
         seeded = dataclasses.replace(spec, sampler={**spec.sampler, "name": name})
         runs = []
         for _ in range(2):
-            study = optuna.create_study(direction="maximize", sampler=tuning.build_sampler(seeded))
+            study = optuna.create_study(direction="maximize", sampler=samplers.build_sampler(spec=seeded))
             for _ in range(6):
                 trial = study.ask()
-                study.tell(trial, tuning.suggest_params(trial=trial, spec=seeded)["lr"])
+                study.tell(trial, samplers.suggest_params(trial=trial, spec=seeded)["lr"])
             runs.append([trial.params for trial in study.trials])
         assert runs[0] == runs[1]
         assert len({json.dumps(params, sort_keys=True) for params in runs[0]}) == 6
@@ -225,13 +225,14 @@ def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, s
     """``starts`` threads run tune's study preparation at the same moment; their errors."""
     import threading
 
-    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=2), url=url, study_name=name)
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=2), storage=StorageHandle.resolve(url=url),
+                              study_name=name)
     barrier, errors = threading.Barrier(starts), []
 
     def prepare() -> None:
         barrier.wait()
         try:
-            tuning.prepare_study(job=job, fingerprint=fingerprint)
+            tuning.prepare_study(request=job, fingerprint=fingerprint)
         except Exception as error:  # noqa: BLE001 - collected for the assertion
             errors.append(f"{type(error).__name__}: {error}")
 
@@ -247,7 +248,7 @@ def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, s
 def test_tune_processes_starting_together_all_accept_the_new_study(kind, tmp_path, pools, request):
     """No start may see a half-labelled study and call it a different spec (or other data)."""
     url = request.getfixturevalue("pg_url") if kind == "postgres" else f"sqlite:///{tmp_path / 'p.db'}"
-    open_storage(url=url)  # the schema exists; only the studies' creation races
+    StorageHandle.resolve(url=url).open()  # the schema exists; only the studies' creation races
     for attempt in range(5):
         name = f"base-{attempt}"
         assert _prepare_at_once(url, tmp_path, pools.fingerprint, name=name) == []
@@ -266,20 +267,21 @@ def nan_split(split: Split) -> Split:
     )
 
 
-def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneJob:
+def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneRequest:
     spec = load_study_file(path=write_tiny_study(tmp_path, epochs=TINY_EPOCHS))
-    return tuning.TuneJob(
-        spec=spec, study_name="base", url=f"sqlite:///{tmp_path / 'p.db'}", trials=trials,
-        data_source="mnist5k", data_dir=tmp_path / "unused",
+    return tuning.TuneRequest(
+        spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}"),
+        trials=trials,
+        data=DataChoice(source="mnist5k", data_dir=tmp_path / "unused"),
     )
 
 
 def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
     job = tiny_job(tmp_path=tmp_path, trials=1)
-    study = tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
-    objective = tuning.make_objective(job=job, split=nan_split(small_split), device=torch.device("cpu"))
+    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    objective = tuning.make_objective(request=job, split=nan_split(small_split), device=torch.device("cpu"))
     study.optimize(objective, n_trials=1)
-    (trial,) = load(job.url).trials
+    (trial,) = load(job.storage.url).trials
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["stop_reason"] == "diverged"
     assert trial.value is None
@@ -299,14 +301,14 @@ def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, m
         return real_train_run(**kwargs)
 
     monkeypatch.setattr(pairsearch.training, "train_run", first_run_diverges)
-    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data_dir=data_dir)
-    tuning.prepare_study(job=job, fingerprint=pools.fingerprint)
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data=DataChoice(source="mnist5k", data_dir=data_dir))
+    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     threads = torch.get_num_threads()
     try:
-        tuning.run_trials(job=job)
+        tuning.run_trials(request=job)
     finally:
         torch.set_num_threads(threads)
-    study = load(job.url)
+    study = load(job.storage.url)
     counted = states(study)
     assert counted == {TrialState.FAIL: 1, TrialState.COMPLETE: 3}
     (failed,) = study.get_trials(states=(TrialState.FAIL,))
@@ -337,11 +339,11 @@ class InterruptingSampler(optuna.samplers.RandomSampler):
 @pytest.fixture
 def worker_signal_handlers(monkeypatch):
     """The handlers a tune worker installs, restored afterwards."""
-    monkeypatch.setattr(tuning, "_interrupt_pending", False, raising=False)
+    monkeypatch.setattr(runtime._GATE, "pending", False)
     verbosity = optuna.logging.get_verbosity()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
-        signal.signal(sig, tuning._raise_keyboard_interrupt)
+        signal.signal(sig, runtime._raise_keyboard_interrupt)
     yield
     for sig, handler in previous.items():
         signal.signal(sig, handler)
@@ -354,10 +356,9 @@ def test_ctrl_c_while_optuna_writes_a_trial_never_leaves_it_running(tmp_path, mo
     study = optuna.create_study(study_name="s", storage=url, sampler=InterruptingSampler(moment),
                                 direction="maximize")
     with pytest.raises(KeyboardInterrupt):
-        tuning.run_one_trial(
-            study=study, objective=lambda trial: trial.suggest_float("x", 0, 1),
-            lock=BudgetLock(url=url, study_name="s"), decide=lambda counts: "run",
-        )
+        runtime.claim_one(handle=StorageHandle.resolve(url=url), queue=runtime.WorkQueue(
+            study=study, objective=lambda trial: trial.suggest_float("x", 0, 1), decide=lambda counts: "run",
+        ))
     trials = load(url, "s").trials
     assert all(trial.state != TrialState.RUNNING for trial in trials), [t.state for t in trials]
     if moment == "create":  # failed before it drew any params: nothing to run again

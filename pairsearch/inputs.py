@@ -1,0 +1,65 @@
+"""The boundary: every value a user gives is checked here, before any stage starts its work.
+
+The CLI turns raw option text into the typed values the stages take with these functions;
+each raises :class:`~pairsearch.errors.PairsearchError` with one line naming the option.
+Heavy modules are imported inside the functions so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pairsearch.errors import PairsearchError
+
+MAX_WORKERS = 512
+
+
+def parse_workers(raw: str) -> int:
+    """``--workers``: ``auto`` (one per usable core) or a whole number from 1 to 512."""
+    import os
+
+    if raw == "auto":
+        return len(os.sched_getaffinity(0))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise PairsearchError(f"--workers must be auto or a whole number from 1 to {MAX_WORKERS}, got {raw!r}")
+    return int(raw)
+
+
+def check_device(raw: str) -> str:
+    """``--device``: ``auto`` → ``cuda`` when present, else ``cpu``; others must exist here."""
+    from pairsearch.training import resolve_device
+
+    return str(resolve_device(raw))
+
+
+def choose_data(*, dataset: str, data_dir: Path):
+    """``--dataset`` / ``--data-dir`` → a :class:`~pairsearch.data.DataChoice`."""
+    from pairsearch.data import DataChoice
+
+    return DataChoice.resolve(dataset=dataset, data_dir=data_dir)
+
+
+def storage_handle(*, url: str | None):
+    """``--storage`` (else ``$PAIRSEARCH_STORAGE``, else the local SQLite file) → a handle."""
+    from pairsearch.storage import StorageHandle
+
+    return StorageHandle.resolve(url=url)
+
+
+def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None):
+    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied."""
+    from pairsearch import studyspec
+
+    path = study_file or studyspec.default_study_file(arch=arch)
+    return studyspec.load_study_file(path=path, arch=arch).with_overrides(epochs=epochs, pruner=pruner)
+
+
+def run_params(*, arch: str, assignments: list[str]) -> dict:
+    """``--set name=value`` options → the arch's full, checked params."""
+    from pairsearch import models, params
+
+    spec = models.get_arch(arch)
+    overrides = dict(params.parse_assignment(text) for text in assignments)
+    spec.check_param_names(overrides)
+    parsed = {name: params.parse_value(name=name, raw=raw) for name, raw in overrides.items()}
+    return models.resolve_params(arch=arch, overrides=parsed)

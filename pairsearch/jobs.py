@@ -1,0 +1,97 @@
+"""Final-stage jobs as stored: the plan of one tuned study and the seeded job record.
+
+Jobs live in the same storage as the tuning, as enqueued trials of a companion study
+``<study>.final``: a :class:`FinalJob` travels in the trial's user attrs. A job is tied to its
+configuration by :attr:`FinalPlan.config_hash`, so when a study's best trial changes, new jobs
+are made and old results are never mixed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+FINAL_SUFFIX = ".final"
+
+
+@dataclass(frozen=True)
+class FinalPlan:
+    """What one tuned study's final jobs train: its best params, at fixed epochs.
+
+    ``study_name`` is also the report's label for these runs (the arch's name unless tuned with
+    ``--study``), so two studies of one arch are reported apart.
+    """
+
+    study_name: str
+    arch: str
+    params: dict
+    epochs: int
+    data_source: str
+    data_fingerprint: str
+    best_trial: int
+
+    @property
+    def config_hash(self) -> str:
+        config = [self.arch, self.params, self.epochs, self.data_fingerprint]
+        return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def final_study_name(self) -> str:
+        return self.study_name + FINAL_SUFFIX
+
+    def job(self, *, seed: int) -> FinalJob:
+        """This plan's job for ``seed``."""
+        return FinalJob(
+            seed=seed, arch=self.arch, params=self.params, epochs=self.epochs,
+            config_hash=self.config_hash, data_source=self.data_source,
+            data_fingerprint=self.data_fingerprint, best_trial=self.best_trial,
+        )
+
+
+@dataclass(frozen=True)
+class FinalJob:
+    """One seeded final run: what to train and which plan it belongs to."""
+
+    seed: int
+    arch: str
+    params: dict
+    epochs: int
+    config_hash: str
+    data_source: str
+    data_fingerprint: str
+    best_trial: int
+
+    def to_user_attrs(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_user_attrs(cls, attrs: dict) -> FinalJob | None:
+        """The job a trial's user attrs hold, or None for a trial that is no job."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        if any(name not in attrs for name in names):
+            return None
+        return cls(**{name: attrs[name] for name in names})
+
+
+def job_state(trial: optuna.trial.FrozenTrial) -> str:
+    """``finished`` (a result: complete, or diverged — a result too), ``queued`` or ``lost``.
+
+    A ``lost`` job (failed by Ctrl-C or a dead worker) needs a new copy; the others do not.
+    """
+    if trial.state == TrialState.COMPLETE:
+        return "finished"
+    if trial.state == TrialState.FAIL and trial.user_attrs.get("stop_reason") == "diverged":
+        return "finished"
+    if trial.state in (TrialState.WAITING, TrialState.RUNNING):
+        return "queued"
+    return "lost"
+
+
+def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:
+    """The trials of ``study`` that are jobs of ``plan`` (not of an earlier configuration)."""
+    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("config_hash") == plan.config_hash]

@@ -1,0 +1,145 @@
+"""The final stage's results read back: per-seed rows, learning curves, job counts, the report files.
+
+Everything here only reads the storage; :func:`write_final_report` writes files, never the storage.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from pairsearch.defaults import REPORTS_DIR
+from pairsearch.errors import PairsearchError
+from pairsearch.jobs import FinalPlan, job_state, plan_trials
+from pairsearch.storage import StorageHandle
+
+RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params"]
+PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
+CURVE_COLUMNS = ["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
+
+
+def collect_results(
+    *, storage: optuna.storages.BaseStorage, plans: list[FinalPlan], seeds: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-seed results and per-epoch curves of the current plans' finished jobs.
+
+    Args:
+        storage: The opened storage holding the ``<study>.final`` studies.
+        plans: The plans whose jobs count (jobs of an earlier configuration stay out).
+        seeds: Only seeds ``0 … seeds-1`` (jobs of an earlier run with more seeds stay out).
+
+    Returns:
+        ``(results, curves)``: one row per (arch, seed) — a diverged job is a result too, with
+        ``status`` diverged and no test accuracy — and one row per (arch, seed, epoch).
+    """
+    result_rows, curve_rows = [], []
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+        for trial in plan_trials(study=study, plan=plan):
+            seed = trial.user_attrs["seed"]
+            if job_state(trial) != "finished" or (seeds is not None and seed >= seeds):
+                continue
+            result_rows.append(_result_row(plan=plan, trial=trial))
+            curve_rows.extend(_curve_rows(label=plan.study_name, seed=seed, trial=trial))
+    results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS + PROVENANCE_KEYS)
+    results = results.drop_duplicates(subset=["arch", "seed"]).sort_values(["arch", "seed"])
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).drop_duplicates(subset=["arch", "seed", "epoch"])
+    return results.reset_index(drop=True), curves.reset_index(drop=True)
+
+
+def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
+    attrs = trial.user_attrs
+    provenance = attrs.get("provenance", {})
+    return {
+        "arch": plan.study_name, "seed": attrs["seed"], "test_accuracy": trial.value,
+        "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"),
+        "n_parameters": attrs.get("n_parameters"), "params": json.dumps(plan.params, sort_keys=True),
+        **{key: provenance.get(key) for key in PROVENANCE_KEYS},
+    }
+
+
+def _curve_rows(*, label: str, seed: int, trial: optuna.trial.FrozenTrial) -> list[dict]:
+    return [
+        {
+            "arch": label, "seed": seed, "epoch": epoch["epoch"], "train_loss": epoch["train_loss"],
+            "train_accuracy": epoch["train_accuracy"], "test_accuracy": epoch["eval_accuracy"],
+            "digit_accuracy": epoch["digit_accuracy"],
+        }
+        for epoch in trial.user_attrs.get("history", [])
+    ]
+
+
+def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
+    """Study label → (finished jobs, finished + queued jobs) of the current plans."""
+    counts = {}
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+        states = [job_state(trial) for trial in plan_trials(study=study, plan=plan)]
+        finished = states.count("finished")
+        counts[plan.study_name] = (finished, finished + states.count("queued"))
+    return counts
+
+
+def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> dict:
+    """The facts a reader needs to reproduce the comparison (the runs' own devices and versions
+    are recorded per job, in the results)."""
+    from pairsearch import __version__
+
+    storage = handle.open()
+    trials = {}
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+        trials[plan.study_name] = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return {
+        "data source": plans[0].data_source,
+        "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
+        "training pairs per seed": 1000,
+        "test pairs per seed": 1000,
+        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans),
+        "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
+        "reported": "test accuracy after the last epoch",
+        "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
+        "storage": handle.redacted,
+        "report written by": f"pairsearch {__version__}",
+        "report date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def default_report_dir() -> Path:
+    """``storage/reports/<UTC timestamp>/``."""
+    return REPORTS_DIR / datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_writable(out_dir: Path) -> None:
+    """Fail before any training if the report cannot be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
+
+
+def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path) -> str:
+    """Collect results, write every report file, and return the summary table in Markdown."""
+    from pairsearch import report, stats
+
+    storage = handle.open()
+    results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
+    if results.empty:
+        raise PairsearchError("no finished final jobs to report yet")
+    studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
+    try:
+        report.write_report(
+            out_dir=out_dir, results=results, curves=curves,
+            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies,
+        )
+    except OSError as error:
+        raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
+    return report.summary_markdown(summary=stats.summarize(results=results))

@@ -1,0 +1,289 @@
+"""The worker runtime that ``tune`` and ``final-report`` both stand on: the worker's side.
+
+A unit of work is one Optuna trial: a tuning trial, or one seeded final job (an enqueued
+trial). Every worker is one long-lived process with one torch thread that repeats: take the
+study's lock, sweep stale trials of killed workers, count, and — only if the study's rule says
+so — create and run one trial. The lock makes a study-wide budget exact however many workers,
+hosts and re-runs join. Around that loop: interrupts, exit codes, and riding out a storage
+outage. The parent's side (starting, watching and stopping the processes) is
+:mod:`pairsearch.supervisor`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from pairsearch.errors import PairsearchError
+from pairsearch.storage import StorageHandle
+from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
+
+WAIT_SECONDS = 2.0
+OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
+DEFAULT_OUTAGE_SECONDS = 600
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class SurplusTrial(Exception):
+    """A trial created beyond the budget or the job list (only without a shared lock: gRPC)."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A study's trials by state."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+
+def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:
+    """Count ``trials`` by state."""
+    states = [trial.state for trial in trials]
+    return Counts(
+        complete=states.count(TrialState.COMPLETE), pruned=states.count(TrialState.PRUNED),
+        failed=states.count(TrialState.FAIL), running=states.count(TrialState.RUNNING),
+        waiting=states.count(TrialState.WAITING),
+    )
+
+
+# --- studies both stages keep ----------------------------------------------------------------
+
+
+def load_or_create_study(*, storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
+    """Load the study, creating it (maximize) only when missing.
+
+    Not ``create_study(load_if_exists=True)``: on a journal file that appends a record even when
+    the study exists, so a refused or repeated command would still change the storage.
+    """
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return optuna.create_study(
+            study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
+        )
+
+
+def label_objective(*, study: optuna.Study, name: str) -> None:
+    """Name the objective for the dashboard (``set_metric_names`` is marked experimental)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([name])
+
+
+# --- the claim-a-unit loop -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkQueue:
+    """One study's units of work, as one worker sees them.
+
+    Attributes:
+        study: The study whose trials are the units.
+        objective: Runs one unit (an Optuna objective).
+        decide: ``Counts`` → ``run`` (create one now), ``full`` (running units hold the rest;
+            one may fail and come back) or ``done``.
+    """
+
+    study: optuna.Study
+    objective: Callable[[optuna.Trial], float]
+    decide: Callable[[Counts], str]
+
+
+def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline: float | None = None) -> None:
+    """Claim and run units from ``queues`` until every queue is done (or ``deadline`` passes).
+
+    A storage outage is waited out (the heartbeat sweep fails and retries a unit in flight).
+    Without a heartbeat (journal, gRPC) a dead worker's unit never comes back, so a queue that
+    is only ``full`` counts as done.
+    """
+    pending = list(queues)
+    outage = OutageBackoff()
+    while pending and (deadline is None or time.monotonic() < deadline):
+        waiting = False
+        for queue in list(pending):
+            try:
+                outcome = claim_one(handle=handle, queue=queue)
+            except Exception as error:
+                if not is_storage_outage(error):
+                    raise
+                outage.wait(error)
+                waiting = True
+                continue
+            outage.reset()
+            if outcome == "done" or (outcome == "full" and not handle.has_heartbeat):
+                pending.remove(queue)
+            waiting = waiting or outcome == "full"
+        if waiting and pending:
+            time.sleep(WAIT_SECONDS)
+
+
+def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
+    """Under the study's lock, sweep stale trials and ask ``queue.decide``; run one unit if told.
+
+    Returns ``ran`` or what ``decide`` said (``full``: wait and ask again, ``done``: stop).
+    """
+    study = queue.study
+    with contextlib.ExitStack() as held:
+        held.enter_context(handle.lock(study_name=study.study_name))
+        with _GATE.deferred():
+            sweep_stale_trials(study)
+        decision = queue.decide(count_trials(study.get_trials(deepcopy=False)))
+        if decision != "run":
+            return decision
+        started: list[int] = []
+
+        def guarded(trial: optuna.Trial) -> float:
+            started.append(trial.number)
+            held.close()  # the trial exists now: let other workers count it and go on
+            with _GATE.open():
+                return queue.objective(trial)
+
+        try:
+            with _GATE.deferred():
+                study.optimize(guarded, n_trials=1, catch=(SurplusTrial,), gc_after_trial=False)
+        except KeyboardInterrupt:
+            if started:
+                retry_interrupted(study=study, number=started[0])
+            raise
+    return "ran"
+
+
+def sweep_stale_trials(study: optuna.Study) -> None:
+    """Fail trials of killed workers (heartbeat older than the grace period) and re-enqueue them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def retry_interrupted(*, study: optuna.Study, number: int) -> None:
+    """Ctrl-C failed trial ``number``; enqueue its params so the next run does it again."""
+    trials = study.get_trials(deepcopy=False)
+    trial = next(t for t in trials if t.number == number)
+    if trial.state != TrialState.FAIL or not trial.params:
+        return
+    if any(t.user_attrs.get("retry_of") == number for t in trials):
+        return
+    # Not skip_if_exists: it matches the failed trial itself (same params) and never enqueues.
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": number})
+
+
+class OutageBackoff:
+    """Rides out a storage outage: wait 1, 2, 4 … 30 s between tries, give up after a limit."""
+
+    def __init__(self) -> None:
+        raw = os.environ.get(OUTAGE_ENV, str(DEFAULT_OUTAGE_SECONDS))
+        self.limit = float(raw) if raw.replace(".", "", 1).isdigit() else DEFAULT_OUTAGE_SECONDS
+        self.reset()
+
+    def reset(self) -> None:
+        self.started: float | None = None
+        self.delay = 1.0
+
+    def wait(self, error: BaseException) -> None:
+        """Sleep before the next try, or raise once the outage has lasted longer than the limit."""
+        now = time.monotonic()
+        self.started = self.started or now
+        reason = describe_error(error)
+        if now - self.started > self.limit:
+            raise PairsearchError(f"storage unavailable for over {self.limit:.0f} s: {reason}") from None
+        print(f"pairsearch: storage unavailable ({reason}); retrying in {self.delay:.0f} s",
+              file=sys.stderr, flush=True)
+        time.sleep(self.delay)
+        self.delay = min(2 * self.delay, 30.0)
+
+
+# --- interrupts inside a worker --------------------------------------------------------------
+
+
+class _InterruptGate:
+    """Defers Ctrl-C while Optuna creates or finishes a trial.
+
+    An interrupt there would leave the trial RUNNING with nobody to fail or re-queue it
+    (journal storages have no heartbeat to notice); it is raised once the trial exists or has
+    been told instead.
+    """
+
+    def __init__(self) -> None:
+        self.critical = False
+        self.pending = False
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.critical = True
+        try:
+            yield
+        finally:
+            self.critical = False
+        if self.pending:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[None]:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.critical = False
+        try:
+            yield
+        finally:
+            self.critical = True
+
+
+_GATE = _InterruptGate()
+
+
+def ignore_signal(signum, frame) -> None:
+    """A handler that does nothing (see :func:`_raise_keyboard_interrupt`)."""
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    # Ctrl-C reaches every worker and then the parent's stop request follows at once: only
+    # the first signal may interrupt, or the second one lands inside the clean-up (failing
+    # and re-queuing the running trial) and leaves the trial RUNNING. stop_workers still
+    # kills a worker that does not exit in time. A no-op handler, not SIG_IGN: a signal already
+    # pending when the handler becomes SIG_IGN makes CPython print a race-condition traceback.
+    signal.signal(signal.SIGINT, ignore_signal)
+    signal.signal(signal.SIGTERM, ignore_signal)
+    # Optuna would log the interrupted trial as a failure with a page-long traceback per
+    # worker; the parent already says what happened.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if _GATE.critical:
+        _GATE.pending = True
+        return
+    raise KeyboardInterrupt
+
+
+def worker_exit_code(run: Callable[[], None]) -> int:
+    """Run a worker's loop with clean interrupts: 0 done, 2 user error (said on stderr), 130 stopped."""
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's display says what matters
+    try:
+        run()
+    except PairsearchError as error:
+        print(f"pairsearch: error: {error}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
+        if not is_storage_failure(error):
+            raise
+        print(f"pairsearch: error: the storage failed: {describe_error(error)}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    return 0

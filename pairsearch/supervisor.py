@@ -1,0 +1,144 @@
+"""The worker runtime, the parent's side: start worker processes, watch them, stop them cleanly.
+
+``tune`` and ``final-report`` both call :func:`run_workers`; what each worker runs is in
+:mod:`pairsearch.runtime`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import optuna
+from optuna.trial import TrialState
+
+from pairsearch.runtime import EXIT_USER_ERROR, Counts, count_trials, ignore_signal
+
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A study as it stands: counts by state and the best complete trial."""
+
+    counts: Counts
+    best_value: float | None
+    best_params: dict
+
+
+def snapshot(study: optuna.Study) -> Snapshot:
+    """Read ``study``'s trials once into a :class:`Snapshot`."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = max(complete, key=lambda t: t.value, default=None)
+    return Snapshot(count_trials(trials), best and best.value, best.params if best else {})
+
+
+class Display(Protocol):
+    """Where a stage's status lines and live progress go (the CLI passes one)."""
+
+    def say(self, message: str) -> None:
+        """One status line."""
+
+    def watch_study(self, *, study: optuna.Study, budget: int, keep_watching: Callable[[], bool]) -> Snapshot:
+        """Show a tuning study's progress until ``keep_watching()`` is false; the last snapshot."""
+
+    def watch_jobs(self, *, counts: Callable[[], dict[str, tuple[int, int]]],
+                   keep_watching: Callable[[], bool]) -> None:
+        """Show finished/total final jobs per study until ``keep_watching()`` is false."""
+
+
+@dataclass(frozen=True)
+class WorkerExits:
+    """How the worker processes ended, and what the watcher returned last."""
+
+    codes: tuple[int | None, ...]
+    watched: object = None
+
+    @property
+    def user_error(self) -> bool:
+        """A worker stopped on a user error; it said why on stderr."""
+        return EXIT_USER_ERROR in self.codes
+
+    @property
+    def lost(self) -> list[int | None]:
+        """Exit codes of workers that died (e.g. the OOM killer); their units are retried."""
+        return [code for code in self.codes if code != 0]
+
+
+def run_workers(*, target: Callable, config, count: int, watch: Callable[[Callable[[], bool]], object]) -> WorkerExits:
+    """Start ``count`` processes running ``target(config)``; ``watch`` until they end.
+
+    ``watch(keep_watching)`` shows progress while ``keep_watching()`` is true. Ctrl-C (or SIGTERM
+    to this process) stops every worker cleanly — each fails and re-queues its unit — and is
+    raised again as KeyboardInterrupt.
+    """
+    processes: list[multiprocessing.Process] = []
+    with sigterm_stops_cleanly():
+        try:
+            processes = start_processes(target=target, config=config, count=count)
+            watched = watch(lambda: any(process.is_alive() for process in processes))
+        except KeyboardInterrupt:
+            stop_workers(processes)
+            raise
+    for process in processes:
+        process.join()
+    return WorkerExits(codes=tuple(process.exitcode for process in processes), watched=watched)
+
+
+def start_processes(*, target: Callable, config, count: int) -> list[multiprocessing.Process]:
+    """Start ``count`` worker processes, each running ``sys.exit(target(config))``."""
+    context = multiprocessing.get_context("spawn")  # no fork: torch and SQLAlchemy dislike it
+    processes = [context.Process(target=_exit_with, args=(target, config)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    return processes
+
+
+def _exit_with(target: Callable, config) -> None:
+    sys.exit(target(config))
+
+
+def stop_workers(processes: list[multiprocessing.Process], *, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """Ask every worker to stop (SIGINT: it fails and re-enqueues its trial), then make sure."""
+    for process in processes:
+        if process.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _terminate_as_interrupt(signum, frame) -> None:
+    # `kill PID`, `docker stop`, systemd and Slurm send SIGTERM to this process only: without
+    # this handler it died at once and left its workers running on, orphaned. Now it stops
+    # them as Ctrl-C does; a second request must not interrupt that clean-up (no-op handler,
+    # not SIG_IGN: see _raise_keyboard_interrupt).
+    signal.signal(signal.SIGTERM, ignore_signal)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_stops_cleanly() -> Iterator[None]:
+    """While inside, SIGTERM to this (parent) process acts as Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
