@@ -25,7 +25,7 @@ def serve(*, handle: StorageHandle, host: str, port: int, announce: Callable[[st
     """Block serving the dashboard until Ctrl-C."""
     import optuna_dashboard
 
-    storage = handle.open(must_exist=True)
+    storage = handle.open(readonly=True)
     check_port_free(host=host, port=port)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     announce(f"optuna-dashboard for {handle.redacted} at http://{shown_host}:{port}/ (Ctrl-C stops)")

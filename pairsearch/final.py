@@ -29,7 +29,7 @@ from pairsearch.runtime import (
     SurplusTrial,
     WorkQueue,
     label_objective,
-    load_or_create_study,
+    own_study,
     work_until_done,
     worker_exit_code,
 )
@@ -107,30 +107,41 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         (every worker died first), and how the workers ended (None when nothing was left to train).
     """
     handle = request.storage
-    storage = handle.open(must_exist=True)
-    names = request.studies or tuned_study_names(storage=storage)
+    reading = handle.open(readonly=True)  # the tuned studies are only read
+    names = request.studies or tuned_study_names(storage=reading)
     if not names:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
-    plans = [make_plan(storage=storage, study_name=name, epochs=request.epochs) for name in names]
+    plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs) for name in names]
+    for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
+        check_local_data(plan=plan, data_dir=request.data_dir)
     out_dir = request.out_dir or default_report_dir()
     check_writable(out_dir)
+    exits = None
+    if _work_left(storage=reading, plans=plans, seeds=request.seeds):
+        exits = _train_jobs(request=request, plans=plans, display=display)
+    else:  # every job has run: nothing is written to the storage, not even a lock file
+        for plan in plans:
+            display.say(f"{plan.study_name}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
+    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir)
+    return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(storage=reading, plans=plans),
+                        exits=exits)
+
+
+def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:
+    """Enqueue the missing jobs and run every waiting one with local workers."""
+    request.storage.check_writable()
     for plan in plans:
-        check_local_data(plan=plan, data_dir=request.data_dir)
-        added, notes = ensure_jobs(handle=handle, plan=plan, seeds=request.seeds)
+        added, notes = ensure_jobs(handle=request.storage, plan=plan, seeds=request.seeds)
         for note in notes:
             display.say(note)
         display.say(f"{plan.study_name}: best trial #{plan.best_trial}, {added} new job(s) of {request.seeds}")
-    exits = None
-    if _unfinished(handle=handle, plans=plans):
-        worker = JobWorker(
-            storage=handle, data_dir=request.data_dir, final_studies=tuple(p.final_study_name for p in plans),
-            device=request.device, threads=request.threads,
-        )
-        exits = run_workers(target=run_job_worker, config=worker, count=request.workers, watch=lambda keep: (
-            display.watch_jobs(counts=lambda: job_counts(storage=storage, plans=plans), keep_watching=keep)))
-    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir)
-    return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(handle=handle, plans=plans),
-                        exits=exits)
+    worker = JobWorker(
+        storage=request.storage, data_dir=request.data_dir, final_studies=tuple(p.final_study_name for p in plans),
+        device=request.device, threads=request.threads,
+    )
+    storage = request.storage.open()
+    return run_workers(target=run_job_worker, config=worker, count=request.workers, watch=lambda keep: (
+        display.watch_jobs(counts=lambda: job_counts(storage=storage, plans=plans), keep_watching=keep)))
 
 
 def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits:
@@ -144,8 +155,13 @@ def _wait(keep_watching) -> None:
         time.sleep(1.0)
 
 
-def _unfinished(*, handle: StorageHandle, plans: list[FinalPlan]) -> dict[str, int]:
-    counts = job_counts(storage=handle.open(), plans=plans)
+def _work_left(*, storage, plans: list[FinalPlan], seeds: int) -> bool:
+    return any(missing_seeds(storage=storage, plan=plan, seeds=seeds) for plan in plans) or bool(
+        _unfinished(storage=storage, plans=plans))
+
+
+def _unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
+    counts = job_counts(storage=storage, plans=plans)
     return {label: total - done for label, (done, total) in counts.items() if done < total}
 
 
@@ -204,22 +220,35 @@ def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
 
 def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[int, list[str]]:
     """Enqueue the missing seeds of ``plan`` (idempotent). Returns (jobs added, notes for the user)."""
-    study = load_or_create_study(storage=handle.open(), study_name=plan.final_study_name)
+    storage = handle.open()
     notes = []
     with handle.lock(study_name=plan.final_study_name):
-        if not study.user_attrs.get("pairsearch"):
-            _label_final_study(study=study, plan=plan)
+        study = own_study(
+            storage=storage, study_name=plan.final_study_name,
+            label=lambda new: _label_final_study(study=new, plan=plan),
+            refusal=f"study {plan.final_study_name!r} in {handle.redacted} was not made by pairsearch; "
+                    "final-report keeps its jobs under that name: rename or delete that study",
+        )
         hashes = {t.user_attrs.get("config_hash") for t in study.get_trials(deepcopy=False)}
         if hashes - {plan.config_hash, None} and plan.config_hash not in hashes:  # say it once
             notes.append(
                 f"{plan.study_name}: its best trial (now #{plan.best_trial}) or the epochs changed since "
                 "earlier final jobs were made; making new jobs, the old results are kept but not used"
             )
-        have = {t.user_attrs["seed"] for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
-        missing = [seed for seed in range(seeds) if seed not in have]
+        missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
         for seed in missing:
             study.enqueue_trial({}, user_attrs=plan.job(seed=seed).to_user_attrs())
     return len(missing), notes
+
+
+def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:
+    """Seeds ``0 … seeds-1`` of ``plan`` that have no job yet (finished or queued)."""
+    try:
+        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+    except KeyError:
+        return list(range(seeds))
+    have = {t.user_attrs["seed"] for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
+    return [seed for seed in range(seeds) if seed not in have]
 
 
 def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:

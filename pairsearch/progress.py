@@ -140,7 +140,7 @@ def status_rows(storage) -> list[dict]:
 
 def print_status(*, handle) -> None:
     """``pairsearch status``: a table of every study in the storage."""
-    rows = status_rows(handle.open(must_exist=True))
+    rows = status_rows(handle.open(readonly=True))
     table = Table(title=f"studies in {handle.redacted}")
     for column in ("study", "arch", "finished", "pruned", "failed", "running", "waiting", "best value",
                    "best params"):

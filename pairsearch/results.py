@@ -90,7 +90,7 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
     are recorded per job, in the results)."""
     from pairsearch import __version__
 
-    storage = handle.open()
+    storage = handle.open(readonly=True)
     trials = {}
     for plan in plans:
         study = optuna.load_study(study_name=plan.study_name, storage=storage)
@@ -130,7 +130,7 @@ def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: 
     """Collect results, write every report file, and return the summary table in Markdown."""
     from pairsearch import report, stats
 
-    storage = handle.open()
+    storage = handle.open(readonly=True)
     results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
     if results.empty:
         raise PairsearchError("no finished final jobs to report yet")

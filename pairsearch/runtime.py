@@ -66,18 +66,26 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:
 # --- studies both stages keep ----------------------------------------------------------------
 
 
-def load_or_create_study(*, storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
-    """Load the study, creating it (maximize) only when missing.
+def own_study(
+    *, storage: optuna.storages.BaseStorage, study_name: str, label: Callable[[optuna.Study], None], refusal: str
+) -> optuna.Study:
+    """The study pairsearch made under ``study_name``, or a new one (maximize) labelled by ``label``.
 
-    Not ``create_study(load_if_exists=True)``: on a journal file that appends a record even when
-    the study exists, so a refused or repeated command would still change the storage.
+    A study of that name that pairsearch did not make (plain Optuna's default direction is
+    MINIMIZE; it may be multi-objective) is refused with ``refusal`` before anything is
+    written. Call under the study's lock, so no other pairsearch process is half-way through
+    labelling it. Not ``create_study(load_if_exists=True)``: on a journal file that appends a
+    record even when the study exists, so a refused or repeated command would still change it.
     """
     try:
-        return optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        return optuna.create_study(
-            study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
-        )
+        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
+        label(study)
+        return study
+    if not study.user_attrs.get("pairsearch"):
+        raise PairsearchError(refusal)
+    return study
 
 
 def label_objective(*, study: optuna.Study, name: str) -> None:

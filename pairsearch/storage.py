@@ -31,7 +31,12 @@ DEFAULT_HEARTBEAT_SECONDS = 10
 MAX_HEARTBEAT_SECONDS = 3600
 MAX_RETRY = 3
 LOCK_TIMEOUT_SECONDS = 600
+OPTUNA_TABLES = {"studies", "trials", "version_info"}
 SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER:PASS@HOST/DB, journal:PATH, grpc://HOST:PORT"
+
+
+class NoOptunaSchema(PairsearchError):
+    """A database without Optuna's tables: refused by readers (``tune`` may create them)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,13 @@ class StorageHandle:
         ``$PAIRSEARCH_HEARTBEAT_SECONDS`` is checked here, once, for every process that uses the handle.
         """
         chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
-        return cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds())
+        handle = cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds())
+        if handle.file_path is not None and str(handle.file_path) in ("", ".", ":memory:"):
+            raise PairsearchError(
+                f"storage {handle.redacted!r} names no file that workers could share; "
+                "give a path, e.g. sqlite:///storage/pairsearch.db"
+            )
+        return handle
 
     @property
     def redacted(self) -> str:
@@ -76,22 +87,39 @@ class StorageHandle:
         """Only RDB storages run heartbeats: elsewhere a killed worker's trial stays RUNNING."""
         return self.kind in ("sqlite", "postgresql")
 
-    def open(self, *, must_exist: bool = False) -> optuna.storages.BaseStorage:
-        """The Optuna storage, opened once per process; a new SQLite/journal file unless ``must_exist``.
+    def open(self, *, must_exist: bool = False, readonly: bool = False) -> optuna.storages.BaseStorage:
+        """The Optuna storage, opened once per process (and mode).
 
-        Commands that only read pass ``must_exist`` so that a mistyped path is an error rather
-        than a new, empty database.
+        Args:
+            must_exist: Refuse a missing SQLite/journal file instead of creating it.
+            readonly: For commands that only read. The storage must exist and hold Optuna's
+                schema, and opening and reading it change nothing: no schema, no journal-mode
+                switch, no lock file (SQLite opened ``mode=ro``, PostgreSQL sessions read-only).
         """
         path = self.file_path
-        if must_exist and path is not None and not path.is_file():
+        if (must_exist or readonly) and path is not None and not path.is_file():
             raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
-        key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds}"
+        key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds} {readonly}"
         try:
-            return _open_once(handle=self, key=key)
+            return _open_once(handle=self, key=key, readonly=readonly)
         except PairsearchError:
             raise
         except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
             raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
+
+    def check_writable(self) -> None:
+        """Refuse, before any write or lock file, a storage file or folder this process cannot write."""
+        path = self.file_path
+        if path is None:
+            return  # a database server refuses a write itself, in one line
+        folder = path.resolve().parent
+        if not _can_write(folder):
+            raise PairsearchError(
+                f"cannot write beside {path}: {_why_not_writable(folder)} "
+                "(the storage's folder must be writable: it holds the study lock files)"
+            )
+        if path.exists() and not _can_write(path):
+            raise PairsearchError(f"cannot write to {self.redacted}: a readonly database here ({_why_not_writable(path)})")
 
     @contextlib.contextmanager
     def lock(self, *, study_name: str) -> Iterator[None]:
@@ -108,6 +136,14 @@ class StorageHandle:
                 yield
         else:
             yield
+
+
+def _can_write(path: Path) -> bool:
+    return os.access(path, os.W_OK)  # also False for chattr +i and read-only mounts, even for root
+
+
+def _why_not_writable(path: Path) -> str:
+    return "Read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "Permission denied"
 
 
 def redact(url: str) -> str:
@@ -166,13 +202,15 @@ def heartbeat_seconds() -> int:
 _OPENED: dict[str, optuna.storages.BaseStorage] = {}
 
 
-def _open_once(*, handle: StorageHandle, key: str) -> optuna.storages.BaseStorage:
-    """One storage object per process and storage: a second open would cost a new engine."""
+def _open_once(*, handle: StorageHandle, key: str, readonly: bool) -> optuna.storages.BaseStorage:
+    """One storage object per process, storage and mode: a second open would cost a new engine."""
     if key not in _OPENED:
         if handle.kind == "journal":
             _OPENED[key] = _journal_storage(handle.file_path)
         elif handle.kind == "grpc":
             _OPENED[key] = _grpc_storage(handle)
+        elif readonly:
+            _OPENED[key] = _rdb_storage_readonly(handle)
         else:
             _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle))
     return _OPENED[key]
@@ -218,6 +256,40 @@ def _rdb_storage(handle: StorageHandle) -> RDBStorage:
     if handle.kind == "sqlite":
         _use_write_ahead_log(storage.engine)
     return storage
+
+
+def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
+    """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
+    if handle.kind == "sqlite":
+        path = handle.file_path.resolve()
+        with open(path, "rb") as head:
+            if head.read(16) != b"SQLite format 3\x00":
+                raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        url = psycopg_url(handle.url)
+        engine_kwargs = {
+            "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": 10, "options": "-c default_transaction_read_only=on"},
+        }
+    _require_optuna_schema(handle=handle, url=url, engine_kwargs=engine_kwargs)
+    return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
+
+
+def _require_optuna_schema(*, handle: StorageHandle, url: str, engine_kwargs: dict) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if not OPTUNA_TABLES <= tables:
+        raise NoOptunaSchema(
+            f"{handle.redacted} holds no Optuna storage (its tables are missing); "
+            "check --storage, or run 'pairsearch tune' to start one"
+        )
 
 
 def _use_write_ahead_log(engine) -> None:

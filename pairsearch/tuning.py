@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import time
 from dataclasses import dataclass
@@ -23,12 +24,12 @@ from pairsearch.runtime import (
     WorkQueue,
     count_trials,
     label_objective,
-    load_or_create_study,
+    own_study,
     work_until_done,
     worker_exit_code,
 )
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
-from pairsearch.storage import StorageHandle
+from pairsearch.storage import NoOptunaSchema, StorageHandle
 from pairsearch.studyspec import StudySpec
 from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers
 
@@ -103,19 +104,57 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
 
 
 def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
-    """Create the study, or check that an existing one has the same spec and data."""
-    storage = request.storage.open()
+    """Create the study, or check that an existing one is pairsearch's, with the same spec and data.
+
+    A study that would be refused is refused from a read-only look, before the storage is
+    opened for writing: a refused command changes no byte of it (no lock file either).
+    """
+    refusal = (f"study {request.study_name!r} in {request.storage.redacted} was not made by pairsearch; "
+               "choose another name with --study")
+    existing = _existing_study(request=request)
+    if existing is not None and _foreign(existing):
+        raise PairsearchError(refusal)
+    if existing is not None and existing.user_attrs.get("pairsearch"):
+        check_compatible(study=existing, request=request, fingerprint=fingerprint)
+        request.storage.check_writable()
+        study = optuna.load_study(study_name=request.study_name, storage=request.storage.open())
+        # A write before any worker starts (and before any lock file): a read-only storage fails
+        # here with one clear line. To the microsecond: an unchanged value is no write (the ORM skips it).
+        study.set_user_attr("last_tune_started", datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"))
+        return study
     # Under the study's lock: a second `tune` starting at the same moment must not check the
-    # attrs while the first is still writing them one by one.
+    # attrs while the first is still writing them one by one, nor make the study twice.
+    request.storage.check_writable()
     with request.storage.lock(study_name=request.study_name):
-        study = load_or_create_study(storage=storage, study_name=request.study_name)
-        if not study.user_attrs.get("pairsearch"):
-            _label_new_study(study=study, request=request, fingerprint=fingerprint)
-            return study
+        study = own_study(
+            storage=request.storage.open(), study_name=request.study_name,
+            label=lambda new: _label_new_study(study=new, request=request, fingerprint=fingerprint),
+            refusal=refusal,
+        )
     check_compatible(study=study, request=request, fingerprint=fingerprint)
-    # A write before any worker starts: a read-only storage fails here, with one clear line.
-    study.set_user_attr("last_tune_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     return study
+
+
+def _foreign(study: optuna.Study) -> bool:
+    """Unmarked and not an empty maximize study another ``tune`` may be labelling right now."""
+    if study.user_attrs.get("pairsearch"):
+        return False
+    return bool(study.trials) or study.directions != [optuna.study.StudyDirection.MAXIMIZE]
+
+
+def _existing_study(*, request: TuneRequest) -> optuna.Study | None:
+    """The study as it stands, read without writing; None when the storage or study is new."""
+    path = request.storage.file_path
+    if path is not None and not path.exists():
+        return None
+    try:
+        storage = request.storage.open(readonly=True)
+    except NoOptunaSchema:  # an empty database: tune makes Optuna's tables in it
+        return None
+    try:
+        return optuna.load_study(study_name=request.study_name, storage=storage)
+    except KeyError:
+        return None
 
 
 def study_attrs(*, spec: StudySpec, data_source: str, fingerprint: str) -> dict:
@@ -130,11 +169,6 @@ def study_attrs(*, spec: StudySpec, data_source: str, fingerprint: str) -> dict:
 
 
 def _label_new_study(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
-    if study.trials:
-        raise PairsearchError(
-            f"study {request.study_name!r} in {request.storage.redacted} was not made by pairsearch; "
-            "choose another name with --study"
-        )
     attrs = study_attrs(spec=request.spec, data_source=request.data.source, fingerprint=fingerprint)
     marker = attrs.pop("pairsearch")
     for key, value in attrs.items():

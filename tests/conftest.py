@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -128,16 +126,21 @@ def pg_url():
 
 
 def storage_digest(path: Path) -> str:
-    """sha256 of a file's bytes; for an SQLite database, of every row of every table as SQL.
+    """sha256 over a storage file's raw bytes, its SQLite side files and any lock files beside it.
 
-    In WAL mode a database's bytes live in two files and move between them on a checkpoint, so
-    "byte-for-byte unchanged" is checked on the dump: the same statements, the same values.
+    "Unchanged" means byte for byte: a journal-mode switch, a rewritten header, a ``-wal``/``-shm``
+    or ``-journal`` file left behind, or a new ``.lock`` file all change the digest (an SQL dump
+    would see none of them).
     """
-    if path.read_bytes()[:16] == b"SQLite format 3\x00":
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as connection:
-            dump = "\n".join(connection.iterdump())
-        return "sqlite:" + hashlib.sha256(dump.encode()).hexdigest()
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(path.read_bytes())
+    # Not the -shm file: SQLite's shared-memory index of a live WAL database, which every reader
+    # of it updates (read marks) and which holds no data (sqlite.org/walformat.html).
+    beside = sorted(p for p in path.parent.iterdir()
+                    if p.name.startswith(path.name) and p != path and not p.name.endswith("-shm"))
+    for side in beside:
+        digest.update(side.name.encode())
+        digest.update(side.read_bytes() if side.is_file() else b"")
+    return digest.hexdigest()
 
 
 def free_port() -> int:

@@ -137,7 +137,7 @@ ROWS: dict[str, Row] = {
                                       ["unsupported", "sqlite:///"]),
     "storage_unreachable_host": Row(["status", "--storage", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"],
                                     ["cannot open storage", "***"]),
-    "storage_not_a_database": Row(["status", "--storage", "sqlite:///{textfile}"], ["not a database"]),
+    "storage_not_a_database": Row(["status", "--storage", "sqlite:///{textfile}"], ["not an SQLite database"]),
     "storage_garbage_journal": Row(["status", "--storage", "journal:{garbage_journal}"], ["cannot open storage"]),
     "storage_missing_file": Row(["status", "--storage", "sqlite:///{dir}/no-such.db"], ["no storage at"]),
     "storage_grpc_malformed": Row(["status", "--storage", "grpc://nohostport"], ["grpc://HOST:PORT"]),

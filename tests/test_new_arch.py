@@ -26,21 +26,18 @@ BUILDER = f'''
 def build_{NEW_ARCH}(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=True, aux=False)
 '''
-COPIED = ("pairsearch", "studies", "tests", "bench", "pyproject.toml", "docs", "README.md",
-          "docker-compose.yml", "Dockerfile", ".env.example", "Makefile")
 
 
 @pytest.fixture(scope="module")
 def extended_repo(tmp_path_factory) -> Path:
     """The repository with one builder appended to models.py and one study file added."""
     copy = tmp_path_factory.mktemp("extended") / "repo"
-    copy.mkdir()
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
-        else:
-            shutil.copy(source, copy / name)
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for name in listed:  # the working tree as a clone (plus uncommitted files) has it
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
     with open(copy / "pairsearch" / "models.py", "a", encoding="utf-8") as models:
         models.write(BUILDER)
     study = (REPO / "studies" / "base.toml").read_text().replace('arch = "base"', f'arch = "{NEW_ARCH}"')
