@@ -127,7 +127,7 @@ ROWS: dict[str, Row] = {
                                   ["no-such-host.invalid"]),
     # --- study files ------------------------------------------------------------------------
     **{name: study_file_row(name, words) for name, (_, words) in STUDY_FILES.items()},
-    "file_binary": study_file_row("file_binary", ["not a text file"]),
+    "file_binary": study_file_row("file_binary", ["not UTF-8 text"]),
     "file_is_a_directory": study_file_row("file_is_a_directory", ["is a directory"]),
     "file_missing": study_file_row("file_missing", ["not found"]),
     # --- storages -----------------------------------------------------------------------------
