@@ -319,6 +319,8 @@ def test_a_step_that_optuna_would_warn_about_or_crash_on_is_refused_by_key(tmp_p
         'hidden = { type = "int", low = 16, high = 16, step = 4 }',  # one value: any step
         'dropout = { type = "float", low = 0.0, high = 0.5, step = 0.1 }',
         'dropout = { type = "float", low = 0.1, high = 0.7, step = 0.2 }',  # 0.6 / 0.2 in floats is not 3
+        'dropout = { type = "float", low = 0.01, high = 0.03, step = 0.02 }',  # found by the fuzzer:
+        # one step, refused as "larger than the range" while 0.03 - 0.01 was taken in floats
         'aux_weight = { type = "float", low = 0, high = 100, step = 25 }',
     ],
 )
