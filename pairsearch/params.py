@@ -45,9 +45,16 @@ PARAM_RANGES: dict[str, ParamRange] = {
 }
 
 
+def range_of(*, name: str) -> ParamRange:
+    """The range of the param ``name``; an unknown name is one line listing the params."""
+    if name not in PARAM_RANGES:
+        raise PairsearchError(f"unknown param {name!r}; params: {', '.join(PARAM_RANGES)}")
+    return PARAM_RANGES[name]
+
+
 def check_value(*, name: str, value: object) -> object:
     """Return ``value`` in its parameter's type, or raise naming the parameter and its range."""
-    allowed = PARAM_RANGES[name]
+    allowed = range_of(name=name)
     if allowed.kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     try:
@@ -71,7 +78,7 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 def parse_value(*, name: str, raw: str) -> object:
     """Parse the text of a ``--set`` value into its parameter's type and check its range."""
-    allowed = PARAM_RANGES[name]
+    allowed = range_of(name=name)
     try:
         if allowed.kind is bool:
             value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[raw.lower()]

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from conftest import TINY_STUDY, run_cli, storage_digest, write_tiny_study
@@ -23,7 +24,7 @@ from conftest import main_in_process as run_main
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
-from pairsearch.data import DataChoice
+from pairsearch.data import IDX_FILES, DataChoice
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
@@ -89,6 +90,31 @@ STUDY_FILES = {
     "file_arch_mismatch": (TINY_STUDY.format(arch="digits", epochs=2), ["'digits'", "--arch 'base'"]),
     # Python in a study file is not run: the file is TOML data, and this is not TOML.
     "file_python_code": ('__import__("os").system("touch {marker}")\narch = "base"\n', ["not valid TOML"]),
+    # issue 11: values checked by key, in English, whatever their type, step or size
+    "file_epochs_a_float": (edited("epochs = 2", "epochs = 1e9"), ["epochs: must be an integer, got a float"]),
+    "file_step_larger_than_range": (edited(CHANNELS_LINE, 'channels = { type = "int", low = 4, high = 8, step = 100 }'),
+                                    ["params.channels.step", "larger than the range"]),
+    "file_step_not_dividing": (edited(CHANNELS_LINE, 'channels = { type = "int", low = 4, high = 8, step = 3 }'),
+                               ["params.channels.step", "does not divide"]),
+    "file_float_step_nan": (edited(LR_LINE, 'dropout = { type = "float", low = 0.0, high = 0.5, step = nan }'),
+                            ["params.dropout.step", "positive finite number"]),
+    "file_int_param_as_float": (edited(CHANNELS_LINE, 'channels = { type = "float", low = 4, high = 8 }'),
+                                ["params.channels.type", "'int' or 'categorical'"]),
+    "file_key_not_for_the_type": (
+        edited(LR_LINE, 'lr = { type = "categorical", choices = [0.01], low = 0.001 }'),
+        ["params.lr.low", "unknown key for type 'categorical'"],
+    ),
+    "file_duplicate_choice": (edited(LR_LINE, 'batchnorm = { type = "categorical", choices = [true, true] }'),
+                              ["params.batchnorm.choices", "true is given twice"]),
+    "file_empty_search_space": (edited(f"{CHANNELS_LINE}\n{LR_LINE}\n", ""), ["params: searches nothing"]),
+    "file_line_break_in_a_key": ('"lr\\nx" = 1\n' + TINY_BROKEN, ['"lr\\nx": unknown key']),
+    "file_nested_too_deeply": ("x = " + "[" * 50_000 + "]" * 50_000 + "\n", ["nested too deeply"]),
+    "file_sampler_count_huge": (edited("seed = 1", "seed = 1\nn_startup_trials = 10000000000"),
+                                ["sampler.n_startup_trials", "2147483647"]),
+    "file_utf16": (TINY_BROKEN.encode("utf-16"), ["not UTF-8 text: it is UTF-16"]),
+    # A UTF-8 byte-order mark is read past: the error is the file's real one, not "not TOML".
+    "file_bom_and_zero_epochs": (b"\xef\xbb\xbf" + edited("epochs = 2", "epochs = 0").encode(),
+                                 ["epochs: must be an integer from 1 to 1000"]),
 }
 
 
@@ -129,9 +155,23 @@ ROWS: dict[str, Row] = {
                                   ["no-such-host.invalid"]),
     # --- study files ------------------------------------------------------------------------
     **{name: study_file_row(name, words) for name, (_, words) in STUDY_FILES.items()},
-    "file_binary": study_file_row("file_binary", ["not a text file"]),
+    "file_binary": study_file_row("file_binary", ["not UTF-8 text"]),
     "file_is_a_directory": study_file_row("file_is_a_directory", ["is a directory"]),
     "file_missing": study_file_row("file_missing", ["not found"]),
+    "file_never_ends": Row([*TUNE[:5], "--study-file", "/dev/zero", *TUNE[7:]],
+                           ["/dev/zero", "device, pipe or socket"]),
+    "file_4_gib": study_file_row("file_4_gib", ["larger than 1 MiB"]),
+    # --- MNIST's IDX files under --data-dir ----------------------------------------------------
+    "idx_images_8x8": Row(["data", "info", "--data-dir", "{dir}/idx/images_8x8"],
+                          ["train-images-idx3-ubyte", "holds 6×8×8, not MNIST images (N×28×28)"]),
+    "idx_label_12": Row([*TRAIN, "--data-dir", "{dir}/idx/label_12"],
+                        ["t10k-labels-idx1-ubyte", "label 12 at index 0 is not a digit 0–9"]),
+    "idx_counts_differ": Row([*TUNE, "--dataset", "mnist", "--data-dir", "{dir}/idx/counts_differ"],
+                             ["train-labels-idx1-ubyte", "holds 5 labels for the 6 images"]),
+    "idx_not_idx": Row(["data", "info", "--dataset", "mnist", "--data-dir", "{dir}/idx/not_idx"],
+                       ["t10k-images-idx3-ubyte", "not an IDX file"]),
+    "idx_header_promises_more": Row(["data", "info", "--data-dir", "{dir}/idx/header_promises_more"],
+                                    ["train-images-idx3-ubyte", "truncated"]),
     # --- storages -----------------------------------------------------------------------------
     "storage_unsupported_scheme": Row(["status", "--storage", f"mysql://root:{PASSWORD}@localhost/x"],
                                       ["unsupported", "sqlite:///"]),
@@ -151,7 +191,35 @@ ROWS: dict[str, Row] = {
     "tune_nonexistent_database": Row([*TUNE[:-1], "{cluster_no_such_db}"], ["pairsearch_no_such_db"],
                                      needs="cluster"),
 }
-SUBPROCESS_ROWS = ["trials_10_to_the_12", "file_binary", "storage_unreachable_host", "study_made_by_another_tool"]
+SUBPROCESS_ROWS = ["trials_10_to_the_12", "file_binary", "storage_unreachable_host", "study_made_by_another_tool",
+                   "file_never_ends", "idx_images_8x8"]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """MNIST's IDX format: 0x0000, 0x08 (unsigned bytes), ndim, big-endian sizes, the bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+# MNIST's four files, 6 training and 4 test images, with one thing wrong in each folder.
+BAD_MNIST = {
+    "images_8x8": {"train_images": idx_bytes(np.zeros((6, 8, 8)))},
+    "label_12": {"test_labels": idx_bytes(np.array([12, 0, 1, 2]))},
+    "counts_differ": {"train_labels": idx_bytes(np.arange(5))},
+    "not_idx": {"test_images": b"PK\x03\x04 a zip file"},
+    "header_promises_more": {"train_images": idx_bytes(np.zeros((6, 28, 28)))[:16] + bytes(784)},
+}
+
+
+def write_mnist(folder: Path, *, damage: dict[str, bytes]) -> None:
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    content = {
+        "train_images": idx_bytes(np.zeros((6, 28, 28))), "train_labels": idx_bytes(np.arange(6)),
+        "test_images": idx_bytes(np.zeros((4, 28, 28))), "test_labels": idx_bytes(np.arange(4)),
+    }
+    for key, name in IDX_FILES.items():
+        (raw / name).write_bytes(damage.get(key, content[key]))
 
 
 @dataclass
@@ -211,9 +279,14 @@ def world(tmp_path_factory, data_dir, pools):
     studies.mkdir()
     marker = directory / "code-ran"
     for name, (text, _) in STUDY_FILES.items():
-        (studies / f"{name}.toml").write_text(text.replace("{marker}", str(marker)))
+        content = text if isinstance(text, bytes) else text.replace("{marker}", str(marker)).encode()
+        (studies / f"{name}.toml").write_bytes(content)
     (studies / "file_binary.toml").write_bytes(bytes(range(256)) * 4)
     (studies / "file_is_a_directory.toml").mkdir()
+    with (studies / "file_4_gib.toml").open("wb") as sparse:
+        sparse.truncate(4 << 30)
+    for name, damage in BAD_MNIST.items():
+        write_mnist(directory / "idx" / name, damage=damage)
 
     values = {
         "db": f"sqlite:///{db}", "journal": str(journal), "tiny": str(tiny), "dir": str(directory),

@@ -253,6 +253,10 @@ def _write_idx(path, array: np.ndarray, *, gz: bool, cut: int = 0):
     return path
 
 
+def read_images(path):
+    return data.read_idx(path=path, item_shape=(28, 28), what="images")
+
+
 def _write_fake_mnist(data_dir, *, gz: bool, n_train: int = 40, n_test: int = 20) -> dict:
     """Random-byte images and labels in MNIST's four files under ``data_dir/MNIST/raw``."""
     rng = np.random.default_rng(7)
@@ -338,7 +342,7 @@ def test_unknown_dataset_names_the_choices(tmp_path):
 def test_truncated_idx_file_raises(tmp_path, gz):
     path = _write_idx(tmp_path / "images", np.zeros((5, 28, 28), dtype=np.uint8), gz=gz, cut=100)
     with pytest.raises(PairsearchError, match="truncated"):
-        data.read_idx(path)
+        read_images(path)
 
 
 @pytest.mark.parametrize("damage", ["cut-off", "not-gzip"])
@@ -347,14 +351,14 @@ def test_damaged_gzip_file_raises(tmp_path, damage):
     compressed = gzip.compress(_idx_bytes(np.arange(5 * 784).reshape(5, 28, 28) % 256))
     path.write_bytes(compressed[: len(compressed) // 2] if damage == "cut-off" else b"plain bytes")
     with pytest.raises(PairsearchError, match="train-images"):
-        data.read_idx(path)
+        read_images(path)
 
 
 def test_non_idx_file_raises(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(PairsearchError, match="not an IDX file"):
-        data.read_idx(path)
+        data.read_idx(path=path, item_shape=(), what="labels")
 
 
 def test_truncated_mnist_file_fails_load_pools_cleanly(tmp_path):
@@ -374,3 +378,129 @@ def test_damaged_cache_is_rebuilt(tmp_path, pools):
     again = data.load_pools(source="mnist5k", data_dir=tmp_path)
     assert again.fingerprint == first.fingerprint == pools.fingerprint
     assert torch.load(cache, weights_only=True)["version"] == data.CACHE_VERSION
+
+
+# --- IDX files that are not MNIST's (issue 11) -------------------------------------------------
+
+
+def _replace_idx(data_dir, key: str, array: np.ndarray):
+    """Overwrite one of the four MNIST files under ``data_dir`` with ``array``; its path."""
+    path = data_dir / "MNIST" / "raw" / data.IDX_FILES[key]
+    _write_idx(path, array, gz=False)
+    return path
+
+
+def _refused(data_dir, *fragments: str) -> str:
+    """``load_pools`` refuses the files with one line holding each fragment; no cache is left."""
+    with pytest.raises(PairsearchError) as caught:
+        data.load_pools(source="mnist", data_dir=data_dir)
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "\n" not in message
+    assert not data.pools_cache_path(source="mnist", data_dir=data_dir).exists()
+    return message
+
+
+def test_8x8_images_are_refused_naming_the_file(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    path = _replace_idx(tmp_path, "train_images", np.zeros((40, 8, 8), dtype=np.uint8))
+    assert data.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist"  # present, so chosen
+    _refused(tmp_path, str(path), "holds 40×8×8, not MNIST images (N×28×28)")
+
+
+def test_labels_outside_0_to_9_are_refused_naming_the_file(tmp_path):
+    arrays = _write_fake_mnist(tmp_path, gz=False)
+    labels = arrays["test_labels"].copy()
+    labels[[3, 7]] = [12, 255]
+    path = _replace_idx(tmp_path, "test_labels", labels)
+    _refused(tmp_path, str(path), "label 12 at index 3 is not a digit 0–9 (2 such labels)")
+
+
+def test_images_and_labels_of_different_counts_are_refused(tmp_path):
+    arrays = _write_fake_mnist(tmp_path, gz=False)
+    path = _replace_idx(tmp_path, "train_labels", arrays["train_labels"][:39])
+    _refused(tmp_path, str(path), "holds 39 labels for the 40 images of", data.IDX_FILES["train_images"])
+
+
+def test_swapped_images_and_labels_are_refused(tmp_path):
+    arrays = _write_fake_mnist(tmp_path, gz=False)
+    path = _replace_idx(tmp_path, "test_images", arrays["test_labels"])
+    _refused(tmp_path, str(path), "holds 20, not MNIST images (N×28×28)")
+
+
+def test_a_file_of_no_images_is_refused(tmp_path):
+    _write_fake_mnist(tmp_path, gz=False)
+    _replace_idx(tmp_path, "train_images", np.zeros((0, 28, 28), dtype=np.uint8))
+    _replace_idx(tmp_path, "train_labels", np.zeros(0, dtype=np.uint8))
+    _refused(tmp_path, data.IDX_FILES["train_images"], "holds no images")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (bytes([0, 0, 8, 3]) + (40).to_bytes(4, "big") + (28).to_bytes(4, "big"), "header is cut short"),
+        (bytes([0, 0, 8, 0, 7]), "holds a single value, not MNIST images"),
+        (bytes([0, 0, 9, 3]), "not an IDX file of unsigned bytes"),  # 0x09: signed bytes
+        (b"", "not an IDX file of unsigned bytes"),
+        (_idx_bytes(np.zeros((2, 28, 28), dtype=np.uint8)) + b"\x00", "longer than its header says"),
+    ],
+    ids=["short-header", "zero-dims", "signed-bytes", "empty", "trailing-bytes"],
+)
+def test_malformed_idx_images_are_refused(tmp_path, content, words):
+    path = tmp_path / "images"
+    path.write_bytes(content)
+    with pytest.raises(PairsearchError, match=words) as caught:
+        read_images(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_a_header_promising_terabytes_is_read_no_further_than_the_file(tmp_path, gz):
+    """4·10⁹ images of 28×28 in the header, 10 in the file: truncated, nothing huge allocated."""
+    header = bytes([0, 0, 8, 3]) + (4_000_000_000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    content = header + bytes(10 * 784)
+    path = tmp_path / ("images.gz" if gz else "images")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(PairsearchError, match="truncated: header says \\(4000000000, 28, 28\\)"):
+        read_images(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["8x8", "label-12", "missing-key", "not-a-dict"],
+)
+def test_a_cache_that_does_not_hold_protocol_pools_is_rebuilt(tmp_path, damage):
+    """Only a cache of 14×14 images and digit labels is used; anything else is rebuilt (and checked)."""
+    arrays = _write_fake_mnist(tmp_path, gz=False)
+    good = data.load_pools(source="mnist", data_dir=tmp_path)
+    cache = data.pools_cache_path(source="mnist", data_dir=tmp_path)
+    saved = torch.load(cache, weights_only=True)
+    pools = saved["pools"]
+    if damage == "8x8":
+        pools["train_images"] = torch.zeros(40, 4, 4)
+    elif damage == "label-12":
+        pools["test_labels"] = torch.full((20,), 12, dtype=torch.int64)
+    elif damage == "missing-key":
+        del pools["test_labels"]
+    else:
+        saved["pools"] = [1, 2]
+    torch.save(saved, cache)
+    again = data.load_pools(source="mnist", data_dir=tmp_path)
+    assert again.fingerprint == good.fingerprint
+    assert again.train_labels.tolist() == arrays["train_labels"].tolist()
+
+
+def test_a_cache_of_bad_pools_does_not_let_bad_files_through(tmp_path):
+    """A cache written from 8×8 files (before they were checked) is not used: the files are refused."""
+    _write_fake_mnist(tmp_path, gz=False)
+    data.load_pools(source="mnist", data_dir=tmp_path)
+    path = _replace_idx(tmp_path, "train_images", np.zeros((40, 8, 8), dtype=np.uint8))
+    cache = data.pools_cache_path(source="mnist", data_dir=tmp_path)
+    saved = torch.load(cache, weights_only=True)
+    saved["origin"] = data._source_stamp(source="mnist", data_dir=tmp_path)  # as an old version wrote it
+    saved["pools"]["train_images"] = torch.zeros(40, 4, 4)
+    torch.save(saved, cache)
+    with pytest.raises(PairsearchError, match="holds 40×8×8") as caught:
+        data.load_pools(source="mnist", data_dir=tmp_path)
+    assert str(path) in str(caught.value)

@@ -138,3 +138,13 @@ def test_malformed_assignment_says_what_it_should_look_like(text):
     with pytest.raises(PairsearchError) as caught:
         parse_assignment(text)
     assert "name=value" in str(caught.value) and repr(text) in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["depth", "", "Channels", "lr\n"])
+def test_an_unknown_name_is_one_line_not_a_key_error(name):
+    """Found by the fuzzer (tests/test_fuzz_params.py): both raised KeyError for an unknown name."""
+    for call in (lambda: parse_value(name=name, raw="1"), lambda: check_value(name=name, value=1)):
+        with pytest.raises(PairsearchError) as caught:
+            call()
+        message = str(caught.value)
+        assert f"unknown param {name!r}" in message and "channels" in message and message.isprintable()
