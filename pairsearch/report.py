@@ -267,8 +267,8 @@ def _pairwise_table(*, comparisons: pd.DataFrame) -> str:
             str(row.arch_b),
             str(row.n_pairs),
             f"{_points(row.mean_diff)} {_interval(row.ci_low, row.ci_high)}",
-            _fraction(row.p_a_beats_b),
-            _p_value(row.wilcoxon_p),
+            _fraction(row.p_improvement),
+            _p_value(row.p_value),
             _p_value(row.holm_p),
         ]
         for row in comparisons.itertuples(index=False)
@@ -282,12 +282,12 @@ def _pairwise_table(*, comparisons: pd.DataFrame) -> str:
         "Paired seeds",
         "A − B, points [95 % CI]",
         "P(A > B)",
-        "Wilcoxon p",
+        "Sign-flip p",
         "Holm p",
     ]
     caption = (
         '<p class="ps-caption">Paired by seed. P(A &gt; B): share of seeds where A wins '
-        "(ties count half). Wilcoxon signed-rank, two-sided; Holm-corrected across all "
+        "(ties count half). Exact paired sign-flip permutation test, two-sided; Holm-corrected across all "
         "pairs. Bold: Holm p &lt; 0.05.</p>"
     )
     return caption + _table(
