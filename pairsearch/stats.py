@@ -167,14 +167,14 @@ def factorial_effects(
         raise ValueError(f"a 2×2 design needs one arch per cell, got {dict(design)}")
     by_seed = _accuracy_table(results=results)
     rows = []
-    for factor, given, weights in _factorial_contrasts(design=design):
+    for factor, given, weights, formula in _factorial_contrasts(design=design):
         differences = _contrast(by_seed=by_seed, weights=weights)
         missing = [arch for arch in weights if not _has_results(by_seed=by_seed, arch=arch)]
         rows.append(
             {
                 "factor": factor,
                 "given": given,
-                "contrast": contrast_formula(weights=weights),
+                "contrast": formula,
                 **paired_summary(
                     differences=differences,
                     confidence=confidence,
@@ -281,15 +281,19 @@ def contrast_formula(*, weights: Mapping[str, float]) -> str:
 
 
 def _factorial_contrasts(*, design: Mapping[str, Cell]):
-    """(factor, given, weights) of each factor's effects, then of the interaction."""
+    """(factor, given, weights, formula) of each factor's effects, then of the interaction."""
+    simple = {}
     for factor, other in (FACTORS, FACTORS[::-1]):
         for given, level in (("without", False), ("with", True)):
             cells = {arch: cell for arch, cell in design.items() if getattr(cell, other) == level}
-            yield factor, given, {arch: _sign(getattr(cell, factor)) for arch, cell in cells.items()}
+            weights = {arch: _sign(getattr(cell, factor)) for arch, cell in cells.items()}
+            simple[(factor, given)] = contrast_formula(weights=weights)
+            yield factor, given, weights, simple[(factor, given)]
         halves = {arch: 0.5 * _sign(getattr(cell, factor)) for arch, cell in design.items()}
-        yield factor, "average", halves
+        yield factor, "average", halves, contrast_formula(weights=halves)
     agree = {arch: _sign(cell.shared_weights == cell.aux_loss) for arch, cell in design.items()}
-    yield INTERACTION, "", agree
+    first = FACTORS[0]
+    yield INTERACTION, "", agree, f"({simple[(first, 'with')]}) − ({simple[(first, 'without')]})"
 
 
 def _sign(flag: bool) -> float:

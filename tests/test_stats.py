@@ -167,7 +167,7 @@ HAND_CONTRASTS = {
     ("aux_loss", "without"): ("sep_aux − sep", [0.08, 0.07, 0.09]),
     ("aux_loss", "with"): ("base_aux − base", [0.10, 0.09, 0.12]),
     ("aux_loss", "average"): ("(base_aux + sep_aux − base − sep) / 2", [0.09, 0.08, 0.105]),
-    ("interaction", ""): ("base_aux + sep − base − sep_aux", [0.02, 0.02, 0.03]),
+    ("interaction", ""): ("(base_aux − sep_aux) − (base − sep)", [0.02, 0.02, 0.03]),
 }
 
 
