@@ -271,7 +271,7 @@ def _tuning(
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
         report_provenance.settings_table(facts=facts, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),
-        *(report_provenance.study_plots(label=label, study=studies[label], facts=facts[label])
+        *(report_provenance.study_plots(label=label, study=studies[label])
           for label in ordered),
     ])
 

@@ -111,24 +111,24 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
 
 
 def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) -> str:
+    """One factor's answer: its average effect, then its effect at each level of the other."""
     name = FACTOR_NAMES[factor]
     average = by_key[(factor, "average")]
     levels = [by_key[(factor, given)] for given in ("without", "with")]
     if average.n_pairs == 0:
         answered = [row for row in levels if row.n_pairs > 0]
         missing = ", ".join(sorted({a for row in levels for a in row.missing.split(", ") if a}))
+        reason = f"no results for {missing}" if missing else "no seed common to all four"
         if not answered:
-            return f"Cannot be answered: no results for {missing or 'a common seed'}."
+            return f"Cannot be answered: {reason}."
         parts = [_change(name=name, row=row, given=_given(factor, row)) for row in answered]
-        return (
-            f"Only in part (no results for {missing}, so no average): " + "; ".join(parts) + "."
-        )
+        return f"Only in part ({reason}, so no average): " + "; ".join(parts) + "."
     levels_text = " and ".join(
         f"{fmt.points(row.mean_diff)} {_given(factor, row)} ({_ci(row)}{_unclear_mark(row)})"
         for row in levels
     )
     lead = {
-        "higher": f"Yes: {name} raises test accuracy by {fmt.points(average.mean_diff)} points",
+        "higher": f"Yes: {name} raises test accuracy by {_size(average.mean_diff)} points",
         "lower": f"No, it hurts: {name} lowers test accuracy by "
         f"{_size(average.mean_diff)} points",
         "unclear": f"Not clearly: {name} changes test accuracy by "
@@ -142,6 +142,7 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
 
 
 def interaction_sentence(*, row) -> str:
+    """Whether the effect of one factor depends on the other."""
     if row.n_pairs == 0:
         return f"Cannot be answered: it needs all four archs (no results for {row.missing})."
     shared = FACTOR_NAMES["shared_weights"]
@@ -159,6 +160,7 @@ def interaction_sentence(*, row) -> str:
 
 
 def versus_sentence(versus: pd.DataFrame, means: Mapping[str, float]) -> str:
+    """Each arch outside the design against the best of the four."""
     if versus.empty:
         return "Cannot be answered: none of the four archs of the 2×2 design has results."
     reference = versus["reference"].iloc[0]
@@ -180,6 +182,7 @@ def versus_sentence(versus: pd.DataFrame, means: Mapping[str, float]) -> str:
 
 
 def effects_table(*, effects: pd.DataFrame) -> str:
+    """The 2×2 effects, one row each, keyed ``factor/given`` (``interaction`` for the last)."""
     rows, keys, classes = [], [], []
     for row in effects.itertuples(index=False):
         rows.append([(_effect_name(row), row.contrast), *_paired_cells(row)])
@@ -192,6 +195,7 @@ def effects_table(*, effects: pd.DataFrame) -> str:
 
 
 def versus_table(*, versus: pd.DataFrame) -> str:
+    """Each arch outside the design − the best of the four, keyed ``versus/<arch>``."""
     if versus.empty:
         return ""
     rows = [[f"{row.arch} − {row.reference}", *_paired_cells(row)]

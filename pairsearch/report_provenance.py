@@ -123,7 +123,7 @@ def settings_table(*, facts: Mapping[str, dict], archs: Sequence[str]) -> str:
     return fmt.table(headers=["Setting", "Stored value", "Studies"], rows=rows)
 
 
-def study_plots(*, label: str, study: optuna.Study, facts: dict) -> str:
+def study_plots(*, label: str, study: optuna.Study) -> str:
     """The study's validation accuracy per trial, and its hyperparameter importances."""
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete:

@@ -347,7 +347,7 @@ def test_answer_sentences_follow_the_numbers():
     sharing = effects.loc[("shared_weights", "average")]
 
     assert "Does weight sharing help? Yes: weight sharing raises test accuracy by " in text
-    assert f"{report_format.points(sharing['mean_diff'])} points on average" in text
+    assert f"by {100 * sharing['mean_diff']:.2f} points on average" in text
     assert (
         f"95 % CI {report_format.points(sharing['ci_low'])} to "
         f"{report_format.points(sharing['ci_high'])}" in text

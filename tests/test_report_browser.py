@@ -194,7 +194,7 @@ def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
     sentences = driver.find_element("css selector", "#answer").text
     average = effects.set_index(["factor", "given"]).loc[("shared_weights", "average")]
     assert (
-        f"{report_format.points(average['mean_diff'])} points on average (95 % CI "
+        f"{100 * average['mean_diff']:.2f} points on average (95 % CI "
         f"{report_format.points(average['ci_low'])} to {report_format.points(average['ci_high'])}"
         in sentences
     )
