@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from html import escape
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ def per_seed_figure(
                 x=position - 0.1 + spread, y=100 * runs["test_accuracy"], mode="markers",
                 marker={"color": fmt.with_alpha(colours[arch], 0.7), "size": 7},
                 customdata=runs["seed"], name=arch, showlegend=False,
-                hovertemplate="seed %{customdata}: %{y:.2f} %<extra>" + arch + "</extra>",
+                hovertemplate=f"seed %{{customdata}}: %{{y:.2f}} %<extra>{escape(arch)}</extra>",
             )
         )
         if arch not in stats_by_arch.index:
@@ -61,7 +62,7 @@ def per_seed_figure(
                          "arrayminus": [100 * (row["mean"] - row["ci_low"])]},
                 showlegend=False,
                 hovertemplate=f"mean %{{y:.2f}} % {fmt.interval(row['ci_low'], row['ci_high'])}"
-                f"<extra>{arch}</extra>",
+                f"<extra>{escape(arch)}</extra>",
             )
         )
     figure.update_layout(
@@ -124,8 +125,8 @@ def size_figure(
                     x=tried["n_parameters"], y=100 * tried["value"], mode="markers",
                     marker={"color": fmt.with_alpha(colours[arch], 0.3), "size": 5},
                     name=f"{arch} tuning trials", legendgroup=arch, showlegend=False,
-                    hovertemplate="%{x:,} parameters: %{y:.2f} % validation<extra>"
-                    + arch + "</extra>",
+                    hovertemplate="%{x:,} parameters: %{y:.2f} % validation"
+                    f"<extra>{escape(arch)}</extra>",
                 )
             )
         if arch not in stats_by_arch.index or pd.isna(parameters.get(arch)):
@@ -140,8 +141,8 @@ def size_figure(
                 error_y={"type": "data", "symmetric": False, "color": colours[arch],
                          "array": [100 * (row["ci_high"] - row["mean"])],
                          "arrayminus": [100 * (row["mean"] - row["ci_low"])]},
-                hovertemplate="%{x:,} parameters: %{y:.2f} % test (mean)<extra>"
-                + arch + "</extra>",
+                hovertemplate="%{x:,} parameters: %{y:.2f} % test (mean)"
+                f"<extra>{escape(arch)}</extra>",
             )
         )
     figure.update_layout(

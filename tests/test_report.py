@@ -273,6 +273,20 @@ def test_html_escapes_text_from_the_data(page):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
 
 
+def test_html_escapes_an_arch_label_everywhere(tmp_path):
+    label = "</script><script>alert(1)</script>"
+    results = synthetic_results().replace({"arch": {"digits": label}})
+    curves = synthetic_curves().replace({"arch": {"digits": label}})
+
+    paths = report.write_report(
+        out_dir=tmp_path, results=results, curves=curves, protocol={}, studies={}
+    )
+
+    page = paths["report_html"].read_text(encoding="utf-8")
+    assert "<script>alert" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_html_tables_show_summary_and_best_params(page):
     assert "Mean ± std (%)" in page
     assert "Holm p" in page
