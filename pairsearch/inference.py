@@ -70,6 +70,41 @@ def sign_flip_p(
     return (hits + 1) / (n_resamples + 1)
 
 
+def paired_summary(
+    *, differences: np.ndarray, confidence: float, n_resamples: int, random_state: int
+) -> dict:
+    """The numbers every paired comparison reports.
+
+    Args:
+        differences: Per-seed differences (or contrasts) of test accuracy.
+        confidence: Confidence level of the bootstrap interval of the mean.
+        n_resamples: Number of bootstrap resamples.
+        random_state: Seed of the bootstrap's random generator.
+
+    Returns:
+        ``n_pairs``; ``mean_diff`` with its bootstrap interval ``ci_low, ci_high``;
+        ``p_improvement``, the share of seeds with a positive difference (a zero counts half);
+        ``effect_size``, :func:`paired_effect_size`.
+    """
+    differences = np.asarray(differences, dtype=float)
+    ci_low, ci_high = bootstrap_mean_ci(
+        values=differences,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        random_state=random_state,
+    )
+    n_pairs = len(differences)
+    wins = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
+    return {
+        "n_pairs": n_pairs,
+        "mean_diff": float(np.mean(differences)) if n_pairs else np.nan,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "p_improvement": float(wins / n_pairs) if n_pairs else np.nan,
+        "effect_size": paired_effect_size(differences=differences),
+    }
+
+
 def holm_adjust(*, p_values: np.ndarray) -> np.ndarray:
     """Holm–Bonferroni step-down adjustment; NaN p-values stay NaN and do not count.
 

@@ -3,8 +3,8 @@
 Input is one row per (arch, seed) with a ``test_accuracy`` column. Seeds are shared across
 archs, so comparisons pair runs by seed. Rows whose accuracy is missing (a diverged run) are
 left out, which shows up as a smaller ``n`` / ``n_pairs``. Every paired comparison is
-summarised the same way (:func:`paired_summary`) and tested with one test,
-:func:`pairsearch.inference.sign_flip_p`.
+summarised the same way (:func:`pairsearch.inference.paired_summary`) and tested with one
+test, :func:`pairsearch.inference.sign_flip_p`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pairsearch.inference import (
     bootstrap_mean_ci,
     holm_adjust,
     interquartile_mean,
-    paired_effect_size,
+    paired_summary,
     sign_flip_p,
 )
 
@@ -146,7 +146,7 @@ def factorial_effects(
     For each factor: its effect (with it − without it) at each level of the other factor, and
     on average over the two levels; then the interaction, (effect of the first factor with the
     second) − (without the second), which is also the second factor's gain from the first.
-    Each is a per-seed contrast of the cells' accuracies, summarised by :func:`paired_summary`
+    Each is a per-seed contrast of the cells' accuracies, summarised like every comparison,
     over the seeds where every cell it uses has a result.
 
     Args:
@@ -228,41 +228,6 @@ def versus_best(
         for arch in sorted(set(by_seed.columns) - set(design))
     ]
     return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
-
-
-def paired_summary(
-    *, differences: np.ndarray, confidence: float, n_resamples: int, random_state: int
-) -> dict:
-    """The numbers every paired comparison reports.
-
-    Args:
-        differences: Per-seed differences (or contrasts) of test accuracy.
-        confidence: Confidence level of the bootstrap interval of the mean.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
-
-    Returns:
-        ``n_pairs``; ``mean_diff`` with its bootstrap interval ``ci_low, ci_high``;
-        ``p_improvement``, the share of seeds with a positive difference (a zero counts half);
-        ``effect_size``, :func:`pairsearch.inference.paired_effect_size`.
-    """
-    differences = np.asarray(differences, dtype=float)
-    ci_low, ci_high = bootstrap_mean_ci(
-        values=differences,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        random_state=random_state,
-    )
-    n_pairs = len(differences)
-    wins = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
-    return {
-        "n_pairs": n_pairs,
-        "mean_diff": float(np.mean(differences)) if n_pairs else np.nan,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "p_improvement": float(wins / n_pairs) if n_pairs else np.nan,
-        "effect_size": paired_effect_size(differences=differences),
-    }
 
 
 def contrast_formula(*, weights: Mapping[str, float]) -> str:
