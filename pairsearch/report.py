@@ -1,51 +1,38 @@
 """The final report: CSV files, a Markdown summary and one self-contained offline HTML page.
 
-The HTML page embeds plotly.js once, inline, so it opens on a machine with no network; every
-text that comes from data is escaped. Accuracies are shown in percent, differences in
-percentage points.
+The page opens with the answer to the experiment's questions (:mod:`pairsearch.report_answer`),
+then shows the evidence: per-arch accuracy, pairwise comparisons, learning curves, the runs'
+provenance, the tuning (:mod:`pairsearch.report_provenance`) and caveats. plotly.js is
+embedded once, inline, so the page opens on a machine with no network; every text that comes
+from data is escaped. Accuracies are in percent, differences in percentage points.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import math
-import re
-import warnings
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pandas as pd
-import plotly.colors
-import plotly.graph_objects as go
-import plotly.offline
-from optuna.visualization import plot_optimization_history, plot_param_importances
 
-from pairsearch import stats
+from pairsearch import report_answer, report_pairwise, report_plots, report_provenance, stats
+from pairsearch import report_format as fmt
+from pairsearch.report_caveats import caveats_html
+from pairsearch.stats import Cell
 
-PLOT_HEIGHT_PX = 440
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-MIN_TRIALS_FOR_IMPORTANCES = 2
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933;
-       margin: 0 auto; max-width: 1200px; padding: 1.5rem 2rem 4rem; line-height: 1.45; }
-h1 { margin-bottom: 0.2rem; }
-h2 { margin-top: 2.5rem; border-bottom: 1px solid #d9dee3; padding-bottom: 0.3rem; }
-.ps-generated, .ps-note, .ps-caption { color: #52606d; }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
-th, td { padding: 0.35rem 0.75rem; border-bottom: 1px solid #e4e7eb; text-align: left; }
-th { background: #f5f7fa; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.significant td { font-weight: 600; }
-.ps-plot { width: 100%; min-height: 200px; margin: 0.5rem 0 1.5rem; }
-.ps-study-plots { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem; }
-/* Fixed tracks, not auto-fit: each plot is sized when its inline script runs, before the
-   next grid item exists. */
-@media (max-width: 1000px) { .ps-study-plots { grid-template-columns: minmax(0, 1fr); } }
-"""
+@dataclass(frozen=True)
+class Analysis:
+    """Every number the report shows, computed once from the results."""
+
+    archs: list[str]
+    design: dict[str, Cell]
+    design_notes: list[str]
+    summary: pd.DataFrame
+    effects: pd.DataFrame
+    versus: pd.DataFrame
+    comparisons: pd.DataFrame
 
 
 def write_report(
@@ -60,70 +47,116 @@ def write_report(
 
     Args:
         out_dir: Folder to write into.
-        results: One row per (arch, seed) with columns ``arch, seed, test_accuracy, seconds,
-            n_parameters, params`` (``params`` is a JSON string of the hyperparameters).
+        results: One row per (arch, seed) with columns ``arch, seed, test_accuracy, status,
+            seconds, n_parameters, params`` (``params`` is a JSON string of the
+            hyperparameters), and where recorded, per job: ``device, host, torch, optuna,
+            pairsearch, python`` (absent or empty: shown as not recorded).
         curves: One row per (arch, seed, epoch) with columns ``arch, seed, epoch, train_loss,
             train_accuracy, test_accuracy, digit_accuracy``.
-        protocol: Flat mapping of protocol facts (data source, epochs, seeds, versions, ...).
-        studies: Arch → the tuning study whose best params the final runs used; may be empty.
+        protocol: Flat mapping of protocol facts (data source, epochs, seeds, ...). Keys named
+            like a per-job column, or ``date (UTC)``, are shown as facts of the process that
+            wrote the report, never as the runs'.
+        studies: Label → the tuning study whose best params the final runs used; may be
+            empty. Study user attrs ``arch``, ``spec`` and ``versions`` and trial user attrs
+            ``epochs_run``, ``seconds_per_epoch``, ``n_parameters`` are shown where present.
 
     Returns:
         The written paths under the keys ``results_csv, curves_csv, summary_md, pairwise_csv,
-        report_html``.
+        effects_csv, report_html``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = stats.summarize(results=results)
-    comparisons = stats.pairwise(results=results)
+    analysis = analyse(results=results, studies=studies)
     paths = {
-        "results_csv": out_dir / "results.csv",
-        "curves_csv": out_dir / "curves.csv",
-        "summary_md": out_dir / "summary.md",
-        "pairwise_csv": out_dir / "pairwise.csv",
-        "report_html": out_dir / "report.html",
+        name: out_dir / file
+        for name, file in [
+            ("results_csv", "results.csv"), ("curves_csv", "curves.csv"),
+            ("summary_md", "summary.md"), ("pairwise_csv", "pairwise.csv"),
+            ("effects_csv", "effects.csv"), ("report_html", "report.html"),
+        ]
     }
     results.to_csv(paths["results_csv"], index=False)
     curves.to_csv(paths["curves_csv"], index=False)
-    paths["summary_md"].write_text(summary_markdown(summary=summary), encoding="utf-8")
-    comparisons.to_csv(paths["pairwise_csv"], index=False)
+    # Without the studies' arch names, as final-report prints it: the file equals the printout.
+    markdown = summary_markdown(summary=analysis.summary)
+    paths["summary_md"].write_text(markdown, encoding="utf-8")
+    analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)
+    analysis.effects.to_csv(paths["effects_csv"], index=False)
     page = report_html(
-        results=results,
-        curves=curves,
-        protocol=protocol,
-        studies=studies,
-        summary=summary,
-        comparisons=comparisons,
+        results=results, curves=curves, protocol=protocol, studies=studies, analysis=analysis
     )
     paths["report_html"].write_text(page, encoding="utf-8")
     return paths
 
 
-def summary_markdown(*, summary: pd.DataFrame) -> str:
-    """Render a :func:`pairsearch.stats.summarize` table as a Markdown table.
+def analyse(*, results: pd.DataFrame, studies: dict[str, optuna.Study]) -> Analysis:
+    """Order the archs, place them in the 2×2 design and compute every table of the report.
+
+    Args:
+        results: Per-seed results, as for :func:`write_report`.
+        studies: Tuning studies by label, as for :func:`write_report`.
+
+    Returns:
+        The :class:`Analysis`.
+    """
+    arch_of = {label: study.user_attrs.get("arch", label) for label, study in studies.items()}
+    archs = fmt.arch_order(labels=results["arch"].astype(str), arch_of=arch_of)
+    design, notes = report_answer.resolve_design(labels=archs, arch_of=arch_of)
+    summary = stats.summarize(results=results)
+    versus = stats.versus_best(results=results, design=design)
+    versus = versus.set_index("arch").loc[[a for a in archs if a in set(versus["arch"])]]
+    groups = report_pairwise.comparison_groups(archs=archs, design=design, summary=summary)
+    comparisons = stats.pairwise(results=results, pairs=[pair for _, pair in groups])
+    comparisons.insert(0, "group", [group for group, _ in groups])
+    return Analysis(
+        archs=archs,
+        design=design,
+        design_notes=notes,
+        summary=summary,
+        effects=stats.factorial_effects(results=results, design=design),
+        versus=versus.reset_index(),
+        comparisons=report_pairwise.sort_rest(comparisons),
+    )
+
+
+def summary_markdown(*, summary: pd.DataFrame, order: list[str] | None = None) -> str:
+    """Render a :func:`pairsearch.stats.summarize` table as a captioned Markdown table.
 
     Args:
         summary: The output of :func:`pairsearch.stats.summarize`.
+        order: The archs' order; default :func:`pairsearch.report_format.arch_order`.
 
     Returns:
-        The Markdown table (test accuracy in percent), ending with a newline.
+        A caption line, a blank line and the table (test accuracy in percent), ending with a
+        newline.
     """
+    order = order or fmt.arch_order(labels=summary["arch"])
+    rows = summary.set_index("arch").reindex([a for a in order if a in set(summary["arch"])])
+    rows = rows.reset_index()
+    seeds = sorted(set(summary["n"]))
+    caption = (
+        f"Test accuracy (%) after the last epoch of each arch's tuned configuration, one run "
+        f"per seed ({' or '.join(map(str, seeds))} seeds, the same seeds for every arch). "
+        "Mean ± sample std; 95 % CI: BCa bootstrap of the mean over seeds; IQM: mean of the "
+        "middle 50 % of seeds; rank 1 = best mean."
+    )
     header = [
-        "| Rank | Arch | Mean ± std (%) | Median (%) | IQM (%) | 95 % CI (%) | n |",
-        "|---:|:---|---:|---:|---:|:---:|---:|",
+        "| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | n |",
+        "|:---|---:|---:|:---:|---:|---:|---:|",
     ]
-    rows = [
-        "| {rank} | {arch} | {mean_std} | {median} | {iqm} | {ci} | {n} |".format(
-            rank=row.rank,
+    lines = [
+        "| {arch} | {rank} | {mean_std} | {ci} | {median} | {iqm} | {n} |".format(
             arch=str(row.arch).replace("|", r"\|"),
-            mean_std=_mean_std(row.mean, row.std),
-            median=_percent(row.median),
-            iqm=_percent(row.iqm),
-            ci=_interval(row.ci_low, row.ci_high),
+            rank=row.rank,
+            mean_std=f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+            ci=fmt.interval(row.ci_low, row.ci_high),
+            median=fmt.percent(row.median),
+            iqm=fmt.percent(row.iqm),
             n=row.n,
         )
-        for row in summary.itertuples(index=False)
+        for row in rows.itertuples(index=False)
     ]
-    return "\n".join(header + rows) + "\n"
+    return "\n".join([caption, "", *header, *lines]) + "\n"
 
 
 def report_html(
@@ -132,8 +165,7 @@ def report_html(
     curves: pd.DataFrame,
     protocol: dict,
     studies: dict[str, optuna.Study],
-    summary: pd.DataFrame,
-    comparisons: pd.DataFrame,
+    analysis: Analysis,
 ) -> str:
     """Build the self-contained HTML page.
 
@@ -141,360 +173,116 @@ def report_html(
         results: Per-seed results, as for :func:`write_report`.
         curves: Per-epoch curves, as for :func:`write_report`.
         protocol: Protocol facts, as for :func:`write_report`.
-        studies: Tuning studies by arch, as for :func:`write_report`.
-        summary: The output of :func:`pairsearch.stats.summarize` on ``results``.
-        comparisons: The output of :func:`pairsearch.stats.pairwise` on ``results``.
+        studies: Tuning studies by label, as for :func:`write_report`.
+        analysis: :func:`analyse` of ``results`` and ``studies``.
 
     Returns:
         The whole HTML document.
     """
-    archs = [str(arch) for arch in summary["arch"]]
-    colours = _arch_colours(archs=archs)
+    archs, summary = analysis.archs, analysis.summary
+    colours = fmt.arch_colours(archs=archs)
+    facts, trials = report_provenance.tuning_facts(studies=studies)
+    per_seed = report_plots.per_seed_figure(
+        results=results, summary=summary, archs=archs, colours=colours
+    )
     sections = [
-        _section("Protocol", _key_value_table(mapping=protocol)),
-        _section("Summary", _summary_table(summary=summary)),
-        _section("Pairwise comparisons", _pairwise_table(comparisons=comparisons)),
-        _section(
-            "Per-seed test accuracy",
-            _plot(
-                plot_id="accuracy-by-arch",
-                figure=_accuracy_box_figure(results=results, archs=archs, colours=colours),
-            ),
-        ),
-        _section(
-            "Learning curves",
-            _plot(
-                plot_id="learning-curves",
-                figure=_learning_curve_figure(curves=curves, archs=archs, colours=colours),
-            ),
-        ),
-        _section("Tuning studies", _studies_html(studies=studies)),
-        _section("Best parameters", _best_params_table(results=results, archs=archs)),
+        ("answer", "The answer", _answer(analysis=analysis)),
+        ("accuracy", "Test accuracy per arch",
+         _summary_table(summary=summary, results=results, archs=archs)
+         + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
+        ("pairwise", "Pairwise comparisons",
+         report_pairwise.pairwise_html(comparisons=analysis.comparisons)),
+        ("curves", "Learning curves", _curves(curves=curves, archs=archs, colours=colours)),
+        ("runs", "Protocol and provenance of the runs",
+         _runs(results=results, protocol=protocol, archs=archs)),
+        ("tuning", "Tuning provenance",
+         _tuning(studies=studies, facts=facts, trials=trials, results=results,
+                 analysis=analysis, colours=colours)),
+        ("params", "Best parameters", _params_table(results=results, archs=archs)),
+        ("caveats", "Caveats", caveats_html(results=results, analysis=analysis,
+                                            protocol=protocol)),
     ]
-    return _page(body="\n".join(sections))
+    return fmt.page(sections=sections)
 
 
-def _page(*, body: str) -> str:
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pairsearch final report</title>
-<style>{CSS}</style>
-<script>{plotly.offline.get_plotlyjs()}</script>
-</head>
-<body>
-<h1>pairsearch final report</h1>
-<p class="ps-generated">Generated {html.escape(generated)}</p>
-{body}
-</body>
-</html>
-"""
-
-
-def _section(title: str, content: str) -> str:
-    return f"<section>\n<h2>{html.escape(title)}</h2>\n{content}\n</section>"
-
-
-def _table(
-    *,
-    headers: list[str],
-    rows: list[list[str]],
-    row_classes: list[str] | None = None,
-    numeric: set[int] = frozenset(),
-) -> str:
-    """HTML table from formatted cell texts (escaped here); ``numeric`` columns align right."""
-    head = "".join(f"<th>{html.escape(header)}</th>" for header in headers)
-    row_classes = row_classes or [""] * len(rows)
-    body = "\n".join(
-        _table_row(cells=row, row_class=row_class, numeric=numeric)
-        for row, row_class in zip(rows, row_classes, strict=True)
-    )
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _table_row(*, cells: list[str], row_class: str, numeric: set[int]) -> str:
-    tds = "".join(
-        f'<td class="num">{html.escape(cell)}</td>'
-        if column in numeric
-        else f"<td>{html.escape(cell)}</td>"
-        for column, cell in enumerate(cells)
-    )
-    class_attribute = f' class="{html.escape(row_class)}"' if row_class else ""
-    return f"<tr{class_attribute}>{tds}</tr>"
-
-
-def _key_value_table(*, mapping: dict) -> str:
-    rows = [[str(key), _format_value(value)] for key, value in mapping.items()]
-    return _table(headers=["Item", "Value"], rows=rows)
-
-
-def _summary_table(*, summary: pd.DataFrame) -> str:
-    rows = [
-        [
-            str(row.rank),
-            str(row.arch),
-            _mean_std(row.mean, row.std),
-            _percent(row.median),
-            _percent(row.iqm),
-            _interval(row.ci_low, row.ci_high),
-            str(row.n),
-        ]
-        for row in summary.itertuples(index=False)
-    ]
-    headers = [
-        "Rank",
-        "Arch",
-        "Mean ± std (%)",
-        "Median (%)",
-        "IQM (%)",
-        "95 % bootstrap CI (%)",
-        "n",
-    ]
-    caption = (
-        '<p class="ps-caption">Test accuracy after the last epoch, one run per seed. '
-        "IQM: mean of the middle 50 % of seeds. CI: bootstrap (BCa) of the mean.</p>"
-    )
-    return caption + _table(headers=headers, rows=rows, numeric={0, 2, 3, 4, 5, 6})
-
-
-def _pairwise_table(*, comparisons: pd.DataFrame) -> str:
-    rows = [
-        [
-            str(row.arch_a),
-            str(row.arch_b),
-            str(row.n_pairs),
-            f"{_points(row.mean_diff)} {_interval(row.ci_low, row.ci_high)}",
-            _fraction(row.p_a_beats_b),
-            _p_value(row.wilcoxon_p),
-            _p_value(row.holm_p),
-        ]
-        for row in comparisons.itertuples(index=False)
-    ]
-    significant = [
-        "significant" if row.holm_p < 0.05 else "" for row in comparisons.itertuples(index=False)
-    ]
-    headers = [
-        "A",
-        "B",
-        "Paired seeds",
-        "A − B, points [95 % CI]",
-        "P(A > B)",
-        "Wilcoxon p",
-        "Holm p",
-    ]
-    caption = (
-        '<p class="ps-caption">Paired by seed. P(A &gt; B): share of seeds where A wins '
-        "(ties count half). Wilcoxon signed-rank, two-sided; Holm-corrected across all "
-        "pairs. Bold: Holm p &lt; 0.05.</p>"
-    )
-    return caption + _table(
-        headers=headers, rows=rows, row_classes=significant, numeric={2, 3, 4, 5, 6}
+def _answer(*, analysis: Analysis) -> str:
+    notes = "".join(fmt.note(text) for text in analysis.design_notes)
+    return notes + report_answer.answer_html(
+        effects=analysis.effects, versus=analysis.versus, summary=analysis.summary
     )
 
 
-def _best_params_table(*, results: pd.DataFrame, archs: list[str]) -> str:
-    first_runs = results.sort_values("seed").groupby("arch", sort=False).first()
-    params_by_arch = {arch: json.loads(first_runs.loc[arch, "params"]) for arch in archs}
-    param_names = sorted({name for params in params_by_arch.values() for name in params})
-    rows = [
-        [
-            arch,
-            f"{int(first_runs.loc[arch, 'n_parameters']):,}",
-            _format_value(results.loc[results["arch"] == arch, "seconds"].mean()),
-        ]
-        + [_format_value(params_by_arch[arch].get(name, "")) for name in param_names]
-        for arch in archs
-    ]
-    headers = ["Arch", "Parameters", "Seconds per run"] + param_names
-    return _table(headers=headers, rows=rows, numeric=set(range(1, len(headers))))
-
-
-def _studies_html(*, studies: dict[str, optuna.Study]) -> str:
-    if not studies:
-        return '<p class="ps-note">No tuning studies were given.</p>'
-    return "\n".join(_study_html(arch=arch, study=study) for arch, study in studies.items())
-
-
-def _study_html(*, arch: str, study: optuna.Study) -> str:
-    n_complete = _n_complete_trials(study=study)
-    heading = (
-        f"<h3>{html.escape(arch)} — study {html.escape(study.study_name)}</h3>\n"
-        f'<p class="ps-caption">{n_complete} completed trials of {len(study.trials)}.</p>'
-    )
-    if n_complete == 0:
-        return heading + '\n<p class="ps-note">No completed trials to plot.</p>'
-    history = _plot(plot_id=f"history-{arch}", figure=_history_figure(study=study))
-    return (
-        f'{heading}\n<div class="ps-study-plots">\n{history}\n'
-        f"{_importance_html(arch=arch, study=study, n_complete=n_complete)}\n</div>"
-    )
-
-
-def _importance_html(*, arch: str, study: optuna.Study, n_complete: int) -> str:
-    if n_complete < MIN_TRIALS_FOR_IMPORTANCES:
-        return _note(
-            f"Parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCES} "
-            f"completed trials; this study has {n_complete}."
-        )
-    try:
-        figure = _importance_figure(study=study)
-    except (ValueError, RuntimeError, ImportError) as error:
-        return _note(f"Parameter importances unavailable: {error}")
-    return _plot(plot_id=f"importance-{arch}", figure=figure)
-
-
-def _note(text: str) -> str:
-    return f'<p class="ps-note">{html.escape(text)}</p>'
-
-
-def _n_complete_trials(*, study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-
-
-def _objective_name(*, study: optuna.Study) -> str:
-    return study.metric_names[0] if study.metric_names else "Objective Value"
-
-
-def _history_figure(*, study: optuna.Study) -> go.Figure:
-    return plot_optimization_history(study, target_name=_objective_name(study=study))
-
-
-def _importance_figure(*, study: optuna.Study) -> go.Figure:
-    """Parameter importances; raises ValueError when the evaluator can only return ties."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        figure = plot_param_importances(study, target_name=_objective_name(study=study))
-    # Too few (or too similar) trials make the evaluator warn and return equal importances,
-    # which would look like a real result on the page.
-    for warning in caught:
-        if "importances will be equal" in str(warning.message):
-            raise ValueError(str(warning.message))
-    return figure
-
-
-def _accuracy_box_figure(
-    *, results: pd.DataFrame, archs: list[str], colours: dict[str, str]
-) -> go.Figure:
-    figure = go.Figure()
+def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[str]) -> str:
+    by_arch = {row.arch: row for row in summary.itertuples(index=False)}
+    runs = results.groupby("arch").size()
+    rows = []
     for arch in archs:
-        runs = results[results["arch"] == arch]
-        figure.add_trace(
-            go.Box(
-                y=100 * runs["test_accuracy"],
-                name=arch,
-                boxpoints="all",
-                jitter=0.4,
-                pointpos=0,
-                marker_color=colours[arch],
-                customdata=runs["seed"],
-                hovertemplate="seed %{customdata}: %{y:.2f} %<extra>"
-                + html.escape(arch)
-                + "</extra>",
-            )
-        )
-    figure.update_layout(
-        title="Test accuracy per seed", yaxis_title="test accuracy (%)", showlegend=False
-    )
-    return figure
-
-
-def _learning_curve_figure(
-    *, curves: pd.DataFrame, archs: list[str], colours: dict[str, str]
-) -> go.Figure:
-    per_epoch = curves.groupby(["arch", "epoch"])["test_accuracy"].agg(["mean", "std"])
-    figure = go.Figure()
-    for arch in archs:
-        if arch not in per_epoch.index.get_level_values("arch"):
+        row = by_arch.get(arch)
+        if row is None:
+            rows.append([arch, *[fmt.DASH] * 5, f"0 of {runs[arch]}"])
             continue
-        epochs = per_epoch.loc[arch]
-        _add_mean_and_band(figure=figure, arch=arch, epochs=epochs, colour=colours[arch])
-    figure.update_layout(
-        title="Mean test accuracy per epoch (band: ±1 std over seeds)",
-        xaxis_title="epoch",
-        xaxis_dtick=max(1, math.ceil(curves["epoch"].nunique() / 12)),  # whole epochs only
-        yaxis_title="test accuracy (%)",
+        rows.append([
+            arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+            fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
+            str(row.n) if row.n == runs[arch] else f"{row.n} of {runs[arch]}",
+        ])
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)", "Seeds"]
+    caption = fmt.note(
+        "Test accuracy after the last epoch, one run per seed, the same seeds for every arch. "
+        "CI: BCa bootstrap of the mean over seeds. IQM: mean of the middle 50 % of seeds. "
+        "Rank 1 = best mean. Seeds: runs with a result (of all runs).",
+        css_class="ps-caption",
     )
-    return figure
+    return caption + fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6})
 
 
-def _add_mean_and_band(*, figure: go.Figure, arch: str, epochs: pd.DataFrame, colour: str) -> None:
-    x = epochs.index.to_numpy()
-    mean = 100 * epochs["mean"].to_numpy()
-    std = 100 * epochs["std"].fillna(0.0).to_numpy()  # one seed: no spread to draw
-    figure.add_trace(
-        go.Scatter(
-            x=np.concatenate([x, x[::-1]]),
-            y=np.concatenate([mean + std, (mean - std)[::-1]]),
-            fill="toself",
-            fillcolor=_with_alpha(colour, 0.18),
-            mode="lines",
-            line={"width": 0, "color": colour},
-            hoverinfo="skip",
-            showlegend=False,
-            legendgroup=arch,
-        )
+def _curves(*, curves: pd.DataFrame, archs: list[str], colours: dict) -> str:
+    parts = []
+    for column, figure, note in report_plots.curve_figures(
+        curves=curves, archs=archs, colours=colours
+    ):
+        plot = fmt.plot(plot_id=f"curve-{column}", figure=figure) if figure else ""
+        parts.append(f"<div>{plot}{fmt.note(note) if note else ''}</div>")
+    return '<div class="ps-grid">\n' + "\n".join(parts) + "\n</div>"
+
+
+def _runs(*, results: pd.DataFrame, protocol: dict, archs: list[str]) -> str:
+    experiment, writer = report_provenance.protocol_tables(protocol=protocol)
+    jobs, differing = report_provenance.run_provenance_table(results=results, archs=archs)
+    agreement = "".join(fmt.note(text, css_class="ps-warning") for text in differing)
+    return f"{experiment}\n<h3>Where the final jobs ran</h3>\n{jobs}\n{agreement}\n{writer}"
+
+
+def _tuning(
+    *, studies: dict, facts: dict, trials: pd.DataFrame, results: pd.DataFrame,
+    analysis: Analysis, colours: dict,
+) -> str:
+    if not studies:
+        return fmt.note("No tuning studies were given.")
+    size = report_plots.size_figure(
+        summary=analysis.summary, results=results, trials=trials, archs=analysis.archs,
+        colours=colours,
     )
-    figure.add_trace(
-        go.Scatter(
-            x=x, y=mean, name=arch, mode="lines+markers", line_color=colour, legendgroup=arch
-        )
-    )
+    ordered = [arch for arch in analysis.archs if arch in studies]
+    ordered += sorted(set(studies) - set(ordered))
+    return "\n".join([
+        report_provenance.tuning_table(facts=facts, summary=analysis.summary, results=results,
+                                       archs=ordered),
+        "<h3>Search space, sampler and pruner, as stored with each study</h3>",
+        report_provenance.settings_table(facts=facts, archs=ordered),
+        fmt.plot(plot_id="accuracy-vs-parameters", figure=size),
+        *(report_provenance.study_plots(label=label, study=studies[label])
+          for label in ordered),
+    ])
 
 
-def _plot(*, plot_id: str, figure: go.Figure) -> str:
-    """A figure's div inside a ``ps-plot`` container; plotly.js itself is in the page head."""
-    container_id = "ps-plot-" + re.sub(r"[^A-Za-z0-9_-]", "-", plot_id)
-    figure.update_layout(height=PLOT_HEIGHT_PX, margin={"t": 60, "b": 50, "l": 60, "r": 20})
-    figure_html = figure.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=f"{container_id}-graph",
-        config=PLOTLY_CONFIG,
-        default_height=f"{PLOT_HEIGHT_PX}px",
-    )
-    return f'<div class="ps-plot" id="{container_id}">\n{figure_html}\n</div>'
+def _params_table(*, results: pd.DataFrame, archs: list[str]) -> str:
+    first_runs = results.sort_values("seed").groupby("arch").first()
+    params = {arch: json.loads(first_runs.loc[arch, "params"]) for arch in archs}
+    names = list(dict.fromkeys(name for arch in archs for name in params[arch]))
+    rows = [[name, *(fmt.plain(params[arch].get(name, fmt.DASH)) for arch in archs)]
+            for name in names]
+    return fmt.table(headers=["Hyperparameter", *archs], rows=rows,
+                     numeric=range(1, len(archs) + 1), css_class="ps-transposed")
 
 
-def _arch_colours(*, archs: list[str]) -> dict[str, str]:
-    palette = plotly.colors.qualitative.Plotly
-    return {arch: palette[index % len(palette)] for index, arch in enumerate(archs)}
-
-
-def _with_alpha(hex_colour: str, alpha: float) -> str:
-    red, green, blue = plotly.colors.hex_to_rgb(hex_colour)
-    return f"rgba({red}, {green}, {blue}, {alpha})"
-
-
-def _percent(value: float) -> str:
-    return "–" if pd.isna(value) else f"{100 * value:.2f}"
-
-
-def _points(value: float) -> str:
-    return "–" if pd.isna(value) else f"{100 * value:+.2f}"
-
-
-def _mean_std(mean: float, std: float) -> str:
-    return f"{_percent(mean)} ± {_percent(std)}"
-
-
-def _interval(low: float, high: float) -> str:
-    return f"[{_percent(low)}, {_percent(high)}]"
-
-
-def _fraction(value: float) -> str:
-    return "–" if pd.isna(value) else f"{value:.2f}"
-
-
-def _p_value(value: float) -> str:
-    if pd.isna(value):
-        return "–"
-    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
-
-
-def _format_value(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -1,31 +1,53 @@
-"""Statistics of the final runs: per-arch summaries and paired comparisons between archs.
+"""Statistics of the final runs: per-arch summaries, paired comparisons and the 2×2 design.
 
 Input is one row per (arch, seed) with a ``test_accuracy`` column. Seeds are shared across
 archs, so comparisons pair runs by seed. Rows whose accuracy is missing (a diverged run) are
-left out, which shows up as a smaller ``n`` / ``n_pairs``.
+left out, which shows up as a smaller ``n`` / ``n_pairs``. Every paired comparison is
+summarised the same way (:func:`pairsearch.inference.paired_summary`) and tested with one
+test, :func:`pairsearch.inference.sign_flip_p`.
 """
 
 from __future__ import annotations
 
 import itertools
-import warnings
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
+
+from pairsearch.inference import (
+    bootstrap_mean_ci,
+    holm_adjust,
+    interquartile_mean,
+    paired_summary,
+    sign_flip_p,
+)
+
+
+class Cell(NamedTuple):
+    """Where an arch sits in the 2×2 design."""
+
+    shared_weights: bool
+    aux_loss: bool
+
+
+# The one place that says which archs form the 2×2 design, and how.
+FACTORIAL_DESIGN: dict[str, Cell] = {
+    "base": Cell(shared_weights=True, aux_loss=False),
+    "base_aux": Cell(shared_weights=True, aux_loss=True),
+    "sep": Cell(shared_weights=False, aux_loss=False),
+    "sep_aux": Cell(shared_weights=False, aux_loss=True),
+}
+FACTORS = Cell._fields
+ALL_CELLS = {Cell(*levels) for levels in itertools.product((False, True), repeat=2)}
+INTERACTION = "interaction"
 
 SUMMARY_COLUMNS = ["arch", "n", "mean", "std", "median", "iqm", "ci_low", "ci_high", "rank"]
-PAIRWISE_COLUMNS = [
-    "arch_a",
-    "arch_b",
-    "n_pairs",
-    "mean_diff",
-    "ci_low",
-    "ci_high",
-    "p_a_beats_b",
-    "wilcoxon_p",
-    "holm_p",
-]
+PAIRED_COLUMNS = ["n_pairs", "mean_diff", "ci_low", "ci_high", "p_improvement", "effect_size"]
+PAIRWISE_COLUMNS = ["arch_a", "arch_b", *PAIRED_COLUMNS, "p_value", "holm_p"]
+EFFECT_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS, "missing"]
+VERSUS_BEST_COLUMNS = ["arch", "reference", *PAIRED_COLUMNS]
 
 
 def summarize(
@@ -47,16 +69,16 @@ def summarize(
         One row per arch with columns ``arch, n, mean, std, median, iqm, ci_low, ci_high,
         rank`` (rank 1 = best mean), sorted by rank.
     """
-    accuracies = _accuracies_by_arch(results=results)
+    finished = results.dropna(subset=["test_accuracy"])
     rows = [
         _summary_row(
-            arch=arch,
-            values=values,
+            arch=str(arch),
+            values=group["test_accuracy"].to_numpy(dtype=float),
             confidence=confidence,
             n_resamples=n_resamples,
             random_state=random_state,
         )
-        for arch, values in accuracies.items()
+        for arch, group in finished.groupby("arch", sort=True)
     ]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-1])
     summary["rank"] = summary["mean"].rank(ascending=False, method="min").astype(int)
@@ -66,75 +88,199 @@ def summarize(
 def pairwise(
     *,
     results: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]] | None = None,
     confidence: float = 0.95,
     n_resamples: int = 10_000,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Compare every pair of archs on the seeds they share.
-
-    In each pair, ``arch_a`` is the arch with the better mean (the better rank in
-    :func:`summarize`), so a positive ``mean_diff`` means the ranking holds on paired seeds.
+    """Compare pairs of archs on the seeds they share; one test for all, :data:`TEST_NAME`.
 
     Args:
         results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        pairs: The (A, B) pairs to compare, A − B, in the order wanted; they are the family of
+            the Holm correction. Default: every unordered pair, the better mean as A.
         confidence: Confidence level of the bootstrap interval of the mean difference.
+        n_resamples: Number of bootstrap resamples.
+        random_state: Seed of the random generators (bootstrap, and the test beyond
+            :data:`pairsearch.inference.MAX_EXACT_PAIRS` pairs).
+
+    Returns:
+        One row per pair with the columns :data:`PAIRWISE_COLUMNS`; in the order of ``pairs``
+        when given, else sorted by ``holm_p`` then by decreasing ``mean_diff``.
+    """
+    by_seed = _accuracy_table(results=results)
+    chosen = pairs if pairs is not None else itertools.combinations(_archs_by_mean(by_seed), 2)
+    rows = []
+    for arch_a, arch_b in chosen:
+        differences = _contrast(by_seed=by_seed, weights={arch_a: 1.0, arch_b: -1.0})
+        rows.append(
+            {
+                "arch_a": arch_a,
+                "arch_b": arch_b,
+                **paired_summary(
+                    differences=differences,
+                    confidence=confidence,
+                    n_resamples=n_resamples,
+                    random_state=random_state,
+                ),
+                "p_value": sign_flip_p(differences=differences, random_state=random_state),
+            }
+        )
+    table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS[:-1])
+    table["holm_p"] = holm_adjust(p_values=table["p_value"].to_numpy(dtype=float))
+    if pairs is not None:
+        return table
+    return table.sort_values(["holm_p", "mean_diff"], ascending=[True, False], ignore_index=True)
+
+
+def factorial_effects(
+    *,
+    results: pd.DataFrame,
+    design: Mapping[str, Cell] = FACTORIAL_DESIGN,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Effects of the two factors of a 2×2 design and their interaction, paired by seed.
+
+    For each factor: its effect (with it − without it) at each level of the other factor, and
+    on average over the two levels; then the interaction, (effect of the first factor with the
+    second) − (without the second), which is also the second factor's gain from the first.
+    Each is a per-seed contrast of the cells' accuracies, summarised like every comparison,
+    over the seeds where every cell it uses has a result.
+
+    Args:
+        results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        design: Arch → its :class:`Cell`; one arch per cell.
+        confidence: Confidence level of the bootstrap intervals.
         n_resamples: Number of bootstrap resamples.
         random_state: Seed of the bootstrap's random generator.
 
     Returns:
-        One row per unordered pair with columns ``arch_a, arch_b, n_pairs, mean_diff, ci_low,
-        ci_high, p_a_beats_b, wilcoxon_p, holm_p``, sorted by ``holm_p`` then by decreasing
-        ``mean_diff``.
+        Seven rows with the columns :data:`EFFECT_COLUMNS`: ``factor`` is a field of
+        :class:`Cell` or ``"interaction"``; ``given`` is ``"without"``, ``"with"`` (the other
+        factor) or ``"average"`` (empty for the interaction); ``contrast`` is the formula over
+        archs; ``missing`` lists the archs the contrast needs that have no result (the row's
+        numbers are then NaN).
     """
+    if len(design) != 4 or set(design.values()) != ALL_CELLS:
+        raise ValueError(f"a 2×2 design needs one arch per cell, got {dict(design)}")
     by_seed = _accuracy_table(results=results)
-    ranked = _archs_by_mean(by_seed=by_seed)
-    rows = [
-        _pairwise_row(
-            arch_a=arch_a,
-            arch_b=arch_b,
-            by_seed=by_seed,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            random_state=random_state,
+    rows = []
+    for factor, given, weights, formula in _factorial_contrasts(design=design):
+        differences = _contrast(by_seed=by_seed, weights=weights)
+        missing = [arch for arch in weights if not _has_results(by_seed=by_seed, arch=arch)]
+        rows.append(
+            {
+                "factor": factor,
+                "given": given,
+                "contrast": formula,
+                **paired_summary(
+                    differences=differences,
+                    confidence=confidence,
+                    n_resamples=n_resamples,
+                    random_state=random_state,
+                ),
+                "missing": ", ".join(missing),
+            }
         )
-        for arch_a, arch_b in itertools.combinations(ranked, 2)
-    ]
-    table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS[:-1])
-    table["holm_p"] = holm_adjust(p_values=table["wilcoxon_p"].to_numpy(dtype=float))
-    return table.sort_values(["holm_p", "mean_diff"], ascending=[True, False], ignore_index=True)
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
-def holm_adjust(*, p_values: np.ndarray) -> np.ndarray:
-    """Holm–Bonferroni step-down adjustment; NaN p-values stay NaN and do not count.
+def versus_best(
+    *,
+    results: pd.DataFrame,
+    design: Mapping[str, Cell] = FACTORIAL_DESIGN,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Every arch outside the design against the design's best arch (the best mean), by seed.
 
     Args:
-        p_values: Unadjusted p-values, in any order.
+        results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        design: The archs of the 2×2 design, as for :func:`factorial_effects`.
+        confidence: Confidence level of the bootstrap intervals.
+        n_resamples: Number of bootstrap resamples.
+        random_state: Seed of the bootstrap's random generator.
 
     Returns:
-        Adjusted p-values in the same order as ``p_values``.
+        One row per other arch (sorted by name) with the columns :data:`VERSUS_BEST_COLUMNS`:
+        differences are arch − reference; empty when no arch of the design has a result.
     """
-    p_values = np.asarray(p_values, dtype=float)
-    adjusted = np.full_like(p_values, np.nan)
-    finite = np.flatnonzero(~np.isnan(p_values))
-    order = finite[np.argsort(p_values[finite], kind="stable")]
-    multipliers = np.arange(len(order), 0, -1)
-    stepped = np.maximum.accumulate(multipliers * p_values[order])
-    adjusted[order] = np.minimum(stepped, 1.0)
-    return adjusted
+    by_seed = _accuracy_table(results=results)
+    ranked = [arch for arch in _archs_by_mean(by_seed) if _has_results(by_seed=by_seed, arch=arch)]
+    in_design = [arch for arch in ranked if arch in design]
+    if not in_design:
+        return pd.DataFrame(columns=VERSUS_BEST_COLUMNS)
+    reference = in_design[0]
+    rows = [
+        {
+            "arch": arch,
+            "reference": reference,
+            **paired_summary(
+                differences=_contrast(by_seed=by_seed, weights={arch: 1.0, reference: -1.0}),
+                confidence=confidence,
+                n_resamples=n_resamples,
+                random_state=random_state,
+            ),
+        }
+        for arch in sorted(set(by_seed.columns) - set(design))
+    ]
+    return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
 
 
-def _accuracies_by_arch(*, results: pd.DataFrame) -> dict[str, np.ndarray]:
-    finished = results.dropna(subset=["test_accuracy"])
-    return {
-        str(arch): group["test_accuracy"].to_numpy(dtype=float)
-        for arch, group in finished.groupby("arch", sort=True)
-    }
+def contrast_formula(*, weights: Mapping[str, float]) -> str:
+    """A contrast as text: ``base − sep``, or ``(base + base_aux − sep − sep_aux) / 2``.
+
+    Args:
+        weights: Arch → weight, every weight ±1 or every weight ±1/2.
+
+    Returns:
+        The formula, positive terms first.
+    """
+    plus = [arch for arch, weight in weights.items() if weight > 0]
+    minus = [arch for arch, weight in weights.items() if weight < 0]
+    text = " + ".join(plus) + "".join(f" − {arch}" for arch in minus)
+    return f"({text}) / 2" if all(abs(w) == 0.5 for w in weights.values()) else text
+
+
+def _factorial_contrasts(*, design: Mapping[str, Cell]):
+    """(factor, given, weights, formula) of each factor's effects, then of the interaction."""
+    simple = {}
+    for factor, other in (FACTORS, FACTORS[::-1]):
+        for given, level in (("without", False), ("with", True)):
+            cells = {arch: cell for arch, cell in design.items() if getattr(cell, other) == level}
+            weights = {arch: _sign(getattr(cell, factor)) for arch, cell in cells.items()}
+            simple[(factor, given)] = contrast_formula(weights=weights)
+            yield factor, given, weights, simple[(factor, given)]
+        halves = {arch: 0.5 * _sign(getattr(cell, factor)) for arch, cell in design.items()}
+        yield factor, "average", halves, contrast_formula(weights=halves)
+    agree = {arch: _sign(cell.shared_weights == cell.aux_loss) for arch, cell in design.items()}
+    first = FACTORS[0]
+    yield INTERACTION, "", agree, f"({simple[(first, 'with')]}) − ({simple[(first, 'without')]})"
+
+
+def _sign(flag: bool) -> float:
+    return 1.0 if flag else -1.0
+
+
+def _contrast(*, by_seed: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
+    """Per-seed weighted sum of the archs' accuracies, on seeds where all of them have one."""
+    if any(arch not in by_seed.columns for arch in weights):
+        return np.array([])
+    common = by_seed[list(weights)].dropna()
+    return common.to_numpy(dtype=float) @ np.array(list(weights.values()), dtype=float)
+
+
+def _has_results(*, by_seed: pd.DataFrame, arch: str) -> bool:
+    return arch in by_seed.columns and bool(by_seed[arch].notna().any())
 
 
 def _summary_row(
     *, arch: str, values: np.ndarray, confidence: float, n_resamples: int, random_state: int
 ) -> dict:
-    ci_low, ci_high = _bootstrap_mean_ci(
+    ci_low, ci_high = bootstrap_mean_ci(
         values=values, confidence=confidence, n_resamples=n_resamples, random_state=random_state
     )
     return {
@@ -149,52 +295,6 @@ def _summary_row(
     }
 
 
-def interquartile_mean(*, values: np.ndarray) -> float:
-    """Mean of the middle 50 % of the values (25 % trimmed from each end).
-
-    Args:
-        values: Sample values.
-
-    Returns:
-        The interquartile mean.
-    """
-    return float(scipy_stats.trim_mean(values, 0.25))
-
-
-def _bootstrap_mean_ci(
-    *, values: np.ndarray, confidence: float, n_resamples: int, random_state: int
-) -> tuple[float, float]:
-    """BCa bootstrap CI of the mean; percentile when BCa is degenerate; a point if no spread."""
-    if len(values) == 0:
-        return np.nan, np.nan
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    # BCa's jackknife acceleration needs at least 3 values to be meaningful.
-    if len(values) >= 3:
-        low, high = _bootstrap(values, "BCa", confidence, n_resamples, random_state)
-        if np.isfinite(low) and np.isfinite(high):
-            return low, high
-    return _bootstrap(values, "percentile", confidence, n_resamples, random_state)
-
-
-def _bootstrap(
-    values: np.ndarray, method: str, confidence: float, n_resamples: int, random_state: int
-) -> tuple[float, float]:
-    with warnings.catch_warnings():
-        # A degenerate BCa interval warns and returns NaN; the caller falls back on NaN.
-        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
-        result = scipy_stats.bootstrap(
-            (values,),
-            np.mean,
-            confidence_level=confidence,
-            n_resamples=n_resamples,
-            method=method,
-            rng=np.random.default_rng(random_state),
-        )
-    interval = result.confidence_interval
-    return float(interval.low), float(interval.high)
-
-
 def _accuracy_table(*, results: pd.DataFrame) -> pd.DataFrame:
     """Seeds × archs table of test accuracy; raises if an (arch, seed) appears twice."""
     duplicated = results.duplicated(subset=["arch", "seed"])
@@ -204,57 +304,6 @@ def _accuracy_table(*, results: pd.DataFrame) -> pd.DataFrame:
     return results.pivot(index="seed", columns="arch", values="test_accuracy")
 
 
-def _archs_by_mean(*, by_seed: pd.DataFrame) -> list[str]:
-    means = by_seed.mean(axis=0, skipna=True)
-    ordered = sorted(means.index, key=lambda arch: (-_nan_to_neg_inf(means[arch]), str(arch)))
-    return [str(arch) for arch in ordered]
-
-
-def _nan_to_neg_inf(value: float) -> float:
-    return -np.inf if np.isnan(value) else float(value)
-
-
-def _pairwise_row(
-    *,
-    arch_a: str,
-    arch_b: str,
-    by_seed: pd.DataFrame,
-    confidence: float,
-    n_resamples: int,
-    random_state: int,
-) -> dict:
-    common = by_seed[[arch_a, arch_b]].dropna()
-    differences = (common[arch_a] - common[arch_b]).to_numpy(dtype=float)
-    ci_low, ci_high = _bootstrap_mean_ci(
-        values=differences,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        random_state=random_state,
-    )
-    return {
-        "arch_a": arch_a,
-        "arch_b": arch_b,
-        "n_pairs": len(differences),
-        "mean_diff": float(np.mean(differences)) if len(differences) else np.nan,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "p_a_beats_b": _probability_a_beats_b(differences=differences),
-        "wilcoxon_p": _wilcoxon_p(differences=differences),
-    }
-
-
-def _probability_a_beats_b(*, differences: np.ndarray) -> float:
-    """Fraction of paired seeds where A beats B; a tie counts as half a win."""
-    if len(differences) == 0:
-        return np.nan
-    wins = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
-    return float(wins / len(differences))
-
-
-def _wilcoxon_p(*, differences: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p; 1.0 when there is no difference at all."""
-    if len(differences) == 0:
-        return np.nan
-    if np.all(differences == 0):
-        return 1.0
-    return float(scipy_stats.wilcoxon(differences, alternative="two-sided").pvalue)
+def _archs_by_mean(by_seed: pd.DataFrame) -> list[str]:
+    means = by_seed.mean(axis=0, skipna=True).fillna(-np.inf)
+    return [str(arch) for arch in sorted(means.index, key=lambda arch: (-means[arch], str(arch)))]

@@ -1,3 +1,4 @@
+import html
 import json
 import re
 import warnings
@@ -8,19 +9,20 @@ import pandas as pd
 import plotly.offline
 import pytest
 
-from pairsearch import report, stats
+from pairsearch import inference, report, report_answer, report_format, stats
 
 ARCHS = ["base", "sep_aux", "digits"]
 SEEDS = [0, 1, 2, 3]
 EPOCHS = [1, 2, 3]
 SECTION_HEADINGS = [
-    "Protocol",
-    "Summary",
+    "The answer",
+    "Test accuracy per arch",
     "Pairwise comparisons",
-    "Per-seed test accuracy",
     "Learning curves",
-    "Tuning studies",
+    "Protocol and provenance of the runs",
+    "Tuning provenance",
     "Best parameters",
+    "Caveats",
 ]
 
 
@@ -92,6 +94,20 @@ def flat_study(*, name: str, n_trials: int) -> optuna.Study:
     return study
 
 
+BASE_SPEC = {
+    "arch": "base",
+    "epochs": 3,
+    "seed": 0,
+    "fixed": {},
+    "space": [
+        {"name": "lr", "type": "float", "low": 1e-4, "high": 0.1, "log": True, "step": None,
+         "choices": None},
+        {"name": "channels", "type": "int", "low": 8, "high": 64, "log": False, "step": None,
+         "choices": None},
+    ],
+    "sampler": {"name": "random"},
+    "pruner": {"name": "median", "n_startup_trials": 10, "n_warmup_steps": 3},
+}
 PROTOCOL = {
     "data source": "mnist5k",
     "fingerprint": "abc123",
@@ -106,8 +122,10 @@ PROTOCOL = {
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    base_study = quadratic_study(name="base-tune", n_trials=8)
+    base_study.set_user_attr("spec", json.dumps(BASE_SPEC))
     studies = {
-        "base": quadratic_study(name="base-tune", n_trials=8),
+        "base": base_study,
         "sep_aux": quadratic_study(name="sep_aux-tune", n_trials=1),
         "digits": flat_study(name="digits-tune", n_trials=3),
     }
@@ -132,6 +150,7 @@ def test_all_files_are_written(written):
         "curves_csv",
         "summary_md",
         "pairwise_csv",
+        "effects_csv",
         "report_html",
     }
     assert all(path.is_file() for path in written.values())
@@ -141,22 +160,29 @@ def test_csv_files_hold_the_data(written):
     results = pd.read_csv(written["results_csv"])
     curves = pd.read_csv(written["curves_csv"])
     pairwise = pd.read_csv(written["pairwise_csv"])
+    effects = pd.read_csv(written["effects_csv"])
 
     assert len(results) == len(ARCHS) * len(SEEDS)
     assert list(results.columns) == list(synthetic_results().columns)
     assert len(curves) == len(ARCHS) * len(SEEDS) * len(EPOCHS)
     assert len(pairwise) == 3
-    assert list(pairwise.columns) == stats.PAIRWISE_COLUMNS
+    assert list(pairwise.columns) == ["group", *stats.PAIRWISE_COLUMNS]
+    assert list(effects.columns) == stats.EFFECT_COLUMNS
+    # Only base and sep_aux of the 2×2 ran: no effect can be estimated, each says why.
+    assert effects["missing"].notna().all() and effects["mean_diff"].isna().all()
 
 
-def test_summary_markdown_has_one_row_per_arch(written):
+def test_summary_markdown_has_a_caption_and_one_row_per_arch_in_report_order(written):
     lines = written["summary_md"].read_text(encoding="utf-8").splitlines()
-    arch_rows = [line for line in lines[2:] if line.startswith("|")]
+    arch_rows = [line for line in lines[4:] if line.startswith("|")]
 
-    assert lines[0].startswith("| Rank | Arch |")
-    assert sorted(row.split("|")[2].strip() for row in arch_rows) == sorted(ARCHS)
-    # The best arch (highest synthetic accuracy) is ranked first.
-    assert arch_rows[0].split("|")[2].strip() == "digits"
+    assert lines[0].startswith("Test accuracy (%) after the last epoch")
+    assert "4 seeds" in lines[0]
+    assert lines[1] == ""
+    assert lines[2].startswith("| Arch | Rank |")
+    assert [row.split("|")[1].strip() for row in arch_rows] == ARCHS
+    # digits has the highest synthetic accuracy: rank 1, though listed last.
+    assert arch_rows[-1].split("|")[2].strip() == "1"
 
 
 def test_summary_markdown_formats_percentages():
@@ -179,7 +205,7 @@ def test_summary_markdown_formats_percentages():
     text = report.summary_markdown(summary=summary)
 
     assert (
-        text.splitlines()[2] == "| 1 | base | 88.71 ± 0.48 | 88.80 | 88.75 | [88.50, 88.95] | 15 |"
+        text.splitlines()[4] == "| base | 1 | 88.71 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 15 |"
     )
 
 
@@ -190,7 +216,8 @@ def test_html_loads_nothing_from_the_network(page):
 
     assert len(page_without_plotly_js) < len(page)
     assert (
-        re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page_without_plotly_js, re.IGNORECASE) is None
+        re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page_without_plotly_js, re.IGNORECASE)
+        is None
     )
     assert "http://" not in page_without_plotly_js
     assert "https://" not in page_without_plotly_js
@@ -209,21 +236,35 @@ def test_html_has_every_section(page):
 def test_html_plots_have_stable_unique_ids(page):
     ids = re.findall(r'<div class="ps-plot" id="([^"]+)"', page)
 
-    # Box plot + learning curves + history and importances of the 8-trial study
-    # + history of the 1-trial and flat studies.
-    assert len(ids) == 6
+    # Two forest plots, per-seed plot, four learning curves, accuracy vs parameters,
+    # history of the three studies and importances of the 8-trial one.
+    assert len(ids) == 12
     assert len(set(ids)) == len(ids)
-    assert "ps-plot-accuracy-by-arch" in ids
-    assert "ps-plot-learning-curves" in ids
+    for plot_id in ["answer-forest", "accuracy-by-arch", "pairwise-forest", "curve-train_loss",
+                    "curve-digit_accuracy", "accuracy-vs-parameters", "history-digits"]:
+        assert f"ps-plot-{plot_id}" in ids
+
+
+def test_html_plot_titles_say_what_is_shown(page):
+    titles = re.findall(r'"subtitle":\{"text":"[^"]*"\},"text":"([^"]+)"', page)
+
+    assert page.count('"subtitle":{"text":') == 12  # every plot has a title and a subtitle
+
+    assert "Effects on test accuracy, with 95 % CIs" in titles
+    assert "base: validation accuracy of the tuning trials" in titles
+    assert not any(title.startswith("Optimization History") for title in titles)
 
 
 def test_html_notes_a_study_with_too_few_trials_for_importances(page):
-    assert "Parameter importances need at least 2 completed trials; this study has 1." in page
+    assert (
+        "sep_aux: hyperparameter importances need at least 2 complete trials; "
+        "this study has 1." in page
+    )
 
 
 def test_html_notes_importances_that_would_all_be_equal(page):
     # The evaluator cannot tell parameters apart when every trial scores the same.
-    assert "Parameter importances unavailable:" in page
+    assert "digits: hyperparameter importances unavailable:" in page
     assert "ps-plot-importance-digits" not in page
 
 
@@ -232,11 +273,44 @@ def test_html_escapes_text_from_the_data(page):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
 
 
+def test_html_escapes_an_arch_label_everywhere(tmp_path):
+    label = "</script><script>alert(1)</script>"
+    results = synthetic_results().replace({"arch": {"digits": label}})
+    curves = synthetic_curves().replace({"arch": {"digits": label}})
+
+    paths = report.write_report(
+        out_dir=tmp_path, results=results, curves=curves, protocol={}, studies={}
+    )
+
+    page = paths["report_html"].read_text(encoding="utf-8")
+    assert "<script>alert" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_html_tables_show_summary_and_best_params(page):
     assert "Mean ± std (%)" in page
     assert "Holm p" in page
-    assert "30,000" in page  # n_parameters of the third arch
-    assert "<th>lr</th>" in page
+    assert "30 k" in page  # n_parameters of the third arch
+    assert "<td>lr</td>" in page
+
+
+def test_report_of_one_arch_says_what_cannot_be_compared(tmp_path):
+    results = synthetic_results()
+    curves = synthetic_curves()
+
+    paths = report.write_report(
+        out_dir=tmp_path, results=results[results["arch"] == "digits"],
+        curves=curves[curves["arch"] == "digits"], protocol={}, studies={},
+    )
+
+    page = html.unescape(paths["report_html"].read_text(encoding="utf-8"))
+    assert (
+        "Does weight sharing help?</strong> Cannot be answered: no results for base, base_aux, "
+        "sep, sep_aux." in page
+    )
+    assert "none of the four archs of the 2×2 design has results" in page
+    assert "Only one arch has results: there is no pair to compare." in page
+    assert pd.read_csv(paths["pairwise_csv"]).empty
 
 
 def test_report_without_studies_says_so(tmp_path):
@@ -249,3 +323,156 @@ def test_report_without_studies_says_so(tmp_path):
     )
 
     assert "No tuning studies were given." in paths["report_html"].read_text(encoding="utf-8")
+
+
+# --- the answer -------------------------------------------------------------------------------
+
+
+def factorial_results(
+    *, sharing: float, aux: float, aux_wobble: float = 0.0, seeds: int = 8
+) -> pd.DataFrame:
+    """The 2×2 four plus joint: sharing and aux add ``sharing`` / ``aux`` to accuracy; the aux
+    loss adds ``±aux_wobble`` more, by turns from seed to seed."""
+    rng = np.random.default_rng(2)
+    cells = {"base": (1, 0), "base_aux": (1, 1), "sep": (0, 0), "sep_aux": (0, 1), "joint": None}
+    rows = []
+    for seed in range(seeds):
+        seed_level = 0.85 + 0.01 * rng.standard_normal()
+        for arch, cell in cells.items():
+            aux_gain = aux + aux_wobble * (-1) ** seed
+            gain = 0.05 if cell is None else sharing * cell[0] + aux_gain * cell[1]
+            accuracy = seed_level + gain + 0.004 * rng.standard_normal()
+            rows.append({"arch": arch, "seed": seed, "test_accuracy": accuracy, "seconds": 1.0,
+                         "n_parameters": 1000, "params": "{}"})
+    return pd.DataFrame(rows)
+
+
+def answer_of(results: pd.DataFrame) -> tuple[str, report.Analysis]:
+    analysis = report.analyse(results=results, studies={})
+    text = report_answer.answer_html(
+        effects=analysis.effects, versus=analysis.versus, summary=analysis.summary
+    )
+    return html.unescape(re.sub(r"<[^>]+>", "", text)), analysis
+
+
+def test_answer_sentences_follow_the_numbers():
+    text, analysis = answer_of(factorial_results(sharing=0.03, aux=0.0, aux_wobble=0.02))
+    effects = analysis.effects.set_index(["factor", "given"])
+    sharing = effects.loc[("shared_weights", "average")]
+
+    assert "Does weight sharing help? Yes: weight sharing raises test accuracy by " in text
+    assert f"by {100 * sharing['mean_diff']:.2f} points on average" in text
+    assert (
+        f"95 % CI {report_format.points(sharing['ci_low'])} to "
+        f"{report_format.points(sharing['ci_high'])}" in text
+    )
+    assert "Does the auxiliary loss help? Not clearly" in text
+    assert "the CI includes 0" in text
+    assert "Do the two effects add up? The data do not show an interaction" in text
+    assert "Against sep, the best of the four" not in text
+    assert "Against base_aux, the best of the four" in text or "Against base, the best" in text
+    assert "joint better" in text
+
+
+def test_answer_says_when_a_factor_hurts():
+    text, _ = answer_of(factorial_results(sharing=-0.03, aux=0.04))
+
+    assert re.search(
+        r"Does weight sharing help\? No, it hurts: weight sharing lowers test accuracy by "
+        r"\d\.\d\d points on average \(95 % CI −\d", text
+    )
+    assert "Does the auxiliary loss help? Yes" in text
+
+
+def test_answer_says_what_cannot_be_answered():
+    results = factorial_results(sharing=0.03, aux=0.02)
+    text, _ = answer_of(results[~results["arch"].isin(["sep", "sep_aux"])])
+
+    assert "Does weight sharing help? Cannot be answered: no results for sep, sep_aux." in text
+    assert (
+        "Does the auxiliary loss help? Only in part (no results for sep, sep_aux, so no "
+        "average): with shared weights, the auxiliary loss changes test accuracy by +" in text
+    )
+    assert "Do the two effects add up? Cannot be answered: it needs all four archs" in text
+
+    text, _ = answer_of(results[results["arch"] == "joint"])
+    assert "none of the four archs of the 2×2 design has results" in text
+
+
+def test_pairwise_table_leads_with_the_comparisons_that_answer_the_questions():
+    _, analysis = answer_of(factorial_results(sharing=0.03, aux=0.02))
+    comparisons = analysis.comparisons
+    leading = list(zip(comparisons["arch_a"], comparisons["arch_b"], strict=True))[:5]
+
+    assert leading == [
+        ("base", "sep"), ("base_aux", "sep_aux"), ("base_aux", "base"), ("sep_aux", "sep"),
+        ("joint", "base_aux"),
+    ]
+    assert list(comparisons["group"][:5]) == [
+        "shared_weights", "shared_weights", "aux_loss", "aux_loss", "versus"
+    ]
+    assert len(comparisons) == 10 and set(comparisons["group"][5:]) == {"rest"}
+    np.testing.assert_allclose(
+        comparisons["holm_p"], inference.holm_adjust(p_values=comparisons["p_value"].to_numpy())
+    )
+
+
+def test_a_study_not_named_after_its_arch_plays_its_cell():
+    results = factorial_results(sharing=0.03, aux=0.02)
+    results["arch"] = results["arch"].replace({"sep": "sep-wide"})
+    study = optuna.create_study(study_name="sep-wide", direction="maximize")
+    study.set_user_attr("arch", "sep")
+
+    analysis = report.analyse(results=results, studies={"sep-wide": study})
+
+    assert "sep-wide" in analysis.design
+    assert analysis.effects["n_pairs"].min() == 8
+    assert analysis.archs == ["base", "base_aux", "sep-wide", "sep_aux", "joint"]
+
+
+def test_arch_order_is_the_design_then_the_registry_then_the_alphabet():
+    labels = ["zeta", "digits", "sep", "base_aux", "joint", "base", "split", "sep_aux", "alpha"]
+
+    assert report_format.arch_order(labels=labels) == [
+        "base", "base_aux", "sep", "sep_aux", "joint", "split", "digits", "alpha", "zeta"
+    ]
+    assert report_format.arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
+        "wide", "joint"
+    ]
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+
+def test_run_provenance_is_recorded_per_job_and_differences_are_said(tmp_path):
+    results = synthetic_results()
+    results["device"] = np.where(results["arch"] == "digits", "cpu", "cuda")
+    results["torch"] = "2.11.0+cu130"
+    results.loc[0, "host"] = "node-1"
+
+    page = report.write_report(
+        out_dir=tmp_path, results=results, curves=synthetic_curves(),
+        protocol={"data source": "mnist5k", "device": "cpu", "torch": "9.9.9"}, studies={},
+    )["report_html"].read_text(encoding="utf-8")
+
+    assert "<td>2.11.0+cu130 (all 12 jobs)</td>" in page
+    assert (
+        "The device differs across jobs: cpu: digits (4 jobs); cuda: base, sep_aux (8 jobs)."
+        in page
+    )
+    assert "The host differs across jobs: node-1: base (1 job); not recorded: base, " in page
+    assert "<td>python</td><td>not recorded (these jobs predate per-job records)</td>" in page
+    # The writing process's facts are shown apart, never as the runs'.
+    writer = page[page.index("Process that wrote this report"):]
+    assert "<td>torch</td><td>9.9.9</td>" in writer
+    assert "9.9.9" not in page[: page.index("Process that wrote this report")]
+
+
+def test_tuning_provenance_shows_the_stored_spec_and_the_trials(page):
+    assert "<td>Trials complete / pruned / failed</td>" in page
+    assert "<td class=\"num\">8 / 0 / 0</td>" in page
+    assert (
+        "<td>pruner</td><td>median (n_startup_trials 10, n_warmup_steps 3)</td><td>base</td>"
+        in page
+    )
+    assert "<td>search space, sampler, pruner</td><td>not recorded</td>" in page

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from pairsearch import report
+from pairsearch import report, report_format, stats
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +28,16 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--window-size=1280,900",
+    "--window-size=900,1000",  # the narrowest width the page must fit without sideways scroll
 ]
 ALL_PLOTS_RENDERED_JS = """
 const plots = Array.from(document.querySelectorAll('.ps-plot'));
 return plots.length > 0 && plots.every(plot => plot.querySelector('.main-svg') !== null);
+"""
+ROW_CELLS_JS = """
+return Array.from(document.querySelectorAll(arguments[0])).map(row => [
+    row.dataset.key, Array.from(row.querySelectorAll('td')).map(cell => cell.innerText.trim())
+]);
 """
 
 
@@ -52,19 +57,29 @@ def _require_browser() -> None:
 
 
 def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every registered arch over six seeds, with per-job provenance (two devices)."""
     rng = np.random.default_rng(0)
-    archs = ["base", "base_aux", "digits"]
+    means = {"base": 0.87, "base_aux": 0.93, "sep": 0.85, "sep_aux": 0.91, "joint": 0.83,
+             "split": 0.97, "digits": 0.975}
+    archs = list(means)
     results = pd.DataFrame(
         {
             "arch": arch,
             "seed": seed,
-            "test_accuracy": 0.85 + 0.04 * index + 0.01 * rng.standard_normal(),
+            "test_accuracy": means[arch] + 0.01 * rng.standard_normal(),
+            "status": "completed",
             "seconds": 4.0,
             "n_parameters": 20_000 * (index + 1),
             "params": json.dumps({"lr": 0.001, "channels": 32, "hidden": 128}),
+            "device": "cuda" if arch != "joint" else "cpu",
+            "host": "node-1",
+            "torch": "2.11.0",
+            "optuna": "5.0.0",
+            "pairsearch": "0.1.0",
+            "python": "3.11.7",
         }
         for index, arch in enumerate(archs)
-        for seed in range(4)
+        for seed in range(6)
     )
     curves = pd.DataFrame(
         {
@@ -74,10 +89,10 @@ def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
             "train_loss": 1.0 / epoch,
             "train_accuracy": 0.6 + 0.1 * epoch,
             "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
-            "digit_accuracy": np.nan,
+            "digit_accuracy": 0.9 if arch.endswith("aux") else np.nan,
         }
         for index, arch in enumerate(archs)
-        for seed in range(4)
+        for seed in range(6)
         for epoch in range(1, 4)
     )
     return results, curves
@@ -128,7 +143,8 @@ def _save_full_page_screenshot(*, browser, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def test_report_renders_every_plot_without_console_errors(driver, tmp_path):
+@pytest.fixture
+def report_page(driver, tmp_path) -> tuple[object, pd.DataFrame]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     results, curves = _results_and_curves()
@@ -136,18 +152,59 @@ def test_report_renders_every_plot_without_console_errors(driver, tmp_path):
         out_dir=tmp_path / "report",
         results=results,
         curves=curves,
-        protocol={"data source": "mnist5k", "epochs": 3, "seeds": "0–3"},
+        protocol={"data source": "mnist5k", "epochs": 3, "seeds": "0–5"},
         studies={"base": _tuning_study()},
     )
-
     driver.get(paths["report_html"].as_uri())
     WebDriverWait(driver, RENDER_TIMEOUT_S).until(
         lambda browser: browser.execute_script(ALL_PLOTS_RENDERED_JS)
     )
+    return driver, results
+
+
+def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(report_page):
+    driver, _ = report_page
     _save_full_page_screenshot(browser=driver, path=SCREENSHOT)
 
     severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
-    # Box plot, learning curves, optimisation history, parameter importances.
-    assert len(driver.find_elements("css selector", ".ps-plot .main-svg")) >= 4
+    plots = driver.find_elements("css selector", ".ps-plot")
+    # Two forests, per-seed, four curves, accuracy vs parameters, one study's two plots.
+    assert len(plots) == 10
+    assert len(driver.find_elements("css selector", ".ps-plot .main-svg")) >= len(plots)
+    assert driver.execute_script("return window.innerWidth") == 900
+    scroll_width, client_width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scroll_width <= client_width
     assert SCREENSHOT.stat().st_size > 0
+
+
+def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
+    driver, results = report_page
+    effects = stats.factorial_effects(results=results)
+    versus = stats.versus_best(results=results)
+
+    shown = dict(driver.execute_script(ROW_CELLS_JS, "#answer tr[data-key]"))
+    for row in effects.itertuples(index=False):
+        key = f"{row.factor}/{row.given}" if row.given else row.factor
+        assert shown[key][1:] == _expected_cells(row), key
+    for row in versus.itertuples(index=False):
+        assert shown[f"versus/{row.arch}"][1:] == _expected_cells(row), row.arch
+    sentences = driver.find_element("css selector", "#answer").text
+    average = effects.set_index(["factor", "given"]).loc[("shared_weights", "average")]
+    assert (
+        f"{100 * average['mean_diff']:.2f} points on average (95 % CI "
+        f"{report_format.points(average['ci_low'])} to {report_format.points(average['ci_high'])}"
+        in sentences
+    )
+
+
+def _expected_cells(row) -> list[str]:
+    return [
+        str(row.n_pairs),
+        report_format.points(row.mean_diff),
+        report_format.interval(row.ci_low, row.ci_high, signed=True),
+        report_format.share(row.p_improvement),
+        report_format.effect_size(row.effect_size),
+    ]

@@ -1,10 +1,8 @@
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from pairsearch import stats
+from pairsearch import inference, stats
 
 
 def _results(accuracies: dict[str, list[float]]) -> pd.DataFrame:
@@ -14,18 +12,6 @@ def _results(accuracies: dict[str, list[float]]) -> pd.DataFrame:
         for seed, accuracy in enumerate(values)
     ]
     return pd.DataFrame(rows)
-
-
-def _exact_two_sided_wilcoxon_p(differences: list[float]) -> float:
-    """P(min(W+, W-) <= observed) under the null, by enumerating all 2^n sign patterns."""
-    ranks = np.argsort(np.argsort(np.abs(differences))) + 1
-    positive_rank_sum = ranks[np.asarray(differences) > 0].sum()
-    observed = min(positive_rank_sum, ranks.sum() - positive_rank_sum)
-    subsets = itertools.chain.from_iterable(
-        itertools.combinations(ranks, k) for k in range(len(ranks) + 1)
-    )
-    sums = np.array([sum(subset) for subset in subsets])
-    return min(1.0, 2 * np.mean(sums <= observed))
 
 
 def test_summary_columns_and_hand_computed_values():
@@ -38,10 +24,6 @@ def test_summary_columns_and_hand_computed_values():
     assert row["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.4], ddof=1))
     assert row["median"] == pytest.approx(0.25)
     assert row["iqm"] == pytest.approx(0.25)
-
-
-def test_interquartile_mean_drops_the_outer_quarters():
-    assert stats.interquartile_mean(values=np.array([0.0, 0.5, 0.6, 10.0])) == pytest.approx(0.55)
 
 
 def test_confidence_interval_is_ordered_and_contains_the_mean():
@@ -90,18 +72,6 @@ def test_missing_accuracies_are_left_out_of_n():
     assert stats.summarize(results=results, n_resamples=200).iloc[0]["n"] == 2
 
 
-def test_holm_adjustment_hand_computed():
-    adjusted = stats.holm_adjust(p_values=np.array([0.01, 0.04, 0.03]))
-
-    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06])
-
-
-def test_holm_adjustment_caps_at_one_and_keeps_nan():
-    adjusted = stats.holm_adjust(p_values=np.array([0.6, np.nan, 0.9]))
-
-    np.testing.assert_allclose(adjusted, [1.0, np.nan, 1.0])
-
-
 def test_pairwise_puts_the_better_arch_first_with_paired_difference():
     results = _results({"b": [0.5, 0.6, 0.7, 0.8, 0.9], "a": [0.6, 0.8, 0.7, 0.9, 1.0]})
 
@@ -111,18 +81,18 @@ def test_pairwise_puts_the_better_arch_first_with_paired_difference():
     assert row["mean_diff"] == pytest.approx(0.1)
     assert row["ci_low"] <= row["mean_diff"] <= row["ci_high"]
     # Seeds 0, 1, 3, 4 are wins for a, seed 2 is a tie worth half a win.
-    assert row["p_a_beats_b"] == pytest.approx(4.5 / 5)
+    assert row["p_improvement"] == pytest.approx(4.5 / 5)
 
 
-def test_pairwise_wilcoxon_matches_counting_sign_patterns():
+def test_pairwise_p_value_is_the_sign_flip_test_of_the_differences():
     differences = [0.01, 0.02, 0.03, -0.04, 0.05]
     results = _results({"a": [0.5 + d for d in differences], "b": [0.5] * 5})
 
     row = stats.pairwise(results=results, n_resamples=200).iloc[0]
 
-    # W- = 4; 7 of the 32 sign patterns give a rank sum <= 4: p = 2 * 7 / 32.
-    assert row["wilcoxon_p"] == pytest.approx(0.4375)
-    assert row["wilcoxon_p"] == pytest.approx(_exact_two_sided_wilcoxon_p(differences))
+    # |sum| = 0.07; 14 of the 32 sign patterns of ±1..±5 (x 0.01) reach |sum| >= 7.
+    assert row["p_value"] == pytest.approx(14 / 32)
+    assert row["effect_size"] == pytest.approx(np.mean(differences) / np.std(differences, ddof=1))
 
 
 def test_pairwise_identical_archs_give_p_one_and_even_odds():
@@ -130,10 +100,11 @@ def test_pairwise_identical_archs_give_p_one_and_even_odds():
 
     row = stats.pairwise(results=results, n_resamples=200).iloc[0]
 
-    assert row["wilcoxon_p"] == 1.0
+    assert row["p_value"] == 1.0
     assert row["holm_p"] == 1.0
-    assert row["p_a_beats_b"] == 0.5
+    assert row["p_improvement"] == 0.5
     assert (row["mean_diff"], row["ci_low"], row["ci_high"]) == (0.0, 0.0, 0.0)
+    assert np.isnan(row["effect_size"])
 
 
 def test_pairwise_has_one_row_per_pair_sorted_by_holm_p_with_holm_applied():
@@ -149,7 +120,7 @@ def test_pairwise_has_one_row_per_pair_sorted_by_holm_p_with_holm_applied():
     assert len(table) == 3
     assert table["holm_p"].is_monotonic_increasing
     np.testing.assert_allclose(
-        table["holm_p"], stats.holm_adjust(p_values=table["wilcoxon_p"].to_numpy())
+        table["holm_p"], inference.holm_adjust(p_values=table["p_value"].to_numpy())
     )
     assert (table["mean_diff"] > 0).all()
 
@@ -168,3 +139,122 @@ def test_pairwise_rejects_duplicate_arch_seed_rows():
 
     with pytest.raises(ValueError, match="more than one row"):
         stats.pairwise(results=results)
+
+
+def test_pairwise_keeps_the_given_pairs_their_order_and_orientation():
+    results = _results({"a": [0.9, 0.92, 0.91], "b": [0.8, 0.83, 0.8], "c": [0.5, 0.5, 0.52]})
+
+    table = stats.pairwise(results=results, pairs=[("b", "a"), ("c", "b")], n_resamples=200)
+
+    assert list(zip(table["arch_a"], table["arch_b"], strict=True)) == [("b", "a"), ("c", "b")]
+    assert table["mean_diff"].tolist() == pytest.approx([-0.1, (1.52 - 2.43) / 3])
+    # Holm over the two given pairs only: 2/8 each, times 2 and 1, stepped up.
+    assert table["p_value"].tolist() == pytest.approx([0.25, 0.25])
+    assert table["holm_p"].tolist() == pytest.approx([0.5, 0.5])
+
+
+# Three seeds of a 2×2 design; the per-seed contrasts below are worked out by hand.
+FACTORIAL_RESULTS = {
+    "base": [0.80, 0.82, 0.84],
+    "sep": [0.78, 0.81, 0.80],
+    "base_aux": [0.90, 0.91, 0.96],
+    "sep_aux": [0.86, 0.88, 0.89],
+}
+HAND_CONTRASTS = {
+    ("shared_weights", "without"): ("base − sep", [0.02, 0.01, 0.04]),
+    ("shared_weights", "with"): ("base_aux − sep_aux", [0.04, 0.03, 0.07]),
+    ("shared_weights", "average"): ("(base + base_aux − sep − sep_aux) / 2", [0.03, 0.02, 0.055]),
+    ("aux_loss", "without"): ("sep_aux − sep", [0.08, 0.07, 0.09]),
+    ("aux_loss", "with"): ("base_aux − base", [0.10, 0.09, 0.12]),
+    ("aux_loss", "average"): ("(base_aux + sep_aux − base − sep) / 2", [0.09, 0.08, 0.105]),
+    ("interaction", ""): ("(base_aux − sep_aux) − (base − sep)", [0.02, 0.02, 0.03]),
+}
+
+
+def test_factorial_effects_match_hand_computed_contrasts():
+    effects = stats.factorial_effects(results=_results(FACTORIAL_RESULTS), n_resamples=500)
+
+    assert list(effects.columns) == stats.EFFECT_COLUMNS
+    assert list(zip(effects["factor"], effects["given"], strict=True)) == list(HAND_CONTRASTS)
+    for row in effects.itertuples(index=False):
+        formula, contrast = HAND_CONTRASTS[(row.factor, row.given)]
+        assert row.contrast == formula
+        assert row.n_pairs == 3
+        assert row.mean_diff == pytest.approx(np.mean(contrast))
+        assert row.effect_size == pytest.approx(np.mean(contrast) / np.std(contrast, ddof=1))
+        assert row.ci_low <= row.mean_diff <= row.ci_high
+        assert row.p_improvement == 1.0
+        assert row.missing == ""
+
+
+def test_factorial_interaction_is_the_difference_of_the_simple_effects_both_ways():
+    effects = stats.factorial_effects(results=_results(FACTORIAL_RESULTS), n_resamples=200)
+    mean = effects.set_index(["factor", "given"])["mean_diff"]
+
+    interaction = mean[("interaction", "")]
+    assert interaction == pytest.approx(
+        mean[("shared_weights", "with")] - mean[("shared_weights", "without")]
+    )
+    assert interaction == pytest.approx(mean[("aux_loss", "with")] - mean[("aux_loss", "without")])
+
+
+def test_factorial_effects_say_what_is_missing():
+    partial = {arch: values for arch, values in FACTORIAL_RESULTS.items() if arch != "sep"}
+
+    effects = stats.factorial_effects(results=_results(partial), n_resamples=200)
+    by_effect = effects.set_index(["factor", "given"])
+
+    answered = by_effect.loc[("shared_weights", "with")]
+    assert (answered["n_pairs"], answered["missing"]) == (3, "")
+    for key in [("shared_weights", "without"), ("aux_loss", "average"), ("interaction", "")]:
+        row = by_effect.loc[key]
+        assert (row["n_pairs"], row["missing"]) == (0, "sep")
+        assert np.isnan(row["mean_diff"]) and np.isnan(row["ci_low"])
+
+
+def test_factorial_effects_use_the_seeds_every_cell_has():
+    uneven = dict(FACTORIAL_RESULTS, sep=[0.78, np.nan, 0.80])
+
+    effects = stats.factorial_effects(results=_results(uneven), n_resamples=200)
+
+    assert effects.set_index(["factor", "given"])["n_pairs"].to_dict() == {
+        ("shared_weights", "without"): 2,
+        ("shared_weights", "with"): 3,
+        ("shared_weights", "average"): 2,
+        ("aux_loss", "without"): 2,
+        ("aux_loss", "with"): 3,
+        ("aux_loss", "average"): 2,
+        ("interaction", ""): 2,
+    }
+
+
+def test_factorial_design_takes_other_labels_and_rejects_an_incomplete_one():
+    renamed = {f"{arch}-v2": values for arch, values in FACTORIAL_RESULTS.items()}
+    design = {f"{arch}-v2": cell for arch, cell in stats.FACTORIAL_DESIGN.items()}
+
+    effects = stats.factorial_effects(results=_results(renamed), design=design, n_resamples=200)
+
+    assert effects["contrast"].iloc[0] == "base-v2 − sep-v2"
+    with pytest.raises(ValueError, match="one arch per cell"):
+        stats.factorial_effects(
+            results=_results(renamed), design=dict(design, **{"sep-v2": stats.Cell(True, True)})
+        )
+
+
+def test_versus_best_compares_the_other_archs_with_the_best_of_the_design():
+    others = {"joint": [0.70, 0.72, 0.71], "digits": [0.97, 0.96, 0.98]}
+    results = _results(FACTORIAL_RESULTS | others)
+
+    table = stats.versus_best(results=results, n_resamples=200)
+
+    assert list(table.columns) == stats.VERSUS_BEST_COLUMNS
+    assert table["arch"].tolist() == ["digits", "joint"]
+    assert set(table["reference"]) == {"base_aux"}
+    assert table["mean_diff"].tolist() == pytest.approx([(2.91 - 2.77) / 3, (2.13 - 2.77) / 3])
+    assert table["p_improvement"].tolist() == [1.0, 0.0]
+
+
+def test_versus_best_without_any_arch_of_the_design_is_empty():
+    table = stats.versus_best(results=_results({"joint": [0.7, 0.8]}), n_resamples=200)
+
+    assert table.empty and list(table.columns) == stats.VERSUS_BEST_COLUMNS

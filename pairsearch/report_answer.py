@@ -1,0 +1,289 @@
+"""The report's opening: the answer to the experiment's questions, in numbers and in sentences.
+
+Every sentence is generated from the numbers of :func:`pairsearch.stats.factorial_effects` and
+:func:`pairsearch.stats.versus_best`: its verdict is the sign of the mean where the 95 % CI
+excludes 0, and "not clear" where it does not.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from pairsearch import report_format as fmt
+from pairsearch.stats import FACTORIAL_DESIGN, INTERACTION, Cell
+
+FACTOR_NAMES = {"shared_weights": "weight sharing", "aux_loss": "the auxiliary loss"}
+GIVEN_NAMES = {
+    ("shared_weights", "without"): "without the auxiliary loss",
+    ("shared_weights", "with"): "with the auxiliary loss",
+    ("aux_loss", "without"): "with separate weights",
+    ("aux_loss", "with"): "with shared weights",
+}
+QUESTIONS = {
+    "shared_weights": "Does weight sharing help?",
+    "aux_loss": "Does the auxiliary loss help?",
+    INTERACTION: "Do the two effects add up?",
+}
+VERDICT_COLOURS = {"higher": "#1a7f37", "lower": "#cf222e", "unclear": "#6e7781"}
+
+
+def resolve_design(
+    *, labels: Sequence[str], arch_of: Mapping[str, str]
+) -> tuple[dict[str, Cell], list[str]]:
+    """Which label plays each cell of the 2×2 design.
+
+    A cell is played by the label named after its arch, else by the one label whose study is of
+    that arch. A cell nobody plays keeps the arch's name (it then has no results).
+
+    Args:
+        labels: The labels with results.
+        arch_of: Label → the arch of its study.
+
+    Returns:
+        The design for :func:`pairsearch.stats.factorial_effects`, and notes for the reader.
+    """
+    design, notes = {}, []
+    for arch, cell in FACTORIAL_DESIGN.items():
+        players = [label for label in labels if arch_of.get(label, label) == arch]
+        if arch in players or not players:
+            design[arch] = cell
+        elif len(players) == 1:
+            design[players[0]] = cell
+        else:
+            design[arch] = cell
+            notes.append(f"Several studies of {arch} ({', '.join(players)}); none is used here.")
+    return design, notes
+
+
+def verdict(row) -> str:
+    """``higher``, ``lower`` or ``unclear``: where the 95 % CI of the difference lies."""
+    if row.ci_low > 0:
+        return "higher"
+    if row.ci_high < 0:
+        return "lower"
+    return "unclear"
+
+
+def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """The answer section's content: sentences, the two tables and the forest plot.
+
+    Args:
+        effects: :func:`pairsearch.stats.factorial_effects` of the results.
+        versus: :func:`pairsearch.stats.versus_best` of the results, in report order.
+        summary: :func:`pairsearch.stats.summarize` of the results.
+
+    Returns:
+        HTML.
+    """
+    by_key = {(row.factor, row.given): row for row in effects.itertuples(index=False)}
+    means = dict(zip(summary["arch"], summary["mean"], strict=True))
+    sentences = [
+        (QUESTIONS[factor], factor_sentence(factor=factor, by_key=by_key))
+        for factor in FACTOR_NAMES
+    ]
+    sentences.append((QUESTIONS[INTERACTION], interaction_sentence(row=by_key[(INTERACTION, "")])))
+    others = "How do the other archs compare with the best of the four?"
+    sentences.append((others, versus_sentence(versus, means)))
+    paragraphs = "\n".join(
+        f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> '
+        f"{html.escape(sentence)}</p>"
+        for question, sentence in sentences
+    )
+    caption = fmt.note(
+        "Differences of test accuracy in percentage points, paired by seed: mean, 95 % BCa "
+        "bootstrap CI, P(improvement) = share of seeds on which the first term wins (a tie "
+        "counts half), d_z = mean ÷ standard deviation of the per-seed differences. Averages "
+        "and the interaction use the seeds that all four archs share. See Caveats for what "
+        "the intervals include.",
+        css_class="ps-caption",
+    )
+    forest = fmt.plot(
+        plot_id="answer-forest", figure=forest_figure(effects=effects, versus=versus),
+        height=120 + 34 * (len(effects) + len(versus)),
+    )
+    return "\n".join(
+        [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), forest]
+    )
+
+
+def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) -> str:
+    """One factor's answer: its average effect, then its effect at each level of the other."""
+    name = FACTOR_NAMES[factor]
+    average = by_key[(factor, "average")]
+    levels = [by_key[(factor, given)] for given in ("without", "with")]
+    if average.n_pairs == 0:
+        answered = [row for row in levels if row.n_pairs > 0]
+        missing = ", ".join(sorted({a for row in levels for a in row.missing.split(", ") if a}))
+        reason = f"no results for {missing}" if missing else "no seed common to all four"
+        if not answered:
+            return f"Cannot be answered: {reason}."
+        parts = [_change(name=name, row=row, given=_given(factor, row)) for row in answered]
+        return f"Only in part ({reason}, so no average): " + "; ".join(parts) + "."
+    levels_text = " and ".join(
+        f"{fmt.points(row.mean_diff)} {_given(factor, row)} ({_ci(row)}{_unclear_mark(row)})"
+        for row in levels
+    )
+    lead = {
+        "higher": f"Yes: {name} raises test accuracy by {_size(average.mean_diff)} points",
+        "lower": f"No, it hurts: {name} lowers test accuracy by "
+        f"{_size(average.mean_diff)} points",
+        "unclear": f"Not clearly: {name} changes test accuracy by "
+        f"{fmt.points(average.mean_diff)} points",
+    }[verdict(average)]
+    closing = " — the CI includes 0" if verdict(average) == "unclear" else ""
+    return (
+        f"{lead} on average ({_ci(average)}, d_z {fmt.effect_size(average.effect_size)}, "
+        f"{_seeds_won(average)}{closing}); {levels_text}."
+    )
+
+
+def interaction_sentence(*, row) -> str:
+    """Whether the effect of one factor depends on the other."""
+    if row.n_pairs == 0:
+        return f"Cannot be answered: it needs all four archs (no results for {row.missing})."
+    shared = FACTOR_NAMES["shared_weights"]
+    size = f"{fmt.points(row.mean_diff)} points ({_ci(row)})"
+    return {
+        "higher": f"They reinforce each other: the effect of {shared} is {size} larger with the "
+        "auxiliary loss than without it — equally, the auxiliary loss gains that much more "
+        "with shared weights.",
+        "lower": f"They overlap: the effect of {shared} is {_size(row.mean_diff)} points "
+        f"smaller with the auxiliary loss than without it ({_ci(row)}).",
+        "unclear": f"The data do not show an interaction: {size}; the CI includes 0, so the "
+        f"effect of {shared} with the auxiliary loss is not distinguishable from its effect "
+        "without it.",
+    }[verdict(row)]
+
+
+def versus_sentence(versus: pd.DataFrame, means: Mapping[str, float]) -> str:
+    """Each arch outside the design against the best of the four."""
+    if versus.empty:
+        return "Cannot be answered: none of the four archs of the 2×2 design has results."
+    reference = versus["reference"].iloc[0]
+    parts = []
+    for row in versus.itertuples(index=False):
+        if row.n_pairs == 0:
+            parts.append(f"{row.arch}: no seed in common")
+            continue
+        word = {"higher": "better", "lower": "worse", "unclear": "not clearly different"}
+        parts.append(
+            f"{row.arch} {word[verdict(row)]}, {fmt.points(row.mean_diff)} points ({_ci(row)}, "
+            f"{_seeds_won(row)})"
+        )
+    return (
+        f"Against {reference}, the best of the four at {fmt.percent(means.get(reference))} %: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def effects_table(*, effects: pd.DataFrame) -> str:
+    """The 2×2 effects, one row each, keyed ``factor/given`` (``interaction`` for the last)."""
+    rows, keys, classes = [], [], []
+    for row in effects.itertuples(index=False):
+        rows.append([(_effect_name(row), row.contrast), *_paired_cells(row)])
+        keys.append(f"{row.factor}/{row.given}" if row.given else row.factor)
+        classes.append("ps-lead" if row.given in ("average", "") else "")
+    headers = ["Effect (contrast)", "Seeds", "Mean (points)", "95 % CI (points)",
+               "P(improvement)", "d_z"]
+    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5}, row_keys=keys,
+                     row_classes=classes, css_class="ps-effects")
+
+
+def versus_table(*, versus: pd.DataFrame) -> str:
+    """Each arch outside the design − the best of the four, keyed ``versus/<arch>``."""
+    if versus.empty:
+        return ""
+    rows = [[f"{row.arch} − {row.reference}", *_paired_cells(row)]
+            for row in versus.itertuples(index=False)]
+    headers = ["Other arch − best of the four", "Seeds", "Mean (points)", "95 % CI (points)",
+               "P(improvement)", "d_z"]
+    keys = [f"versus/{arch}" for arch in versus["arch"]]
+    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5}, row_keys=keys,
+                     css_class="ps-versus")
+
+
+def forest_figure(*, effects: pd.DataFrame, versus: pd.DataFrame) -> go.Figure:
+    """Every effect and every other arch − best of the four, with its 95 % CI, in points."""
+    labels = [_effect_name(row) for row in effects.itertuples(index=False)]
+    labels += [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
+    rows = [*effects.itertuples(index=False), *versus.itertuples(index=False)]
+    return forest(labels=labels, rows=rows, title="Effects on test accuracy, with 95 % CIs",
+                  subtitle="2×2 design (paired by seed), then other archs − the best of the four")
+
+
+def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) -> go.Figure:
+    """A forest plot: one row per difference, mean and 95 % CI in points, a line at 0."""
+    figure = go.Figure()
+    for label, row in zip(labels, rows, strict=True):
+        if row.n_pairs == 0:
+            continue
+        colour = VERDICT_COLOURS[verdict(row)]
+        figure.add_trace(
+            go.Scatter(
+                x=[100 * row.mean_diff], y=[label], mode="markers",
+                marker={"color": colour, "size": 9, "symbol": "diamond"},
+                error_x={"type": "data", "symmetric": False, "color": colour, "thickness": 2,
+                         "array": [100 * (row.ci_high - row.mean_diff)],
+                         "arrayminus": [100 * (row.mean_diff - row.ci_low)]},
+                hovertemplate=f"{html.escape(label)}: %{{x:+.2f}} points "
+                f"[{fmt.points(row.ci_low)}, {fmt.points(row.ci_high)}]<extra></extra>",
+                showlegend=False,
+            )
+        )
+    figure.add_vline(x=0, line_dash="dash", line_color="#52606d")
+    figure.update_layout(
+        title={"text": title, "subtitle": {"text": subtitle}},
+        xaxis_title="difference of test accuracy (percentage points)",
+        yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed",
+               "automargin": True},
+    )
+    return figure
+
+
+def _paired_cells(row) -> list[str]:
+    return [str(row.n_pairs), fmt.points(row.mean_diff),
+            fmt.interval(row.ci_low, row.ci_high, signed=True), fmt.share(row.p_improvement),
+            fmt.effect_size(row.effect_size)]
+
+
+def _effect_name(row) -> str:
+    if row.factor == INTERACTION:
+        return "Interaction"
+    name = FACTOR_NAMES[row.factor]
+    given = "average" if row.given == "average" else GIVEN_NAMES[(row.factor, row.given)]
+    return f"{name[0].upper()}{name[1:]}, {given}"
+
+
+def _given(factor: str, row) -> str:
+    return GIVEN_NAMES[(factor, row.given)]
+
+
+def _change(*, name: str, row, given: str) -> str:
+    return f"{given}, {name} changes test accuracy by {fmt.points(row.mean_diff)} points " \
+        f"({_ci(row)}{_unclear_mark(row)})"
+
+
+def _size(value: float) -> str:
+    """A difference without its sign, for sentences that say the direction in words."""
+    return f"{100 * abs(value):.2f}"
+
+
+def _ci(row) -> str:
+    return f"95 % CI {fmt.points(row.ci_low)} to {fmt.points(row.ci_high)}"
+
+
+def _unclear_mark(row) -> str:
+    return ", includes 0" if verdict(row) == "unclear" else ""
+
+
+def _seeds_won(row) -> str:
+    """``higher on 14 of 15 seeds`` (or ``lower on`` for a negative mean); a tie counts half."""
+    wins = row.p_improvement * row.n_pairs
+    word, count = ("higher", wins) if row.mean_diff >= 0 else ("lower", row.n_pairs - wins)
+    shown = f"{count:.0f}" if count == int(count) else f"{count:.1f}"
+    return f"{word} on {shown} of {row.n_pairs} seeds"

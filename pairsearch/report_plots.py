@@ -1,0 +1,182 @@
+"""The report's plots of the final runs: per-seed accuracy, learning curves, accuracy vs size.
+
+Accuracies are plotted in percent; each title says what is shown, each subtitle how.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from pairsearch import report_format as fmt
+
+JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
+MEAN_OFFSET = 0.32
+BAND = "mean over seeds; band: ±1 std"
+# column, title, subtitle, y axis, scale, note for archs that did not record the column
+CURVES = [
+    ("test_accuracy", "Test accuracy per epoch", BAND, "test accuracy (%)", 100.0,
+     "Not recorded for {}."),
+    ("train_accuracy", "Training accuracy per epoch", BAND, "training accuracy (%)", 100.0,
+     "Not recorded for {}."),
+    ("train_loss", "Training loss per epoch", BAND + "; aux archs add their digit losses",
+     "training loss (mean over batches)", 1.0, "Not recorded for {}."),
+    ("digit_accuracy", "Digit accuracy on the test pairs per epoch", BAND,
+     "digit accuracy (%)", 100.0, "No digit predictions: {}."),
+]
+
+
+def per_seed_figure(
+    *, results: pd.DataFrame, summary: pd.DataFrame, archs: Sequence[str], colours: Mapping
+) -> go.Figure:
+    """Each seed's test accuracy as a dot, and beside it the arch's mean with its 95 % CI."""
+    figure = go.Figure()
+    stats_by_arch = summary.set_index("arch")
+    for position, arch in enumerate(archs):
+        runs = results[(results["arch"] == arch) & results["test_accuracy"].notna()]
+        runs = runs.sort_values("seed")
+        spread = np.linspace(-JITTER_WIDTH / 2, JITTER_WIDTH / 2, max(len(runs), 2))[: len(runs)]
+        figure.add_trace(
+            go.Scatter(
+                x=position - 0.1 + spread, y=100 * runs["test_accuracy"], mode="markers",
+                marker={"color": fmt.with_alpha(colours[arch], 0.7), "size": 7},
+                customdata=runs["seed"], name=arch, showlegend=False,
+                hovertemplate=f"seed %{{customdata}}: %{{y:.2f}} %<extra>{escape(arch)}</extra>",
+            )
+        )
+        if arch not in stats_by_arch.index:
+            continue
+        row = stats_by_arch.loc[arch]
+        figure.add_trace(
+            go.Scatter(
+                x=[position + MEAN_OFFSET], y=[100 * row["mean"]], mode="markers",
+                marker={"color": colours[arch], "size": 11, "symbol": "diamond",
+                        "line": {"color": "#1f2933", "width": 1}},
+                error_y={"type": "data", "symmetric": False, "color": "#1f2933", "thickness": 2,
+                         "array": [100 * (row["ci_high"] - row["mean"])],
+                         "arrayminus": [100 * (row["mean"] - row["ci_low"])]},
+                showlegend=False,
+                hovertemplate=f"mean %{{y:.2f}} % {fmt.interval(row['ci_low'], row['ci_high'])}"
+                f"<extra>{escape(arch)}</extra>",
+            )
+        )
+    figure.update_layout(
+        title={"text": "Test accuracy of every seed, and each arch's mean with its 95 % CI",
+               "subtitle": {"text": "dots: one run per seed; diamond and bar: mean and BCa "
+                                    "bootstrap CI over seeds"}},
+        xaxis={"tickvals": list(range(len(archs))), "ticktext": list(archs),
+               "range": [-0.6, len(archs) - 0.4]},
+        yaxis_title="test accuracy (%)",
+    )
+    return figure
+
+
+def curve_figures(
+    *, curves: pd.DataFrame, archs: Sequence[str], colours: Mapping
+) -> list[tuple[str, go.Figure | None, str]]:
+    """One figure per recorded curve: (id, figure or None when nothing was recorded, note)."""
+    figures = []
+    for column, title, subtitle, axis, scale, missing_note in CURVES:
+        if column not in curves.columns or curves[column].notna().sum() == 0:
+            figures.append((column, None, f"{title}: not recorded for any arch."))
+            continue
+        recorded = curves.dropna(subset=[column])
+        per_epoch = recorded.groupby(["arch", "epoch"])[column].agg(["mean", "std"])
+        figure = go.Figure()
+        for arch in archs:
+            if arch in per_epoch.index.get_level_values("arch"):
+                _add_mean_and_band(figure=figure, arch=arch, epochs=per_epoch.loc[arch],
+                                   colour=colours[arch], scale=scale)
+        figure.update_layout(
+            title={"text": title, "subtitle": {"text": subtitle}},
+            xaxis_title="epoch",
+            xaxis_dtick=max(1, math.ceil(curves["epoch"].nunique() / 12)),  # whole epochs only
+            yaxis_title=axis,
+            legend={"orientation": "h", "y": -0.2},
+        )
+        missing = [arch for arch in archs if arch not in per_epoch.index.get_level_values("arch")]
+        note = missing_note.format(", ".join(missing)) if missing else ""
+        figures.append((column, figure, note))
+    return figures
+
+
+def size_figure(
+    *, summary: pd.DataFrame, results: pd.DataFrame, trials: pd.DataFrame, archs: Sequence[str],
+    colours: Mapping,
+) -> go.Figure:
+    """Accuracy against parameter count: tuning trials, and the final configuration.
+
+    ``trials`` has one row per complete tuning trial with columns ``arch, n_parameters,
+    value`` (validation accuracy).
+    """
+    figure = go.Figure()
+    parameters = results.groupby("arch")["n_parameters"].first()
+    stats_by_arch = summary.set_index("arch")
+    for arch in archs:
+        tried = trials[(trials["arch"] == arch) & trials["n_parameters"].notna()]
+        if not tried.empty:
+            figure.add_trace(
+                go.Scatter(
+                    x=tried["n_parameters"], y=100 * tried["value"], mode="markers",
+                    marker={"color": fmt.with_alpha(colours[arch], 0.3), "size": 5},
+                    name=f"{arch} tuning trials", legendgroup=arch, showlegend=False,
+                    hovertemplate="%{x:,} parameters: %{y:.2f} % validation"
+                    f"<extra>{escape(arch)}</extra>",
+                )
+            )
+        if arch not in stats_by_arch.index or pd.isna(parameters.get(arch)):
+            continue
+        row = stats_by_arch.loc[arch]
+        figure.add_trace(
+            go.Scatter(
+                x=[parameters[arch]], y=[100 * row["mean"]], mode="markers", name=arch,
+                legendgroup=arch,
+                marker={"color": colours[arch], "size": 12, "symbol": "diamond",
+                        "line": {"color": "#1f2933", "width": 1}},
+                error_y={"type": "data", "symmetric": False, "color": colours[arch],
+                         "array": [100 * (row["ci_high"] - row["mean"])],
+                         "arrayminus": [100 * (row["mean"] - row["ci_low"])]},
+                hovertemplate="%{x:,} parameters: %{y:.2f} % test (mean)"
+                f"<extra>{escape(arch)}</extra>",
+            )
+        )
+    figure.update_layout(
+        title={"text": "Accuracy against parameter count",
+               "subtitle": {"text": "diamonds: final configuration, mean test accuracy with "
+                                    "95 % CI; faint dots: complete tuning trials (validation)"}},
+        xaxis={"type": "log", "title": "parameters (log scale)"},
+        yaxis_title="accuracy (%)",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure
+
+
+def _add_mean_and_band(
+    *, figure: go.Figure, arch: str, epochs: pd.DataFrame, colour: str, scale: float
+) -> None:
+    x = epochs.index.to_numpy()
+    mean = scale * epochs["mean"].to_numpy()
+    std = scale * epochs["std"].fillna(0.0).to_numpy()  # one seed: no spread to draw
+    figure.add_trace(
+        go.Scatter(
+            x=np.concatenate([x, x[::-1]]),
+            y=np.concatenate([mean + std, (mean - std)[::-1]]),
+            fill="toself",
+            fillcolor=fmt.with_alpha(colour, 0.18),
+            mode="lines",
+            line={"width": 0, "color": colour},
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=arch,
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x, y=mean, name=arch, mode="lines+markers", line_color=colour, legendgroup=arch
+        )
+    )
