@@ -128,7 +128,7 @@ def check_writable(out_dir: Path) -> None:
 
 def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path) -> str:
     """Collect results, write every report file, and return the summary table in Markdown."""
-    from pairsearch import report, stats
+    from pairsearch import report
 
     storage = handle.open(readonly=True)
     results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
@@ -136,10 +136,10 @@ def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: 
         raise PairsearchError("no finished final jobs to report yet")
     studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
     try:
-        report.write_report(
+        paths = report.write_report(
             out_dir=out_dir, results=results, curves=curves,
             protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
-    return report.summary_markdown(summary=stats.summarize(results=results))
+    return paths["summary_md"].read_text(encoding="utf-8")
