@@ -20,10 +20,11 @@ from pairsearch.errors import PairsearchError
 app = typer.Typer(
     name="pairsearch",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: rich markup would swallow every "[default: …]"
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Inspect or fetch the MNIST data.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect or fetch the MNIST data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
 DataDir = Annotated[
@@ -136,7 +137,7 @@ def tune(
 
     request = tuning.TuneRequest(
         spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner),
-        study_name=study or arch, storage=inputs.storage_handle(url=storage), trials=trials,
+        study_name=inputs.study_name(study, default=arch), storage=inputs.storage_handle(url=storage), trials=trials,
         data=inputs.choose_data(dataset=dataset, data_dir=data_dir), workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads, timeout=timeout,
     )
@@ -301,7 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         context = getattr(error, "ctx", None)
         if not message and context is not None:  # a group called without a command: typer showed its help
             sys.exit(0)
-        fail(message.splitlines()[0])
+        from pairsearch.redaction import redact_urls
+
+        fail(redact_urls(message.splitlines()[0]))  # an echoed argument may be a URL with a password
     except (Abort, KeyboardInterrupt):
         print("pairsearch: interrupted: running work was failed and re-queued; run the same command to continue",
               file=sys.stderr)

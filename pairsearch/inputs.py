@@ -12,6 +12,7 @@ from pathlib import Path
 from pairsearch.errors import PairsearchError
 
 MAX_WORKERS = 512
+MAX_STUDY_NAME = 512  # Optuna's RDB storages keep a study name in a VARCHAR(512)
 
 
 def parse_workers(raw: str) -> int:
@@ -20,16 +21,39 @@ def parse_workers(raw: str) -> int:
 
     if raw == "auto":
         return len(os.sched_getaffinity(0))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_WORKERS:
         raise PairsearchError(f"--workers must be auto or a whole number from 1 to {MAX_WORKERS}, got {raw!r}")
     return int(raw)
 
 
 def check_device(raw: str) -> str:
-    """``--device``: ``auto`` → ``cuda`` when present, else ``cpu``; others must exist here."""
+    """``--device``: ``auto`` → ``cuda`` when present, else ``cpu``; others must work here.
+
+    A device is tried by placing a small tensor on it: torch knows names (``mps``, ``xpu``,
+    ``cuda:7``) that this machine may not have.
+    """
+    import torch
+
     from pairsearch.training import resolve_device
 
-    return str(resolve_device(raw))
+    device = resolve_device(raw)
+    try:
+        torch.zeros(1, device=device)
+    except (RuntimeError, AssertionError, AttributeError):
+        raise PairsearchError(f"--device {raw!r} is not available on this machine; use auto or cpu") from None
+    return str(device)
+
+
+def study_name(raw: str | None, *, default: str) -> str:
+    """``--study``: a name that prints on one line and fits every storage (default: the arch)."""
+    name = default if raw is None else raw
+    if not name.strip():
+        raise PairsearchError("--study must not be empty (leave it out to use the arch name)")
+    if not name.isprintable():
+        raise PairsearchError(f"--study must be printable text on one line, got {name!r}"[:200])
+    if len(name) > MAX_STUDY_NAME:
+        raise PairsearchError(f"--study must be at most {MAX_STUDY_NAME} characters, got {len(name)}")
+    return name
 
 
 def choose_data(*, dataset: str, data_dir: Path):

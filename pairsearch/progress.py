@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -123,37 +124,85 @@ def watch(
 
 
 def status_rows(storage) -> list[dict]:
-    """One row per study in the storage, for ``pairsearch status``."""
+    """One row per study in the storage, for ``pairsearch status``.
+
+    A tuning study shows its best validation accuracy and params; a ``<study>.final`` study the
+    mean ± std test accuracy of its current configuration's finished jobs (never one lucky seed).
+    """
     rows = []
     for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         shot = snapshot(study)
-        rows.append({
-            "study": summary.study_name,
-            "arch": summary.user_attrs.get("arch", "?"),
-            "counts": shot.counts,
-            "best": shot.best_value,
-            "params": shot.best_params,
-        })
+        row = {"study": summary.study_name, "arch": summary.user_attrs.get("arch", "?"), "counts": shot.counts,
+               "best": shot.best_value, "params": shot.best_params}
+        if summary.user_attrs.get("kind") == "final":
+            row.update(_current_jobs(study=study, storage=storage))
+        else:
+            row["value"] = "—" if shot.best_value is None else f"{100 * shot.best_value:.2f} %"
+        rows.append(row)
     return rows
 
 
+def _current_jobs(*, study: optuna.Study, storage) -> dict:
+    """The current configuration's finished test accuracies (mean ± std, in percent) and params.
+
+    Current: made from the tuning study's best trial at its tuning epochs, as a plain
+    ``final-report`` makes them; else the newest jobs (e.g. the tuning study is gone).
+    """
+    jobs = [t for t in study.get_trials(deepcopy=False) if "config_hash" in t.user_attrs]
+    if not jobs:
+        return {"best": None, "value": "—", "params": {}}
+    current = _current_config(study=study, storage=storage, jobs=jobs) or max(jobs, key=lambda t: t.number).user_attrs
+    values = [t.value for t in jobs if t.user_attrs["config_hash"] == current["config_hash"]
+              and t.state == optuna.trial.TrialState.COMPLETE]
+    if not values:
+        return {"best": None, "value": "—", "params": current.get("params", {})}
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
+    return {"best": None, "value": f"{100 * mean:.2f} ± {100 * std:.2f} % ({len(values)})",
+            "params": current.get("params", {})}
+
+
+def _current_config(*, study: optuna.Study, storage, jobs: list) -> dict | None:
+    try:
+        tuned = optuna.load_study(study_name=study.user_attrs.get("tuning_study", ""), storage=storage)
+    except KeyError:
+        return None
+    best = snapshot(tuned)
+    complete = [t for t in tuned.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
+                and t.value == best.best_value]
+    numbers = {t.number for t in complete}
+    matching = [t.user_attrs for t in jobs if t.user_attrs.get("best_trial") in numbers
+                and t.user_attrs.get("epochs") == tuned.user_attrs.get("epochs")]
+    return max(matching, key=lambda attrs: attrs["seed"], default=None)
+
+
 def print_status(*, handle) -> None:
-    """``pairsearch status``: a table of every study in the storage."""
+    """``pairsearch status``: every study in the storage, as wide as the terminal (80 columns fit).
+
+    The counts and values form a table; each study's params follow on lines of their own.
+    """
     rows = status_rows(handle.open(readonly=True))
-    table = Table(title=f"studies in {handle.redacted}")
-    for column in ("study", "arch", "finished", "pruned", "failed", "running", "waiting", "best value",
-                   "best params"):
-        table.add_column(column)
+    table = Table(title=f"studies in {handle.redacted}", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for column in ("study", "arch"):
+        table.add_column(column, overflow="fold")
+    for column in ("done", "pruned", "failed", "run", "wait"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("value", no_wrap=True)
     for row in rows:
         c = row["counts"]
-        best = "—" if row["best"] is None else f"{row['best']:.4f}"
         table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
-                      str(c.running), str(c.waiting), best, format_params(row["params"]))
-    Console(width=200).print(table)
-    print("best value: validation accuracy for tuning studies, test accuracy for <study>.final jobs")
+                      str(c.running), str(c.waiting), row["value"])
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("value: best validation accuracy of a tuning study; for a <study>.final study, the mean ± std "
+                  "test accuracy (and number) of its current configuration's finished jobs")
+    for row in rows:
+        if row["params"]:
+            console.print(f"{row['study']}: {format_params(row['params'])}", markup=False)
     if not rows:
-        print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
+        console.print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
 
 
 def jobs_line(counts: dict[str, tuple[int, int]]) -> str:

@@ -12,7 +12,6 @@ outage. The parent's side (starting, watching and stopping the processes) is
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -28,8 +27,6 @@ from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
 
 WAIT_SECONDS = 2.0
-OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
-DEFAULT_OUTAGE_SECONDS = 600
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -122,7 +119,7 @@ def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline:
     is only ``full`` counts as done.
     """
     pending = list(queues)
-    outage = OutageBackoff()
+    outage = OutageBackoff(limit=handle.outage_seconds)
     while pending and (deadline is None or time.monotonic() < deadline):
         waiting = False
         for queue in list(pending):
@@ -195,9 +192,8 @@ def retry_interrupted(*, study: optuna.Study, number: int) -> None:
 class OutageBackoff:
     """Rides out a storage outage: wait 1, 2, 4 … 30 s between tries, give up after a limit."""
 
-    def __init__(self) -> None:
-        raw = os.environ.get(OUTAGE_ENV, str(DEFAULT_OUTAGE_SECONDS))
-        self.limit = float(raw) if raw.replace(".", "", 1).isdigit() else DEFAULT_OUTAGE_SECONDS
+    def __init__(self, *, limit: float) -> None:
+        self.limit = limit
         self.reset()
 
     def reset(self) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import math
 import os
-import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -24,11 +24,15 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from pairsearch.defaults import STORAGE_ENV, STORAGE_URL
 from pairsearch.errors import PairsearchError
+from pairsearch.redaction import redact
 from pairsearch.storage_errors import describe_error
 
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 10
 MAX_HEARTBEAT_SECONDS = 3600
+OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
+DEFAULT_OUTAGE_SECONDS = 600
+MAX_OUTAGE_SECONDS = 7 * 24 * 3600
 MAX_RETRY = 3
 LOCK_TIMEOUT_SECONDS = 600
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
@@ -52,19 +56,28 @@ class StorageHandle:
     url: str
     kind: str
     heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
+    outage_seconds: float = DEFAULT_OUTAGE_SECONDS
 
     @classmethod
     def resolve(cls, *, url: str | None) -> StorageHandle:
         """``--storage`` if given, else ``$PAIRSEARCH_STORAGE``, else the local SQLite file.
 
-        ``$PAIRSEARCH_HEARTBEAT_SECONDS`` is checked here, once, for every process that uses the handle.
+        The environment's storage settings (``$PAIRSEARCH_HEARTBEAT_SECONDS``,
+        ``$PAIRSEARCH_STORAGE_OUTAGE_SECONDS``) are checked here, once, and travel with the handle
+        to every worker process.
         """
         chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
-        handle = cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds())
+        handle = cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds(),
+                     outage_seconds=outage_seconds())
         if handle.file_path is not None and str(handle.file_path) in ("", ".", ":memory:"):
             raise PairsearchError(
                 f"storage {handle.redacted!r} names no file that workers could share; "
                 "give a path, e.g. sqlite:///storage/pairsearch.db"
+            )
+        if "@" in chosen.partition("://")[2].rpartition("@")[0]:
+            raise PairsearchError(
+                f"the storage URL's user or password holds a raw '@' ({handle.redacted}): "
+                "write it as %40, as in any URL"
             )
         return handle
 
@@ -146,23 +159,6 @@ def _why_not_writable(path: Path) -> str:
     return "Read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "Permission denied"
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``: safe for output, logs and errors.
-
-    Both places a password can be are covered: ``user:PASSWORD@host`` and the query string
-    (``?password=…``, which SQLAlchemy passes on to psycopg).
-    """
-    scheme, separator, rest = url.partition("://")
-    if not separator:
-        return url
-    rest = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
-    if "@" not in rest:
-        return f"{scheme}://{rest}"
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{rest}"
-
-
 def kind_of(url: str) -> str:
     """One of ``sqlite``, ``postgresql``, ``journal``, ``grpc``; unsupported URLs are refused."""
     if url.startswith("sqlite:///"):
@@ -181,6 +177,18 @@ def psycopg_url(url: str) -> str:
     return url.replace("postgres://", "postgresql+psycopg://", 1).replace(
         "postgresql://", "postgresql+psycopg://", 1
     )
+
+
+def outage_seconds() -> float:
+    """``$PAIRSEARCH_STORAGE_OUTAGE_SECONDS``, checked: how long workers wait out a lost storage."""
+    raw = os.environ.get(OUTAGE_ENV, str(DEFAULT_OUTAGE_SECONDS))
+    try:
+        value = float(raw) if raw.isascii() else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_OUTAGE_SECONDS:
+        raise PairsearchError(f"{OUTAGE_ENV} must be a number of seconds from 0 to {MAX_OUTAGE_SECONDS}, got {raw!r}")
+    return value
 
 
 def heartbeat_seconds() -> int:

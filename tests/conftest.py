@@ -82,7 +82,7 @@ def tiny_study(tmp_path) -> Path:
 
 def cli_env(data_dir: Path, **extra: str) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PAIRSEARCH_")}
-    env.update(PAIRSEARCH_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
+    env.update({"PAIRSEARCH_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra})
     return env
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from conftest import run_cli, write_tiny_study
+from conftest import REPO, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import progress, runtime, supervisor, tuning
 from pairsearch.data import DataChoice
@@ -13,12 +13,16 @@ from pairsearch.studyspec import load_study_file
 
 
 def table_row(stdout: str, study: str) -> list[str]:
-    """The cells of the status table's row for ``study``."""
+    """The words of the status table's row for ``study``."""
     for line in stdout.splitlines():
-        cells = [cell.strip() for cell in line.replace("┃", "│").split("│")]
-        if len(cells) > 2 and cells[1] == study:
-            return cells[1:-1]
+        cells = line.split()
+        if cells and cells[0] == study:
+            return cells
     raise AssertionError(f"no row for {study!r} in:\n{stdout}")
+
+
+def params_line(stdout: str, study: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith(f"{study}: "))
 
 
 def add_study(*, url: str, name: str, arch: str, tmp_path, pools, complete: int, failed: int) -> None:
@@ -49,12 +53,32 @@ def test_status_lists_each_study_after_a_tune(tmp_path, tiny_study, data_dir, po
     assert result.returncode == 0, result.stderr
     base = table_row(result.stdout, "base")
     assert base[1:7] == ["base", "2", "0", "0", "0", "0"]  # arch, finished, pruned, failed, running, waiting
-    assert 0.0 <= float(base[7]) <= 1.0
-    assert "channels=" in base[8] and "lr=" in base[8]
+    assert 0.0 <= float(base[7]) <= 100.0 and base[8] == "%"
+    assert "channels=" in params_line(result.stdout, "base") and "lr=" in params_line(result.stdout, "base")
     wide = table_row(result.stdout, "sep_aux-wide")
     assert wide[1:7] == ["sep_aux", "3", "0", "1", "0", "0"]
-    assert wide[7] == "0.5200"
+    assert wide[7:] == ["52.00", "%"]
     assert "no studies" not in result.stdout
+
+
+def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows_final_means(data_dir):
+    """The README's own example: means of the current configuration, not one lucky seed."""
+    db = REPO / "docs" / "results" / "pairsearch.db"
+    before = storage_digest(db)
+    result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="80")
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    summary = (REPO / "docs" / "results" / "results.csv").read_text().splitlines()
+    rows = [line.split(",") for line in summary[1:]]
+    header = summary[0].split(",")
+    arch_at, accuracy_at = header.index("arch"), header.index("test_accuracy")
+    for arch in {row[arch_at] for row in rows}:
+        values = [float(row[accuracy_at]) for row in rows if row[arch_at] == arch]
+        mean = 100 * sum(values) / len(values)
+        cells = table_row(result.stdout, f"{arch}.final")
+        assert cells[7] == f"{mean:.2f}" and cells[11] == f"({len(values)})", cells
+    assert storage_digest(db) == before
+    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
 
 
 def test_status_of_an_empty_storage_says_there_are_no_studies(tmp_path, data_dir):
@@ -74,7 +98,37 @@ def test_status_of_a_missing_file_is_an_error_not_a_new_database(tmp_path, data_
 
 
 @pytest.mark.postgres
+def postgres_catalog(url: str) -> list[tuple]:
+    """Every table and column of the database's public schema (what 'unchanged' means there)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sqlalchemy.text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2")).fetchall()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+@pytest.mark.postgres
+def test_status_of_a_database_without_optuna_is_refused_and_creates_nothing(data_dir, pg_url):
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.begin() as connection:  # another application's database
+        connection.execute(sqlalchemy.text("CREATE TABLE invoices (id integer)"))
+    engine.dispose()
+    before = postgres_catalog(pg_url)
+    for command in (["status"], ["final-report", "--workers", "1"]):
+        result = run_cli([*command, "--storage", pg_url], data_dir=data_dir)
+        assert result.returncode == 2 and "no Optuna storage" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert postgres_catalog(pg_url) == before == [("invoices", "id")]
+
+
 def test_status_hides_the_password(data_dir, pg_url):
+    StorageHandle.resolve(url=pg_url).open()  # Optuna's tables, no study
     with_password = pg_url.replace("postgres@", "postgres:s3cretpw@", 1)  # trust auth ignores it
     result = run_cli(["status", "--storage", with_password], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
