@@ -34,6 +34,7 @@ from pairsearch.runtime import (
     worker_exit_code,
 )
 from pairsearch.storage import StorageHandle
+from pairsearch.studyspec import MAX_SEED
 from pairsearch.supervisor import Display, WorkerExits, run_workers
 
 JOB_VALUE_LABEL = "test accuracy"
@@ -237,7 +238,8 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
             )
         missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
         for seed in missing:
-            study.enqueue_trial({}, user_attrs=plan.job(seed=seed).to_user_attrs())
+            # The seed as the trial's one param: optuna-dashboard has something to plot and rank.
+            study.enqueue_trial({"seed": seed}, user_attrs=plan.job(seed=seed).to_user_attrs())
     return len(missing), notes
 
 
@@ -281,6 +283,7 @@ def make_job_objective(*, data_dir: Path, device):
         if job is None:  # only possible without a shared lock (gRPC): not a real job
             trial.set_user_attr("stop_reason", "no job")
             raise SurplusTrial("no waiting job")
+        trial.suggest_int("seed", 0, MAX_SEED)  # the enqueued value: the job's seed
         if job.data_source not in pools_by_source:
             pools_by_source[job.data_source] = DataChoice(source=job.data_source, data_dir=data_dir).load()
         pools = pools_by_source[job.data_source]

@@ -157,8 +157,12 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
         def guarded(trial: optuna.Trial) -> float:
             started.append(trial.number)
             held.close()  # the trial exists now: let other workers count it and go on
-            with _GATE.open():
-                return queue.objective(trial)
+            try:
+                with _GATE.open():
+                    return queue.objective(trial)
+            except KeyboardInterrupt:
+                trial.set_user_attr("stop_reason", "interrupted")  # the dashboard says why it failed
+                raise
 
         try:
             with _GATE.deferred():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, cli_env, free_port, run_cli, write_tiny_study
+from conftest import REPO, cli_env, free_port, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import tuning
 from pairsearch.data import DataChoice
@@ -125,3 +126,37 @@ def test_dashboard_refuses_an_unreachable_storage_in_one_line(data_dir):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "s3cretpw" not in result.stderr + result.stdout
+
+
+def test_every_study_of_a_report_storage_answers_200_and_reading_changes_nothing(tmp_path, data_dir):
+    """Tuning studies and their ``.final`` companions: details and parameter importances."""
+    from test_final import run_final_jobs
+    from test_final import tune as tune_in_process
+
+    from pairsearch import final
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=3, epochs=1)
+    storage = StorageHandle.resolve(url=url).open()
+    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    db = tmp_path / "p.db"
+    with sqlite3.connect(db) as connection:  # a settled, one-file storage, as a user leaves it
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = storage_digest(db)
+    port = free_port()
+    process = start_dashboard(["--storage", url, "--port", str(port)], data_dir=data_dir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base)
+        summaries = json.loads(get(f"{base}/api/studies")[1])["study_summaries"]
+        assert sorted(summary["study_name"] for summary in summaries) == ["base", "base.final"]
+        for summary in summaries:
+            for path in ("?after=0", "/param_importances"):
+                status, body = get(f"{base}/api/studies/{summary['study_id']}{path}")
+                assert status == 200, (summary["study_name"], path, body[:300])
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    assert storage_digest(db) == before

@@ -486,6 +486,8 @@ def test_ctrl_c_stops_everything_and_requeues_the_running_trials(tmp_path, data_
         json.dumps(t.system_attrs["fixed_params"], sort_keys=True) for t in waiting
     }
     assert sorted(t.user_attrs["retry_of"] for t in waiting) == sorted(t.number for t in failed)
+    assert {t.user_attrs.get("stop_reason") for t in failed} == {"interrupted"}
+    assert all(t.user_attrs["n_parameters"] > 0 for t in failed)
 
     result = run_cli(args, data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
     assert_ok(result)
@@ -495,3 +497,24 @@ def test_ctrl_c_stops_everything_and_requeues_the_running_trials(tmp_path, data_
     assert counted.get(TrialState.RUNNING, 0) == 0 and counted.get(TrialState.WAITING, 0) == 0, counted
     reran = {json.dumps(t.params, sort_keys=True) for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert {json.dumps(t.params, sort_keys=True) for t in failed} <= reran
+
+
+def test_every_trial_records_its_size_and_why_it_stopped(tmp_path, data_dir, pools):
+    """Pruned trials too: the dashboard's accuracy-vs-size view has no holes."""
+    study_file = tmp_path / "pruned.toml"
+    study_file.write_text(write_tiny_study(tmp_path, epochs=3).read_text().replace(
+        '[pruner]\nname = "none"', '[pruner]\nname = "median"\nn_startup_trials = 1\nn_warmup_steps = 0'))
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=6), spec=load_study_file(path=study_file),
+                              data=DataChoice(source="mnist5k", data_dir=data_dir))
+    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    threads = torch.get_num_threads()
+    try:
+        tuning.run_trials(request=job)
+    finally:
+        torch.set_num_threads(threads)
+    trials = load(job.storage.url).trials
+    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}, [t.state for t in trials]
+    for trial in trials:
+        assert trial.user_attrs["n_parameters"] > 0
+        expected = "pruned" if trial.state == TrialState.PRUNED else "completed"
+        assert trial.user_attrs["stop_reason"] == expected
