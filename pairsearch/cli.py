@@ -15,7 +15,7 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from pairsearch import defaults
-from pairsearch.errors import PairsearchError
+from pairsearch.errors import PairsearchError, error_line
 
 app = typer.Typer(
     name="pairsearch",
@@ -279,7 +279,7 @@ def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
 
 def fail(message: str) -> None:
     """The one way a user error ends: one line on stderr, exit code 2."""
-    print(f"pairsearch: error: {message}", file=sys.stderr, flush=True)
+    print(error_line(message), file=sys.stderr, flush=True)
     sys.exit(2)
 
 
@@ -302,9 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         context = getattr(error, "ctx", None)
         if not message and context is not None:  # a group called without a command: typer showed its help
             sys.exit(0)
-        from pairsearch.redaction import redact_urls
-
-        fail(redact_urls(message.splitlines()[0]))  # an echoed argument may be a URL with a password
+        fail(message.splitlines()[0])
     except (Abort, KeyboardInterrupt):
         print("pairsearch: interrupted: running work was failed and re-queued; run the same command to continue",
               file=sys.stderr)

@@ -1,8 +1,16 @@
-"""The one exception type the CLI turns into a single stderr line and exit code 2."""
+"""The one exception type the CLI turns into a single stderr line and exit code 2, and that line."""
+
+from pairsearch.redaction import redact_urls
 
 
 class PairsearchError(Exception):
     """A problem the user can fix: bad input, missing data, unreachable storage.
 
-    The message is a single line, shown as is, so it must never contain a password.
+    The message is a single line. It must never contain a password; :func:`error_line` hides
+    one anyway should a message echo a URL the user typed.
     """
+
+
+def error_line(message: str) -> str:
+    """The one stderr line a user error is shown as, with the password of any URL in it hidden."""
+    return f"pairsearch: error: {redact_urls(message)}"

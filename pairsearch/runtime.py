@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.errors import PairsearchError
+from pairsearch.errors import PairsearchError, error_line
 from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
 
@@ -285,13 +285,13 @@ def worker_exit_code(run: Callable[[], None]) -> int:
     try:
         run()
     except PairsearchError as error:
-        print(f"pairsearch: error: {error}", file=sys.stderr, flush=True)
+        print(error_line(str(error)), file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
         if not is_storage_failure(error):
             raise
-        print(f"pairsearch: error: the storage failed: {describe_error(error)}", file=sys.stderr, flush=True)
+        print(error_line(f"the storage failed: {describe_error(error)}"), file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     return 0

@@ -10,8 +10,10 @@ starting workers: the fixture makes that a test failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +192,43 @@ ROWS: dict[str, Row] = {
                                         ["pairsearch_no_such_db"], needs="cluster"),
     "tune_nonexistent_database": Row([*TUNE[:-1], "{cluster_no_such_db}"], ["pairsearch_no_such_db"],
                                      needs="cluster"),
+    # --- reading never writes: what is not an Optuna storage of pairsearch's is refused, untouched ---
+    "storage_empty_file": Row(["status", "--storage", "sqlite:///{emptyfile}"], ["not an SQLite database"]),
+    "storage_another_applications_db": Row(["status", "--storage", "sqlite:///{otherdb}"], ["no Optuna storage"]),
+    "dashboard_another_applications_db": Row(["dashboard", "--storage", "sqlite:///{otherdb}"],
+                                             ["no Optuna storage"]),
+    "final_report_another_applications_db": Row(["final-report", "--storage", "sqlite:///{otherdb}", "--out",
+                                                 "{out}"], ["no Optuna storage"]),
+    "storage_sqlite_without_a_path": Row(["status", "--storage", "sqlite:///"], ["names no file"]),
+    "storage_sqlite_in_memory": Row([*TUNE[:-1], "sqlite:///:memory:"], ["names no file"]),
+    "study_empty_minimize_by_optuna": Row([*TUNE, "--study", "foreign_empty"],
+                                          ["'foreign_empty'", "not made by pairsearch", "--study"]),
+    "study_multi_objective_by_optuna": Row([*TUNE, "--study", "foreign_multi"],
+                                           ["'foreign_multi'", "not made by pairsearch"]),
+    "final_report_data_dir_is_a_file": Row(["final-report", "--storage", "{db}", "--data-dir", "{textfile}/data",
+                                            "--out", "{out}"], ["data dir"]),
+    # --- values checked where they enter ---------------------------------------------------------
+    "workers_superscript_digit": Row([*TUNE, "--workers", "²"], ["--workers", "'²'"]),
+    "device_not_on_this_machine": Row([*TRAIN, "--device", "mps"], ["'mps'", "not available"]),
+    "heartbeat_setting_huge": Row(["status", "--storage", "{db}"], ["PAIRSEARCH_HEARTBEAT_SECONDS", "3600"],
+                                  env={"PAIRSEARCH_HEARTBEAT_SECONDS": "99999999"}),
+    "outage_setting_not_a_number": Row(TUNE, ["PAIRSEARCH_STORAGE_OUTAGE_SECONDS", "'forever'"],
+                                       env={"PAIRSEARCH_STORAGE_OUTAGE_SECONDS": "forever"}),
+    "study_name_empty": Row([*TUNE, "--study", ""], ["--study", "empty"]),
+    "study_name_with_a_newline": Row([*TUNE, "--study", "base\nother"], ["--study", "printable"]),
+    "study_name_too_long": Row([*TUNE, "--study", "s" * 600], ["--study", "512"]),
+    # --- secrets: wherever a URL surfaces, its password does not --------------------------------------
+    "status_storage_given_positionally": Row(["status", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"],
+                                             ["unexpected extra argument", "postgres:***@127.0.0.1"]),
+    "dashboard_storage_given_positionally": Row(["dashboard", f"postgresql://u:{PASSWORD}@127.0.0.1:1/x"],
+                                                ["unexpected extra argument", "u:***@127.0.0.1"]),
+    "storage_password_with_a_raw_at": Row(["status", "--storage", f"postgresql+psycopg://u:{PASSWORD}@x@127.0.0.1:1/d"],
+                                          ["raw '@'", "%40"]),
+    # Found by tests/test_fuzz_cli.py: an option's message echoes the value it refuses.
+    "workers_given_a_url_with_a_password": Row([*TUNE, "--workers", f"postgresql://u:{PASSWORD}@h/db"],
+                                               ["--workers", "u:***@h/db"]),
+    "storage_grpc_malformed_with_password": Row(["status", "--storage", f"grpc://u:{PASSWORD}@nohostport"],
+                                                ["grpc://HOST:PORT"]),
 }
 SUBPROCESS_ROWS = ["trials_10_to_the_12", "file_binary", "storage_unreachable_host", "study_made_by_another_tool",
                    "file_never_ends", "idx_images_8x8"]
@@ -267,11 +306,20 @@ def world(tmp_path_factory, data_dir, pools):
                 params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
                 intermediate_values={1: value - 0.05, 2: value}, user_attrs={"stop_reason": "completed"},
             ))
-    # A study made by another tool, with other params, in the same SQLite file.
+    # Studies made by another tool in the same SQLite file: with trials, empty (plain Optuna's
+    # default direction is MINIMIZE), and multi-objective.
     foreign = optuna.create_study(study_name="foreign", storage=f"sqlite:///{db}")
     foreign.optimize(lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3)
+    optuna.create_study(study_name="foreign_empty", storage=f"sqlite:///{db}")
+    optuna.create_study(study_name="foreign_multi", storage=f"sqlite:///{db}", directions=["maximize", "minimize"])
     text_file = storage_dir / "notes.txt"
     text_file.write_text("not a database\n")
+    empty_file = storage_dir / "empty.db"
+    empty_file.write_bytes(b"")
+    other_db = storage_dir / "invoices.db"  # another application's SQLite database
+    with contextlib.closing(sqlite3.connect(other_db)) as connection:
+        connection.execute("CREATE TABLE invoices (id INTEGER, total REAL)")
+        connection.commit()
     garbage = storage_dir / "garbage.log"
     garbage.write_bytes(b'{"op_code": 0, "worker_id": "x"\n\x00\xff\xfe garbage\n')
 
@@ -291,13 +339,14 @@ def world(tmp_path_factory, data_dir, pools):
     values = {
         "db": f"sqlite:///{db}", "journal": str(journal), "tiny": str(tiny), "dir": str(directory),
         "textfile": str(text_file), "garbage_journal": str(garbage), "out": str(directory / "report"),
+        "emptyfile": str(empty_file), "otherdb": str(other_db),
         "marker": str(marker),
     }
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         values["busy_port"] = str(busy.getsockname()[1])
-        yield World(dir=directory, values=values, storage_files=[db, journal, text_file, garbage])
+        yield World(dir=directory, values=values, storage_files=[db, journal, text_file, garbage, empty_file, other_db])
     assert not marker.exists(), "a study file's contents were executed"
 
 
@@ -382,6 +431,14 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_storage_alone(name, world, 
     code, stdout, stderr = main_in_process(args, ROWS[name].env)
     assert_one_error_line(code=code, stdout=stdout, stderr=stderr, words=words, secret=secret)
     assert world.snapshot() == before, "a storage file changed, appeared or vanished"
+
+
+@pytest.mark.parametrize("name", sorted(name for name, row in ROWS.items() if row.args[0] == "final-report"))
+def test_a_refused_final_report_leaves_no_report_folder(name, world, main_in_process, request):
+    args, words, secret = resolve(name, world, request)
+    code, stdout, stderr = main_in_process(args, ROWS[name].env)
+    assert_one_error_line(code=code, stdout=stdout, stderr=stderr, words=words, secret=secret)
+    assert not Path(world.values["out"]).exists()
 
 
 def test_bad_input_in_real_processes(world, data_dir):
