@@ -8,8 +8,9 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from pairsearch.backends import serve_grpc_proxy
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle, serve_grpc_proxy
+from pairsearch.storage import StorageHandle
 
 
 def check_port_free(*, host: str, port: int) -> None:

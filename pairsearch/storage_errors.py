@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import optuna
 
+from pairsearch.errors import PairsearchError
+
+
+class NoOptunaSchema(PairsearchError):
+    """A database without Optuna's tables: refused by readers (``tune`` may create them)."""
+
 
 def is_storage_outage(error: BaseException) -> bool:
     """Whether ``error`` comes from a storage that went away (server restart, network, lock).

@@ -8,22 +8,28 @@ written (no warning, no range it would cut short) or one such line.
 
 from __future__ import annotations
 
-import codecs
-import datetime
 import decimal
 import hashlib
 import json
 import math
-import os
-import re
-import stat
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pairsearch.errors import PairsearchError
 from pairsearch.models import ARCHS, get_arch
 from pairsearch.params import PARAM_RANGES, check_value
+from pairsearch.tomlfile import (
+    TableError,
+    check_choice,
+    check_keys,
+    check_type,
+    file_error,
+    integer,
+    key_path,
+    read_toml_file,
+    require,
+    shown,
+)
 
 SOURCE_STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 # The keys of a searched param besides `type`, by type.
@@ -46,21 +52,6 @@ MAX_EPOCHS = 1000
 # the trial number: 2**31 - 1 leaves room for any budget. The sampler's and pruner's counts
 # are bounded by it too.
 MAX_SEED = 2**31 - 1
-# The shipped study files are under 2 KiB. The bound keeps a wrong path (/dev/zero, a data
-# file) from being read whole; pipes and devices are refused before any read.
-MAX_FILE_BYTES = 1 << 20
-# Byte-order marks of text that is not UTF-8 (UTF-32 first: its little-endian mark begins
-# with UTF-16's). A UTF-8 mark, which some Windows editors write, is skipped.
-FOREIGN_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-TOML_TYPE_NAMES = {
-    bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-    dict: "a table", datetime.datetime: "a date-time", datetime.date: "a date", datetime.time: "a time",
-}
-BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # a key TOML writes without quotes
-MAX_SHOWN = 40  # characters of a value from the file quoted in a message: it is one short line
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ class StudySpec:
         if epochs is not None:
             spec = replace(spec, epochs=epochs)
         if pruner is not None:
-            spec = replace(spec, pruner={**spec.pruner, "name": _check_choice(pruner, PRUNERS, "--pruner")})
+            spec = replace(spec, pruner={**spec.pruner, "name": check_choice(pruner, PRUNERS, "--pruner")})
         return spec
 
 
@@ -117,105 +108,30 @@ def load_study_file(*, path: Path, arch: str | None = None) -> StudySpec:
         PairsearchError: one line naming the file, and the key when a value is wrong.
     """
     path = Path(path)
-    document = _parse_toml(path=path, text=_decode(path=path, content=_read_bounded(path=path)))
+    document = read_toml_file(path=path, what="study file")
     try:
         spec = parse_spec(document=document)
-    except SpecError as error:
-        raise _file_error(path, f"{error.key}: {error.message}") from None
+    except TableError as error:
+        raise file_error(path, f"{error.key}: {error.message}") from None
     if arch is not None and spec.arch != arch:
-        raise _file_error(path, f"arch: the file is for {spec.arch!r}, not --arch {_shown(arch)}")
+        raise file_error(path, f"arch: the file is for {spec.arch!r}, not --arch {shown(arch)}")
     return spec
-
-
-def _file_error(path: Path, message: str) -> PairsearchError:
-    """``PATH: message``, the path escaped if it holds a character that would break the line."""
-    name = str(path)
-    return PairsearchError(f"{name if name.isprintable() else ascii(name)}: {message}")
-
-
-# --- from bytes to a TOML document -----------------------------------------------------------
-
-
-def _read_bounded(*, path: Path) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`."""
-    try:
-        # Non-blocking: opening a FIFO must not wait for a writer that never comes.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise _file_error(path, "study file not found") from None
-    except OSError as error:
-        raise _file_error(path, f"cannot read ({error.strerror})") from None
-    try:
-        _check_regular(path=path, mode=os.fstat(descriptor).st_mode)
-        with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            content = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise _file_error(path, f"cannot read ({error.strerror})") from None
-    finally:
-        os.close(descriptor)
-    if len(content) > MAX_FILE_BYTES:
-        raise _file_error(path, f"larger than {MAX_FILE_BYTES >> 20} MiB, so not a study file")
-    return content
-
-
-def _check_regular(*, path: Path, mode: int) -> None:
-    if stat.S_ISDIR(mode):
-        raise _file_error(path, "is a directory, not a study file")
-    if not stat.S_ISREG(mode):
-        raise _file_error(path, "is a device, pipe or socket, not a study file")
-
-
-def _decode(*, path: Path, content: bytes) -> str:
-    """UTF-8 text (TOML's only encoding), a UTF-8 byte-order mark skipped."""
-    for mark, encoding in FOREIGN_BOMS:
-        if content.startswith(mark):
-            raise _file_error(path, f"not UTF-8 text: it is {encoding}; save it as UTF-8")
-    if b"\x00" in content:  # valid UTF-8 that TOML forbids: UTF-16 without a mark, or binary
-        raise _file_error(path, "not UTF-8 text: it holds NUL bytes (UTF-16, or a binary file?)")
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line, byte = content.count(b"\n", 0, error.start) + 1, content[error.start]
-        raise _file_error(path, f"not UTF-8 text (line {line} has the byte 0x{byte:02x})") from None
-
-
-def _parse_toml(*, path: Path, text: str) -> dict:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise _file_error(path, f"not valid TOML: {_shortened_toml_error(str(error))}") from None
-    except RecursionError:  # arrays or inline tables nested hundreds deep
-        raise _file_error(path, "not valid TOML for a study file: nested too deeply") from None
-    except ValueError:  # tomllib lets Python's limit on the digits of an integer through
-        raise _file_error(path, "not valid TOML: an integer with thousands of digits") from None
-
-
-def _shortened_toml_error(text: str) -> str:
-    """tomllib's message with any key it quotes cut short, its position kept."""
-    message, at, position = text.rpartition(" (at ")
-    return f"{_shortened(message)}{at}{position}" if at else _shortened(text)
 
 
 # --- the document ----------------------------------------------------------------------------
 
 
-class SpecError(Exception):
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key, self.message = key, message
-
-
 def parse_spec(*, document: dict) -> StudySpec:
-    """Validate a parsed TOML document; raise :class:`SpecError` naming the bad key."""
-    _check_keys(document, allowed=TOP_LEVEL_KEYS, where="")
+    """Validate a parsed TOML document; raise :class:`TableError` naming the bad key."""
+    check_keys(document, allowed=TOP_LEVEL_KEYS, where="")
     arch_name = _parse_arch(document)
-    epochs = _integer(_require(document, "epochs", int, "epochs"), "epochs", low=1, high=MAX_EPOCHS)
-    seed = _integer(document.get("seed", 0), "seed", low=0, high=MAX_SEED)
-    _check_type(document.get("description", ""), str, "description")
+    epochs = integer(require(document, "epochs", int, "epochs"), "epochs", low=1, high=MAX_EPOCHS)
+    seed = integer(document.get("seed", 0), "seed", low=0, high=MAX_SEED)
+    check_type(document.get("description", ""), str, "description")
     param_names = get_arch(arch_name).param_names
-    params = _require(document, "params", dict, "params")
+    params = require(document, "params", dict, "params")
     if not params:
-        raise SpecError("params", "searches nothing: give at least one range (fixed values go in [fixed])")
+        raise TableError("params", "searches nothing: give at least one range (fixed values go in [fixed])")
     space = tuple(_parse_space(name, value, param_names) for name, value in params.items())
     fixed = _parse_fixed(document.get("fixed", {}), param_names, searched=set(params))
     return StudySpec(
@@ -226,20 +142,20 @@ def parse_spec(*, document: dict) -> StudySpec:
 
 
 def _parse_arch(document: dict) -> str:
-    name = _require(document, "arch", str, "arch")
+    name = require(document, "arch", str, "arch")
     if name not in ARCHS:
-        raise SpecError("arch", f"unknown arch {_shown(name)}; valid archs: {', '.join(ARCHS)}")
+        raise TableError("arch", f"unknown arch {shown(name)}; valid archs: {', '.join(ARCHS)}")
     return name
 
 
 def _parse_space(name: str, table: object, valid: list[str]) -> ParamSpace:
-    key = _key("params", name)
+    key = key_path("params", name)
     if name not in valid:
-        raise SpecError(key, f"unknown param for this arch; valid params: {', '.join(valid)}")
+        raise TableError(key, f"unknown param for this arch; valid params: {', '.join(valid)}")
     if not isinstance(table, dict):
-        raise SpecError(key, "must be a table like { type = \"float\", low = 0.0, high = 1.0 }")
-    kind = _check_choice(_require(table, "type", str, f"{key}.type"), PARAM_TYPES, f"{key}.type", error=SpecError)
-    _check_keys(table, allowed={"type", *SPACE_KEYS[kind]}, where=key, context=f" for type {kind!r}")
+        raise TableError(key, "must be a table like { type = \"float\", low = 0.0, high = 1.0 }")
+    kind = check_choice(require(table, "type", str, f"{key}.type"), PARAM_TYPES, f"{key}.type", error=TableError)
+    check_keys(table, allowed={"type", *SPACE_KEYS[kind]}, where=key, context=f" for type {kind!r}")
     _check_search_type(name, kind, key)
     if kind == "categorical":
         return _parse_categorical(name, table, key)
@@ -249,18 +165,18 @@ def _parse_space(name: str, table: object, valid: list[str]) -> ParamSpace:
 def _check_search_type(name: str, kind: str, key: str) -> None:
     allowed = SEARCH_TYPES[PARAM_RANGES[name].kind]
     if kind not in allowed:
-        raise SpecError(f"{key}.type", f"{name} takes {PARAM_RANGES[name].describe()}: "
+        raise TableError(f"{key}.type", f"{name} takes {PARAM_RANGES[name].describe()}: "
                                        f"search it with type {' or '.join(map(repr, allowed))}")
 
 
 def _parse_categorical(name: str, table: dict, key: str) -> ParamSpace:
-    choices = _require(table, "choices", list, f"{key}.choices")
+    choices = require(table, "choices", list, f"{key}.choices")
     if not choices:
-        raise SpecError(f"{key}.choices", "must not be empty")
+        raise TableError(f"{key}.choices", "must not be empty")
     values = [_check_in_range(name, choice, f"{key}.choices") for choice in choices]
     for index, value in enumerate(values):
         if value in values[:index]:
-            raise SpecError(f"{key}.choices", f"{_shown(choices[index])} is given twice")
+            raise TableError(f"{key}.choices", f"{shown(choices[index])} is given twice")
     # The choices as written: existing studies' spec hashes depend on them, and resolve_params
     # converts each suggested value to its param's type.
     return ParamSpace(name=name, type="categorical", choices=tuple(choices))
@@ -269,22 +185,22 @@ def _parse_categorical(name: str, table: dict, key: str) -> ParamSpace:
 def _parse_numeric(name: str, kind: str, table: dict, key: str) -> ParamSpace:
     low, high = (_parse_bound(name, kind, table, key, bound=bound) for bound in ("low", "high"))
     if low > high:
-        raise SpecError(f"{key}.low", f"low ({low}) must not be greater than high ({high})")
+        raise TableError(f"{key}.low", f"low ({low}) must not be greater than high ({high})")
     log = table.get("log", False)
-    _check_type(log, bool, f"{key}.log")
+    check_type(log, bool, f"{key}.log")
     if log and low <= 0:
-        raise SpecError(f"{key}.low", f"must be > 0 for a log-scale range, got {low}")
+        raise TableError(f"{key}.low", f"must be > 0 for a log-scale range, got {low}")
     step = _parse_step(kind, table, key, low=low, high=high)
     if step is not None and log:
-        raise SpecError(f"{key}.step", "cannot be combined with log = true")
+        raise TableError(f"{key}.step", "cannot be combined with log = true")
     return ParamSpace(name=name, type=kind, low=low, high=high, log=log, step=step)
 
 
 def _parse_bound(name: str, kind: str, table: dict, key: str, *, bound: str) -> int | float:
     key = f"{key}.{bound}"
-    value = _require(table, bound, int if kind == "int" else (int, float), key)
+    value = require(table, bound, int if kind == "int" else (int, float), key)
     if isinstance(value, float) and not math.isfinite(value):
-        raise SpecError(key, "must be finite")
+        raise TableError(key, "must be finite")
     return _check_in_range(name, value, key)
 
 
@@ -294,10 +210,10 @@ def _parse_step(kind: str, table: dict, key: str, *, low: float, high: float) ->
     if step is None:
         return None
     key = f"{key}.step"
-    _check_type(step, int if kind == "int" else (int, float), key)
+    check_type(step, int if kind == "int" else (int, float), key)
     if not (isinstance(step, int) or math.isfinite(step)) or step <= 0:
         positive = "a positive integer" if kind == "int" else "a positive finite number"
-        raise SpecError(key, f"must be {positive}, got {_shown(step)}")
+        raise TableError(key, f"must be {positive}, got {shown(step)}")
     if low < high:
         _check_step_fits(step, key, low=low, high=high)
     return step
@@ -310,14 +226,14 @@ def _check_step_fits(step: float, key: str, *, low: float, high: float) -> None:
     """
     span, step_size = decimal.Decimal(str(high)) - decimal.Decimal(str(low)), decimal.Decimal(str(step))
     if step_size > span:
-        raise SpecError(key, f"{_shown(step)} is larger than the range {low}..{high}")
+        raise TableError(key, f"{shown(step)} is larger than the range {low}..{high}")
     try:
         fits = span % step_size == 0
     except decimal.InvalidOperation:  # more steps than Decimal has digits: Optuna would crash
-        raise SpecError(key, f"{_shown(step)} is too fine for the range {low}..{high}; "
+        raise TableError(key, f"{shown(step)} is too fine for the range {low}..{high}; "
                              "leave step out for a continuous range") from None
     if not fits:
-        raise SpecError(key, f"{_shown(step)} does not divide the range {low}..{high}: "
+        raise TableError(key, f"{shown(step)} does not divide the range {low}..{high}: "
                              "make high - low a whole number of steps")
 
 
@@ -326,118 +242,47 @@ def _check_in_range(name: str, value: object, key: str) -> object:
         return check_value(name=name, value=value)
     except PairsearchError:
         allowed = PARAM_RANGES[name].describe()
-        raise SpecError(key, f"{_shown(value)} is outside what {name} takes ({allowed})") from None
+        raise TableError(key, f"{shown(value)} is outside what {name} takes ({allowed})") from None
 
 
 def _parse_fixed(table: object, valid: list[str], *, searched: set[str]) -> dict:
     if not isinstance(table, dict):
-        raise SpecError("fixed", "must be a table of param = value")
+        raise TableError("fixed", "must be a table of param = value")
     fixed = {}
     for name, value in table.items():
-        key = _key("fixed", name)
+        key = key_path("fixed", name)
         if name not in valid:
-            raise SpecError(key, f"unknown param for this arch; valid params: {', '.join(valid)}")
+            raise TableError(key, f"unknown param for this arch; valid params: {', '.join(valid)}")
         if name in searched:
-            raise SpecError(key, "is also in [params]; fix it or search it, not both")
+            raise TableError(key, "is also in [params]; fix it or search it, not both")
         fixed[name] = _check_in_range(name, value, key)
     return fixed
 
 
 def _parse_sampler(table: object) -> dict:
     sampler = {"name": "tpe", "n_startup_trials": 10, **_typed(table, SAMPLER_KEYS, "sampler")}
-    _check_choice(sampler["name"], SAMPLERS, "sampler.name", error=SpecError)
+    check_choice(sampler["name"], SAMPLERS, "sampler.name", error=TableError)
     return sampler
 
 
 def _parse_pruner(table: object) -> dict:
     defaults = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 2}
     pruner = {**defaults, **_typed(table, PRUNER_KEYS, "pruner")}
-    _check_choice(pruner["name"], PRUNERS, "pruner.name", error=SpecError)
+    check_choice(pruner["name"], PRUNERS, "pruner.name", error=TableError)
     if pruner.get("reduction_factor", 2) < 2:  # Hyperband divides by log(reduction_factor)
-        raise SpecError("pruner.reduction_factor", "must be an integer ≥ 2")
+        raise TableError("pruner.reduction_factor", "must be an integer ≥ 2")
     return pruner
 
 
 def _typed(table: object, allowed: dict[str, type], where: str) -> dict:
     """A [sampler] or [pruner] table: known keys, names, and counts from 0 to MAX_SEED."""
     if not isinstance(table, dict):
-        raise SpecError(where, "must be a table")
-    _check_keys(table, allowed=set(allowed), where=where)
+        raise TableError(where, "must be a table")
+    check_keys(table, allowed=set(allowed), where=where)
     for key, value in table.items():
-        _check_type(value, allowed[key], f"{where}.{key}")
+        check_type(value, allowed[key], f"{where}.{key}")
         if allowed[key] is int:
-            _integer(value, f"{where}.{key}", low=0, high=MAX_SEED)
+            integer(value, f"{where}.{key}", low=0, high=MAX_SEED)
     return dict(table)
 
 
-# --- checks shared by every table ------------------------------------------------------------
-
-
-def _check_keys(table: dict, *, allowed: set[str], where: str, context: str = "") -> None:
-    for key in table:
-        if key not in allowed:
-            raise SpecError(_key(where, key), f"unknown key{context}; valid keys: {', '.join(sorted(allowed))}")
-
-
-def _require(table: dict, key: str, kind: type | tuple, where: str):
-    if key not in table:
-        raise SpecError(where, "missing")
-    _check_type(table[key], kind, where)
-    return table[key]
-
-
-def _check_type(value: object, kind: type | tuple, where: str) -> None:
-    """``value`` is a ``kind``; a bool is never a number here (Python says it is an int)."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        expected = "a number" if kinds == (int, float) else _type_name(kinds[0])
-        raise SpecError(where, f"must be {expected}, got {_described(value)}")
-
-
-def _integer(value: object, where: str, *, low: int, high: int) -> int:
-    _check_type(value, int, where)
-    if not low <= value <= high:
-        raise SpecError(where, f"must be an integer from {low} to {high}, got {_shown(value)}")
-    return value
-
-
-def _check_choice(value: str, choices: tuple, where: str, *, error: type = PairsearchError) -> str:
-    if value not in choices:
-        message = f"{_shown(value)} is not one of: {', '.join(choices)}"
-        raise error(where, message) if error is SpecError else error(f"{where}: {message}")
-    return value
-
-
-# --- how values from the file appear in a message --------------------------------------------
-
-
-def _key(where: str, name: str) -> str:
-    """The dotted path of a key, the key quoted as TOML quotes it when it is not a bare key."""
-    quoted = name if BARE_KEY.fullmatch(name) else _shortened(json.dumps(name))
-    return f"{where}.{quoted}" if where else quoted
-
-
-def _type_name(kind: type) -> str:
-    return TOML_TYPE_NAMES.get(kind, f"a {kind.__name__}")
-
-
-def _shown(value: object) -> str:
-    """A value, short and escaped (a string as Python quotes it); a table or an array by its type."""
-    if isinstance(value, (dict, list)):
-        return _type_name(type(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    return _shortened(repr(value))
-
-
-def _described(value: object) -> str:
-    """A value's TOML type, and the value: ``a float (1000000000.0)``."""
-    if isinstance(value, (dict, list)):
-        return _type_name(type(value))
-    return f"{_type_name(type(value))} ({_shown(value)})"
-
-
-def _shortened(text: str) -> str:
-    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 1]}…"

@@ -29,7 +29,8 @@ from pairsearch.runtime import (
     worker_exit_code,
 )
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
-from pairsearch.storage import NoOptunaSchema, StorageHandle
+from pairsearch.storage import StorageHandle
+from pairsearch.storage_errors import NoOptunaSchema
 from pairsearch.studyspec import StudySpec
 from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers
 

@@ -36,11 +36,11 @@ from pairsearch.studyspec import (
     SAMPLER_KEYS,
     SPACE_KEYS,
     TOP_LEVEL_KEYS,
-    SpecError,
     StudySpec,
     load_study_file,
     parse_spec,
 )
+from pairsearch.tomlfile import TableError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "studies"
 SCHEMA_WORDS = sorted(
@@ -385,12 +385,12 @@ def test_mutated_documents_give_a_spec_or_one_line(profile, study_path):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_parse_spec_on_mutated_documents_gives_a_spec_or_a_spec_error(profile):
-    """The same without TOML in between: ``parse_spec`` raises only SpecError, one printable line."""
+    """The same without TOML in between: ``parse_spec`` raises only TableError, one printable line."""
 
     def check(document):
         try:
             spec = parse_spec(document=document)
-        except SpecError as error:
+        except TableError as error:
             assert_one_line_naming(str(error), where=error.key)
             return
         assert_optuna_takes_it_as_written(spec)

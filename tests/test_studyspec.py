@@ -469,7 +469,7 @@ def test_latin1_text_is_not_utf8_text(tmp_path):
 
 
 def test_a_file_over_the_size_bound_is_refused_without_reading_it_all(tmp_path):
-    from pairsearch.studyspec import MAX_FILE_BYTES
+    from pairsearch.tomlfile import MAX_FILE_BYTES
 
     path = tmp_path / "huge.toml"
     with path.open("wb") as stream:  # sparse: 4 GiB that take no disk

@@ -1,0 +1,245 @@
+"""How each kind of storage opens and locks: RDB (read-write or read-only), journal file, gRPC proxy.
+
+:class:`pairsearch.storage.StorageHandle` is the one way in; these functions take a handle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from pairsearch.errors import PairsearchError
+from pairsearch.storage_errors import NoOptunaSchema
+
+if TYPE_CHECKING:
+    from pairsearch.storage import StorageHandle
+
+MAX_RETRY = 3
+LOCK_TIMEOUT_SECONDS = 600
+OPTUNA_TABLES = {"studies", "trials", "version_info"}
+
+
+_OPENED: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def open_once(*, handle: StorageHandle, key: str, readonly: bool) -> optuna.storages.BaseStorage:
+    """One storage object per process, storage and mode: a second open would cost a new engine."""
+    if key not in _OPENED:
+        if handle.kind == "journal":
+            _OPENED[key] = _journal_storage(handle.file_path)
+        elif handle.kind == "grpc":
+            _OPENED[key] = _grpc_storage(handle)
+        elif readonly:
+            _OPENED[key] = _rdb_storage_readonly(handle)
+        else:
+            _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle))
+    return _OPENED[key]
+
+
+def _with_schema_retry(open_once, attempts: int = 5):
+    """Workers starting together on a fresh database race to create Optuna's tables; retry."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return open_once()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt)
+
+
+def _rdb_storage(handle: StorageHandle) -> RDBStorage:
+    url = handle.url
+    if handle.kind == "sqlite":
+        handle.file_path.parent.mkdir(parents=True, exist_ok=True)
+        # A busy timeout so parallel local workers wait for the write lock instead of failing.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        url = psycopg_url(url)
+        # Small pools: at most 2 connections per worker process (plus one for the study lock),
+        # so about 30 worker processes fit in a server's default 100 connections.
+        engine_kwargs = {
+            "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": 10},
+        }
+    interval = handle.heartbeat_seconds
+    with warnings.catch_warnings():  # heartbeats are marked experimental but are the documented way
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval,
+            grace_period=3 * interval,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+    if handle.kind == "sqlite":
+        _use_write_ahead_log(storage.engine)
+    return storage
+
+
+def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
+    """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
+    if handle.kind == "sqlite":
+        path = handle.file_path.resolve()
+        with open(path, "rb") as head:
+            if head.read(16) != b"SQLite format 3\x00":
+                raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        url = psycopg_url(handle.url)
+        engine_kwargs = {
+            "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
+            "connect_args": {"connect_timeout": 10, "options": "-c default_transaction_read_only=on"},
+        }
+    _require_optuna_schema(handle=handle, url=url, engine_kwargs=engine_kwargs)
+    return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
+
+
+def _require_optuna_schema(*, handle: StorageHandle, url: str, engine_kwargs: dict) -> None:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if not OPTUNA_TABLES <= tables:
+        raise NoOptunaSchema(
+            f"{handle.redacted} holds no Optuna storage (its tables are missing); "
+            "check --storage, or run 'pairsearch tune' to start one"
+        )
+
+
+def _use_write_ahead_log(engine) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a commit costs ~0.01 ms instead of ~16 ms.
+
+    A trial commits ~20 times plus twice per epoch (bench/RESULTS.md). NORMAL may lose the last
+    commits on a power cut but never corrupts the file; WAL needs a local (not network) disk.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def set_pragmas(dbapi_connection, connection_record) -> None:
+        import sqlite3
+
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass  # a read-only file keeps its mode; the first write then says "readonly database"
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    engine.dispose()  # connections opened before the listener existed are replaced
+
+
+def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def grpc_address(handle: StorageHandle) -> tuple[str, int]:
+    """``(host, port)`` of a ``grpc://HOST:PORT`` URL."""
+    host, _, port = handle.url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise PairsearchError(f"grpc storage URL must look like grpc://HOST:PORT, got {handle.redacted!r}")
+    return host, int(port)
+
+
+def _grpc_storage(handle: StorageHandle) -> optuna.storages.BaseStorage:
+    host, port = grpc_address(handle)
+    try:
+        from optuna.storages import GrpcStorageProxy
+    except ImportError:
+        raise PairsearchError("grpc storage needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = GrpcStorageProxy(host=host, port=port)
+    proxy.wait_server_ready(timeout=10)
+    return proxy
+
+
+def serve_grpc_proxy(*, handle: StorageHandle, host: str, port: int, announce) -> None:
+    """Block serving ``handle``'s storage to gRPC clients (``grpc://host:port``) until Ctrl-C."""
+    try:
+        from optuna.storages import run_grpc_proxy_server
+    except ImportError:
+        raise PairsearchError("storage-proxy needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
+    if handle.kind == "grpc":
+        raise PairsearchError("storage-proxy needs the real storage behind it, not another grpc:// proxy")
+    storage = handle.open()
+    announce(f"gRPC storage proxy for {handle.redacted} on grpc://{host}:{port} (Ctrl-C stops)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        run_grpc_proxy_server(storage, host=host, port=port)
+
+
+def psycopg_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` spelled with the psycopg 3 driver SQLAlchemy needs."""
+    return url.replace("postgres://", "postgresql+psycopg://", 1).replace(
+        "postgresql://", "postgresql+psycopg://", 1
+    )
+
+
+# --- the study lock --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def file_lock(*, path: Path) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=LOCK_TIMEOUT_SECONDS)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise
+    except OSError as error:  # a read-only folder or a full disk: say so, no traceback
+        raise PairsearchError(
+            f"cannot take the study lock {path}: {error.strerror or error} "
+            "(the storage's folder must be writable)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def advisory_lock(*, url: str, study_name: str) -> Iterator[None]:
+    import sqlalchemy
+
+    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    with _lock_engine(url).connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
+
+
+@functools.cache
+def _lock_engine(url: str):
+    """One kept connection per process for the advisory lock (a new one costs ~10 ms a trial)."""
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(
+        psycopg_url(url), pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+    )
+
+
+def safe_name(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:12]
