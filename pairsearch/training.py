@@ -2,9 +2,9 @@
 
 Tuning and the final report both call :func:`train_run`; nothing here knows about Optuna.
 What makes it faster than the textbook loop on a CPU (``bench/training_speed.py`` measures
-it): the whole data set lives in tensors (no DataLoader), the model is ``channels_last``
-(oneDNN's fast convolution layout), Adam is one fused kernel, evaluation runs in
-cache-sized chunks, and freed activation memory is kept for the next step.
+each lever): the whole data set lives in tensors (no DataLoader), the model is
+``channels_last`` (oneDNN's fast convolution layout), Adam is one fused kernel, and freed
+activation memory is kept for the next step instead of being page-faulted back in.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pairsearch.data import PairSet, Split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import build_model, count_parameters
 
-EVAL_BATCH_SIZE = 128  # pairs; larger chunks spill the activations out of the CPU caches
-MEMORY_FORMAT = torch.channels_last  # oneDNN's fast layout for these convolutions (CPU only: measured there)
+EVAL_BATCH_SIZE = 128  # pairs: bounds the activation memory that keep_freed_memory then keeps
+MEMORY_FORMAT = torch.channels_last  # oneDNN's fast layout for these convolutions (used on CPU)
 
 
 @dataclass(frozen=True)
