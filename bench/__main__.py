@@ -23,6 +23,7 @@ from bench.common import DEFAULT_DATA_DIR, RESULTS_DIR, RESULTS_MD, Context
 # Figure name → module; run in this order (the cheap, noise-sensitive ones first).
 FIGURES = {
     "overhead": "bench.overhead",
+    "training_speed": "bench.training_speed",
     "scaling": "bench.scaling",
     "startup": "bench.startup",
     "pruning": "bench.pruning",
@@ -35,10 +36,10 @@ FIGURES = {
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="pairsearch benchmarks: overhead, worker scaling, start-up, pruning, storage, "
-        "final stage, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
+        description="pairsearch benchmarks: overhead, training speed, worker scaling, start-up, pruning, "
+        "storage, final stage, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: under 3 minutes on 2 cores")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 4.5 minutes on 2 cores")
     parser.add_argument("--only", type=figure_names, default=list(FIGURES),
                         help=f"comma-separated figures to run (default all): {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json [bench/results]")

@@ -11,6 +11,7 @@ COLUMNS = (
     ("mode", ""),
     ("machine", ""),
     ("overhead_ratio", "≤ 1.05"),
+    ("epoch_ratio", "≤ 0.7"),
     ("scaling_2_workers", "≥ 1.8"),
     ("startup_ratio", "≤ 1.5"),
     ("prune_epoch_fraction", "≤ 0.6"),
@@ -24,11 +25,11 @@ COLUMNS = (
 HEADER = """\
 # Benchmark results
 
-`python -m bench --quick` (under 3 minutes on a quiet 2-core machine) or `make bench` (full
-mode: long, dominated by the two 60-trial × 10-epoch pruning studies on the shipped search
-space; not yet timed end to end) appends one row per run to the table at the end of this
-file and writes every raw timing to `bench/results/latest.json`; `--only NAME[,NAME]` runs
-some figures. Each
+`python -m bench --quick` (about 4½ minutes on a quiet 2-core machine, 1½ of them the
+epoch_ratio figure) or `make bench` (full mode: long, dominated by the two 60-trial × 10-epoch
+pruning studies on the shipped search space; not yet timed end to end) appends one row per run
+to the table at the end of this file and writes every raw timing to `bench/results/latest.json`;
+`--only NAME[,NAME]` runs some figures. Each
 figure is measured in the same run as its reference, through the code paths a user runs.
 
 A cell reads *figure = numerator ÷ denominator (details)*, with ✓ / ✗ against its target. A
@@ -40,6 +41,7 @@ average tells.
 | column | what it is | target |
 |---|---|---|
 | overhead_ratio | one trial's cycle inside a real `pairsearch tune` worker (previous trial's end → its end: budget lock, stale sweep, count, create, suggest, train, `report` + `should_prune` every epoch, user attrs, `tell`; SQLite) ÷ `train_run` of the same config in a fresh 1-thread process, no Optuna (medians). Also shown: a minimal hand-written loop of the same model and tensors, and the SQL statements / commits per epoch | ≤ 1.05 |
+| epoch_ratio | seconds per epoch of `train_run` ÷ of the textbook loop around the same network, written in `bench/training_speed.py` (DataLoader, `torch.optim.Adam` + `CosineAnnealingLR`, evaluation every epoch), each in a fresh 1-thread process, medians over rounds; for arch `base` small (32 channels, hidden 128, batch 64) and large (128 channels, hidden 300, batch 16), with both loops' test accuracy after the same epochs | ≤ 0.7 on both |
 | scaling_2_workers | finished trials per minute of `tune --workers 2` ÷ `--workers 1`, same small fixed config, first trial start → last trial end | ≥ 1.8 on 2 cores |
 | startup_ratio | spawn of a tune worker → end of its first training step ÷ `python -c "import torch"` start → torch imported (medians); stage offsets in the cell | ≤ 1.5 |
 | prune_epoch_fraction | epochs trained by a study with the shipped pruner (`[pruner]` of `studies/sep_aux.toml`) ÷ by the same study unpruned (same study file and TPE seed, one worker each: deterministic), mean over 3 (quick) or 5 (full) sampler seeds | ≤ 0.6 |
@@ -88,8 +90,8 @@ def row_cells(document: dict) -> dict[str, str]:
 
 
 def _column_of(figure: str) -> str:
-    return {"overhead": "overhead_ratio", "scaling": "scaling_2_workers", "startup": "startup_ratio",
-            "pruning": "prune_epoch_fraction", "storage": "storage_trials_per_s",
+    return {"overhead": "overhead_ratio", "training_speed": "epoch_ratio", "scaling": "scaling_2_workers",
+            "startup": "startup_ratio", "pruning": "prune_epoch_fraction", "storage": "storage_trials_per_s",
             "final_stage": "final_stage_seconds_per_job", "gpu": "gpu"}.get(figure, "note")
 
 
@@ -99,14 +101,20 @@ def format_row(document: dict) -> str:
 
 
 def append_row(document: dict, *, path: Path) -> str:
-    """Append the run's row to ``path``, creating the file (header and table head) if needed."""
+    """Append the run's row to ``path``, creating the file (header and table head) if needed.
+
+    When the columns changed since the last row, a new table head starts under the old table.
+    """
     row = format_row(document)
     if not path.exists() or not path.read_text(encoding="utf-8").strip():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(HEADER + "\n" + table_header(), encoding="utf-8")
     text = path.read_text(encoding="utf-8")
+    heads = [line for line in text.splitlines() if line.startswith("| date (UTC) |")]
     with path.open("a", encoding="utf-8") as stream:
         if not text.endswith("\n"):
             stream.write("\n")
+        if heads[-1:] != [table_header().splitlines()[0]]:
+            stream.write("\n" + table_header())
         stream.write(row)
     return row

@@ -1,13 +1,18 @@
 """One training run: arch + params + data split + seed → per-epoch history.
 
 Tuning and the final report both call :func:`train_run`; nothing here knows about Optuna.
-The whole data set lives in tensors on the device (no DataLoader): on a CPU that is what
-makes small-model training fast.
+What makes it faster than the textbook loop on a CPU (``bench/training_speed.py`` measures
+each lever): the whole data set lives in tensors (no DataLoader), the model is
+``channels_last`` (oneDNN's fast convolution layout), Adam is one fused kernel, and freed
+activation memory is kept for the next step instead of being page-faulted back in.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,7 +23,8 @@ from pairsearch.data import DataChoice, PairSet, Split, final_split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import build_model, count_parameters
 
-EVAL_BATCH_SIZE = 4096
+EVAL_BATCH_SIZE = 128  # pairs: bounds the activation memory that keep_freed_memory then keeps
+MEMORY_FORMAT = torch.channels_last  # oneDNN's fast layout for these convolutions (used on CPU)
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,11 @@ def train_run(
     A NaN or infinite loss ends the run with status ``diverged``. Runs are repeatable bit for
     bit for a seed at a fixed thread count.
     """
+    keep_freed_memory()
     torch.manual_seed(seed)
     model = build_model(arch=arch, params=params).to(device)
+    if torch.device(device).type == "cpu":
+        model = model.to(memory_format=MEMORY_FORMAT)
     train, evaluation = split.train.to(device), split.evaluation.to(device)
     batch_size = params["batch_size"]
     steps_per_epoch = -(-len(train) // batch_size)
@@ -114,7 +123,7 @@ def train_run(
             loss_sum += loss.detach() * len(batch)
             correct += ((output.compare_logits.detach() > 0).float() == train.targets[batch]).sum()
         train_loss = loss_sum.item() / len(train)
-        if not torch.isfinite(torch.tensor(train_loss)):
+        if not math.isfinite(train_loss):
             result.status = "diverged"
             return result
         eval_accuracy, digit_accuracy = evaluate(model=model, pairs=evaluation)
@@ -136,7 +145,8 @@ class Adam:
     """Adam (with L2 weight decay, as ``torch.optim.Adam``) and a cosine decay of the rate to zero.
 
     Why not ``torch.optim``: its first ``step`` imports ``torch._dynamo``, about 2 s of every
-    worker's start-up on a CPU box. The update is the textbook one; a test checks it against
+    worker's start-up on a CPU box. The update is the kernel ``torch.optim.Adam(fused=True)``
+    runs (one pass over each tensor instead of six); a test checks it against
     ``torch.optim.Adam`` + ``CosineAnnealingLR``. Cosine decay: the last epoch, which is what
     we report, is a settled one.
     """
@@ -151,6 +161,8 @@ class Adam:
         self.steps = 0
         self.first_moments = [torch.zeros_like(p) for p in parameters]
         self.second_moments = [torch.zeros_like(p) for p in parameters]
+        # Per tensor, as torch.optim: a parameter without a gradient skips the step.
+        self.step_counts = [torch.zeros((), device=p.device) for p in parameters]
 
     def zero_grad(self) -> None:
         for parameter in self.parameters:
@@ -164,18 +176,15 @@ class Adam:
     def step(self) -> None:
         lr = self.current_lr()
         self.steps += 1
-        correction1 = 1 - self.beta1**self.steps
-        correction2 = 1 - self.beta2**self.steps
-        for parameter, m, v in zip(self.parameters, self.first_moments, self.second_moments):
-            if parameter.grad is None:
-                continue
-            grad = parameter.grad
-            if self.weight_decay:
-                grad = grad.add(parameter, alpha=self.weight_decay)
-            m.lerp_(grad, 1 - self.beta1)
-            v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-            denominator = (v.sqrt() / math.sqrt(correction2)).add_(self.eps)
-            parameter.addcdiv_(m, denominator, value=-lr / correction1)
+        live = [i for i, parameter in enumerate(self.parameters) if parameter.grad is not None]
+        counts = [self.step_counts[i] for i in live]
+        torch._foreach_add_(counts, 1)
+        torch._fused_adam_(
+            [self.parameters[i] for i in live], [self.parameters[i].grad for i in live],
+            [self.first_moments[i] for i in live], [self.second_moments[i] for i in live], [], counts,
+            lr=lr, beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay, eps=self.eps,
+            amsgrad=False, maximize=False,
+        )
 
 
 def evaluate(*, model: torch.nn.Module, pairs: PairSet) -> tuple[float, float | None]:
@@ -187,12 +196,34 @@ def evaluate(*, model: torch.nn.Module, pairs: PairSet) -> tuple[float, float | 
             stop = start + EVAL_BATCH_SIZE
             output = model(pairs.images[start:stop])
             predicted = (output.compare_logits > 0).float()
-            compare_correct += (predicted == pairs.targets[start:stop]).sum().item()
+            compare_correct += (predicted == pairs.targets[start:stop]).sum()
             if output.digit_logits is not None:
                 has_digits = True
-                digit_correct += (output.digit_logits.argmax(dim=2) == pairs.classes[start:stop]).sum().item()
-    compare_accuracy = compare_correct / len(pairs)
-    return compare_accuracy, (digit_correct / (2 * len(pairs)) if has_digits else None)
+                digit_correct += (output.digit_logits.argmax(dim=2) == pairs.classes[start:stop]).sum()
+    compare_accuracy = int(compare_correct) / len(pairs)
+    return compare_accuracy, (int(digit_correct) / (2 * len(pairs)) if has_digits else None)
+
+
+@functools.cache
+def keep_freed_memory() -> None:
+    """Have glibc keep freed memory for reuse instead of returning it to the OS (once per process).
+
+    Each step frees and re-allocates the same megabyte-sized activations; by default glibc
+    unmaps or trims them, and every step then page-faults them back in (about 1400 faults a
+    step for the small ``base`` config). A worker process only trains, so keeping its peak
+    heap is the right trade.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl): its allocator, its behaviour
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    # Setting either turns glibc's adaptive threshold off: set the trim threshold only when
+    # the mmap threshold took.
+    if libc.mallopt(m_mmap_threshold, 1 << 30):
+        libc.mallopt(m_trim_threshold, 2**31 - 1)
 
 
 def train_final_protocol(

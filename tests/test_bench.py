@@ -120,3 +120,79 @@ def test_vectorised_seeds_train_like_sequential_runs(pools):
     sequential = [train_run(arch="sep_aux", params=params, split=split, epochs=2, seed=seed).final_accuracy
                   for seed, split in enumerate(splits)]
     assert vectorised == pytest.approx(sequential, abs=0.011)
+
+
+def test_result_rows_start_a_new_table_head_when_the_columns_change(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    old_head = "| date (UTC) | mode | note |\n|---|---|---|\n"
+    path.write_text(results.HEADER + "\n" + old_head + "| 2026-01-01 00:00 | quick | old |\n")
+
+    results.append_row(fake_document("first"), path=path)
+    results.append_row(fake_document("second"), path=path)
+
+    lines = path.read_text().splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("| date (UTC) |")]
+    assert len(heads) == 2 and lines[heads[1]] == results.table_header().splitlines()[0]
+    assert lines[heads[1] - 1] == ""  # a blank line ends the old table
+    assert [line.endswith(" first |") for line in lines[heads[1] + 2:]] == [True, False]
+
+
+TINY_CONFIG = {"channels": 4, "hidden": 8, "batch_size": 250, "dropout": 0.0}
+
+
+def test_training_speed_times_both_loops_in_their_own_processes(tmp_path, data_dir, monkeypatch):
+    """The epoch_ratio figure end to end at toy sizes: one config, one round, two loop processes."""
+    from bench import training_speed
+
+    monkeypatch.setattr(training_speed, "CONFIGS", {"small": TINY_CONFIG})
+    monkeypatch.setitem(training_speed.SIZES, True, {"epochs": {"small": 3}, "rounds": 1})
+    ctx = common.Context(quick=True, work=tmp_path, data_dir=data_dir, source="mnist5k")
+
+    result = training_speed.run(ctx=ctx)
+
+    assert list(result["values"]) == ["epoch_ratio_small"]
+    assert result["targets"]["epoch_ratio"]["met"] in (True, False)
+    small = result["raw"]["small"]
+    assert small["epochs"] == 3 and small["config"]["channels"] == 4
+    for loop in ("textbook", "pairsearch"):
+        (run,) = small[loop]["runs"]
+        assert run["loop"] == loop and len(run["epoch_seconds"]) == 2  # epoch 1 is the warm-up
+        assert 0 < small[loop]["accuracy_mean"] <= 1 and small[loop]["epoch_seconds"] > 0
+    textbook_seconds = small["textbook"]["epoch_seconds"]
+    assert small["ratio"] == pytest.approx(small["pairsearch"]["epoch_seconds"] / textbook_seconds, rel=1e-3)
+    assert result["cells"]["epoch_ratio"].startswith("small ") and "test acc" in result["cells"]["epoch_ratio"]
+
+
+def test_training_speed_levers_switch_off_in_place(small_split, monkeypatch):
+    """``--levers`` undoes each lever of train_run; the per-tensor Adam it falls back to is the same update."""
+    import copy
+
+    import torch
+
+    from bench import training_speed
+    from pairsearch import training
+
+    for name in ("MEMORY_FORMAT", "Adam", "EVAL_BATCH_SIZE", "keep_freed_memory"):
+        monkeypatch.setattr(training, name, getattr(training, name))  # restored after the test
+    fused = training.Adam
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(27, 1))
+    model = model.to(memory_format=torch.channels_last)  # the fused kernel meets train_run's layout
+    twin = copy.deepcopy(model)
+    optimizers = [fused(list(model.parameters()), lr=0.01, weight_decay=1e-3, total_steps=5)]
+
+    training_speed.switch_off(training_speed.LEVERS["no_levers"])
+
+    assert training.MEMORY_FORMAT == torch.contiguous_format and training.EVAL_BATCH_SIZE == 4096
+    assert training.keep_freed_memory() is None and training.Adam is not fused
+    optimizers.append(training.Adam(list(twin.parameters()), lr=0.01, weight_decay=1e-3, total_steps=5))
+    for step in range(5):
+        for net, optimizer in zip((model, twin), optimizers):
+            optimizer.zero_grad()
+            net(torch.linspace(-1, 1, 150).view(3, 2, 5, 5) * step).pow(2).mean().backward()
+            optimizer.step()
+    for mine, theirs in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    params = {**TINY_CONFIG, "lr": 3e-3, "batchnorm": True, "weight_decay": 0.0}
+    result = training.train_run(arch="base", params=params, split=small_split, epochs=1, seed=0)
+    assert result.status == "completed"

@@ -193,3 +193,26 @@ def test_adam_matches_torch_adam_with_cosine_decay():
     for mine, theirs in zip(ours_model.parameters(), torch_model.parameters()):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
     assert ours.current_lr() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_adam_leaves_parameters_without_gradient_alone_as_torch_adam():
+    """A tensor without a gradient skips the step and its step count, as in ``torch.optim.Adam``."""
+    from pairsearch.training import Adam
+
+    torch.manual_seed(0)
+    used, unused = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
+    ours_params = [*used.parameters(), *unused.parameters()]
+    torch_params = [p.detach().clone().requires_grad_() for p in ours_params]
+    ours = Adam(ours_params, lr=0.01, weight_decay=0.0, total_steps=10**6)  # the rate barely decays
+    reference = torch.optim.Adam(torch_params, lr=0.01)
+    before = [p.detach().clone() for p in ours_params]
+    for step in range(6):
+        for params, optimizer in ((ours_params, ours), (torch_params, reference)):
+            optimizer.zero_grad()
+            active = params if step >= 3 else params[:2]  # the second layer joins at step 3
+            sum(p.sum() * (i + 1) for i, p in enumerate(active)).pow(2).backward()
+            optimizer.step()
+            if step == 2:
+                assert torch.equal(params[2], before[2]) and torch.equal(params[3], before[3])
+    for mine, theirs in zip(ours_params, torch_params):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
