@@ -66,8 +66,9 @@ def archs() -> None:
 @app.command()
 def train(
     arch: Annotated[str, typer.Option(help="Architecture (see 'pairsearch archs').")],
-    epochs: Annotated[int, typer.Option(min=1, max=10_000)] = 10,
-    seed: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 0,
+    epochs: Annotated[int, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Epochs to train.")] = 10,
+    seed: Annotated[int, typer.Option(
+        min=0, max=defaults.MAX_SEED, help="Draws the training and test pairs and the initial weights.")] = 0,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
     ] = None,
@@ -123,7 +124,7 @@ def tune(
     study_file: Annotated[Path | None, typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
     storage: Storage = None,
     workers: Workers = "auto",
-    epochs: Annotated[int | None, typer.Option(min=1, max=1000, help="Override the study file's epochs.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Override the study file's epochs.")] = None,
     pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
     dataset: Dataset = "auto",
@@ -172,7 +173,8 @@ def final_report(
     seeds: Annotated[
         int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")
     ] = defaults.FINAL_SEEDS,
-    epochs: Annotated[int | None, typer.Option(min=1, max=1000, help="[default: each study's tuning epochs]")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        min=1, max=defaults.MAX_EPOCHS, help="Epochs of every final run [default: each study's tuning epochs].")] = None,
     workers: Workers = "auto",
     storage: Storage = None,
     out: Annotated[Path | None, typer.Option(help=f"[default: {defaults.REPORTS_DIR}/<UTC timestamp>/]")] = None,
@@ -232,7 +234,7 @@ def status(storage: Storage = None) -> None:
 def dashboard(
     storage: Storage = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to serve the dashboard on.")] = 8080,
 ) -> None:
     """Serve optuna-dashboard on the same storage."""
     from pairsearch import dashboard as dashboard_module
@@ -245,7 +247,7 @@ def dashboard(
 def storage_proxy(
     storage: Storage = None,
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 13000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port for the gRPC proxy.")] = 13000,
 ) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
     from pairsearch import dashboard as dashboard_module

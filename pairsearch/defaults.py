@@ -8,3 +8,8 @@ STORAGE_URL = "sqlite:///storage/pairsearch.db"
 STORAGE_ENV = "PAIRSEARCH_STORAGE"
 REPORTS_DIR = Path("storage/reports")
 FINAL_SEEDS = 15
+MAX_EPOCHS = 1000  # for a study file, --epochs and train
+# torch seeds take 64 bits but NumPy's (Optuna's samplers) 32, and the sampler seed is offset by
+# the trial number: 2**31 - 1 leaves room for any budget. The sampler's and pruner's counts
+# are bounded by it too.
+MAX_SEED = 2**31 - 1

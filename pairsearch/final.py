@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch import __version__
-from pairsearch.defaults import FINAL_SEEDS
+from pairsearch.defaults import FINAL_SEEDS, MAX_SEED
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FINAL_SUFFIX, FinalJob, FinalPlan, job_state, plan_trials
 from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
@@ -34,7 +34,6 @@ from pairsearch.runtime import (
     worker_exit_code,
 )
 from pairsearch.storage import StorageHandle
-from pairsearch.studyspec import MAX_SEED
 from pairsearch.supervisor import Display, WorkerExits, run_workers
 
 JOB_VALUE_LABEL = "test accuracy"

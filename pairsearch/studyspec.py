@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from pairsearch.defaults import MAX_EPOCHS, MAX_SEED
 from pairsearch.errors import PairsearchError
 from pairsearch.models import ARCHS, get_arch
 from pairsearch.params import PARAM_RANGES, check_value
@@ -47,11 +48,6 @@ PRUNERS = ("median", "hyperband", "none")
 TOP_LEVEL_KEYS = {"arch", "epochs", "seed", "params", "fixed", "sampler", "pruner", "description"}
 SAMPLER_KEYS = {"name": str, "seed": int, "n_startup_trials": int}
 PRUNER_KEYS = {"name": str, "n_startup_trials": int, "n_warmup_steps": int, "reduction_factor": int}
-MAX_EPOCHS = 1000
-# torch seeds take 64 bits but NumPy's (Optuna's samplers) 32, and the sampler seed is offset by
-# the trial number: 2**31 - 1 leaves room for any budget. The sampler's and pruner's counts
-# are bounded by it too.
-MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
