@@ -108,6 +108,17 @@ def git_commit() -> str:
 # --- study files -----------------------------------------------------------------------------
 
 
+def run_json_child(*, module: str, flag: str, request: dict, what: str) -> dict:
+    """``python -m MODULE FLAG REQUEST_JSON`` in a fresh process; its last stdout line as JSON."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, flag, json.dumps(request)], cwd=REPO,
+        capture_output=True, text=True, timeout=3600, check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchError(f"{what} failed: {completed.stderr.strip().splitlines()[-1:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 def toml_value(value: object) -> str:
     """A Python value as a TOML value (inline tables and arrays; enough for study files)."""
     if isinstance(value, bool):

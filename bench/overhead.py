@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 
 from bench.common import (
-    REPO,
     BenchError,
     Context,
     check,
@@ -35,6 +32,7 @@ from bench.common import (
     median,
     rounded,
     run_cli,
+    run_json_child,
     trial_seconds,
     tune_args,
     write_study_file,
@@ -119,13 +117,7 @@ def run_bare(*, ctx: Context, document: dict, rounds: int) -> dict:
     )
     request = {"arch": document["arch"], "params": params, "epochs": document["epochs"],
                "seed": document["seed"], "rounds": rounds, "data_dir": str(ctx.data_dir), "source": ctx.source}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.overhead", "--bare", json.dumps(request)], cwd=REPO,
-        capture_output=True, text=True, timeout=3600, check=False,
-    )
-    if completed.returncode != 0:
-        raise BenchError(f"bare loop failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_json_child(module="bench.overhead", flag="--bare", request=request, what="bare loop")
 
 
 def bare_main(request: dict) -> dict:

@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
-import sys
 import time
 
-from bench.common import REPO, BenchError, Context, check, median, rounded
+from bench.common import REPO, Context, check, median, rounded, run_json_child
 
 ARCH = "base"
 CONFIGS = {
@@ -103,13 +101,8 @@ def measure(*, ctx: Context, config: str, epochs: int, rounds: int,
 
 
 def run_child(request: dict) -> dict:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.training_speed", "--child", json.dumps(request)], cwd=REPO,
-        capture_output=True, text=True, timeout=3600, check=False,
-    )
-    if completed.returncode != 0:
-        raise BenchError(f"{request['loop']} loop failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return run_json_child(module="bench.training_speed", flag="--child", request=request,
+                          what=f"{request['loop']} loop")
 
 
 # --- the child process -----------------------------------------------------------------------

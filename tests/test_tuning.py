@@ -276,6 +276,15 @@ def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneRequest:
     )
 
 
+def run_worker_loop_here(job: tuning.TuneRequest) -> None:
+    """A worker's loop in this process; the torch thread count it sets is given back."""
+    threads = torch.get_num_threads()
+    try:
+        tuning.run_trials(request=job)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
     job = tiny_job(tmp_path=tmp_path, trials=1)
     study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
@@ -303,11 +312,7 @@ def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, m
     monkeypatch.setattr(pairsearch.training, "train_run", first_run_diverges)
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data=DataChoice(source="mnist5k", data_dir=data_dir))
     tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
-    threads = torch.get_num_threads()
-    try:
-        tuning.run_trials(request=job)
-    finally:
-        torch.set_num_threads(threads)
+    run_worker_loop_here(job)
     study = load(job.storage.url)
     counted = states(study)
     assert counted == {TrialState.FAIL: 1, TrialState.COMPLETE: 3}
@@ -507,11 +512,7 @@ def test_every_trial_records_its_size_and_why_it_stopped(tmp_path, data_dir, poo
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=6), spec=load_study_file(path=study_file),
                               data=DataChoice(source="mnist5k", data_dir=data_dir))
     tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
-    threads = torch.get_num_threads()
-    try:
-        tuning.run_trials(request=job)
-    finally:
-        torch.set_num_threads(threads)
+    run_worker_loop_here(job)
     trials = load(job.storage.url).trials
     assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}, [t.state for t in trials]
     for trial in trials:
