@@ -45,7 +45,7 @@ class Context:
 
 def prepare_data(*, data_dir: Path) -> str:
     """Resolve ``auto`` to a source and build its pool cache once (not timed by any figure)."""
-    from pairsearch.data import load_pools, resolve_source
+    from pairsearch.sources import load_pools, resolve_source
 
     source = resolve_source(dataset="auto", data_dir=data_dir)
     load_pools(source=source, data_dir=data_dir)

@@ -69,7 +69,8 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     import optuna
 
     from pairsearch import final, tuning
-    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.data import DataChoice
+    from pairsearch.sources import load_pools
     from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 

@@ -50,8 +50,9 @@ def measure(*, ctx: Context, device, params: dict, epochs: int, seeds: int, cpu_
     """Every GPU figure on ``device`` (a CPU device works too, for a dry run of this code)."""
     import torch
 
-    from pairsearch.data import final_split, load_pools, tuning_split
+    from pairsearch.data import final_split, tuning_split
     from pairsearch.models import resolve_params
+    from pairsearch.sources import load_pools
     from pairsearch.training import set_threads, train_run
 
     set_threads(1)  # as a worker: the GPU does the work, one CPU thread feeds it

@@ -122,7 +122,8 @@ def run_bare(*, ctx: Context, document: dict, rounds: int) -> dict:
 
 def bare_main(request: dict) -> dict:
     """The child process of :func:`run_bare`: warm up, then alternate train_run and the minimal loop."""
-    from pairsearch.data import load_pools, tuning_split
+    from pairsearch.data import tuning_split
+    from pairsearch.sources import load_pools
     from pairsearch.training import set_threads, train_run
 
     set_threads(1)
@@ -213,7 +214,8 @@ def count_round_trips(*, ctx: Context) -> dict:
 
 def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.data import DataChoice
+    from pairsearch.sources import load_pools
     from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 

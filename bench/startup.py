@@ -33,7 +33,8 @@ STAGES = ("entry", "pools_loaded", "study_loaded", "trial_started", "model_built
 
 def run(*, ctx: Context) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import DataChoice, load_pools
+    from pairsearch.data import DataChoice
+    from pairsearch.sources import load_pools
     from pairsearch.storage import StorageHandle
     from pairsearch.studyspec import load_study_file
 
@@ -98,7 +99,7 @@ def probe_entry(arg: tuple) -> None:
     import optuna
     from torch.nn.modules.module import register_module_forward_pre_hook
 
-    from pairsearch import data, training, tuning
+    from pairsearch import sources, training, tuning
 
     def stamped(function, stage: str, *, before: bool = False):
         def wrapper(*args, **kwargs):
@@ -111,7 +112,7 @@ def probe_entry(arg: tuple) -> None:
         return wrapper
 
     # The worker looks these up at call time, so the wrappers see its own calls.
-    data.load_pools = stamped(data.load_pools, "pools_loaded")
+    sources.load_pools = stamped(sources.load_pools, "pools_loaded")
     optuna.load_study = stamped(optuna.load_study, "study_loaded")
     tuning.suggest_params = stamped(tuning.suggest_params, "trial_started", before=True)
     training.build_model = stamped(training.build_model, "model_built")

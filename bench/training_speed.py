@@ -110,8 +110,9 @@ def run_child(request: dict) -> dict:
 
 def child_main(request: dict) -> dict:
     """Train one loop from scratch for ``epochs`` epochs; seconds of every epoch, final test accuracy."""
-    from pairsearch.data import final_split, load_pools
+    from pairsearch.data import final_split
     from pairsearch.models import resolve_params
+    from pairsearch.sources import load_pools
     from pairsearch.training import set_threads, train_run
 
     set_threads(1)

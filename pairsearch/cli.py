@@ -273,9 +273,9 @@ def data_info(dataset: Dataset = "auto", data_dir: DataDir = defaults.DATA_DIR) 
 @data_app.command("download")
 def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
     """Download full MNIST with torchvision (needs internet)."""
-    from pairsearch import data
+    from pairsearch import sources
 
-    data.download_mnist(data_dir=data_dir)
+    sources.download_mnist(data_dir=data_dir)
     print(f"MNIST files are under {data_dir / 'MNIST' / 'raw'}")
 
 

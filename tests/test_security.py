@@ -254,7 +254,7 @@ def test_no_unsafe_deserialisation_or_code_execution_in_the_package():
             assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True, \
                 f"{path.name}:{call.lineno}: torch.load without weights_only=True"
             torch_loads.append(f"{path.name}:{call.lineno}")
-    assert torch_loads == ["data.py:" + torch_loads[0].split(":")[1]], torch_loads  # the pool cache only
+    assert torch_loads == ["sources.py:" + torch_loads[0].split(":")[1]], torch_loads  # the pool cache only
     source = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
     assert "import pickle" not in source and "from pickle" not in source
 
@@ -262,7 +262,7 @@ def test_no_unsafe_deserialisation_or_code_execution_in_the_package():
 def test_no_model_checkpoints_are_written_or_read():
     """torch.save only writes the pool cache (tensors); no state_dict is saved or loaded."""
     saves = [f"{path.name}:{call.lineno}" for path, call in package_calls() if dotted(call.func) == "torch.save"]
-    assert all(place.startswith("data.py:") for place in saves), saves
+    assert all(place.startswith("sources.py:") for place in saves), saves
     source = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
     assert "load_state_dict" not in source
 
@@ -278,7 +278,7 @@ class Poison:
 
 
 def test_a_poisoned_pool_cache_is_rebuilt_not_executed(tmp_path, data_dir):
-    from pairsearch.data import load_pools, pools_cache_path
+    from pairsearch.sources import load_pools, pools_cache_path
 
     live = tmp_path / "live.pt"
     torch.save({"pools": Poison(tmp_path / "payload-is-live")}, live)
