@@ -117,7 +117,7 @@ def load_study_file(*, path: Path, arch: str | None = None) -> StudySpec:
         PairsearchError: one line naming the file, and the key when a value is wrong.
     """
     path = Path(path)
-    document = _parse_toml(path=path, text=_decode(path=path, content=_read_bounded(path=path)))
+    document = read_toml_file(path=path, kind="study file")
     try:
         spec = parse_spec(document=document)
     except SpecError as error:
@@ -136,17 +136,31 @@ def _file_error(path: Path, message: str) -> PairsearchError:
 # --- from bytes to a TOML document -----------------------------------------------------------
 
 
-def _read_bounded(*, path: Path) -> bytes:
+def read_toml_file(*, path: Path, kind: str) -> dict:
+    """The TOML document in ``path``: a bounded read of a regular file, UTF-8, valid TOML.
+
+    Args:
+        path: The file.
+        kind: What the file should be (``study file``, ``recipe file``), for the messages.
+
+    Raises:
+        PairsearchError: one line naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    return _parse_toml(path=path, text=_decode(path=path, content=_read_bounded(path=path, kind=kind)), kind=kind)
+
+
+def _read_bounded(*, path: Path, kind: str) -> bytes:
     """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`."""
     try:
         # Non-blocking: opening a FIFO must not wait for a writer that never comes.
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise _file_error(path, "study file not found") from None
+        raise _file_error(path, f"{kind} not found") from None
     except OSError as error:
         raise _file_error(path, f"cannot read ({error.strerror})") from None
     try:
-        _check_regular(path=path, mode=os.fstat(descriptor).st_mode)
+        _check_regular(path=path, mode=os.fstat(descriptor).st_mode, kind=kind)
         with os.fdopen(descriptor, "rb", closefd=False) as stream:
             content = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
@@ -154,15 +168,15 @@ def _read_bounded(*, path: Path) -> bytes:
     finally:
         os.close(descriptor)
     if len(content) > MAX_FILE_BYTES:
-        raise _file_error(path, f"larger than {MAX_FILE_BYTES >> 20} MiB, so not a study file")
+        raise _file_error(path, f"larger than {MAX_FILE_BYTES >> 20} MiB, so not a {kind}")
     return content
 
 
-def _check_regular(*, path: Path, mode: int) -> None:
+def _check_regular(*, path: Path, mode: int, kind: str) -> None:
     if stat.S_ISDIR(mode):
-        raise _file_error(path, "is a directory, not a study file")
+        raise _file_error(path, f"is a directory, not a {kind}")
     if not stat.S_ISREG(mode):
-        raise _file_error(path, "is a device, pipe or socket, not a study file")
+        raise _file_error(path, f"is a device, pipe or socket, not a {kind}")
 
 
 def _decode(*, path: Path, content: bytes) -> str:
@@ -179,13 +193,13 @@ def _decode(*, path: Path, content: bytes) -> str:
         raise _file_error(path, f"not UTF-8 text (line {line} has the byte 0x{byte:02x})") from None
 
 
-def _parse_toml(*, path: Path, text: str) -> dict:
+def _parse_toml(*, path: Path, text: str, kind: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise _file_error(path, f"not valid TOML: {_shortened_toml_error(str(error))}") from None
     except RecursionError:  # arrays or inline tables nested hundreds deep
-        raise _file_error(path, "not valid TOML for a study file: nested too deeply") from None
+        raise _file_error(path, f"not valid TOML for a {kind}: nested too deeply") from None
     except ValueError:  # tomllib lets Python's limit on the digits of an integer through
         raise _file_error(path, "not valid TOML: an integer with thousands of digits") from None
 
