@@ -8,3 +8,4 @@ STORAGE_URL = "sqlite:///storage/pairsearch.db"
 STORAGE_ENV = "PAIRSEARCH_STORAGE"
 REPORTS_DIR = Path("storage/reports")
 FINAL_SEEDS = 15
+DEFAULT_RECIPE = "course"  # recipes/course.toml: the course's training (10 epochs, no augmentation)
