@@ -18,7 +18,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
 from pairsearch.storage import StorageHandle
 
-RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params"]
+RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
 PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
 CURVE_COLUMNS = ["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
 
@@ -59,6 +59,7 @@ def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
         "arch": plan.study_name, "seed": attrs["seed"], "test_accuracy": trial.value,
         "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"),
         "n_parameters": attrs.get("n_parameters"), "params": json.dumps(plan.params, sort_keys=True),
+        "recipe": plan.recipe.name,
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
     }
 
@@ -100,7 +101,8 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
         "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
         "training pairs per seed": 1000,
         "test pairs per seed": 1000,
-        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans),
+        "training recipe": recipe_text(plans=plans),
+        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans) + _epochs_source(plans=plans),
         "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
         "reported": "test accuracy after the last epoch",
         "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
@@ -108,6 +110,18 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
         "report written by": f"pairsearch {__version__}",
         "report date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def recipe_text(*, plans: list[FinalPlan]) -> str:
+    """The plans' recipe: ``strong: training images shifted by up to 1 px (recipe 0123abcd…)``."""
+    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (recipe {p.recipe.to_record()['hash']})" for p in plans}
+    return "; ".join(sorted(texts))
+
+
+def _epochs_source(*, plans: list[FinalPlan]) -> str:
+    """Where the epochs came from when not from the recipe: ``--epochs`` overrides it."""
+    overridden = sorted({p.recipe.epochs for p in plans if p.epochs != p.recipe.epochs})
+    return f" (--epochs; the recipe's: {', '.join(map(str, overridden))})" if overridden else ""
 
 
 def default_report_dir() -> Path:

@@ -1,13 +1,21 @@
-"""Training recipes: the shipped files, validation by file and key, and augmentation."""
+"""Training recipes: the shipped files, validation by file and key, augmentation, and job identity.
+
+The identity tests read a copy of the committed storage of the published run
+(``docs/results/pairsearch.db``): under the default, its jobs keep their hashes and nothing is
+retrained; under another recipe every job is new.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import REPO
 
+from pairsearch import final, jobs
 from pairsearch.augment import SEED_OFFSET, make_augment, random_shift
 from pairsearch.data import Split
 from pairsearch.errors import PairsearchError
@@ -19,8 +27,10 @@ from pairsearch.recipes import (
     recipe_from_record,
     recipe_path,
 )
+from pairsearch.storage import StorageHandle
 from pairsearch.training import train_run
 
+PUBLISHED_DB = REPO / "docs" / "results" / "pairsearch.db"
 VALID = """\
 name = "mine"
 epochs = 3
@@ -178,3 +188,73 @@ def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny
     assert history(1) != history(0)
     plain = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1)
     assert history(0) == [(r.train_loss, r.eval_accuracy) for r in plain.history]
+
+
+# --- identity: the published storage ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A copy of the published run's storage, opened read-only."""
+    if not PUBLISHED_DB.is_file():
+        pytest.skip("docs/results/pairsearch.db is not in this checkout")
+    copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
+    shutil.copyfile(PUBLISHED_DB, copy)
+    return StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
+
+
+def stored_hashes(storage, plan: jobs.FinalPlan) -> set:
+    import optuna
+
+    study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+    return {trial.user_attrs["config_hash"] for trial in study.get_trials(deepcopy=False)}
+
+
+def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
+    course = load_recipe(name_or_path="course")
+    for name in final.tuned_study_names(storage=published):
+        default = final.make_plan(storage=published, study_name=name, epochs=None)
+        explicit = final.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
+        longer = final.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
+
+        assert default.config_hash == explicit.config_hash
+        assert {default.config_hash, longer.config_hash} == stored_hashes(published, default)
+        assert final.missing_seeds(storage=published, plan=default, seeds=15) == []
+        assert final.missing_seeds(storage=published, plan=longer, seeds=15) == []
+
+
+def test_another_recipe_makes_every_job_anew_and_records_itself(published):
+    strong = load_recipe(name_or_path="strong")
+    for name in final.tuned_study_names(storage=published):
+        plan = final.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
+        assert plan.config_hash not in stored_hashes(published, plan)
+        assert final.missing_seeds(storage=published, plan=plan, seeds=15) == list(range(15))
+        # The same training without the shift is the stored 25-epoch job: only training counts.
+        unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
+        assert unshifted.config_hash in stored_hashes(published, plan)
+
+        attrs = plan.job(seed=3).to_user_attrs()
+        assert attrs["epochs"] == 25 and attrs["recipe"]["name"] == "strong"
+        assert attrs["recipe"]["augment"] == {"max_shift": 1} and len(attrs["recipe"]["hash"]) == 16
+        assert jobs.FinalJob.from_user_attrs(attrs).training_recipe.max_shift == 1
+
+
+def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
+    strong = load_recipe(name_or_path="strong")
+    plan = final.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
+    job = jobs.FinalJob.from_user_attrs(plan.job(seed=0).to_user_attrs())
+
+    assert (job.epochs, job.recipe["epochs"]) == (12, 25)
+    assert job.training_recipe == dataclasses.replace(strong, epochs=12)
+    assert plan.config_hash != final.make_plan(storage=published, study_name="base", epochs=None,
+                                               recipe=strong).config_hash
+
+
+def test_a_job_from_before_recipes_is_a_course_job(published):
+    plan = final.make_plan(storage=published, study_name="base", epochs=None)
+    legacy = {key: value for key, value in plan.job(seed=0).to_user_attrs().items() if key != "recipe"}
+
+    job = jobs.FinalJob.from_user_attrs(legacy)
+
+    assert job is not None and job.recipe is None
+    assert job.training_recipe == course_recipe(epochs=plan.epochs)
