@@ -4,7 +4,8 @@
 runs them on the worker runtime (:mod:`pairsearch.runtime`) with the same lock, heartbeat and
 retry as tuning, and writes the report. Any number of workers on any host can run the jobs
 (:func:`run_final_jobs`); a rerun only trains what is missing. The jobs train under one training
-recipe (:mod:`pairsearch.recipes`): by default the one each study was tuned with (the course's).
+recipe (:mod:`pairsearch.recipes`): by default the one each study was tuned with (the course's),
+else ``--recipe``'s, whose report then also answers under the default recipe where its jobs ran.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     else:  # every job has run: nothing is written to the storage, not even a lock file
         for plan in plans:
             display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
-    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir)
+    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
+                                 baseline=_baseline_plans(storage=reading, request=request, plans=plans))
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(storage=reading, plans=plans),
                         exits=exits)
 
@@ -142,6 +144,16 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
 def _label(plan: FinalPlan, request: FinalRequest) -> str:
     """The study, and the recipe where ``--recipe`` named one."""
     return plan.study_name if request.recipe is None else f"{plan.study_name} (recipe {plan.recipe.name})"
+
+
+def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan]) -> list[FinalPlan] | None:
+    """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
+    (None without ``--recipe``, or when they are the same jobs)."""
+    if request.recipe is None:
+        return None
+    baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
+    same = [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]
+    return None if same else baseline
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:

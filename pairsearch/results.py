@@ -75,6 +75,23 @@ def _curve_rows(*, label: str, seed: int, trial: optuna.trial.FrozenTrial) -> li
     ]
 
 
+def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int):
+    """The reported recipe and the baseline's results, for the answer under both recipes."""
+    from pairsearch.report_recipes import RecipePair
+
+    recipe, default = plans[0].recipe, baseline[0].recipe
+    name = recipe.name if recipe.name != default.name else f"{recipe.name} #{recipe.to_record()['hash'][:8]}"
+    baseline_results, _ = collect_results(storage=storage, plans=baseline, seeds=seeds)
+    return RecipePair(recipe=name, recipe_summary=_summary(plans), baseline=default.name,
+                      baseline_summary=_summary(baseline), baseline_results=baseline_results)
+
+
+def _summary(plans: list[FinalPlan]) -> str:
+    """``strong (25 epochs, …)``, with the epochs the jobs trained (``--epochs`` may differ)."""
+    epochs = "/".join(str(e) for e in sorted({p.epochs for p in plans}))
+    return f"{plans[0].recipe.name} ({epochs} epochs, {plans[0].recipe.augmentation()})"
+
+
 def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
     """Study label → (finished jobs, finished + queued jobs) of the current plans."""
     counts = {}
@@ -140,8 +157,23 @@ def check_writable(out_dir: Path) -> None:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
 
 
-def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path) -> str:
-    """Collect results, write every report file, and return the summary table in Markdown."""
+def write_final_report(
+    *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path,
+    baseline: list[FinalPlan] | None = None,
+) -> str:
+    """Collect results, write every report file, and return the summary table in Markdown.
+
+    Args:
+        handle: The storage.
+        plans: The plans whose results are reported.
+        seeds: Seeds ``0 … seeds-1``.
+        out_dir: The report folder.
+        baseline: Plans of the same studies under the default recipe: where given, the answer is
+            also shown under that recipe, from whichever of its jobs have finished.
+
+    Returns:
+        The summary table in Markdown.
+    """
     from pairsearch import report
 
     storage = handle.open(readonly=True)
@@ -149,10 +181,11 @@ def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: 
     if results.empty:
         raise PairsearchError("no finished final jobs to report yet")
     studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
+    recipes = _recipe_pair(storage=storage, plans=plans, baseline=baseline, seeds=seeds) if baseline else None
     try:
         paths = report.write_report(
             out_dir=out_dir, results=results, curves=curves,
-            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies,
+            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None

@@ -326,6 +326,7 @@ def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
 # --- training recipes -----------------------------------------------------------------------------
 
 SHIFTED = Recipe(name="shifted", epochs=1, max_shift=1)
+SHIFTED_FILE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
 def histories(trials) -> dict[int, list]:
@@ -381,6 +382,41 @@ def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     plain = train_run(arch="base", params=plan.params, split=final_split(pools=pools, seed=1), epochs=1, seed=1)
     assert histories(trials[1:]) == {1: [(r.train_loss, r.eval_accuracy) for r in plain.history]}
     assert final.missing_seeds(storage=StorageHandle.resolve(url=url).open(), plan=plan, seeds=2) == []
+
+
+def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    design = ("base", "base_aux", "sep", "sep_aux")
+    for arch in design:
+        tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=1, epochs=1)
+    storage = StorageHandle.resolve(url=url).open()
+    defaults = [final.make_plan(storage=storage, study_name=arch, epochs=None) for arch in design]
+    for plan in defaults:  # what a plain final-report --seeds 2 trains
+        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=defaults)
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_FILE)
+    out = tmp_path / "report"
+
+    result = run_cli(["final-report", "--storage", url, "--seeds", "2", "--recipe", str(recipe), "--out", str(out),
+                      "--workers", "1", "--quiet"], data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert "base (recipe shifted): best trial" in result.stderr and "2 new job(s) of 2" in result.stderr
+    assert "Training recipe: shifted (1 epochs, training images shifted by up to 1 px)." in result.stdout
+    assert set(pd.read_csv(out / "results.csv")["recipe"]) == {"shifted"}
+    by_recipe = pd.read_csv(out / "effects_by_recipe.csv")
+    assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "shifted": 7}
+    page = (out / "report.html").read_text()
+    assert "Under both training recipes: course and shifted" in page
+    assert 'data-key="recipes/shared_weights/average"' in page and 'data-key="recipes/arch/sep"' in page
+    assert page.count("under shifted: ") >= 3  # one sentence per question, in numbers
+    # The default recipe's results are those of the plain report, untouched by this run.
+    course, _ = collect_results(storage=storage, plans=defaults, seeds=2)
+    course_effects = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
+    from pairsearch.stats import factorial_effects
+
+    assert course_effects["mean_diff"].tolist() == factorial_effects(results=course)["mean_diff"].tolist()
 
 
 # --- plans that cannot be made ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, run_cli
 
 from pairsearch import final, jobs
 from pairsearch.augment import SEED_OFFSET, make_augment, random_shift
@@ -114,6 +114,19 @@ def test_files_that_are_no_recipe_say_so_in_one_line(tmp_path):
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00name")
     assert "not UTF-8 text" in recipe_error(binary)
+
+
+def test_cli_refuses_a_bad_recipe_in_one_line_before_any_work(tmp_path, data_dir):
+    path = write(tmp_path, 'name = "x"\nepochs = 3\n[augment]\nmax_shift = 9\n')
+    database = tmp_path / "untouched.db"
+
+    result = run_cli(["final-report", "--storage", f"sqlite:///{database}", "--recipe", str(path)],
+                     data_dir=data_dir)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"pairsearch: error: {path}: augment.max_shift: must be an integer from 0 to {MAX_SHIFT}, got 9"]
+    assert not database.exists()
 
 
 # --- augmentation ----------------------------------------------------------------------------
