@@ -120,3 +120,16 @@ def test_vectorised_seeds_train_like_sequential_runs(pools):
     sequential = [train_run(arch="sep_aux", params=params, split=split, epochs=2, seed=seed).final_accuracy
                   for seed, split in enumerate(splits)]
     assert vectorised == pytest.approx(sequential, abs=0.011)
+
+
+def test_augmentation_figure_times_both_ways_on_the_shipped_recipe(tmp_path, data_dir, monkeypatch):
+    from bench import augmentation
+
+    monkeypatch.setitem(augmentation.SIZES, True, {"epochs": 1, "rounds": 1})
+    result = augmentation.run(ctx=common.Context(quick=True, work=tmp_path, data_dir=data_dir, source="mnist5k"))
+
+    assert result["raw"]["config"]["max_shift"] == 1  # recipes/strong.toml's
+    assert len(result["raw"]["plain_epoch_seconds"]) == len(result["raw"]["augmented_epoch_seconds"]) == 1
+    assert result["values"]["augment_epoch_ratio"] > 0
+    assert result["cells"]["augment_epoch_ratio"].startswith(f"{result['values']['augment_epoch_ratio']:.3f} = ")
+    assert "augment_epoch_ratio" in dict(results.COLUMNS)
