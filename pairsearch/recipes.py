@@ -77,10 +77,6 @@ class Recipe:
         """``no augmentation`` or ``training images shifted by up to 1 px``."""
         return f"training images shifted by up to {self.max_shift} px" if self.max_shift else "no augmentation"
 
-    def summary(self) -> str:
-        """``strong (25 epochs, training images shifted by up to 1 px)``."""
-        return f"{self.name} ({self.epochs} epochs, {self.augmentation()})"
-
 
 def course_recipe(*, epochs: int) -> Recipe:
     """The course's training (no augmentation) at ``epochs``: what a job made without a recipe ran."""
