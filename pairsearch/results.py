@@ -130,8 +130,9 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
 
 
 def recipe_text(*, plans: list[FinalPlan]) -> str:
-    """The plans' recipe: ``strong: training images shifted by up to 1 px (recipe 0123abcd…)``."""
-    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (recipe {p.recipe.to_record()['hash']})" for p in plans}
+    """The plans' recipe: ``strong: training images shifted by up to 1 px (content hash 0123abcd…)``."""
+    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (content hash {p.recipe.to_record()['hash']})"
+             for p in plans}
     return "; ".join(sorted(texts))
 
 
