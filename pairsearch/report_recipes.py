@@ -24,7 +24,7 @@ from pairsearch.stats import INTERACTION, PAIRED_COLUMNS, Cell
 
 # What happened to a conclusion, worded for a sentence.
 READINGS = ("holds", "grows", "shrinks", "flips")
-BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *PAIRED_COLUMNS]
+BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *PAIRED_COLUMNS, "missing"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,12 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, Cel
     before = pair.baseline_results
     if before.empty:
         return None
-    frames = [
-        stats.factorial_effects(results=before, design=design).assign(recipe=pair.baseline),
-        stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe),
-        stats.effect_changes(before=before, after=results, design=design).assign(recipe="change"),
-    ]
+    under_each = [stats.factorial_effects(results=before, design=design).assign(recipe=pair.baseline),
+                  stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe)]
+    missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
+               for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
+    change = stats.effect_changes(before=before, after=results, design=design).assign(recipe="change")
+    frames = [*under_each, change.assign(missing=missing)]
     effects = pd.concat([frame[BY_RECIPE_COLUMNS] for frame in frames], ignore_index=True)
     means = {name: stats.summarize(results=frame).set_index("arch")["mean"]
              for name, frame in (("before_mean", before), ("after_mean", results))}
@@ -100,8 +101,8 @@ def recipe_sentence(*, before, after, change, names: tuple[str, str]) -> str:
     first, second = names
     word = reading(before=before, after=after, change=change)
     if word is None:
-        missing = before.missing or after.missing
-        reason = f"no results for {missing} under both" if missing else "no seed with all runs under both"
+        reason = (f"no results for {change.missing} under {first} or {second}" if change.missing
+                  else "no seed with every run under both")
         return f"Cannot be compared ({reason})."
     numbers = (f"{fmt.points(before.mean_diff)} points ({_ci(before)}) under {first}, "
                f"{fmt.points(after.mean_diff)} ({_ci(after)}) under {second}; the change, "

@@ -563,3 +563,17 @@ def test_a_second_recipe_without_default_results_says_how_to_get_them(tmp_path):
     paths = report.write_report(out_dir=tmp_path, results=results, curves=synthetic_curves(),
                                 protocol={}, studies={}, recipes=recipe_pair(empty))
     assert "effects_by_recipe_csv" not in paths
+
+
+def test_both_recipes_with_part_of_the_design_compare_what_they_can():
+    before = factorial_results(sharing=0.03, aux=0.06)
+    before = before[before["arch"].isin(["base", "joint"])]
+    after = retrained(before, gains={"base": 0.03})
+
+    text, analysis = recipe_answer(before=before, after=after)
+
+    assert ("Does weight sharing help? Cannot be compared (no results for base_aux, sep, sep_aux under "
+            "course or strong).") in text
+    assert "Do the two effects add up? Cannot be compared (no results for base_aux, sep, sep_aux" in text
+    archs = analysis.by_recipe.archs.set_index("arch")
+    assert list(archs.index) == ["base", "joint"] and 0.02 < archs.loc["base", "mean_diff"] < 0.04
