@@ -23,8 +23,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY pairsearch ./pairsearch
 COPY studies ./studies
-# Editable, because the package finds studies/*.toml next to itself (/app/studies), not in
-# site-packages. The grpc extra lets this image also run `pairsearch storage-proxy`.
+COPY recipes ./recipes
+# Editable, because the package finds studies/*.toml and recipes/*.toml next to itself
+# (/app/studies, /app/recipes), not in site-packages. The grpc extra lets this image also run `pairsearch storage-proxy`.
 RUN pip install --editable ".[grpc]"
 
 # Run as an unprivileged user; storage/ (data cache, reports, SQLite) must be writable by it.

@@ -29,6 +29,7 @@ FIGURES = {
     "pruning": "bench.pruning",
     "storage": "bench.storage_throughput",
     "final_stage": "bench.final_stage",
+    "augmentation": "bench.augmentation",
     "gpu": "bench.gpu",
 }
 
@@ -37,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="pairsearch benchmarks: overhead, training speed, worker scaling, start-up, pruning, "
-        "storage, final stage, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
+        "storage, final stage, augmentation, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: about 4.5 minutes on 2 cores")
     parser.add_argument("--only", type=figure_names, default=list(FIGURES),

@@ -18,6 +18,7 @@ COLUMNS = (
     ("prune_best_delta", "≥ −0.5 pts"),
     ("storage_trials_per_s", ""),
     ("final_stage_seconds_per_job", ""),
+    ("augment_epoch_ratio", "≤ 1.1"),
     ("gpu", ""),
     ("note", ""),
 )
@@ -48,6 +49,7 @@ average tells.
 | prune_best_delta | best validation accuracy pruned − unpruned, percentage points, mean over the same seeds (one seed swings ±3 points): the pruned study may not lose more than 0.5 points (finding a better best is no failure) | ≥ −0.5 |
 | storage_trials_per_s | trivial trials per second through pairsearch's budget loop (lock included) at 1/4/8 worker processes, for SQLite, a journal file and PostgreSQL | — |
 | final_stage_seconds_per_job | `pairsearch final-run` wall time per seeded job with 1 and 2 workers | — |
+| augment_epoch_ratio | seconds per training epoch of `base` (default params, 1 thread, 1000 pairs) with the strong recipe's random shifts ÷ without (`train_run` both ways, alternated; medians); the shifts alone per epoch beside it | ≤ 1.1 |
 | gpu | where CUDA is present: a 10-epoch mid-size `sep_aux` trial, and 15 final-stage seeds sequential vs vectorised (`torch.func` + `vmap`); else "skipped" with the last recorded GPU figures (`bench/results/gpu.json`) | — |
 
 Quick mode uses smaller configurations than full mode (each module's docstring in `bench/`
@@ -92,7 +94,8 @@ def row_cells(document: dict) -> dict[str, str]:
 def _column_of(figure: str) -> str:
     return {"overhead": "overhead_ratio", "training_speed": "epoch_ratio", "scaling": "scaling_2_workers",
             "startup": "startup_ratio", "pruning": "prune_epoch_fraction", "storage": "storage_trials_per_s",
-            "final_stage": "final_stage_seconds_per_job", "gpu": "gpu"}.get(figure, "note")
+            "final_stage": "final_stage_seconds_per_job", "augmentation": "augment_epoch_ratio",
+            "gpu": "gpu"}.get(figure, "note")
 
 
 def format_row(document: dict) -> str:

@@ -178,6 +178,9 @@ def final_report(
     workers: Workers = "auto",
     storage: Storage = None,
     out: Annotated[Path | None, typer.Option(help=f"[default: {defaults.REPORTS_DIR}/<UTC timestamp>/]")] = None,
+    recipe: Annotated[str | None, typer.Option(
+        help="Training recipe: a name in recipes/ (course, strong) or a TOML file; --epochs overrides its "
+             f"epochs [default: the one each study was tuned with, {defaults.DEFAULT_RECIPE}].")] = None,
     data_dir: DataDir = defaults.DATA_DIR,
     device: Device = "auto",
     threads: Threads = 1,
@@ -190,6 +193,7 @@ def final_report(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
         seeds=seeds, epochs=epochs, out_dir=out, workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads,
+        recipe=inputs.training_recipe(name_or_path=recipe),
     )
     outcome = final.final_report(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="jobs")

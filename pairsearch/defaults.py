@@ -13,3 +13,4 @@ MAX_EPOCHS = 1000  # for a study file, --epochs and train
 # the trial number: 2**31 - 1 leaves room for any budget. The sampler's and pruner's counts
 # are bounded by it too.
 MAX_SEED = 2**31 - 1
+DEFAULT_RECIPE = "course"  # recipes/course.toml: the course's training (10 epochs, no augmentation)

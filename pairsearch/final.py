@@ -3,7 +3,9 @@
 :func:`final_report` turns each study's best params into seeded jobs (:mod:`pairsearch.jobs`),
 runs them on the worker runtime (:mod:`pairsearch.runtime`) with the same lock, heartbeat and
 retry as tuning, and writes the report. Any number of workers on any host can run the jobs
-(:func:`run_final_jobs`); a rerun only trains what is missing.
+(:func:`run_final_jobs`); a rerun only trains what is missing. The jobs train under one training
+recipe (:mod:`pairsearch.recipes`): by default the one each study was tuned with (the course's),
+else ``--recipe``'s, whose report then also answers under the default recipe where its jobs ran.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from optuna.trial import TrialState
 from pairsearch import __version__
 from pairsearch.defaults import FINAL_SEEDS, MAX_SEED
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import FINAL_SUFFIX, FinalJob, FinalPlan, job_state, plan_trials
+from pairsearch.jobs import (
+    FINAL_SUFFIX,
+    FinalJob,
+    FinalPlan,
+    job_recipe_name,
+    job_state,
+    plan_trials,
+)
+from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
 from pairsearch.runtime import (
     Counts,
@@ -67,7 +77,8 @@ class FinalRequest:
         data_dir: Where the MNIST files and pool caches are.
         studies: The tuned studies to report (empty: every tuned study in the storage).
         seeds: Seeds ``0 … seeds-1`` per study, the same for every study.
-        epochs: Final epochs (None: each study's tuning epochs).
+        epochs: Final epochs (None: the recipe's, or without a recipe each study's tuning epochs).
+        recipe: The training recipe (None: the one each study was tuned with, the course's).
         out_dir: The report folder (None: ``storage/reports/<UTC timestamp>/``).
         workers: Local worker processes.
         device: A device torch accepted.
@@ -79,6 +90,7 @@ class FinalRequest:
     studies: tuple[str, ...] = ()
     seeds: int = FINAL_SEEDS
     epochs: int | None = None
+    recipe: Recipe | None = None
     out_dir: Path | None = None
     workers: int = 1
     device: str = "cpu"
@@ -111,7 +123,8 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     names = request.studies or tuned_study_names(storage=reading)
     if not names:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
-    plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs) for name in names]
+    plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs, recipe=request.recipe)
+             for name in names]
     for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
         check_local_data(plan=plan, data_dir=request.data_dir)
     out_dir = request.out_dir or default_report_dir()
@@ -121,10 +134,26 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         exits = _train_jobs(request=request, plans=plans, display=display)
     else:  # every job has run: nothing is written to the storage, not even a lock file
         for plan in plans:
-            display.say(f"{plan.study_name}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
-    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir)
+            display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
+    summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
+                                 baseline=_baseline_plans(storage=reading, request=request, plans=plans))
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(storage=reading, plans=plans),
                         exits=exits)
+
+
+def _label(plan: FinalPlan, request: FinalRequest) -> str:
+    """The study, and the recipe where ``--recipe`` named one."""
+    return plan.study_name if request.recipe is None else f"{plan.study_name} (recipe {plan.recipe.name})"
+
+
+def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan]) -> list[FinalPlan] | None:
+    """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
+    (None without ``--recipe``, or when they are the same jobs)."""
+    if request.recipe is None:
+        return None
+    baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
+    same = [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]
+    return None if same else baseline
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:
@@ -134,7 +163,7 @@ def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Displ
         added, notes = ensure_jobs(handle=request.storage, plan=plan, seeds=request.seeds)
         for note in notes:
             display.say(note)
-        display.say(f"{plan.study_name}: best trial #{plan.best_trial}, {added} new job(s) of {request.seeds}")
+        display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, {added} new job(s) of {request.seeds}")
     worker = JobWorker(
         storage=request.storage, data_dir=request.data_dir, final_studies=tuple(p.final_study_name for p in plans),
         device=request.device, threads=request.threads,
@@ -177,8 +206,16 @@ def tuned_study_names(*, storage) -> list[str]:
     ]
 
 
-def make_plan(*, storage, study_name: str, epochs: int | None) -> FinalPlan:
-    """The plan for one tuned study: its best complete trial's params."""
+def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:
+    """The plan for one tuned study: its best complete trial's params, under ``recipe``.
+
+    Args:
+        storage: The opened storage.
+        study_name: The tuned study.
+        epochs: ``--epochs``: overrides the recipe's (None: the recipe's).
+        recipe: ``--recipe`` (None: the recipe the study was tuned with — the course's training
+            at the study's epochs, for every study made before tuning took recipes).
+    """
     from pairsearch.models import resolve_params
 
     try:
@@ -199,10 +236,11 @@ def make_plan(*, storage, study_name: str, epochs: int | None) -> FinalPlan:
     best = max(complete, key=lambda trial: trial.value)
     spec = json.loads(attrs["spec"])
     params = resolve_params(arch=attrs["arch"], overrides={**spec.get("fixed", {}), **best.params})
+    recipe = recipe or recipe_from_record(attrs.get("recipe"), epochs=attrs["epochs"])
     return FinalPlan(
-        study_name=study_name, arch=attrs["arch"], params=params, epochs=epochs or attrs["epochs"],
+        study_name=study_name, arch=attrs["arch"], params=params, epochs=epochs or recipe.epochs,
         data_source=attrs["data_source"], data_fingerprint=attrs["data_fingerprint"],
-        best_trial=best.number,
+        best_trial=best.number, recipe=recipe,
     )
 
 
@@ -229,11 +267,14 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
             refusal=f"study {plan.final_study_name!r} in {handle.redacted} was not made by pairsearch; "
                     "final-report keeps its jobs under that name: rename or delete that study",
         )
-        hashes = {t.user_attrs.get("config_hash") for t in study.get_trials(deepcopy=False)}
+        # Earlier jobs of this recipe: jobs of another recipe are no earlier configuration.
+        hashes = {t.user_attrs.get("config_hash") for t in study.get_trials(deepcopy=False)
+                  if job_recipe_name(t) == plan.recipe.name}
         if hashes - {plan.config_hash, None} and plan.config_hash not in hashes:  # say it once
             notes.append(
                 f"{plan.study_name}: its best trial (now #{plan.best_trial}) or the epochs changed since "
-                "earlier final jobs were made; making new jobs, the old results are kept but not used"
+                f"earlier final jobs of recipe {plan.recipe.name} were made; making new jobs, the old results "
+                "are kept but not used"
             )
         missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
         for seed in missing:
@@ -272,6 +313,7 @@ def job_decision(counts: Counts) -> str:
 
 def make_job_objective(*, data_dir: Path, device):
     """Train one seeded job on the final protocol; the value is test accuracy after the last epoch."""
+    from pairsearch.augment import make_augment
     from pairsearch.data import DataChoice, final_split
     from pairsearch.training import train_run
 
@@ -295,6 +337,7 @@ def make_job_objective(*, data_dir: Path, device):
         result = train_run(
             arch=job.arch, params=job.params, split=final_split(pools=pools, seed=job.seed),
             epochs=job.epochs, seed=job.seed, device=device,
+            augment=make_augment(max_shift=job.training_recipe.max_shift, seed=job.seed),
         )
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         trial.set_user_attr("n_parameters", result.n_parameters)

@@ -87,3 +87,10 @@ def run_params(*, arch: str, assignments: list[str]) -> dict:
     spec.check_param_names(overrides)
     parsed = {name: params.parse_value(name=name, raw=raw) for name, raw in overrides.items()}
     return models.resolve_params(arch=arch, overrides=parsed)
+
+
+def training_recipe(*, name_or_path: str | None):
+    """``--recipe NAME|PATH`` → a validated :class:`~pairsearch.recipes.Recipe` (None when not given)."""
+    from pairsearch import recipes
+
+    return None if name_or_path is None else recipes.load_recipe(name_or_path=name_or_path)

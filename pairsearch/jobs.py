@@ -2,8 +2,8 @@
 
 Jobs live in the same storage as the tuning, as enqueued trials of a companion study
 ``<study>.final``: a :class:`FinalJob` travels in the trial's user attrs. A job is tied to its
-configuration by :attr:`FinalPlan.config_hash`, so when a study's best trial changes, new jobs
-are made and old results are never mixed in.
+configuration by :attr:`FinalPlan.config_hash`, so when a study's best trial or the training
+recipe changes, new jobs are made and old results are never mixed in.
 """
 
 from __future__ import annotations
@@ -16,15 +16,20 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from pairsearch.defaults import DEFAULT_RECIPE
+from pairsearch.recipes import Recipe, recipe_from_record
+
 FINAL_SUFFIX = ".final"
 
 
 @dataclass(frozen=True)
 class FinalPlan:
-    """What one tuned study's final jobs train: its best params, at fixed epochs.
+    """What one tuned study's final jobs train: its best params, under one training recipe.
 
     ``study_name`` is also the report's label for these runs (the arch's name unless tuned with
-    ``--study``), so two studies of one arch are reported apart.
+    ``--study``), so two studies of one arch are reported apart. ``epochs`` are the epochs the
+    jobs train: the recipe's, unless ``--epochs`` (or, without ``--recipe``, the study's tuning
+    epochs) said otherwise; ``recipe`` keeps the recipe as it was given.
     """
 
     study_name: str
@@ -34,10 +39,15 @@ class FinalPlan:
     data_source: str
     data_fingerprint: str
     best_trial: int
+    recipe: Recipe
 
     @property
     def config_hash(self) -> str:
+        """The jobs' identity: what they train. A course-recipe job's is the one it had before
+        recipes existed (:meth:`Recipe.training_changes` adds nothing for it)."""
         config = [self.arch, self.params, self.epochs, self.data_fingerprint]
+        if self.recipe.training_changes():
+            config.append(self.recipe.training_changes())
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -50,12 +60,17 @@ class FinalPlan:
             seed=seed, arch=self.arch, params=self.params, epochs=self.epochs,
             config_hash=self.config_hash, data_source=self.data_source,
             data_fingerprint=self.data_fingerprint, best_trial=self.best_trial,
+            recipe=self.recipe.to_record(),
         )
 
 
 @dataclass(frozen=True)
 class FinalJob:
-    """One seeded final run: what to train and which plan it belongs to."""
+    """One seeded final run: what to train and which plan it belongs to.
+
+    ``recipe`` is the :meth:`Recipe.to_record` of the plan's recipe; None for a job made before
+    recipes existed, which ran the course's training (see :attr:`training_recipe`).
+    """
 
     seed: int
     arch: str
@@ -65,6 +80,12 @@ class FinalJob:
     data_source: str
     data_fingerprint: str
     best_trial: int
+    recipe: dict | None = None
+
+    @property
+    def training_recipe(self) -> Recipe:
+        """The recipe this job trains with, its epochs the job's own."""
+        return dataclasses.replace(recipe_from_record(self.recipe, epochs=self.epochs), epochs=self.epochs)
 
     def to_user_attrs(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,10 +93,11 @@ class FinalJob:
     @classmethod
     def from_user_attrs(cls, attrs: dict) -> FinalJob | None:
         """The job a trial's user attrs hold, or None for a trial that is no job."""
-        names = [field.name for field in dataclasses.fields(cls)]
-        if any(name not in attrs for name in names):
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields if f.default is dataclasses.MISSING]
+        if any(name not in attrs for name in required):
             return None
-        return cls(**{name: attrs[name] for name in names})
+        return cls(**{f.name: attrs[f.name] for f in fields if f.name in attrs})
 
 
 def job_state(trial: optuna.trial.FrozenTrial) -> str:
@@ -90,6 +112,11 @@ def job_state(trial: optuna.trial.FrozenTrial) -> str:
     if trial.state in (TrialState.WAITING, TrialState.RUNNING):
         return "queued"
     return "lost"
+
+
+def job_recipe_name(trial: optuna.trial.FrozenTrial) -> str:
+    """The name of the recipe a job was made under (the course's, for a job from before recipes)."""
+    return (trial.user_attrs.get("recipe") or {}).get("name", DEFAULT_RECIPE)
 
 
 def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:

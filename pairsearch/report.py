@@ -16,9 +16,17 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from pairsearch import report_answer, report_pairwise, report_plots, report_provenance, stats
+from pairsearch import (
+    report_answer,
+    report_pairwise,
+    report_plots,
+    report_provenance,
+    report_recipes,
+    stats,
+)
 from pairsearch import report_format as fmt
 from pairsearch.report_caveats import caveats_html
+from pairsearch.report_recipes import RecipeComparison, RecipePair
 from pairsearch.stats import Cell
 
 
@@ -33,6 +41,8 @@ class Analysis:
     effects: pd.DataFrame
     versus: pd.DataFrame
     comparisons: pd.DataFrame
+    recipes: RecipePair | None = None
+    by_recipe: RecipeComparison | None = None
 
 
 def write_report(
@@ -42,6 +52,7 @@ def write_report(
     curves: pd.DataFrame,
     protocol: dict,
     studies: dict[str, optuna.Study],
+    recipes: RecipePair | None = None,
 ) -> dict[str, Path]:
     """Write the final report files into ``out_dir`` (created if missing).
 
@@ -59,14 +70,17 @@ def write_report(
         studies: Label → the tuning study whose best params the final runs used; may be
             empty. Study user attrs ``arch``, ``spec`` and ``versions`` and trial user attrs
             ``epochs_run``, ``seconds_per_epoch``, ``n_parameters`` are shown where present.
+        recipes: Where ``results`` come from a recipe other than the default: which, and the
+            default recipe's results of the same studies; the answer is then shown under both,
+            and the effects under both go to ``effects_by_recipe.csv``.
 
     Returns:
         The written paths under the keys ``results_csv, curves_csv, summary_md, pairwise_csv,
-        effects_csv, report_html``.
+        effects_csv, report_html`` (and ``effects_by_recipe_csv`` where both recipes have results).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = analyse(results=results, studies=studies)
+    analysis = analyse(results=results, studies=studies, recipes=recipes)
     paths = {
         name: out_dir / file
         for name, file in [
@@ -78,10 +92,14 @@ def write_report(
     results.to_csv(paths["results_csv"], index=False)
     curves.to_csv(paths["curves_csv"], index=False)
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
-    markdown = summary_markdown(summary=analysis.summary)
+    recipe_line = f" Training recipe: {recipes.recipe_summary}." if recipes else ""
+    markdown = summary_markdown(summary=analysis.summary, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")
     analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)
     analysis.effects.to_csv(paths["effects_csv"], index=False)
+    if analysis.by_recipe is not None:
+        paths["effects_by_recipe_csv"] = out_dir / "effects_by_recipe.csv"
+        analysis.by_recipe.effects.to_csv(paths["effects_by_recipe_csv"], index=False)
     page = report_html(
         results=results, curves=curves, protocol=protocol, studies=studies, analysis=analysis
     )
@@ -89,12 +107,15 @@ def write_report(
     return paths
 
 
-def analyse(*, results: pd.DataFrame, studies: dict[str, optuna.Study]) -> Analysis:
+def analyse(
+    *, results: pd.DataFrame, studies: dict[str, optuna.Study], recipes: RecipePair | None = None
+) -> Analysis:
     """Order the archs, place them in the 2×2 design and compute every table of the report.
 
     Args:
         results: Per-seed results, as for :func:`write_report`.
         studies: Tuning studies by label, as for :func:`write_report`.
+        recipes: The default recipe's results to compare with, as for :func:`write_report`.
 
     Returns:
         The :class:`Analysis`.
@@ -116,15 +137,20 @@ def analyse(*, results: pd.DataFrame, studies: dict[str, optuna.Study]) -> Analy
         effects=stats.factorial_effects(results=results, design=design),
         versus=versus.reset_index(),
         comparisons=report_pairwise.sort_rest(comparisons),
+        recipes=recipes,
+        by_recipe=recipes and report_recipes.compare(pair=recipes, results=results, design=design),
     )
 
 
-def summary_markdown(*, summary: pd.DataFrame, order: list[str] | None = None) -> str:
+def summary_markdown(
+    *, summary: pd.DataFrame, order: list[str] | None = None, recipe_line: str = ""
+) -> str:
     """Render a :func:`pairsearch.stats.summarize` table as a captioned Markdown table.
 
     Args:
         summary: The output of :func:`pairsearch.stats.summarize`.
         order: The archs' order; default :func:`pairsearch.report_format.arch_order`.
+        recipe_line: A sentence ending the caption on the training recipe (none for the default).
 
     Returns:
         A caption line, a blank line and the table (test accuracy in percent), ending with a
@@ -138,7 +164,7 @@ def summary_markdown(*, summary: pd.DataFrame, order: list[str] | None = None) -
         f"Test accuracy (%) after the last epoch of each arch's tuned configuration, one run "
         f"per seed ({' or '.join(map(str, seeds))} seeds, the same seeds for every arch). "
         "Mean ± sample std; 95 % CI: BCa bootstrap of the mean over seeds; IQM: mean of the "
-        "middle 50 % of seeds; rank 1 = best mean."
+        f"middle 50 % of seeds; rank 1 = best mean.{recipe_line}"
     )
     header = [
         "| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | n |",
@@ -207,9 +233,12 @@ def report_html(
 
 def _answer(*, analysis: Analysis) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
-    return notes + report_answer.answer_html(
+    answer = notes + report_answer.answer_html(
         effects=analysis.effects, versus=analysis.versus, summary=analysis.summary
     )
+    if analysis.recipes is None:
+        return answer
+    return answer + report_recipes.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
 
 
 def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[str]) -> str:

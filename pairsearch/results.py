@@ -18,7 +18,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
 from pairsearch.storage import StorageHandle
 
-RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params"]
+RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
 PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
 CURVE_COLUMNS = ["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
 
@@ -59,6 +59,7 @@ def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
         "arch": plan.study_name, "seed": attrs["seed"], "test_accuracy": trial.value,
         "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"),
         "n_parameters": attrs.get("n_parameters"), "params": json.dumps(plan.params, sort_keys=True),
+        "recipe": plan.recipe.name,
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
     }
 
@@ -72,6 +73,23 @@ def _curve_rows(*, label: str, seed: int, trial: optuna.trial.FrozenTrial) -> li
         }
         for epoch in trial.user_attrs.get("history", [])
     ]
+
+
+def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int):
+    """The reported recipe and the baseline's results, for the answer under both recipes."""
+    from pairsearch.report_recipes import RecipePair
+
+    recipe, default = plans[0].recipe, baseline[0].recipe
+    name = recipe.name if recipe.name != default.name else f"{recipe.name} #{recipe.to_record()['hash'][:8]}"
+    baseline_results, _ = collect_results(storage=storage, plans=baseline, seeds=seeds)
+    return RecipePair(recipe=name, recipe_summary=_summary(plans), baseline=default.name,
+                      baseline_summary=_summary(baseline), baseline_results=baseline_results)
+
+
+def _summary(plans: list[FinalPlan]) -> str:
+    """``strong (25 epochs, …)``, with the epochs the jobs trained (``--epochs`` may differ)."""
+    epochs = "/".join(str(e) for e in sorted({p.epochs for p in plans}))
+    return f"{plans[0].recipe.name} ({epochs} epochs, {plans[0].recipe.augmentation()})"
 
 
 def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
@@ -100,7 +118,8 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
         "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
         "training pairs per seed": 1000,
         "test pairs per seed": 1000,
-        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans),
+        "training recipe": recipe_text(plans=plans),
+        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans) + _epochs_source(plans=plans),
         "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
         "reported": "test accuracy after the last epoch",
         "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
@@ -108,6 +127,19 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
         "report written by": f"pairsearch {__version__}",
         "report date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def recipe_text(*, plans: list[FinalPlan]) -> str:
+    """The plans' recipe: ``strong: training images shifted by up to 1 px (content hash 0123abcd…)``."""
+    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (content hash {p.recipe.to_record()['hash']})"
+             for p in plans}
+    return "; ".join(sorted(texts))
+
+
+def _epochs_source(*, plans: list[FinalPlan]) -> str:
+    """Where the epochs came from when not from the recipe: ``--epochs`` overrides it."""
+    overridden = sorted({p.recipe.epochs for p in plans if p.epochs != p.recipe.epochs})
+    return f" (--epochs; the recipe's: {', '.join(map(str, overridden))})" if overridden else ""
 
 
 def default_report_dir() -> Path:
@@ -126,8 +158,23 @@ def check_writable(out_dir: Path) -> None:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
 
 
-def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path) -> str:
-    """Collect results, write every report file, and return the summary table in Markdown."""
+def write_final_report(
+    *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path,
+    baseline: list[FinalPlan] | None = None,
+) -> str:
+    """Collect results, write every report file, and return the summary table in Markdown.
+
+    Args:
+        handle: The storage.
+        plans: The plans whose results are reported.
+        seeds: Seeds ``0 … seeds-1``.
+        out_dir: The report folder.
+        baseline: Plans of the same studies under the default recipe: where given, the answer is
+            also shown under that recipe, from whichever of its jobs have finished.
+
+    Returns:
+        The summary table in Markdown.
+    """
     from pairsearch import report
 
     storage = handle.open(readonly=True)
@@ -135,10 +182,11 @@ def write_final_report(*, handle: StorageHandle, plans: list[FinalPlan], seeds: 
     if results.empty:
         raise PairsearchError("no finished final jobs to report yet")
     studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
+    recipes = _recipe_pair(storage=storage, plans=plans, baseline=baseline, seeds=seeds) if baseline else None
     try:
         paths = report.write_report(
             out_dir=out_dir, results=results, curves=curves,
-            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies,
+            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None

@@ -48,6 +48,9 @@ PAIRED_COLUMNS = ["n_pairs", "mean_diff", "ci_low", "ci_high", "p_improvement", 
 PAIRWISE_COLUMNS = ["arch_a", "arch_b", *PAIRED_COLUMNS, "p_value", "holm_p"]
 EFFECT_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS, "missing"]
 VERSUS_BEST_COLUMNS = ["arch", "reference", *PAIRED_COLUMNS]
+CHANGE_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS]
+# Tags that keep two sets of results of the same archs apart in one seeds × archs table.
+BEFORE, AFTER = "\x00before", "\x00after"
 
 
 def summarize(
@@ -228,6 +231,79 @@ def versus_best(
         for arch in sorted(set(by_seed.columns) - set(design))
     ]
     return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
+
+
+def effect_changes(
+    *,
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    design: Mapping[str, Cell] = FACTORIAL_DESIGN,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """How each effect of :func:`factorial_effects` changes from ``before`` to ``after``.
+
+    The two sets of results are of the same archs on the same seeds, trained two ways (two
+    recipes): a seed's change is its contrast in ``after`` − its contrast in ``before``, over
+    the seeds where all eight runs have a result.
+
+    Args:
+        before: Results as for :func:`factorial_effects`.
+        after: Results of the same archs, trained otherwise.
+        design: As for :func:`factorial_effects`.
+        confidence: Confidence level of the bootstrap intervals.
+        n_resamples: Number of bootstrap resamples.
+        random_state: Seed of the bootstrap's random generator.
+
+    Returns:
+        The seven rows of :func:`factorial_effects`, with the columns :data:`CHANGE_COLUMNS`.
+    """
+    by_seed = _tagged_table(before=before, after=after)
+    rows = [
+        {"factor": factor, "given": given, "contrast": formula,
+         **_change_summary(by_seed=by_seed, weights=weights, confidence=confidence,
+                           n_resamples=n_resamples, random_state=random_state)}
+        for factor, given, weights, formula in _factorial_contrasts(design=design)
+    ]
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+def arch_changes(
+    *,
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
+
+    Returns:
+        One row per arch with the columns ``arch`` and :data:`PAIRED_COLUMNS`.
+    """
+    by_seed = _tagged_table(before=before, after=after)
+    archs = sorted(set(before["arch"].astype(str)) & set(after["arch"].astype(str)))
+    rows = [
+        {"arch": arch, **_change_summary(by_seed=by_seed, weights={arch: 1.0}, confidence=confidence,
+                                         n_resamples=n_resamples, random_state=random_state)}
+        for arch in archs
+    ]
+    return pd.DataFrame(rows, columns=["arch", *PAIRED_COLUMNS])
+
+
+def _tagged_table(*, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """One seeds × archs table of both sets, each arch's columns tagged with its set."""
+    tagged = [frame.assign(arch=frame["arch"].astype(str) + tag)
+              for frame, tag in ((before, BEFORE), (after, AFTER))]
+    return _accuracy_table(results=pd.concat(tagged, ignore_index=True))
+
+
+def _change_summary(*, by_seed: pd.DataFrame, weights: Mapping[str, float], **options) -> dict:
+    """The paired summary of a contrast's per-seed change from the ``before`` to the ``after`` set."""
+    both = {**{arch + AFTER: w for arch, w in weights.items()},
+            **{arch + BEFORE: -w for arch, w in weights.items()}}
+    return paired_summary(differences=_contrast(by_seed=by_seed, weights=both), **options)
 
 
 def contrast_formula(*, weights: Mapping[str, float]) -> str:

@@ -104,7 +104,7 @@ def load_study_file(*, path: Path, arch: str | None = None) -> StudySpec:
         PairsearchError: one line naming the file, and the key when a value is wrong.
     """
     path = Path(path)
-    document = read_toml_file(path=path, what="study file")
+    document = read_toml_file(path=path, kind="study file")
     try:
         spec = parse_spec(document=document)
     except TableError as error:

@@ -41,31 +41,31 @@ def file_error(path: Path, message: str) -> PairsearchError:
     return PairsearchError(f"{name if name.isprintable() else ascii(name)}: {message}")
 
 
-def read_toml_file(*, path: Path, what: str) -> dict:
+def read_toml_file(*, path: Path, kind: str) -> dict:
     """A small TOML data file as a dict: a regular file of at most 1 MiB, UTF-8, valid TOML.
 
     Args:
         path: The file.
-        what: What the file is for the user (``study file``), as it appears in a message.
+        kind: What the file is for the user (``study file``), as it appears in a message.
 
     Raises:
         PairsearchError: one line naming the file.
     """
     path = Path(path)
-    return _parse_toml(path=path, text=_decode(path=path, content=_read_bounded(path=path, what=what)), what=what)
+    return _parse_toml(path=path, text=_decode(path=path, content=_read_bounded(path=path, kind=kind)), kind=kind)
 
 
-def _read_bounded(*, path: Path, what: str) -> bytes:
+def _read_bounded(*, path: Path, kind: str) -> bytes:
     """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`."""
     try:
         # Non-blocking: opening a FIFO must not wait for a writer that never comes.
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise file_error(path, f"{what} not found") from None
+        raise file_error(path, f"{kind} not found") from None
     except OSError as error:
         raise file_error(path, f"cannot read ({error.strerror})") from None
     try:
-        _check_regular(path=path, mode=os.fstat(descriptor).st_mode, what=what)
+        _check_regular(path=path, mode=os.fstat(descriptor).st_mode, kind=kind)
         with os.fdopen(descriptor, "rb", closefd=False) as stream:
             content = stream.read(MAX_FILE_BYTES + 1)
     except OSError as error:
@@ -73,15 +73,15 @@ def _read_bounded(*, path: Path, what: str) -> bytes:
     finally:
         os.close(descriptor)
     if len(content) > MAX_FILE_BYTES:
-        raise file_error(path, f"larger than {MAX_FILE_BYTES >> 20} MiB, so not a {what}")
+        raise file_error(path, f"larger than {MAX_FILE_BYTES >> 20} MiB, so not a {kind}")
     return content
 
 
-def _check_regular(*, path: Path, mode: int, what: str) -> None:
+def _check_regular(*, path: Path, mode: int, kind: str) -> None:
     if stat.S_ISDIR(mode):
-        raise file_error(path, f"is a directory, not a {what}")
+        raise file_error(path, f"is a directory, not a {kind}")
     if not stat.S_ISREG(mode):
-        raise file_error(path, f"is a device, pipe or socket, not a {what}")
+        raise file_error(path, f"is a device, pipe or socket, not a {kind}")
 
 
 def _decode(*, path: Path, content: bytes) -> str:
@@ -98,13 +98,13 @@ def _decode(*, path: Path, content: bytes) -> str:
         raise file_error(path, f"not UTF-8 text (line {line} has the byte 0x{byte:02x})") from None
 
 
-def _parse_toml(*, path: Path, text: str, what: str) -> dict:
+def _parse_toml(*, path: Path, text: str, kind: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise file_error(path, f"not valid TOML: {_shortened_toml_error(str(error))}") from None
     except RecursionError:  # arrays or inline tables nested hundreds deep
-        raise file_error(path, f"not valid TOML for a {what}: nested too deeply") from None
+        raise file_error(path, f"not valid TOML for a {kind}: nested too deeply") from None
     except ValueError:  # tomllib lets Python's limit on the digits of an integer through
         raise file_error(path, "not valid TOML: an integer with thousands of digits") from None
 

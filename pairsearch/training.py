@@ -87,10 +87,13 @@ def train_run(
     seed: int,
     device: torch.device | str = "cpu",
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> RunResult:
     """Train ``arch`` with ``params`` on ``split.train``; score ``split.evaluation`` every epoch.
 
     ``on_epoch`` is called after each epoch (tuning reports and prunes there, by raising).
+    ``augment`` (:func:`pairsearch.augment.make_augment`) transforms each training minibatch's
+    images; evaluation pairs are never augmented.
     A NaN or infinite loss ends the run with status ``diverged``. Runs are repeatable bit for
     bit for a seed at a fixed thread count.
     """
@@ -115,7 +118,8 @@ def train_run(
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         for batch in torch.randperm(len(train), generator=shuffler).to(device).split(batch_size):
-            output = model(train.images[batch])
+            images = train.images[batch]
+            output = model(images if augment is None else augment(images))
             loss = model.loss(output, train.targets[batch], train.classes[batch])
             optimizer.zero_grad()
             loss.backward()

@@ -196,3 +196,16 @@ def test_training_speed_levers_switch_off_in_place(small_split, monkeypatch):
     params = {**TINY_CONFIG, "lr": 3e-3, "batchnorm": True, "weight_decay": 0.0}
     result = training.train_run(arch="base", params=params, split=small_split, epochs=1, seed=0)
     assert result.status == "completed"
+
+
+def test_augmentation_figure_times_both_ways_on_the_shipped_recipe(tmp_path, data_dir, monkeypatch):
+    from bench import augmentation
+
+    monkeypatch.setitem(augmentation.SIZES, True, {"epochs": 1, "rounds": 1})
+    result = augmentation.run(ctx=common.Context(quick=True, work=tmp_path, data_dir=data_dir, source="mnist5k"))
+
+    assert result["raw"]["config"]["max_shift"] == 1  # recipes/strong.toml's
+    assert len(result["raw"]["plain_epoch_seconds"]) == len(result["raw"]["augmented_epoch_seconds"]) == 1
+    assert result["values"]["augment_epoch_ratio"] > 0
+    assert result["cells"]["augment_epoch_ratio"].startswith(f"{result['values']['augment_epoch_ratio']:.3f} = ")
+    assert "augment_epoch_ratio" in dict(results.COLUMNS)

@@ -157,7 +157,7 @@ def test_dockerfile_basics() -> None:
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu\n" in dockerfile
     assert re.search(r"^USER (?!root)\S+$", dockerfile, re.MULTILINE), "must not run as root"
     assert 'ENTRYPOINT ["pairsearch"]' in dockerfile
-    assert "COPY studies ./studies" in dockerfile
+    assert "COPY studies ./studies" in dockerfile and "COPY recipes ./recipes" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "storage", ".git", ".env"} <= set(ignored)
 

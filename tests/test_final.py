@@ -23,9 +23,11 @@ from conftest import run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final, jobs, studyspec, tuning
+from pairsearch.augment import make_augment
 from pairsearch.data import DataChoice, final_split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import get_arch
+from pairsearch.recipes import Recipe
 from pairsearch.results import collect_results, write_final_report
 from pairsearch.sources import load_pools
 from pairsearch.storage import StorageHandle
@@ -320,6 +322,102 @@ def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
     for name in REPORT_FILES:
         assert (out / name).stat().st_mtime > 0, f"{name} was not rewritten"
     assert (out / "summary.md").read_text().strip() in result.stdout
+
+
+# --- training recipes -----------------------------------------------------------------------------
+
+SHIFTED = Recipe(name="shifted", epochs=1, max_shift=1)
+SHIFTED_FILE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
+
+
+def histories(trials) -> dict[int, list]:
+    return {t.user_attrs["seed"]: [(e["train_loss"], e["eval_accuracy"]) for e in t.user_attrs["history"]]
+            for t in trials}
+
+
+def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
+    storage = StorageHandle.resolve(url=url).open()
+    course = final.make_plan(storage=storage, study_name="base", epochs=None)
+    shifted = final.make_plan(storage=storage, study_name="base", epochs=None, recipe=SHIFTED)
+    assert (course.epochs, shifted.epochs) == (1, 1) and course.config_hash != shifted.config_hash
+
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=course, seeds=2) == (2, [])
+    # Another recipe's jobs are new, and no "best trial changed" note: they are no earlier config.
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=shifted, seeds=2) == (2, [])
+    run_final_jobs(url=url, data_dir=data_dir, plans=[course, shifted])
+
+    trials = final_trials(url=url, plan=course)
+    by_recipe = {name: [t for t in trials if t.user_attrs["recipe"]["name"] == name] for name in ("course", "shifted")}
+    assert [len(by_recipe[name]) for name in by_recipe] == [2, 2]
+    for plan, name in ((course, "course"), (shifted, "shifted")):
+        results, _ = collect_results(storage=storage, plans=[plan])
+        assert set(results["test_accuracy"]) == {t.value for t in by_recipe[name]}
+        assert set(results["recipe"]) == {name}
+    # Each job trained as its recipe says: the shifted ones with the seeded shifts, the course
+    # ones exactly as a plain run.
+    pools = load_pools(source="mnist5k", data_dir=data_dir)
+    for name, max_shift in (("course", 0), ("shifted", 1)):
+        for seed, stored in histories(by_recipe[name]).items():
+            again = train_run(arch="base", params=course.params, split=final_split(pools=pools, seed=seed),
+                              epochs=1, seed=seed, augment=make_augment(max_shift=max_shift, seed=seed))
+            assert [(r.train_loss, r.eval_accuracy) for r in again.history] == stored
+    assert histories(by_recipe["course"]) != histories(by_recipe["shifted"])
+
+
+def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
+    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=None)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
+    study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
+    legacy = {key: value for key, value in plan.job(seed=1).to_user_attrs().items() if key != "recipe"}
+    study.enqueue_trial({}, user_attrs=legacy)  # as an older pairsearch queued it
+
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+
+    trials = final_trials(url=url, plan=plan)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 and "recipe" not in trials[1].user_attrs
+    pools = load_pools(source="mnist5k", data_dir=data_dir)
+    plain = train_run(arch="base", params=plan.params, split=final_split(pools=pools, seed=1), epochs=1, seed=1)
+    assert histories(trials[1:]) == {1: [(r.train_loss, r.eval_accuracy) for r in plain.history]}
+    assert final.missing_seeds(storage=StorageHandle.resolve(url=url).open(), plan=plan, seeds=2) == []
+
+
+def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    design = ("base", "base_aux", "sep", "sep_aux")
+    for arch in design:
+        tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=1, epochs=1)
+    storage = StorageHandle.resolve(url=url).open()
+    defaults = [final.make_plan(storage=storage, study_name=arch, epochs=None) for arch in design]
+    for plan in defaults:  # what a plain final-report --seeds 2 trains
+        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=defaults)
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_FILE)
+    out = tmp_path / "report"
+
+    result = run_cli(["final-report", "--storage", url, "--seeds", "2", "--recipe", str(recipe), "--out", str(out),
+                      "--workers", "1", "--quiet"], data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert "base (recipe shifted): best trial" in result.stderr and "2 new job(s) of 2" in result.stderr
+    assert "Training recipe: shifted (1 epochs, training images shifted by up to 1 px)." in result.stdout
+    assert set(pd.read_csv(out / "results.csv")["recipe"]) == {"shifted"}
+    by_recipe = pd.read_csv(out / "effects_by_recipe.csv")
+    assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "shifted": 7}
+    page = (out / "report.html").read_text()
+    assert "Under both training recipes: course and shifted" in page
+    assert 'data-key="recipes/shared_weights/average"' in page and 'data-key="recipes/arch/sep"' in page
+    assert page.count("under shifted: ") >= 3  # one sentence per question, in numbers
+    # The default recipe's results are those of the plain report, untouched by this run.
+    course, _ = collect_results(storage=storage, plans=defaults, seeds=2)
+    course_effects = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
+    from pairsearch.stats import factorial_effects
+
+    assert course_effects["mean_diff"].tolist() == factorial_effects(results=course)["mean_diff"].tolist()
 
 
 # --- plans that cannot be made ------------------------------------------------------------------

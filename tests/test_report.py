@@ -2,6 +2,7 @@ import html
 import json
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -9,7 +10,7 @@ import pandas as pd
 import plotly.offline
 import pytest
 
-from pairsearch import inference, report, report_answer, report_format, stats
+from pairsearch import inference, report, report_answer, report_format, report_recipes, stats
 
 ARCHS = ["base", "sep_aux", "digits"]
 SEEDS = [0, 1, 2, 3]
@@ -476,3 +477,103 @@ def test_tuning_provenance_shows_the_stored_spec_and_the_trials(page):
         in page
     )
     assert "<td>search space, sampler, pruner</td><td>not recorded</td>" in page
+
+
+# --- the answer under two training recipes ----------------------------------------------------
+
+
+def retrained(results: pd.DataFrame, *, gains: dict[str, float]) -> pd.DataFrame:
+    """The same archs and seeds trained another way: each arch gains ``gains[arch]``, plus noise."""
+    rng = np.random.default_rng(5)
+    moved = results.copy()
+    noise = 0.004 * rng.standard_normal(len(moved))
+    moved["test_accuracy"] = moved["test_accuracy"] + moved["arch"].map(gains).fillna(0.0) + noise
+    return moved
+
+
+def recipe_pair(before: pd.DataFrame) -> report_recipes.RecipePair:
+    return report_recipes.RecipePair(
+        recipe="strong", recipe_summary="strong (25 epochs, training images shifted by up to 1 px)",
+        baseline="course", baseline_summary="course (10 epochs, no augmentation)", baseline_results=before,
+    )
+
+
+def recipe_answer(*, before: pd.DataFrame, after: pd.DataFrame) -> tuple[str, report.Analysis]:
+    analysis = report.analyse(results=after, studies={}, recipes=recipe_pair(before))
+    text = report_recipes.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text))), analysis
+
+
+def test_both_recipes_say_whether_each_conclusion_holds_grows_shrinks_or_flips():
+    before = factorial_results(sharing=0.03, aux=0.06)
+
+    grown, analysis = recipe_answer(before=before, after=retrained(before, gains={"base": 0.03, "base_aux": 0.03}))
+    assert "Does weight sharing help? It grows under strong: +" in grown
+    assert "Does the auxiliary loss help? The conclusion holds under strong: +" in grown
+    assert "Do the two effects add up? The conclusion holds under strong" in grown
+    change = analysis.by_recipe.effects.set_index(["recipe", "factor", "given"]).loc[
+        ("change", "shared_weights", "average")]
+    assert 0.02 < change["mean_diff"] < 0.04 and change["ci_low"] > 0
+    assert f"the change, {report_format.points(change['mean_diff'])} points" in grown
+
+    shrunk, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.02, "sep_aux": 0.02}))
+    assert "Does weight sharing help? It shrinks under strong" in shrunk
+    flipped, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.06, "sep_aux": 0.06}))
+    assert "Does weight sharing help? It flips under strong" in flipped
+    assert "Does the auxiliary loss help? The conclusion holds under strong" in flipped
+
+
+def test_a_reading_needs_the_change_to_be_clear_and_a_flip_a_clear_side():
+    def row(mean: float, low: float, high: float) -> SimpleNamespace:
+        return SimpleNamespace(n_pairs=15, mean_diff=mean, ci_low=low, ci_high=high, missing="")
+
+    clear_up, unclear_up = row(0.02, 0.01, 0.03), row(0.002, -0.01, 0.014)
+    clear_down, unclear_down = row(-0.03, -0.04, -0.02), row(-0.002, -0.01, 0.006)
+    assert report_recipes.reading(before=clear_up, after=clear_up, change=row(0.0, -0.01, 0.01)) == "holds"
+    assert report_recipes.reading(before=unclear_up, after=clear_down, change=row(-0.03, -0.04, -0.02)) == "flips"
+    assert report_recipes.reading(before=unclear_up, after=unclear_down, change=row(-0.004, -0.006, -0.002)) == "shrinks"
+    assert report_recipes.reading(before=clear_down, after=row(-0.05, -0.06, -0.04), change=row(-0.02, -0.03, -0.01)) == "grows"
+    assert report_recipes.reading(before=clear_up, after=clear_up, change=SimpleNamespace(n_pairs=0)) is None
+
+
+def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_path):
+    before = factorial_results(sharing=0.03, aux=0.06)
+    paths = report.write_report(out_dir=tmp_path, results=retrained(before, gains={"base": 0.03}),
+                                curves=synthetic_curves(), protocol={"data source": "mnist5k"}, studies={},
+                                recipes=recipe_pair(before))
+
+    by_recipe = pd.read_csv(paths["effects_by_recipe_csv"])
+    assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "strong": 7}
+    course = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
+    np.testing.assert_allclose(course["mean_diff"], stats.factorial_effects(results=before)["mean_diff"])
+    assert "Training recipe: strong (25 epochs, training images shifted by up to 1 px)." in (
+        paths["summary_md"].read_text())
+    page = paths["report_html"].read_text()
+    assert "Under both training recipes: course and strong" in page
+    assert 'data-key="recipes/arch/joint"' in page
+
+
+def test_a_second_recipe_without_default_results_says_how_to_get_them(tmp_path):
+    results = factorial_results(sharing=0.03, aux=0.06)
+    empty = results.iloc[0:0]
+    text, analysis = recipe_answer(before=empty, after=results)
+
+    assert analysis.by_recipe is None
+    assert "No finished jobs under the course recipe for these studies yet" in text
+    paths = report.write_report(out_dir=tmp_path, results=results, curves=synthetic_curves(),
+                                protocol={}, studies={}, recipes=recipe_pair(empty))
+    assert "effects_by_recipe_csv" not in paths
+
+
+def test_both_recipes_with_part_of_the_design_compare_what_they_can():
+    before = factorial_results(sharing=0.03, aux=0.06)
+    before = before[before["arch"].isin(["base", "joint"])]
+    after = retrained(before, gains={"base": 0.03})
+
+    text, analysis = recipe_answer(before=before, after=after)
+
+    assert ("Does weight sharing help? Cannot be compared (no results for base_aux, sep, sep_aux under "
+            "course or strong).") in text
+    assert "Do the two effects add up? Cannot be compared (no results for base_aux, sep, sep_aux" in text
+    archs = analysis.by_recipe.archs.set_index("arch")
+    assert list(archs.index) == ["base", "joint"] and 0.02 < archs.loc["base", "mean_diff"] < 0.04

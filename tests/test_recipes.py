@@ -1,0 +1,273 @@
+"""Training recipes: the shipped files, validation by file and key, augmentation, and job identity.
+
+The identity tests read a copy of the committed storage of the published run
+(``docs/results/pairsearch.db``): under the default, its jobs keep their hashes and nothing is
+retrained; under another recipe every job is new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, run_cli
+
+from pairsearch import final, jobs
+from pairsearch.augment import SEED_OFFSET, make_augment, random_shift
+from pairsearch.data import Split
+from pairsearch.errors import PairsearchError
+from pairsearch.recipes import (
+    MAX_SHIFT,
+    Recipe,
+    course_recipe,
+    load_recipe,
+    recipe_from_record,
+    recipe_path,
+)
+from pairsearch.storage import StorageHandle
+from pairsearch.training import train_run
+
+PUBLISHED_DB = REPO / "docs" / "results" / "pairsearch.db"
+VALID = """\
+name = "mine"
+epochs = 3
+
+[augment]
+max_shift = 2
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "recipe.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def recipe_error(path: Path) -> str:
+    """The one line that loading ``path`` raises."""
+    with pytest.raises(PairsearchError) as caught:
+        load_recipe(name_or_path=str(path))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    return message
+
+
+# --- the files -------------------------------------------------------------------------------
+
+
+def test_shipped_recipes_are_the_course_and_a_stronger_one():
+    assert load_recipe(name_or_path="course") == Recipe(
+        name="course", epochs=10, max_shift=0, description="the course protocol: 10 epochs, no augmentation")
+    strong = load_recipe(name_or_path="strong")
+    assert (strong.name, strong.epochs, strong.max_shift) == ("strong", 25, 1)
+
+
+def test_the_course_file_is_what_a_job_without_a_recipe_ran():
+    """One definition: a job from before recipes is the course file's training at its epochs."""
+    course = load_recipe(name_or_path="course")
+    assert course.training_changes() == {}
+    assert recipe_from_record(None, epochs=10).to_record()["hash"] == course.to_record()["hash"]
+    assert course_recipe(epochs=10).to_record()["hash"] == course.to_record()["hash"]
+
+
+def test_a_recipe_round_trips_through_its_record(tmp_path):
+    recipe = load_recipe(name_or_path=str(write(tmp_path, VALID)))
+    assert recipe == Recipe(name="mine", epochs=3, max_shift=2)
+    assert recipe_from_record(recipe.to_record(), epochs=99) == recipe
+
+
+def test_a_name_is_looked_up_in_the_working_directory_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert recipe_path(name_or_path="strong") == REPO / "recipes" / "strong.toml"
+    (tmp_path / "recipes").mkdir()
+    write(tmp_path / "recipes", VALID, "strong.toml")
+    assert recipe_path(name_or_path="strong") == Path("recipes") / "strong.toml"
+    assert load_recipe(name_or_path="strong").name == "mine"
+    assert recipe_path(name_or_path="other/strong.toml") == Path("other/strong.toml")
+
+
+@pytest.mark.parametrize(("text", "key", "words"), [
+    ("epochs = 3\n", "name", "missing"),
+    ('name = "x"\n', "epochs", "missing"),
+    ('name = "x"\nepochs = 0\n', "epochs", "from 1 to"),
+    ('name = "x"\nepochs = 2.5\n', "epochs", "must be an integer"),
+    ('name = "two words"\nepochs = 3\n', "name", "not a plain name"),
+    ('name = "x"\nepochs = 3\nepoch = 4\n', "epoch", "unknown key"),
+    ('name = "x"\nepochs = 3\naugment = 1\n', "augment", "must be a table"),
+    ('name = "x"\nepochs = 3\n[augment]\nmax_shift = 9\n', "augment.max_shift", f"from 0 to {MAX_SHIFT}"),
+    ('name = "x"\nepochs = 3\n[augment]\nmax_shift = true\n', "augment.max_shift", "a boolean"),
+    ('name = "x"\nepochs = 3\n[augment]\nrotate = 15\n', "augment.rotate", "unknown key"),
+])
+def test_a_bad_value_is_named_by_file_and_key(tmp_path, text, key, words):
+    message = recipe_error(write(tmp_path, text))
+    assert f": {key}: " in message and words in message
+
+
+def test_files_that_are_no_recipe_say_so_in_one_line(tmp_path):
+    assert "recipe file not found" in recipe_error(tmp_path / "missing.toml")
+    assert "is a directory, not a recipe file" in recipe_error(tmp_path)
+    assert "not valid TOML" in recipe_error(write(tmp_path, "name = \n"))
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    assert "not UTF-8 text" in recipe_error(binary)
+
+
+def test_cli_refuses_a_bad_recipe_in_one_line_before_any_work(tmp_path, data_dir):
+    path = write(tmp_path, 'name = "x"\nepochs = 3\n[augment]\nmax_shift = 9\n')
+    database = tmp_path / "untouched.db"
+
+    result = run_cli(["final-report", "--storage", f"sqlite:///{database}", "--recipe", str(path)],
+                     data_dir=data_dir)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"pairsearch: error: {path}: augment.max_shift: must be an integer from 0 to {MAX_SHIFT}, got 9"]
+    assert not database.exists()
+
+
+# --- augmentation ----------------------------------------------------------------------------
+
+
+def shifted_by_hand(image: torch.Tensor, down: int, right: int) -> torch.Tensor:
+    """One image moved by (down, right), edge pixels repeated: the slow, obvious way."""
+    height, width = image.shape
+    rows = [min(max(y - down, 0), height - 1) for y in range(height)]
+    cols = [min(max(x - right, 0), width - 1) for x in range(width)]
+    return image[rows][:, cols]
+
+
+def test_each_image_of_each_pair_moves_by_its_own_offset():
+    images = torch.randn(64, 2, 14, 14)
+    generator = torch.Generator().manual_seed(3)
+    offsets = torch.randint(-2, 3, (2, 64, 2, 1), generator=torch.Generator().manual_seed(3))
+
+    shifted = random_shift(images=images, max_shift=2, generator=generator)
+
+    for n in range(64):
+        for c in range(2):
+            down, right = int(offsets[0, n, c]), int(offsets[1, n, c])
+            assert torch.equal(shifted[n, c], shifted_by_hand(images[n, c], down, right))
+    # The two images of a pair move independently, and not every image stays put.
+    assert (offsets[:, :, 0] != offsets[:, :, 1]).any()
+    assert (offsets != 0).any() and not torch.equal(shifted, images)
+
+
+def test_augmentation_is_seeded_and_off_for_max_shift_zero():
+    images = torch.randn(32, 2, 14, 14)
+    first, again, other = (make_augment(max_shift=1, seed=seed) for seed in (5, 5, 6))
+    assert torch.equal(first(images), again(images))
+    assert not torch.equal(first(images), other(images))
+    assert make_augment(max_shift=0, seed=5) is None
+    assert SEED_OFFSET > 2**31  # its stream is never the minibatch order's of any run seed
+
+
+def tiny_split(pools) -> Split:
+    from pairsearch.data import final_split
+
+    return final_split(pools=pools, seed=0, n_train=200, n_test=100)
+
+
+def test_augmentation_sees_training_pairs_only(pools, tiny_params):
+    split = tiny_split(pools)
+    seen = []
+    augment = make_augment(max_shift=1, seed=0)
+
+    def spy(images: torch.Tensor) -> torch.Tensor:
+        seen.append(images.clone())
+        return augment(images)
+
+    train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=0, augment=spy)
+
+    assert sum(len(batch) for batch in seen) == 2 * len(split.train)
+    train_rows = {tuple(row.flatten().tolist()) for row in split.train.images}
+    test_rows = {tuple(row.flatten().tolist()) for row in split.evaluation.images}
+    seen_rows = {tuple(row.flatten().tolist()) for batch in seen for row in batch}
+    assert seen_rows == train_rows and not seen_rows & test_rows
+
+
+def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny_params):
+    split = tiny_split(pools)
+
+    def history(max_shift: int) -> list:
+        result = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1,
+                           augment=make_augment(max_shift=max_shift, seed=1))
+        return [(r.train_loss, r.eval_accuracy) for r in result.history]
+
+    assert history(1) == history(1)
+    assert history(1) != history(0)
+    plain = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1)
+    assert history(0) == [(r.train_loss, r.eval_accuracy) for r in plain.history]
+
+
+# --- identity: the published storage ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A copy of the published run's storage, opened read-only."""
+    if not PUBLISHED_DB.is_file():
+        pytest.skip("docs/results/pairsearch.db is not in this checkout")
+    copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
+    shutil.copyfile(PUBLISHED_DB, copy)
+    return StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
+
+
+def stored_hashes(storage, plan: jobs.FinalPlan) -> set:
+    import optuna
+
+    study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+    return {trial.user_attrs["config_hash"] for trial in study.get_trials(deepcopy=False)}
+
+
+def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
+    course = load_recipe(name_or_path="course")
+    for name in final.tuned_study_names(storage=published):
+        default = final.make_plan(storage=published, study_name=name, epochs=None)
+        explicit = final.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
+        longer = final.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
+
+        assert default.config_hash == explicit.config_hash
+        assert {default.config_hash, longer.config_hash} == stored_hashes(published, default)
+        assert final.missing_seeds(storage=published, plan=default, seeds=15) == []
+        assert final.missing_seeds(storage=published, plan=longer, seeds=15) == []
+
+
+def test_another_recipe_makes_every_job_anew_and_records_itself(published):
+    strong = load_recipe(name_or_path="strong")
+    for name in final.tuned_study_names(storage=published):
+        plan = final.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
+        assert plan.config_hash not in stored_hashes(published, plan)
+        assert final.missing_seeds(storage=published, plan=plan, seeds=15) == list(range(15))
+        # The same training without the shift is the stored 25-epoch job: only training counts.
+        unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
+        assert unshifted.config_hash in stored_hashes(published, plan)
+
+        attrs = plan.job(seed=3).to_user_attrs()
+        assert attrs["epochs"] == 25 and attrs["recipe"]["name"] == "strong"
+        assert attrs["recipe"]["augment"] == {"max_shift": 1} and len(attrs["recipe"]["hash"]) == 16
+        assert jobs.FinalJob.from_user_attrs(attrs).training_recipe.max_shift == 1
+
+
+def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
+    strong = load_recipe(name_or_path="strong")
+    plan = final.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
+    job = jobs.FinalJob.from_user_attrs(plan.job(seed=0).to_user_attrs())
+
+    assert (job.epochs, job.recipe["epochs"]) == (12, 25)
+    assert job.training_recipe == dataclasses.replace(strong, epochs=12)
+    assert plan.config_hash != final.make_plan(storage=published, study_name="base", epochs=None,
+                                               recipe=strong).config_hash
+
+
+def test_a_job_from_before_recipes_is_a_course_job(published):
+    plan = final.make_plan(storage=published, study_name="base", epochs=None)
+    legacy = {key: value for key, value in plan.job(seed=0).to_user_attrs().items() if key != "recipe"}
+
+    job = jobs.FinalJob.from_user_attrs(legacy)
+
+    assert job is not None and job.recipe is None
+    assert job.training_recipe == course_recipe(epochs=plan.epochs)
