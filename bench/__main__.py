@@ -30,6 +30,7 @@ FIGURES = {
     "storage": "bench.storage_throughput",
     "final_stage": "bench.final_stage",
     "gpu": "bench.gpu",
+    "search_quality": "bench.search_quality",
 }
 
 
@@ -37,9 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="pairsearch benchmarks: overhead, training speed, worker scaling, start-up, pruning, "
-        "storage, final stage, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
+        "storage, final stage, GPU, search quality. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: about 4.5 minutes on 2 cores")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 15 minutes on 2 cores (an estimate; search_quality is about 10 of them)")
     parser.add_argument("--only", type=figure_names, default=list(FIGURES),
                         help=f"comma-separated figures to run (default all): {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json [bench/results]")

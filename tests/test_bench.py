@@ -86,6 +86,7 @@ def test_latest_json_is_written(tmp_path):
 
 def test_only_accepts_known_figures_in_run_order():
     assert figure_names("storage,overhead") == ["overhead", "storage"]
+    assert figure_names("search_quality,gpu") == ["gpu", "search_quality"]  # the longest runs last
     assert parse_args(["--quick", "--only", "gpu"]).only == ["gpu"]
     with pytest.raises(SystemExit):
         parse_args(["--only", "nonsense"])
