@@ -48,7 +48,7 @@ quick or full one):
   the 16-core H100 machine with ``--device cuda --workers 14``, from the committed 7 × 200
   trial run there (9256 epochs in 411 s with 14 workers; README's Results). Resumable:
   storages and one record per finished search live in ``--out`` (default
-  ``storage/bench-search-quality``); a re-run skips finished searches and continues
+  ``storage/bench-search-quality/full``); a re-run skips finished searches and continues
   unfinished ones.
 * quick — the same strategies, reduced (:data:`SIZES` says how): the pruning figure's
   narrowed space and 6 epochs (``bench/pruning.py``), TPE after 6 trials, 5 searches, a
@@ -81,7 +81,7 @@ RESCORE_SEED_BASE = 2000  # the re-scoring rule's extra tuning splits (validatio
 CONFIDENCE = 0.95
 N_RESAMPLES = 10_000
 STUDY = "search"  # the study name in each search's own storage
-DEFAULT_OUT = REPO / "storage" / "bench-search-quality"
+DEFAULT_OUT = REPO / "storage" / "bench-search-quality"  # one folder per size under it
 
 
 # --- strategies ------------------------------------------------------------------------------
@@ -639,9 +639,9 @@ def figure(*, records: list[dict], size: Size, strategies=STRATEGIES) -> dict:
 
 
 def run(*, ctx: Context) -> dict:
-    """``python -m bench``: quick mode in the scratch folder; full mode resumable in DEFAULT_OUT."""
+    """``python -m bench``: quick mode in the scratch folder; full mode resumable under DEFAULT_OUT."""
     size = SIZES["quick" if ctx.quick else "full"]
-    out = ctx.path("search_quality") if ctx.quick else DEFAULT_OUT
+    out = ctx.path("search_quality") if ctx.quick else DEFAULT_OUT / size.name
     records = run_searches(size=size, out=out, source=ctx.source, data_dir=ctx.data_dir, device="cpu",
                            workers=max(1, ctx.cores), strategies=STRATEGIES,
                            say=lambda line: print(line, file=sys.stderr, flush=True))
@@ -658,7 +658,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         mode.add_argument(f"--{name}", dest="size", action="store_const", const=name,
                           help=size.reductions() or "the real setting (hours on 2 cores)")
     parser.set_defaults(size="quick")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"storages and records [{DEFAULT_OUT}]")
+    parser.add_argument("--out", type=Path, help=f"storages and records [{DEFAULT_OUT}/MODE]")
     parser.add_argument("--workers", type=int, default=None, help="searches at a time [cores]")
     parser.add_argument("--device", default="cpu", help="torch device of every run (cpu, cuda) [cpu]")
     parser.add_argument("--data-dir", type=Path, default=REPO / "storage" / "data", help="pairsearch data dir")
@@ -676,17 +676,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     size, started = SIZES[args.size], time.perf_counter()
+    out = (args.out or DEFAULT_OUT / size.name).resolve()
     source = prepare_data(data_dir=args.data_dir)
-    records = run_searches(size=size, out=args.out.resolve(), source=source, data_dir=args.data_dir.resolve(),
+    records = run_searches(size=size, out=out, source=source, data_dir=args.data_dir.resolve(),
                            device=args.device, workers=args.workers or len(os.sched_getaffinity(0)))
     result = figure(records=records, size=size)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    (args.out / "search_quality.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (args.out / "search_quality.md").write_text(result["raw"]["table"], encoding="utf-8")
+    (out / "search_quality.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (out / "search_quality.md").write_text(result["raw"]["table"], encoding="utf-8")
     print(result["raw"]["table"])
     for note in result["notes"]:
         print(f"note: {note}")
-    print(f"{result['seconds']} s; figures in {args.out / 'search_quality.json'}")
+    print(f"{result['seconds']} s; figures in {out / 'search_quality.json'}")
     if args.record:
         document = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     "mode": size.name, "machine": machine_facts(), "note": args.note,
