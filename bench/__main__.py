@@ -31,18 +31,21 @@ FIGURES = {
     "final_stage": "bench.final_stage",
     "augmentation": "bench.augmentation",
     "gpu": "bench.gpu",
+    "search_quality": "bench.search_quality",
 }
+# Hours in full mode on 2 cores: a plain full run leaves it out; run it by name (--only search_quality).
+LONG_FIGURES = ("search_quality",)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="pairsearch benchmarks: overhead, training speed, worker scaling, start-up, pruning, "
-        "storage, final stage, augmentation, GPU. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
+        "storage, final stage, augmentation, GPU, search quality. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: about 4.5 minutes on 2 cores")
-    parser.add_argument("--only", type=figure_names, default=list(FIGURES),
-                        help=f"comma-separated figures to run (default all): {','.join(FIGURES)}")
+    parser.add_argument("--quick", action="store_true", help="small sizes: about 15 minutes on 2 cores (an estimate; search_quality is about 10 of them)")
+    parser.add_argument("--only", type=figure_names, default=None,
+                        help=f"comma-separated figures to run (default all; a full run leaves out {', '.join(LONG_FIGURES)}): {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json [bench/results]")
     parser.add_argument("--results-md", type=Path, default=RESULTS_MD, help="table to append the row to")
     parser.add_argument("--no-record", action="store_true", help="do not append a row to the results table")
@@ -50,7 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("PAIRSEARCH_DATA_DIR", DEFAULT_DATA_DIR)),
                         help="pairsearch data dir (pool cache built there once) [storage/data]")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (storages, study files)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only is None:
+        args.only = [name for name in FIGURES if args.quick or name not in LONG_FIGURES]
+    return args
 
 
 def figure_names(text: str) -> list[str]:

@@ -41,6 +41,13 @@ ARCH = "sep_aux"
 SEEDS = {"quick": (0, 1, 2), "full": (0, 1, 2, 3, 4)}
 FRACTION_TARGET = 0.6
 DELTA_TARGET = -0.5  # percentage points
+# Quick mode's narrowed search (also bench/search_quality.py's): a trial takes about a second.
+QUICK_EPOCHS = 6
+QUICK_SPACE = {
+    "channels": {"type": "int", "low": 4, "high": 12, "log": True},
+    "hidden": {"type": "int", "low": 16, "high": 48, "log": True},
+    "batch_size": {"type": "categorical", "choices": [64, 128]},
+}
 
 
 def shipped_pruner() -> dict:
@@ -57,10 +64,8 @@ def study_document(*, quick: bool, seed: int = 0, pruner: dict | None = None) ->
     document["pruner"] = dict(pruner or shipped_pruner())
     if not quick:
         return document, 60
-    document["epochs"] = 6
-    document["params"]["channels"] = {"type": "int", "low": 4, "high": 12, "log": True}
-    document["params"]["hidden"] = {"type": "int", "low": 16, "high": 48, "log": True}
-    document["params"]["batch_size"] = {"type": "categorical", "choices": [64, 128]}
+    document["epochs"] = QUICK_EPOCHS
+    document["params"].update(QUICK_SPACE)
     document["sampler"]["n_startup_trials"] = 6
     return document, 16
 

@@ -20,15 +20,17 @@ COLUMNS = (
     ("final_stage_seconds_per_job", ""),
     ("augment_epoch_ratio", "≤ 1.1"),
     ("gpu", ""),
+    ("search_quality", ""),
     ("note", ""),
 )
 
 HEADER = """\
 # Benchmark results
 
-`python -m bench --quick` (about 4½ minutes on a quiet 2-core machine, 1½ of them the
-epoch_ratio figure) or `make bench` (full mode: long, dominated by the two 60-trial × 10-epoch
-pruning studies on the shipped search space; not yet timed end to end) appends one row per run
+`python -m bench --quick` (about 15 minutes on a quiet 2-core machine, an estimate: 4½ measured
+for the other figures, 1½ of them epoch_ratio, and about 10 estimated for search_quality) or
+`make bench` (full mode: many hours, dominated by search_quality's full mode, estimated at 9–15
+hours on 2 cores and resumable in `storage/bench-search-quality/full`) appends one row per run
 to the table at the end of this file and writes every raw timing to `bench/results/latest.json`;
 `--only NAME[,NAME]` runs some figures. Each
 figure is measured in the same run as its reference, through the code paths a user runs.
@@ -51,6 +53,7 @@ average tells.
 | final_stage_seconds_per_job | `pairsearch final-run` wall time per seeded job with 1 and 2 workers | — |
 | augment_epoch_ratio | seconds per training epoch of `base` (default params, 1 thread, 1000 pairs) with the strong recipe's random shifts ÷ without (`train_run` both ways, alternated; medians); the shifts alone per epoch beside it | ≤ 1.1 |
 | gpu | where CUDA is present: a 10-epoch mid-size `sep_aux` trial, and 15 final-stage seeds sequential vs vectorised (`torch.func` + `vmap`); else "skipped" with the last recorded GPU figures (`bench/results/gpu.json`) | — |
+| search_quality | `bench/search_quality.py`: test accuracy (%) of the configuration each search strategy (sampler + pruner + selection rule) chooses for the same budget of trained epochs, mean over searches and archs; in brackets its paired difference from the shipped strategy (points); `opt` = the chosen trial's validation − its test accuracy (points); epochs per search. Quick mode is a reduced smoke test (see "Search quality" below) | — |
 
 Quick mode uses smaller configurations than full mode (each module's docstring in `bench/`
 says which), so compare quick rows with quick rows.
@@ -95,7 +98,7 @@ def _column_of(figure: str) -> str:
     return {"overhead": "overhead_ratio", "training_speed": "epoch_ratio", "scaling": "scaling_2_workers",
             "startup": "startup_ratio", "pruning": "prune_epoch_fraction", "storage": "storage_trials_per_s",
             "final_stage": "final_stage_seconds_per_job", "augmentation": "augment_epoch_ratio",
-            "gpu": "gpu"}.get(figure, "note")
+            "gpu": "gpu", "search_quality": "search_quality"}.get(figure, "note")
 
 
 def format_row(document: dict) -> str:

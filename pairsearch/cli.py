@@ -125,7 +125,7 @@ def tune(
     storage: Storage = None,
     workers: Workers = "auto",
     epochs: Annotated[int | None, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Override the study file's epochs.")] = None,
-    pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband or none.")] = None,
+    pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband, successive_halving or none.")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
     dataset: Dataset = "auto",
     data_dir: DataDir = defaults.DATA_DIR,

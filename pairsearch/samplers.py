@@ -56,13 +56,20 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
 
 def build_pruner(*, spec: StudySpec) -> optuna.pruners.BasePruner:
-    """The study file's pruner: median, Hyperband over the epochs, or none."""
+    """The study file's pruner: median, Hyperband or successive halving over the epochs, or none.
+
+    Both halving pruners start at one epoch (rungs at 1, 3, 9 … epochs for reduction factor 3).
+    """
     pruner = spec.pruner
     if pruner["name"] == "none":
         return optuna.pruners.NopPruner()
     if pruner["name"] == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=spec.epochs, reduction_factor=pruner.get("reduction_factor", 3)
+        )
+    if pruner["name"] == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=pruner.get("reduction_factor", 3)
         )
     return optuna.pruners.MedianPruner(
         n_startup_trials=pruner["n_startup_trials"], n_warmup_steps=pruner["n_warmup_steps"]

@@ -44,7 +44,7 @@ PARAM_TYPES = tuple(SPACE_KEYS)
 # 37.2 channels, and a bool is only ever one of its two choices.
 SEARCH_TYPES = {int: ("int", "categorical"), float: ("float", "categorical"), bool: ("categorical",)}
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "hyperband", "successive_halving", "none")
 TOP_LEVEL_KEYS = {"arch", "epochs", "seed", "params", "fixed", "sampler", "pruner", "description"}
 SAMPLER_KEYS = {"name": str, "seed": int, "n_startup_trials": int}
 PRUNER_KEYS = {"name": str, "n_startup_trials": int, "n_warmup_steps": int, "reduction_factor": int}
@@ -265,7 +265,7 @@ def _parse_pruner(table: object) -> dict:
     defaults = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 2}
     pruner = {**defaults, **_typed(table, PRUNER_KEYS, "pruner")}
     check_choice(pruner["name"], PRUNERS, "pruner.name", error=TableError)
-    if pruner.get("reduction_factor", 2) < 2:  # Hyperband divides by log(reduction_factor)
+    if pruner.get("reduction_factor", 2) < 2:  # both halving pruners divide by log(reduction_factor)
         raise TableError("pruner.reduction_factor", "must be an integer ≥ 2")
     return pruner
 

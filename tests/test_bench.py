@@ -86,6 +86,7 @@ def test_latest_json_is_written(tmp_path):
 
 def test_only_accepts_known_figures_in_run_order():
     assert figure_names("storage,overhead") == ["overhead", "storage"]
+    assert figure_names("search_quality,gpu") == ["gpu", "search_quality"]  # the longest runs last
     assert parse_args(["--quick", "--only", "gpu"]).only == ["gpu"]
     with pytest.raises(SystemExit):
         parse_args(["--only", "nonsense"])
@@ -209,3 +210,101 @@ def test_augmentation_figure_times_both_ways_on_the_shipped_recipe(tmp_path, dat
     assert result["values"]["augment_epoch_ratio"] > 0
     assert result["cells"]["augment_epoch_ratio"].startswith(f"{result['values']['augment_epoch_ratio']:.3f} = ")
     assert "augment_epoch_ratio" in dict(results.COLUMNS)
+
+
+# --- search_quality ----------------------------------------------------------------------------
+
+
+def test_search_quality_study_files_are_the_shipped_ones_with_each_strategy(tmp_path):
+    """Full mode searches the shipped study files; only the seeds, sampler and pruner change."""
+    import optuna
+
+    from bench import search_quality
+    from pairsearch.samplers import build_pruner
+    from pairsearch.studyspec import load_study_file
+
+    pruners = {"shipped": optuna.pruners.MedianPruner, "halving": optuna.pruners.SuccessiveHalvingPruner,
+               "hyperband": optuna.pruners.HyperbandPruner, "no_pruning": optuna.pruners.NopPruner}
+    full = search_quality.SIZES["full"]
+    for arch in full.archs:
+        shipped = load_study_file(path=common.REPO / "studies" / f"{arch}.toml")
+        for strategy in search_quality.STRATEGIES:
+            document = search_quality.study_document(arch=arch, strategy=strategy, size=full, search=3)
+            spec = load_study_file(path=common.write_study_file(tmp_path / f"{arch}-{strategy.name}.toml", document))
+
+            assert spec.seed == spec.sampler["seed"] == search_quality.SEARCH_SEED_BASE + 3
+            assert (spec.epochs, spec.space, spec.fixed) == (shipped.epochs, shipped.space, shipped.fixed)
+            assert spec.sampler["name"] == ("random" if strategy.name == "random" else "tpe")
+            if strategy.pruner is None:  # read from studies/ARCH.toml, not written in the bench
+                assert spec.pruner == shipped.pruner
+            if strategy.name in pruners:
+                assert type(build_pruner(spec=spec)) is pruners[strategy.name]
+
+
+def fake_record(*, arch: str, strategy: str, search: int, test: float, validation: float) -> dict:
+    return {"arch": arch, "strategy": strategy, "search": search, "test": test, "chosen_validation": validation,
+            "selection_score": validation, "epochs": 50, "train_seconds": 10.0}
+
+
+def test_search_quality_rows_pair_each_search_with_the_shipped_one():
+    from bench import search_quality
+
+    shipped = {("base", 0): 0.80, ("base", 1): 0.90, ("sep_aux", 0): 0.85}
+    records = [fake_record(arch=a, strategy="shipped", search=s, test=t, validation=t + 0.04)
+               for (a, s), t in shipped.items()]
+    records += [fake_record(arch=a, strategy="no_pruning", search=s, test=t + 0.01 * (s + 1), validation=t)
+                for (a, s), t in shipped.items()]
+    strategies = [s for s in search_quality.STRATEGIES if s.name in ("shipped", "no_pruning")]
+
+    rows = {(r["arch"], r["strategy"]): r for r in search_quality.summarise(records, strategies=strategies)}
+
+    assert set(rows) == {(a, s) for a in ("base", "sep_aux", "all") for s in ("shipped", "no_pruning")}
+    assert rows["base", "no_pruning"]["diff_vs_shipped"] == pytest.approx(0.015)
+    assert rows["all", "no_pruning"]["diff_vs_shipped"] == pytest.approx(0.04 / 3)
+    assert rows["all", "no_pruning"]["p_improvement"] == 1.0
+    assert rows["all", "shipped"]["optimism"] == pytest.approx(0.04)
+    assert rows["all", "shipped"]["test_mean"] == pytest.approx(0.85)
+    low, high = rows["all", "shipped"]["test_ci"]
+    assert low <= 0.85 <= high
+    table = search_quality.markdown_table(list(rows.values()))
+    assert "| all | no_pruning | 3 | 86.3" in table and "+1.3 [" in table
+
+
+def test_search_quality_toy_searches_spend_equal_epochs_and_resume(tmp_path, data_dir, monkeypatch):
+    """At toy size, end to end: the reference's spend is every other search's budget; re-runs reuse."""
+    from dataclasses import replace
+
+    from bench import search_quality
+
+    size = replace(search_quality.SIZES["toy"], archs=("base",))
+    strategies = tuple(s for s in search_quality.STRATEGIES if s.name in ("shipped", "hyperband", "rescore"))
+    out = tmp_path / "search_quality"  # where `python -m bench --quick` keeps it
+
+    records = search_quality.run_searches(size=size, out=out, source="mnist5k", data_dir=data_dir, device="cpu",
+                                          workers=2, strategies=strategies, say=lambda line: None)
+
+    assert len(records) == 6
+    by_key = {(r["strategy"], r["search"]): r for r in records}
+    for search in (0, 1):
+        budget = by_key["shipped", search]["search_epochs"]
+        hyperband, rescore = by_key["hyperband", search], by_key["rescore", search]
+        assert by_key["shipped", search]["plan"]["epoch_budget"] is None
+        assert hyperband["plan"]["epoch_budget"] == budget == hyperband["search_epochs"]  # exactly the budget
+        assert hyperband["trials"]["budget_cut"] <= 1
+        assert rescore["search_epochs"] == max(budget - 2 * 1 * 2, 1)  # top 2 × 1 split × 2 epochs set aside
+        assert rescore["epochs"] <= budget and len(rescore["rescored"]) <= 2
+        assert rescore["chosen_trial"] in [item["trial"] for item in rescore["rescored"]]
+    for record in records:
+        assert len(record["final_tests"]) == 2 and 0 < record["test"] <= 1
+        assert record["params"]["channels"] in range(4, 7)
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "storages").iterdir()}
+    monkeypatch.setitem(search_quality.SIZES, "quick", size)
+    monkeypatch.setattr(search_quality, "STRATEGIES", strategies)
+
+    result = search_quality.run(ctx=common.Context(quick=True, work=tmp_path, data_dir=data_dir, source="mnist5k"))
+
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "storages").iterdir()} == before  # reused
+    by_job = sorted(result["raw"]["records"], key=lambda r: r["plan"]["job"])
+    assert by_job == sorted(records, key=lambda r: r["plan"]["job"])
+    assert result["cells"]["search_quality"].startswith("base × 2 searches")
+    assert result["notes"][0].startswith("toy mode, reduced") and "hyperband = tpe + hyperband rf 3" in result["notes"][1]
