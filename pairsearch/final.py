@@ -11,9 +11,6 @@ else ``--recipe``'s, whose report then also answers under the default recipe whe
 from __future__ import annotations
 
 import json
-import math
-import platform
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +18,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch import __version__
-from pairsearch.defaults import FINAL_SEEDS, MAX_SEED
+from pairsearch.defaults import FINAL_SEEDS
 from pairsearch.errors import PairsearchError
+from pairsearch.final_worker import JobWorker, run_job_worker
 from pairsearch.jobs import (
     FINAL_SUFFIX,
-    FinalJob,
     FinalPlan,
     job_recipe_name,
     job_state,
@@ -35,37 +31,13 @@ from pairsearch.jobs import (
 from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
 from pairsearch.runtime import (
-    Counts,
-    SurplusTrial,
-    WorkQueue,
     label_objective,
     own_study,
-    work_until_done,
-    worker_exit_code,
 )
 from pairsearch.storage import StorageHandle
 from pairsearch.supervisor import Display, WorkerExits, run_workers
 
 JOB_VALUE_LABEL = "test accuracy"
-
-
-@dataclass(frozen=True)
-class JobWorker:
-    """What a final-stage worker process receives (picklable).
-
-    Attributes:
-        storage: Where the jobs live.
-        data_dir: Where the MNIST files and pool caches are.
-        final_studies: The ``<study>.final`` studies to work on (None: every one in the storage).
-        device: A device torch accepted.
-        threads: Torch threads per worker process.
-    """
-
-    storage: StorageHandle
-    data_dir: Path
-    final_studies: tuple[str, ...] | None = None
-    device: str = "cpu"
-    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -299,95 +271,3 @@ def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
     study.set_user_attr("arch", plan.arch)
     study.set_user_attr("tuning_study", plan.study_name)
     label_objective(study=study, name=JOB_VALUE_LABEL)
-
-
-# --- the job worker --------------------------------------------------------------------------
-
-
-def job_decision(counts: Counts) -> str:
-    """Run while jobs wait; wait while some run (a killed one may come back); else done."""
-    if counts.waiting:
-        return "run"
-    return "full" if counts.running else "done"
-
-
-def make_job_objective(*, data_dir: Path, device):
-    """Train one seeded job on the final protocol; the value is test accuracy after the last epoch."""
-    from pairsearch.augment import make_augment
-    from pairsearch.data import DataChoice, final_split
-    from pairsearch.training import train_run
-
-    pools_by_source = {}
-
-    def objective(trial: optuna.Trial) -> float:
-        job = FinalJob.from_user_attrs(trial.user_attrs)
-        if job is None:  # only possible without a shared lock (gRPC): not a real job
-            trial.set_user_attr("stop_reason", "no job")
-            raise SurplusTrial("no waiting job")
-        trial.suggest_int("seed", 0, MAX_SEED)  # the enqueued value: the job's seed
-        if job.data_source not in pools_by_source:
-            pools_by_source[job.data_source] = DataChoice(source=job.data_source, data_dir=data_dir).load()
-        pools = pools_by_source[job.data_source]
-        if pools.fingerprint != job.data_fingerprint:
-            raise PairsearchError(
-                f"this worker's {job.data_source} data ({pools.fingerprint}) differs from the study's "
-                f"({job.data_fingerprint}); it refuses to run"
-            )
-        started = time.perf_counter()
-        result = train_run(
-            arch=job.arch, params=job.params, split=final_split(pools=pools, seed=job.seed),
-            epochs=job.epochs, seed=job.seed, device=device,
-            augment=make_augment(max_shift=job.training_recipe.max_shift, seed=job.seed),
-        )
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
-        trial.set_user_attr("n_parameters", result.n_parameters)
-        trial.set_user_attr("history", result.history_dicts())
-        trial.set_user_attr("stop_reason", result.status)
-        trial.set_user_attr("provenance", run_provenance(device=device))
-        return math.nan if result.final_accuracy is None else result.final_accuracy
-
-    return objective
-
-
-def run_provenance(*, device) -> dict:
-    """Where and with what a job ran: recorded with every job, shown in the report."""
-    import torch
-
-    name = str(device)
-    if device.type == "cuda":
-        name = f"{name} ({torch.cuda.get_device_name(device)})"
-    return {
-        "device": name, "host": socket.gethostname(), "pairsearch": __version__,
-        "optuna": optuna.__version__, "torch": torch.__version__, "python": platform.python_version(),
-    }
-
-
-def run_job_worker(worker: JobWorker) -> int:
-    """One worker process: run waiting jobs until none are left. Returns an exit code."""
-    return worker_exit_code(lambda: run_jobs(worker=worker))
-
-
-def run_jobs(*, worker: JobWorker) -> None:
-    """The worker's loop, in this process: claim and run jobs until every final study is done."""
-    import torch
-
-    from pairsearch.training import set_threads
-
-    set_threads(worker.threads)
-    objective = make_job_objective(data_dir=worker.data_dir, device=torch.device(worker.device))
-    storage = worker.storage.open()
-    names = worker.final_studies or final_study_names(storage=storage)
-    queues = [
-        WorkQueue(study=optuna.load_study(study_name=name, storage=storage), objective=objective, decide=job_decision)
-        for name in names
-    ]
-    work_until_done(handle=worker.storage, queues=queues)
-
-
-def final_study_names(*, storage) -> list[str]:
-    """Every ``<study>.final`` study in the storage."""
-    return [
-        summary.study_name
-        for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
-        if summary.study_name.endswith(FINAL_SUFFIX)
-    ]

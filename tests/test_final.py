@@ -22,7 +22,7 @@ import pytest
 from conftest import run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, jobs, studyspec, tuning
+from pairsearch import final, final_worker, jobs, studyspec, tuning
 from pairsearch.augment import make_augment
 from pairsearch.data import DataChoice, final_split
 from pairsearch.errors import PairsearchError
@@ -69,9 +69,9 @@ def tune(
 
 def run_final_jobs(*, url: str, data_dir: Path, plans: list[jobs.FinalPlan]) -> None:
     """What one ``final-report`` worker does, in this process."""
-    worker = final.JobWorker(storage=StorageHandle.resolve(url=url), data_dir=data_dir,
+    worker = final_worker.JobWorker(storage=StorageHandle.resolve(url=url), data_dir=data_dir,
                              final_studies=tuple(p.final_study_name for p in plans))
-    final.run_jobs(worker=worker)
+    final_worker.run_jobs(worker=worker)
 
 
 def final_trials(*, url: str, plan: jobs.FinalPlan) -> list[optuna.trial.FrozenTrial]:
