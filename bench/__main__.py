@@ -69,6 +69,7 @@ def figure_names(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import optuna
     import torch
 
     from bench.common import machine_facts, prepare_data
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     machine = machine_facts()
     torch.set_num_threads(1)  # this process only coordinates; the workers get the cores
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the CLI: figures, not every trial
     work = Path(tempfile.mkdtemp(prefix="pairsearch-bench-"))
     source = prepare_data(data_dir=args.data_dir)
     ctx = Context(quick=args.quick, work=work, data_dir=args.data_dir.resolve(), source=source)

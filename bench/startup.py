@@ -99,7 +99,7 @@ def probe_entry(arg: tuple) -> None:
     import optuna
     from torch.nn.modules.module import register_module_forward_pre_hook
 
-    from pairsearch import sources, training, tuning
+    from pairsearch import data, training, tuning
 
     def stamped(function, stage: str, *, before: bool = False):
         def wrapper(*args, **kwargs):
@@ -112,7 +112,7 @@ def probe_entry(arg: tuple) -> None:
         return wrapper
 
     # The worker looks these up at call time, so the wrappers see its own calls.
-    sources.load_pools = stamped(sources.load_pools, "pools_loaded")
+    data.load_pools = stamped(data.load_pools, "pools_loaded")  # what DataChoice.load calls
     optuna.load_study = stamped(optuna.load_study, "study_loaded")
     tuning.suggest_params = stamped(tuning.suggest_params, "trial_started", before=True)
     training.build_model = stamped(training.build_model, "model_built")

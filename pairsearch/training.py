@@ -87,11 +87,13 @@ def train_run(
     seed: int,
     device: torch.device | str = "cpu",
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    on_start: Callable[[RunResult], None] | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> RunResult:
     """Train ``arch`` with ``params`` on ``split.train``; score ``split.evaluation`` every epoch.
 
-    ``on_epoch`` is called after each epoch (tuning reports and prunes there, by raising).
+    ``on_epoch`` is called after each epoch (tuning reports and prunes there, by raising);
+    ``on_start`` once the model is built (tuning records its size there, pruned or not).
     ``augment`` (:func:`pairsearch.augment.make_augment`) transforms each training minibatch's
     images; evaluation pairs are never augmented.
     A NaN or infinite loss ends the run with status ``diverged``. Runs are repeatable bit for
@@ -111,6 +113,8 @@ def train_run(
     )
     shuffler = torch.Generator().manual_seed(seed)
     result = RunResult(arch, dict(params), seed, epochs, count_parameters(model))
+    if on_start is not None:
+        on_start(result)
 
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()

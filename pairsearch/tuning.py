@@ -200,16 +200,17 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
 
 def make_objective(*, request: TuneRequest, split, device):
     """The Optuna objective: train, report validation accuracy every epoch, prune when told."""
-    from pairsearch.models import build_model, count_parameters, resolve_params
+    from pairsearch.models import resolve_params
     from pairsearch.training import train_run
 
     spec = request.spec
 
     def objective(trial: optuna.Trial) -> float:
         params = resolve_params(arch=spec.arch, overrides=suggest_params(trial=trial, spec=spec))
-        # Before training, so that pruned, diverged and interrupted trials have it too.
-        trial.set_user_attr("n_parameters", count_parameters(build_model(arch=spec.arch, params=params)))
         epoch_seconds: list[float] = []
+
+        def on_start(run) -> None:  # before training: pruned, diverged and interrupted trials have it too
+            trial.set_user_attr("n_parameters", run.n_parameters)
 
         def on_epoch(record) -> None:
             epoch_seconds.append(record.seconds)
@@ -220,7 +221,7 @@ def make_objective(*, request: TuneRequest, split, device):
 
         result = train_run(
             arch=spec.arch, params=params, split=split, epochs=spec.epochs,
-            seed=spec.seed, device=device, on_epoch=on_epoch,
+            seed=spec.seed, device=device, on_epoch=on_epoch, on_start=on_start,
         )
         record_run_attrs(trial=trial, seconds=epoch_seconds, stop_reason=result.status)
         if result.status == "diverged":
