@@ -118,6 +118,8 @@ class StorageHandle:
         if path is None:
             return  # a database server refuses a write itself, in one line
         folder = path.resolve().parent
+        while not folder.exists():  # a new folder is made where the nearest existing one allows it
+            folder = folder.parent
         if not _can_write(folder):
             raise PairsearchError(
                 f"cannot write beside {path}: {_why_not_writable(folder)} "

@@ -169,6 +169,7 @@ def test_journal_file_storage(tmp_path, form):
 
 def test_sqlite_storage_creates_its_folder(tmp_path):
     path = tmp_path / "deep" / "er" / "p.db"
+    StorageHandle.resolve(url=f"sqlite:///{path}").check_writable()  # a folder still to be made
     _roundtrip(f"sqlite:///{path}")
     assert path.is_file()
 
