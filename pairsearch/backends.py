@@ -92,8 +92,11 @@ def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
     if handle.kind == "sqlite":
         path = handle.file_path.resolve()
         with open(path, "rb") as head:
-            if head.read(16) != b"SQLite format 3\x00":
-                raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
+            header = head.read(16)
+        if not header:  # an empty file is an empty SQLite database: tune may make its tables
+            raise NoOptunaSchema(f"{handle.redacted} is an empty file: it holds no Optuna storage")
+        if header != b"SQLite format 3\x00":
+            raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
         url = f"sqlite:///file:{path}?mode=ro&uri=true"
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:

@@ -194,7 +194,7 @@ ROWS: dict[str, Row] = {
     "tune_nonexistent_database": Row([*TUNE[:-1], "{cluster_no_such_db}"], ["pairsearch_no_such_db"],
                                      needs="cluster"),
     # --- reading never writes: what is not an Optuna storage of pairsearch's is refused, untouched ---
-    "storage_empty_file": Row(["status", "--storage", "sqlite:///{emptyfile}"], ["not an SQLite database"]),
+    "storage_empty_file": Row(["status", "--storage", "sqlite:///{emptyfile}"], ["empty file", "no Optuna storage"]),
     "storage_another_applications_db": Row(["status", "--storage", "sqlite:///{otherdb}"], ["no Optuna storage"]),
     "dashboard_another_applications_db": Row(["dashboard", "--storage", "sqlite:///{otherdb}"],
                                              ["no Optuna storage"]),
