@@ -332,21 +332,11 @@ def run_trials_to_epoch_budget(*, request, budget: int) -> None:
     the trial that trains the last one is stopped there (pruned, user attr ``budget_cut``).
     """
     import optuna
-    import torch
 
-    from pairsearch.data import tuning_split
     from pairsearch.runtime import WorkQueue, work_until_done
-    from pairsearch.samplers import build_pruner, build_sampler
-    from pairsearch.tuning import check_compatible, make_objective
+    from pairsearch.tuning import worker_study
 
-    pools = request.data.load()
-    study = optuna.load_study(
-        study_name=request.study_name, storage=request.storage.open(),
-        sampler=build_sampler(spec=request.spec), pruner=build_pruner(spec=request.spec),
-    )
-    check_compatible(study=study, request=request, fingerprint=pools.fingerprint)
-    split = tuning_split(pools=pools, seed=request.spec.seed)
-    objective = make_objective(request=request, split=split, device=torch.device(request.device))
+    study, objective = worker_study(request=request)
 
     def budgeted(trial: optuna.Trial) -> float:
         left = budget - epochs_spent(study.get_trials(deepcopy=False))  # the new trial has none yet

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
@@ -269,13 +270,10 @@ def run_worker(request: TuneRequest) -> int:
     return worker_exit_code(lambda: run_trials(request=request))
 
 
-def run_trials(*, request: TuneRequest) -> None:
-    """The worker's loop, in this process: claim and run trials until the budget is spent."""
+def worker_study(*, request: TuneRequest) -> tuple[optuna.Study, Callable[[optuna.Trial], float]]:
+    """What a worker claims trials of: the checked study with its sampler and pruner, and the objective."""
     import torch
 
-    from pairsearch.training import set_threads
-
-    set_threads(request.threads)
     pools = request.data.load()
     study = optuna.load_study(
         study_name=request.study_name, storage=request.storage.open(),
@@ -283,7 +281,15 @@ def run_trials(*, request: TuneRequest) -> None:
     )
     check_compatible(study=study, request=request, fingerprint=pools.fingerprint)
     split = tuning_split(pools=pools, seed=request.spec.seed)
-    objective = make_objective(request=request, split=split, device=torch.device(request.device))
+    return study, make_objective(request=request, split=split, device=torch.device(request.device))
+
+
+def run_trials(*, request: TuneRequest) -> None:
+    """The worker's loop, in this process: claim and run trials until the budget is spent."""
+    from pairsearch.training import set_threads
+
+    set_threads(request.threads)
+    study, objective = worker_study(request=request)
     if request.storage.kind == "grpc":  # no shared lock through the proxy: re-check after creating
         objective = refuse_surplus(objective=objective, study=study, budget=request.trials)
     queue = WorkQueue(study=study, objective=objective,
