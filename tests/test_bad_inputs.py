@@ -27,7 +27,7 @@ from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
 from pairsearch.data import DataChoice
-from pairsearch.sources import IDX_FILES
+from pairsearch.idx import IDX_FILES
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pairsearch import data, sources
+from pairsearch import data, idx, sources
 from pairsearch.errors import PairsearchError
 
 # Distinct mnist5k images never reach a cosine similarity of 0.993 once each is centred;
@@ -254,7 +254,7 @@ def _write_idx(path, array: np.ndarray, *, gz: bool, cut: int = 0):
 
 
 def read_images(path):
-    return sources.read_idx(path=path, item_shape=(28, 28), what="images")
+    return idx.read_idx(path=path, item_shape=(28, 28), what="images")
 
 
 def _write_fake_mnist(data_dir, *, gz: bool, n_train: int = 40, n_test: int = 20) -> dict:
@@ -268,7 +268,7 @@ def _write_fake_mnist(data_dir, *, gz: bool, n_train: int = 40, n_test: int = 20
     }
     raw = data_dir / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for key, name in sources.IDX_FILES.items():
+    for key, name in idx.IDX_FILES.items():
         _write_idx(raw / name, arrays[key], gz=gz)
     return arrays
 
@@ -301,7 +301,7 @@ def test_stale_cache_version_is_rebuilt(tmp_path):
     arrays = _write_fake_mnist(tmp_path, gz=False)
     cache = sources.pools_cache_path(source="mnist", data_dir=tmp_path)
     cache.parent.mkdir(parents=True)
-    stale = {key: torch.zeros(1) for key in sources.IDX_FILES}
+    stale = {key: torch.zeros(1) for key in idx.IDX_FILES}
     torch.save({"version": sources.CACHE_VERSION - 1, "pools": stale}, cache)
     pools = sources.load_pools(source="mnist", data_dir=tmp_path)
     assert pools.train_labels.tolist() == arrays["train_labels"].tolist()
@@ -319,7 +319,7 @@ def test_resolve_source_auto_prefers_mnist_files_when_present(tmp_path):
 
 def test_auto_needs_all_four_mnist_files(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
-    (tmp_path / "MNIST" / "raw" / sources.IDX_FILES["test_labels"]).unlink()
+    (tmp_path / "MNIST" / "raw" / idx.IDX_FILES["test_labels"]).unlink()
     assert not sources.mnist_files_present(data_dir=tmp_path)
     assert sources.resolve_source(dataset="auto", data_dir=tmp_path) == "mnist5k"
 
@@ -358,12 +358,12 @@ def test_non_idx_file_raises(tmp_path):
     path = tmp_path / "labels"
     path.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(PairsearchError, match="not an IDX file"):
-        sources.read_idx(path=path, item_shape=(), what="labels")
+        idx.read_idx(path=path, item_shape=(), what="labels")
 
 
 def test_truncated_mnist_file_fails_load_pools_cleanly(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
-    images = tmp_path / "MNIST" / "raw" / sources.IDX_FILES["test_images"]
+    images = tmp_path / "MNIST" / "raw" / idx.IDX_FILES["test_images"]
     images.write_bytes(images.read_bytes()[:-1])
     with pytest.raises(PairsearchError, match="truncated"):
         sources.load_pools(source="mnist", data_dir=tmp_path)
@@ -385,7 +385,7 @@ def test_damaged_cache_is_rebuilt(tmp_path, pools):
 
 def _replace_idx(data_dir, key: str, array: np.ndarray):
     """Overwrite one of the four MNIST files under ``data_dir`` with ``array``; its path."""
-    path = data_dir / "MNIST" / "raw" / sources.IDX_FILES[key]
+    path = data_dir / "MNIST" / "raw" / idx.IDX_FILES[key]
     _write_idx(path, array, gz=False)
     return path
 
@@ -420,7 +420,7 @@ def test_labels_outside_0_to_9_are_refused_naming_the_file(tmp_path):
 def test_images_and_labels_of_different_counts_are_refused(tmp_path):
     arrays = _write_fake_mnist(tmp_path, gz=False)
     path = _replace_idx(tmp_path, "train_labels", arrays["train_labels"][:39])
-    _refused(tmp_path, str(path), "holds 39 labels for the 40 images of", sources.IDX_FILES["train_images"])
+    _refused(tmp_path, str(path), "holds 39 labels for the 40 images of", idx.IDX_FILES["train_images"])
 
 
 def test_swapped_images_and_labels_are_refused(tmp_path):
@@ -433,7 +433,7 @@ def test_a_file_of_no_images_is_refused(tmp_path):
     _write_fake_mnist(tmp_path, gz=False)
     _replace_idx(tmp_path, "train_images", np.zeros((0, 28, 28), dtype=np.uint8))
     _replace_idx(tmp_path, "train_labels", np.zeros(0, dtype=np.uint8))
-    _refused(tmp_path, sources.IDX_FILES["train_images"], "holds no images")
+    _refused(tmp_path, idx.IDX_FILES["train_images"], "holds no images")
 
 
 @pytest.mark.parametrize(
