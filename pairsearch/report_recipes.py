@@ -2,7 +2,7 @@
 
 The same archs, configurations and seeds trained under two recipes (the default and
 ``--recipe``'s) give two sets of results. The 2×2 effects are computed under each, and their
-change (second − first) is paired by seed (:func:`pairsearch.stats.effect_changes`). One
+change (second − first) is paired by seed (:func:`pairsearch.recipe_stats.effect_changes`). One
 generated sentence per question says whether its conclusion **holds** (the change's 95 % CI
 includes 0), **grows** or **shrinks** (the CI excludes 0; the effect moves away from or towards
 0), or **flips** (the effect changes sign, clear under at least one recipe, the change clear).
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pairsearch import recipe_stats, stats
 from pairsearch import report_format as fmt
-from pairsearch import stats
 from pairsearch.report_answer import FACTOR_NAMES, QUESTIONS, _ci, _effect_name, verdict
 from pairsearch.stats import INTERACTION, PAIRED_COLUMNS, Cell
 
@@ -63,12 +63,12 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, Cel
                   stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe)]
     missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
                for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
-    change = stats.effect_changes(before=before, after=results, design=design).assign(recipe="change")
+    change = recipe_stats.effect_changes(before=before, after=results, design=design).assign(recipe="change")
     frames = [*under_each, change.assign(missing=missing)]
     effects = pd.concat([frame[BY_RECIPE_COLUMNS] for frame in frames], ignore_index=True)
     means = {name: stats.summarize(results=frame).set_index("arch")["mean"]
              for name, frame in (("before_mean", before), ("after_mean", results))}
-    archs = stats.arch_changes(before=before, after=results)
+    archs = recipe_stats.arch_changes(before=before, after=results)
     for column, series in means.items():
         archs.insert(1 if column == "before_mean" else 2, column, archs["arch"].map(series))
     return RecipeComparison(effects=effects, archs=archs)
@@ -92,7 +92,7 @@ def recipe_sentence(*, before, after, change, names: tuple[str, str]) -> str:
     Args:
         before: The effect's row under the first recipe (:func:`pairsearch.stats.factorial_effects`).
         after: Its row under the second.
-        change: Its row of :func:`pairsearch.stats.effect_changes`.
+        change: Its row of :func:`pairsearch.recipe_stats.effect_changes`.
         names: The two recipes' names.
 
     Returns:

@@ -48,9 +48,6 @@ PAIRED_COLUMNS = ["n_pairs", "mean_diff", "ci_low", "ci_high", "p_improvement", 
 PAIRWISE_COLUMNS = ["arch_a", "arch_b", *PAIRED_COLUMNS, "p_value", "holm_p"]
 EFFECT_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS, "missing"]
 VERSUS_BEST_COLUMNS = ["arch", "reference", *PAIRED_COLUMNS]
-CHANGE_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS]
-# Tags that keep two sets of results of the same archs apart in one seeds × archs table.
-BEFORE, AFTER = "\x00before", "\x00after"
 
 
 def summarize(
@@ -111,11 +108,11 @@ def pairwise(
         One row per pair with the columns :data:`PAIRWISE_COLUMNS`; in the order of ``pairs``
         when given, else sorted by ``holm_p`` then by decreasing ``mean_diff``.
     """
-    by_seed = _accuracy_table(results=results)
+    by_seed = accuracy_table(results=results)
     chosen = pairs if pairs is not None else itertools.combinations(_archs_by_mean(by_seed), 2)
     rows = []
     for arch_a, arch_b in chosen:
-        differences = _contrast(by_seed=by_seed, weights={arch_a: 1.0, arch_b: -1.0})
+        differences = contrast(by_seed=by_seed, weights={arch_a: 1.0, arch_b: -1.0})
         rows.append(
             {
                 "arch_a": arch_a,
@@ -168,10 +165,10 @@ def factorial_effects(
     """
     if len(design) != 4 or set(design.values()) != ALL_CELLS:
         raise ValueError(f"a 2×2 design needs one arch per cell, got {dict(design)}")
-    by_seed = _accuracy_table(results=results)
+    by_seed = accuracy_table(results=results)
     rows = []
-    for factor, given, weights, formula in _factorial_contrasts(design=design):
-        differences = _contrast(by_seed=by_seed, weights=weights)
+    for factor, given, weights, formula in factorial_contrasts(design=design):
+        differences = contrast(by_seed=by_seed, weights=weights)
         missing = [arch for arch in weights if not _has_results(by_seed=by_seed, arch=arch)]
         rows.append(
             {
@@ -211,7 +208,7 @@ def versus_best(
         One row per other arch (sorted by name) with the columns :data:`VERSUS_BEST_COLUMNS`:
         differences are arch − reference; empty when no arch of the design has a result.
     """
-    by_seed = _accuracy_table(results=results)
+    by_seed = accuracy_table(results=results)
     ranked = [arch for arch in _archs_by_mean(by_seed) if _has_results(by_seed=by_seed, arch=arch)]
     in_design = [arch for arch in ranked if arch in design]
     if not in_design:
@@ -222,7 +219,7 @@ def versus_best(
             "arch": arch,
             "reference": reference,
             **paired_summary(
-                differences=_contrast(by_seed=by_seed, weights={arch: 1.0, reference: -1.0}),
+                differences=contrast(by_seed=by_seed, weights={arch: 1.0, reference: -1.0}),
                 confidence=confidence,
                 n_resamples=n_resamples,
                 random_state=random_state,
@@ -231,79 +228,6 @@ def versus_best(
         for arch in sorted(set(by_seed.columns) - set(design))
     ]
     return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
-
-
-def effect_changes(
-    *,
-    before: pd.DataFrame,
-    after: pd.DataFrame,
-    design: Mapping[str, Cell] = FACTORIAL_DESIGN,
-    confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
-) -> pd.DataFrame:
-    """How each effect of :func:`factorial_effects` changes from ``before`` to ``after``.
-
-    The two sets of results are of the same archs on the same seeds, trained two ways (two
-    recipes): a seed's change is its contrast in ``after`` − its contrast in ``before``, over
-    the seeds where all eight runs have a result.
-
-    Args:
-        before: Results as for :func:`factorial_effects`.
-        after: Results of the same archs, trained otherwise.
-        design: As for :func:`factorial_effects`.
-        confidence: Confidence level of the bootstrap intervals.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
-
-    Returns:
-        The seven rows of :func:`factorial_effects`, with the columns :data:`CHANGE_COLUMNS`.
-    """
-    by_seed = _tagged_table(before=before, after=after)
-    rows = [
-        {"factor": factor, "given": given, "contrast": formula,
-         **_change_summary(by_seed=by_seed, weights=weights, confidence=confidence,
-                           n_resamples=n_resamples, random_state=random_state)}
-        for factor, given, weights, formula in _factorial_contrasts(design=design)
-    ]
-    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
-
-
-def arch_changes(
-    *,
-    before: pd.DataFrame,
-    after: pd.DataFrame,
-    confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
-) -> pd.DataFrame:
-    """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
-
-    Returns:
-        One row per arch with the columns ``arch`` and :data:`PAIRED_COLUMNS`.
-    """
-    by_seed = _tagged_table(before=before, after=after)
-    archs = sorted(set(before["arch"].astype(str)) & set(after["arch"].astype(str)))
-    rows = [
-        {"arch": arch, **_change_summary(by_seed=by_seed, weights={arch: 1.0}, confidence=confidence,
-                                         n_resamples=n_resamples, random_state=random_state)}
-        for arch in archs
-    ]
-    return pd.DataFrame(rows, columns=["arch", *PAIRED_COLUMNS])
-
-
-def _tagged_table(*, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """One seeds × archs table of both sets, each arch's columns tagged with its set."""
-    tagged = [frame.assign(arch=frame["arch"].astype(str) + tag)
-              for frame, tag in ((before, BEFORE), (after, AFTER))]
-    return _accuracy_table(results=pd.concat(tagged, ignore_index=True))
-
-
-def _change_summary(*, by_seed: pd.DataFrame, weights: Mapping[str, float], **options) -> dict:
-    """The paired summary of a contrast's per-seed change from the ``before`` to the ``after`` set."""
-    both = {**{arch + AFTER: w for arch, w in weights.items()},
-            **{arch + BEFORE: -w for arch, w in weights.items()}}
-    return paired_summary(differences=_contrast(by_seed=by_seed, weights=both), **options)
 
 
 def contrast_formula(*, weights: Mapping[str, float]) -> str:
@@ -321,7 +245,7 @@ def contrast_formula(*, weights: Mapping[str, float]) -> str:
     return f"({text}) / 2" if all(abs(w) == 0.5 for w in weights.values()) else text
 
 
-def _factorial_contrasts(*, design: Mapping[str, Cell]):
+def factorial_contrasts(*, design: Mapping[str, Cell]):
     """(factor, given, weights, formula) of each factor's effects, then of the interaction."""
     simple = {}
     for factor, other in (FACTORS, FACTORS[::-1]):
@@ -341,7 +265,7 @@ def _sign(flag: bool) -> float:
     return 1.0 if flag else -1.0
 
 
-def _contrast(*, by_seed: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
+def contrast(*, by_seed: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
     """Per-seed weighted sum of the archs' accuracies, on seeds where all of them have one."""
     if any(arch not in by_seed.columns for arch in weights):
         return np.array([])
@@ -371,7 +295,7 @@ def _summary_row(
     }
 
 
-def _accuracy_table(*, results: pd.DataFrame) -> pd.DataFrame:
+def accuracy_table(*, results: pd.DataFrame) -> pd.DataFrame:
     """Seeds × archs table of test accuracy; raises if an (arch, seed) appears twice."""
     duplicated = results.duplicated(subset=["arch", "seed"])
     if duplicated.any():
