@@ -31,8 +31,13 @@ OPTUNA_TABLES = {"studies", "trials", "version_info"}
 _OPENED: dict[str, optuna.storages.BaseStorage] = {}
 
 
-def open_once(*, handle: StorageHandle, key: str, readonly: bool) -> optuna.storages.BaseStorage:
-    """One storage object per process, storage and mode: a second open would cost a new engine."""
+def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: bool = False) -> optuna.storages.BaseStorage:
+    """One storage object per process, storage and mode: a second open would cost a new engine.
+
+    ``schema_ready``: a worker's parent opened this storage in full (tables made, schema
+    version checked), so the worker skips both (Optuna's version check imports alembic and
+    reads its scripts: about 0.1 s of each worker's start).
+    """
     if key not in _OPENED:
         if handle.kind == "journal":
             _OPENED[key] = _journal_storage(handle.file_path)
@@ -41,7 +46,7 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool) -> optuna.stor
         elif readonly:
             _OPENED[key] = _rdb_storage_readonly(handle)
         else:
-            _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle))
+            _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle, schema_ready=schema_ready))
     return _OPENED[key]
 
 
@@ -58,7 +63,7 @@ def _with_schema_retry(open_once, attempts: int = 5):
             time.sleep(0.5 + attempt)
 
 
-def _rdb_storage(handle: StorageHandle) -> RDBStorage:
+def _rdb_storage(handle: StorageHandle, *, schema_ready: bool) -> RDBStorage:
     url = handle.url
     if handle.kind == "sqlite":
         handle.file_path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +86,8 @@ def _rdb_storage(handle: StorageHandle) -> RDBStorage:
             heartbeat_interval=interval,
             grace_period=3 * interval,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+            skip_table_creation=schema_ready,
+            skip_compatibility_check=schema_ready,
         )
     if handle.kind == "sqlite":
         _use_write_ahead_log(storage.engine)

@@ -113,7 +113,7 @@ def run_jobs(*, worker: JobWorker) -> None:
 
     set_threads(worker.threads)
     objective = make_job_objective(data_dir=worker.data_dir, device=torch.device(worker.device))
-    storage = worker.storage.open()
+    storage = worker.storage.open(schema_ready=True)
     names = worker.final_studies or final_study_names(storage=storage)
     queues = [
         WorkQueue(study=optuna.load_study(study_name=name, storage=storage), objective=objective, decide=job_decision)

@@ -92,7 +92,9 @@ class StorageHandle:
         """Only RDB storages run heartbeats: elsewhere a killed worker's trial stays RUNNING."""
         return self.kind in ("sqlite", "postgresql")
 
-    def open(self, *, must_exist: bool = False, readonly: bool = False) -> optuna.storages.BaseStorage:
+    def open(
+        self, *, must_exist: bool = False, readonly: bool = False, schema_ready: bool = False
+    ) -> optuna.storages.BaseStorage:
         """The Optuna storage, opened once per process (and mode).
 
         Args:
@@ -100,16 +102,18 @@ class StorageHandle:
             readonly: For commands that only read. The storage must exist and hold Optuna's
                 schema, and opening and reading it change nothing: no schema, no journal-mode
                 switch, no lock file (SQLite opened ``mode=ro``, PostgreSQL sessions read-only).
+            schema_ready: For worker processes: the command that started them opened this
+                storage in full (Optuna's tables made, their version checked), so skip both.
         """
         path = self.file_path
         if (must_exist or readonly) and path is not None and not path.is_file():
             raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
         key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds} {readonly}"
         try:
-            return backends.open_once(handle=self, key=key, readonly=readonly)
+            return backends.open_once(handle=self, key=key, readonly=readonly, schema_ready=schema_ready)
         except PairsearchError:
             raise
-        except Exception as error:  # SQLAlchemy/psycopg/OS errors: one line, no password
+        except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
             raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
 
     def check_writable(self) -> None:

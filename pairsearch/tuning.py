@@ -276,7 +276,7 @@ def worker_study(*, request: TuneRequest) -> tuple[optuna.Study, Callable[[optun
 
     pools = request.data.load()
     study = optuna.load_study(
-        study_name=request.study_name, storage=request.storage.open(),
+        study_name=request.study_name, storage=request.storage.open(schema_ready=True),
         sampler=build_sampler(spec=request.spec), pruner=build_pruner(spec=request.spec),
     )
     check_compatible(study=study, request=request, fingerprint=pools.fingerprint)
