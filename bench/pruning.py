@@ -75,7 +75,7 @@ def run_studies(jobs: list[tuple[str, list[str]]], *, ctx: Context, parallel: in
     pending, running = list(jobs), []
     while pending or running:
         while pending and len(running) < parallel:
-            name, args = pending.pop(0)
+            _name, args = pending.pop(0)
             running.append((start_cli(args, ctx=ctx), args))
         process, args = running.pop(0)
         finish_cli(process, args=args)

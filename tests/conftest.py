@@ -90,7 +90,7 @@ def run_cli(args: list[str], *, data_dir: Path, cwd: Path | None = None, timeout
     """Run ``python -m pairsearch ARGS`` as a user would; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", "pairsearch", *args], capture_output=True, text=True,
-        env=cli_env(data_dir, **env), cwd=cwd or REPO, timeout=timeout,
+        env=cli_env(data_dir, **env), cwd=cwd or REPO, timeout=timeout, check=False,
     )
 
 

@@ -58,7 +58,7 @@ def compose_env() -> dict[str, str]:
 
 def run_compose_config(directory: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
+        ["docker-compose", "-f", "docker-compose.yml", "config", "-q"], check=False,
         cwd=directory,
         env=compose_env(),
         capture_output=True,
@@ -172,7 +172,7 @@ def test_service_command_uses_existing_cli_options(service_name: str) -> None:
     assert not any("$" in word for word in words), words
     subcommand, options = words[0], [word.split("=")[0] for word in words if word.startswith("--")]
     result = subprocess.run(
-        [sys.executable, "-m", "pairsearch", subcommand, "--help"],
+        [sys.executable, "-m", "pairsearch", subcommand, "--help"], check=False,
         cwd=ROOT,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
         capture_output=True,
