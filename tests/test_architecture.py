@@ -70,7 +70,7 @@ def test_the_storage_module_neither_prints_nor_changes_global_state_at_import():
 
 def test_no_module_imports_a_layer_above_it():
     below_the_stages = ("final_worker", "runtime", "supervisor", "storage", "backends", "storage_errors", "redaction", "samplers",
-                        "jobs", "training", "models", "data", "sources", "tomlfile", "params", "studyspec",
+                        "jobs", "training", "models", "data", "sources", "idx", "tomlfile", "params", "studyspec",
                         "recipes", "augment", "errors", "defaults")
     stages = {"pairsearch.cli", "pairsearch.tuning", "pairsearch.final", "pairsearch.inputs"}
     for module in below_the_stages:
