@@ -30,7 +30,7 @@ HEADER = """\
 `python -m bench --quick` (about 15 minutes on a quiet 2-core machine, an estimate: 4½ measured
 for the other figures, 1½ of them epoch_ratio, and about 10 estimated for search_quality) or
 `make bench` (full mode: many hours, dominated by search_quality's full mode, estimated at 9–15
-hours on 2 cores and resumable in `storage/bench-search-quality/full`) appends one row per run
+hours on 2 cores and resumable across sessions in `bench/results/search_quality/full`) appends one row per run
 to the table at the end of this file and writes every raw timing to `bench/results/latest.json`;
 `--only NAME[,NAME]` runs some figures. Each
 figure is measured in the same run as its reference, through the code paths a user runs.

@@ -48,8 +48,8 @@ quick or full one):
   the 16-core H100 machine with ``--device cuda --workers 14``, from the committed 7 × 200
   trial run there (9256 epochs in 411 s with 14 workers; README's Results). Resumable:
   storages and one record per finished search live in ``--out`` (default
-  ``storage/bench-search-quality/full``); a re-run skips finished searches and continues
-  unfinished ones.
+  ``bench/results/search_quality/full``, records committed); a re-run skips finished
+  searches and starts unfinished ones again.
 * quick — the same strategies, reduced (:data:`SIZES` says how): the pruning figure's
   narrowed space and 6 epochs (``bench/pruning.py``), TPE after 6 trials, 5 searches, a
   budget of 20 shipped trials, the top 3 re-scored on 1 extra split, 3 final seeds: about 10
@@ -81,7 +81,10 @@ RESCORE_SEED_BASE = 2000  # the re-scoring rule's extra tuning splits (validatio
 CONFIDENCE = 0.95
 N_RESAMPLES = 10_000
 STUDY = "search"  # the study name in each search's own storage
-DEFAULT_OUT = REPO / "storage" / "bench-search-quality"  # one folder per size under it
+# One folder per size under it. The full run's records (one small JSON per finished search) are
+# committed, so a run spread over several sessions resumes; storages and study files are not
+# (.gitignore): a search stopped part-way starts again from its seeds.
+DEFAULT_OUT = REPO / "bench" / "results" / "search_quality"
 
 
 # --- strategies ------------------------------------------------------------------------------
@@ -487,7 +490,8 @@ def run_searches(*, size: Size, out: Path, source: str, data_dir: Path, device: 
     """Every job of ``size``, ``workers`` at a time; finished jobs in ``out`` are reused.
 
     The reference searches go first: each one's spend is the epoch budget of the other
-    strategies' searches of its (arch, search).
+    strategies' searches of its (arch, search). Jobs start in search order (:func:`job_order`),
+    so a run stopped part-way leaves whole paired comparisons, not a row of references.
 
     Returns:
         One record per job.
@@ -499,30 +503,32 @@ def run_searches(*, size: Size, out: Path, source: str, data_dir: Path, device: 
             for arch in size.archs for search in range(size.searches) for strategy in strategies]
     for folder in ("studies", "storages", "records"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    references = [job for job in jobs if job.strategy.name == REFERENCE]
+    queue = [job for job in jobs if job.strategy.name == REFERENCE]
     dependants = {job.name: [other for other in jobs if other.strategy.name != REFERENCE
-                             and (other.arch, other.search) == (job.arch, job.search)] for job in references}
+                             and (other.arch, other.search) == (job.arch, job.search)] for job in queue}
     records, failures, running = [], [], {}
     say(f"search_quality: {len(jobs)} searches ({len(strategies)} strategies × {len(size.archs)} archs × "
         f"{size.searches}), {workers} worker(s), storages and records in {out}")
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
 
-        def start(job: Job) -> None:
-            record = finished_record(job)
-            if record is None:
-                running[pool.submit(run_job, job)] = job
-            else:
-                finish(job, record, reused=True)
-
         def finish(job: Job, record: dict, *, reused: bool = False) -> None:
             records.append(record)
             say(f"  {job.name}: test {record['test']:.3f}, chosen validation {record['chosen_validation']:.3f}, "
                 f"{record['epochs']} epochs{' (recorded earlier)' if reused else ''}")
-            for dependant in dependants.get(job.name, []):
-                start(replace(dependant, epoch_budget=record["search_epochs"]))
+            queue.extend(replace(dependant, epoch_budget=record["search_epochs"])
+                         for dependant in dependants.get(job.name, []))
 
-        for job in references:
-            start(job)
+        def start_next() -> None:
+            while queue and len(running) < workers:
+                job = min(queue, key=lambda candidate: job_order(candidate, size=size, strategies=strategies))
+                queue.remove(job)
+                record = finished_record(job)
+                if record is None:
+                    running[pool.submit(run_job, job)] = job
+                else:
+                    finish(job, record, reused=True)
+
+        start_next()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -532,9 +538,16 @@ def run_searches(*, size: Size, out: Path, source: str, data_dir: Path, device: 
                 except Exception as error:  # noqa: BLE001 -- the other searches go on; a re-run resumes
                     failures.append(f"{job.name}: {type(error).__name__}: {error}")
                     say(f"  {job.name}: FAILED {failures[-1]}")
+            start_next()
     if failures:
         raise BenchError(f"{len(failures)} search(es) failed (re-run to resume): {'; '.join(failures[:3])}")
     return records
+
+
+def job_order(job: Job, *, size: Size, strategies=STRATEGIES) -> tuple:
+    """Search index first, then the other strategies before the next reference, then arch and strategy."""
+    names = [strategy.name for strategy in strategies]
+    return (job.search, job.strategy.name == REFERENCE, size.archs.index(job.arch), names.index(job.strategy.name))
 
 
 # --- figures ---------------------------------------------------------------------------------

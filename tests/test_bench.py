@@ -270,6 +270,23 @@ def test_search_quality_rows_pair_each_search_with_the_shipped_one():
     assert "| all | no_pruning | 3 | 86.3" in table and "+1.3 [" in table
 
 
+def test_search_quality_runs_every_strategy_of_a_search_before_the_next_search(tmp_path):
+    """A run stopped part-way (hours on 2 cores) leaves whole paired comparisons, not a row of references."""
+    from bench import search_quality
+
+    size = search_quality.SIZES["full"]
+    jobs = [search_quality.Job(arch=arch, strategy=strategy, search=search, size=size, out=tmp_path,
+                               source="mnist5k", data_dir=tmp_path)
+            for arch in size.archs for search in range(size.searches) for strategy in search_quality.STRATEGIES]
+
+    ordered = sorted(jobs, key=lambda job: search_quality.job_order(job, size=size))
+
+    per_search = len(size.archs) * len(search_quality.STRATEGIES)
+    assert [job.search for job in ordered] == [i // per_search for i in range(len(jobs))]
+    first = ordered[:per_search]
+    assert [job.strategy.name for job in first[-len(size.archs):]] == [search_quality.REFERENCE] * len(size.archs)
+
+
 def test_search_quality_toy_searches_spend_equal_epochs_and_resume(tmp_path, data_dir, monkeypatch):
     """At toy size, end to end: the reference's spend is every other search's budget; re-runs reuse."""
     from dataclasses import replace
