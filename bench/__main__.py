@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="pairsearch benchmarks: overhead, training speed, worker scaling, start-up, pruning, "
         "storage, final stage, augmentation, GPU, search quality. Results go to OUT/latest.json and a row of bench/RESULTS.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes: about 15 minutes on 2 cores (an estimate; search_quality is about 10 of them)")
+    parser.add_argument("--quick", action="store_true", help="small sizes: 9 minutes on a quiet 2-core box (search_quality about 5 of them)")
     parser.add_argument("--only", type=figure_names, default=None,
                         help=f"comma-separated figures to run (default all; a full run leaves out {', '.join(LONG_FIGURES)}): {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json [bench/results]")

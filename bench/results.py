@@ -27,8 +27,8 @@ COLUMNS = (
 HEADER = """\
 # Benchmark results
 
-`python -m bench --quick` (about 15 minutes on a quiet 2-core machine, an estimate: 4½ measured
-for the other figures, 1½ of them epoch_ratio, and about 10 estimated for search_quality) or
+`python -m bench --quick` (9 minutes on a quiet 2-core machine, measured 2026-11-29: 538 s, of
+which search_quality 312 s and epoch_ratio 84 s) or
 `make bench` (full mode: many hours, dominated by search_quality's full mode, estimated at 9–15
 hours on 2 cores and resumable across sessions in `bench/results/search_quality/full`) appends one row per run
 to the table at the end of this file and writes every raw timing to `bench/results/latest.json`;

@@ -52,9 +52,8 @@ quick or full one):
   searches and starts unfinished ones again.
 * quick — the same strategies, reduced (:data:`SIZES` says how): the pruning figure's
   narrowed space and 6 epochs (``bench/pruning.py``), TPE after 6 trials, 5 searches, a
-  budget of 20 shipped trials, the top 3 re-scored on 1 extra split, 3 final seeds: about 10
-  minutes on a quiet 2-core box (estimated from the pruning figure's 0.15–0.18 s per epoch of
-  that space with two studies side by side, for 70 searches of ~66 + 18 final epochs). Its
+  budget of 20 shipped trials, the top 3 re-scored on 1 extra split, 3 final seeds: 312 s on a
+  quiet 2-core box (measured 2026-11-29; 70 searches of ~69 + 18 final epochs). Its
   numbers are a smoke test of the machinery, not evidence for a default.
 * toy — tiny widths and 2 epochs, 2 searches: what the tests and a code check run.
 """
