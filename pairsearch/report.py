@@ -93,7 +93,8 @@ def write_report(
     curves.to_csv(paths["curves_csv"], index=False)
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
     recipe_line = f" Training recipe: {recipes.recipe_summary}." if recipes else ""
-    markdown = summary_markdown(summary=analysis.summary, recipe_line=recipe_line)
+    best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves))
+    markdown = summary_markdown(summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")
     analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)
     analysis.effects.to_csv(paths["effects_csv"], index=False)
@@ -143,12 +144,18 @@ def analyse(
 
 
 def summary_markdown(
-    *, summary: pd.DataFrame, order: list[str] | None = None, recipe_line: str = ""
+    *,
+    summary: pd.DataFrame,
+    best_epoch: pd.DataFrame | None = None,
+    order: list[str] | None = None,
+    recipe_line: str = "",
 ) -> str:
     """Render a :func:`pairsearch.stats.summarize` table as a captioned Markdown table.
 
     Args:
         summary: The output of :func:`pairsearch.stats.summarize`.
+        best_epoch: The same summary of :func:`pairsearch.stats.best_epoch_results`: a last
+            column, the earlier projects' protocol, for like-for-like comparison with them.
         order: The archs' order; default :func:`pairsearch.report_format.arch_order`.
         recipe_line: A sentence ending the caption on the training recipe (none for the default).
 
@@ -166,22 +173,22 @@ def summary_markdown(
         "Mean ± sample std; 95 % CI: BCa bootstrap of the mean over seeds; IQM: mean of the "
         f"middle 50 % of seeds; rank 1 = best mean.{recipe_line}"
     )
-    header = [
-        "| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | n |",
-        "|:---|---:|---:|:---:|---:|---:|---:|",
-    ]
-    lines = [
-        "| {arch} | {rank} | {mean_std} | {ci} | {median} | {iqm} | {n} |".format(
-            arch=str(row.arch).replace("|", r"\|"),
-            rank=row.rank,
-            mean_std=f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
-            ci=fmt.interval(row.ci_low, row.ci_high),
-            median=fmt.percent(row.median),
-            iqm=fmt.percent(row.iqm),
-            n=row.n,
-        )
-        for row in rows.itertuples(index=False)
-    ]
+    header = ["| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | n |",
+              "|:---|---:|---:|:---:|---:|---:|---:|"]
+    best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
+    if best_epoch is not None:
+        caption += (" Best epoch: each seed's highest test accuracy over the epochs, mean ± std — the "
+                    "earlier projects' protocol, optimistic (the epoch is chosen on the test set), "
+                    "shown only to compare with figures published that way.")
+        header = [header[0] + " Best epoch (%) |", header[1] + "---:|"]
+    lines = []
+    for row in rows.itertuples(index=False):
+        cells = [str(row.arch).replace("|", r"\|"), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+                 fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm), str(row.n)]
+        if best_epoch is not None:
+            mine = best.get(row.arch)
+            cells.append(fmt.DASH if mine is None else f"{fmt.percent(mine.mean)} ± {fmt.percent(mine.std)}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([caption, "", *header, *lines]) + "\n"
 
 

@@ -85,6 +85,22 @@ def summarize(
     return summary.sort_values(["rank", "arch"], ignore_index=True)
 
 
+def best_epoch_results(*, curves: pd.DataFrame) -> pd.DataFrame:
+    """Per (arch, seed): the highest test accuracy over the epochs — the earlier projects' protocol.
+
+    Choosing the epoch on the test set is optimistic; this exists only so that figures
+    published that way can be compared like for like (pass it to :func:`summarize`).
+
+    Args:
+        curves: One row per (arch, seed, epoch) with columns ``arch``, ``seed``, ``test_accuracy``.
+
+    Returns:
+        One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+    """
+    measured = curves.dropna(subset=["test_accuracy"])
+    return measured.groupby(["arch", "seed"], sort=True)["test_accuracy"].max().reset_index()
+
+
 def pairwise(
     *,
     results: pd.DataFrame,

@@ -210,6 +210,30 @@ def test_summary_markdown_formats_percentages():
     )
 
 
+def test_summary_markdown_adds_the_earlier_projects_best_epoch_protocol_as_a_last_column(written):
+    lines = written["summary_md"].read_text(encoding="utf-8").splitlines()
+
+    assert "Best epoch: each seed's highest test accuracy over the epochs" in lines[0]
+    assert lines[2].endswith("| n | Best epoch (%) |")
+    assert all(row.count("|") == 9 for row in lines[4:] if row.startswith("|"))  # 8 cells
+
+
+def test_summary_markdown_best_epoch_is_the_mean_of_each_seeds_highest_epoch():
+    curves = pd.DataFrame(
+        [{"arch": "base", "seed": seed, "epoch": epoch, "test_accuracy": accuracy}
+         for seed, by_epoch in ((0, [0.80, 0.90, 0.85]), (1, [0.70, 0.88, 0.86]))
+         for epoch, accuracy in enumerate(by_epoch, start=1)]
+    )
+    last = stats.summarize(results=curves[curves["epoch"] == 3], n_resamples=200)
+    best = stats.summarize(results=stats.best_epoch_results(curves=curves), n_resamples=200)
+
+    text = report.summary_markdown(summary=last, best_epoch=best)
+
+    row = text.splitlines()[4].split("|")
+    assert row[3].strip() == "85.50 ± 0.71"  # after the last epoch: (85 + 86) / 2
+    assert row[-2].strip() == "89.00 ± 1.41"  # the best epochs: (90 + 88) / 2
+
+
 def test_html_loads_nothing_from_the_network(page):
     # plotly.js's own code holds URL strings (logo link, map attributions) that it never
     # fetches for these plots, so look at the page around it.

@@ -258,3 +258,22 @@ def test_versus_best_without_any_arch_of_the_design_is_empty():
     table = stats.versus_best(results=_results({"joint": [0.7, 0.8]}), n_resamples=200)
 
     assert table.empty and list(table.columns) == stats.VERSUS_BEST_COLUMNS
+
+
+def test_best_epoch_results_keep_each_seeds_highest_epoch_and_skip_missing_ones():
+    curves = pd.DataFrame([
+        {"arch": "a", "seed": 0, "epoch": 1, "test_accuracy": 0.7},
+        {"arch": "a", "seed": 0, "epoch": 2, "test_accuracy": 0.9},
+        {"arch": "a", "seed": 0, "epoch": 3, "test_accuracy": 0.8},
+        {"arch": "a", "seed": 1, "epoch": 1, "test_accuracy": float("nan")},
+        {"arch": "a", "seed": 1, "epoch": 2, "test_accuracy": 0.6},
+        {"arch": "b", "seed": 0, "epoch": 1, "test_accuracy": 0.5},
+    ])
+
+    best = stats.best_epoch_results(curves=curves)
+
+    assert best.to_dict("records") == [
+        {"arch": "a", "seed": 0, "test_accuracy": 0.9},
+        {"arch": "a", "seed": 1, "test_accuracy": 0.6},
+        {"arch": "b", "seed": 0, "test_accuracy": 0.5},
+    ]
