@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
@@ -29,6 +30,8 @@ OPTUNA_TABLES = {"studies", "trials", "version_info"}
 
 
 _OPENED: dict[str, optuna.storages.BaseStorage] = {}
+_READ_ONLY: set[str] = set()  # the keys of _OPENED opened read-only
+_SQLITE_WRITTEN: dict[str, Path] = {}  # the keys of _OPENED opened for writing an SQLite file
 
 
 def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: bool = False) -> optuna.storages.BaseStorage:
@@ -45,9 +48,52 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
             _OPENED[key] = _grpc_storage(handle)
         elif readonly:
             _OPENED[key] = _rdb_storage_readonly(handle)
+            _READ_ONLY.add(key)
         else:
             _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle, schema_ready=schema_ready))
+            if handle.kind == "sqlite":
+                _SQLITE_WRITTEN[key] = handle.file_path
+        _close_all_at_exit()
     return _OPENED[key]
+
+
+def close_all() -> None:
+    """Close every storage this process opened (read-only ones first); leave SQLite files at rest.
+
+    Without this a command's whole run stays in ``NAME.db-wal`` beside the file: correct for
+    SQLite, but a copy of ``NAME.db`` alone (a commit, a backup) would hold none of it. Worker
+    processes end without closing (``os._exit``); the command that started them closes last.
+    """
+    for key in sorted(_OPENED, key=lambda key: key not in _READ_ONLY):
+        engine = getattr(_OPENED.pop(key), "engine", None)
+        if engine is not None:
+            engine.dispose()
+        if key in _SQLITE_WRITTEN:
+            _rest_in_one_file(_SQLITE_WRITTEN.pop(key))
+    _READ_ONLY.clear()
+
+
+def _rest_in_one_file(path: Path) -> None:
+    """Fold the write-ahead log into the file and return to a rollback journal, if no one else is connected.
+
+    A storage at rest is then one self-contained file: a copy of it is complete, and a reader
+    (``status``, opened read-only) makes no ``-wal``/``-shm`` files beside it. The next writer
+    turns WAL on again. While another process is connected (a worker, a dashboard, another
+    ``tune``) SQLite refuses the switch at once, and the log stays, as correct as before.
+    """
+    import sqlite3
+
+    connection = None
+    with contextlib.suppress(sqlite3.Error):
+        connection = sqlite3.connect(path, timeout=0.1)
+        connection.execute("PRAGMA journal_mode=DELETE")
+    if connection is not None:
+        connection.close()
+
+
+@functools.cache
+def _close_all_at_exit() -> None:
+    atexit.register(close_all)
 
 
 def _with_schema_retry(open_once, attempts: int = 5):

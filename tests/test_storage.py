@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -179,6 +180,59 @@ def test_sqlite_storage_has_heartbeats(tmp_path, monkeypatch):
     opened = StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}").open()
     assert opened.get_heartbeat_interval() == 2
     assert opened.grace_period == 6
+
+
+def _sqlite_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name) and not p.name.endswith(".lock"))
+
+
+def _trials_in_copy(path: Path, tmp_path: Path) -> int:
+    """Trials in a copy of the database file alone, as a commit or a backup would hold it."""
+    copy = tmp_path / "copy" / path.name
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    with sqlite3.connect(copy) as connection:
+        return connection.execute("SELECT count(*) FROM trials").fetchone()[0]
+
+
+def test_a_finished_tune_leaves_one_self_contained_file_that_readers_leave_alone(tmp_path, tiny_study, data_dir):
+    """No run left behind in a -wal file: the .db alone holds it, and `status` adds no side file."""
+    db = tmp_path / "p.db"
+    args = ["tune", "--arch", "base", "--study-file", str(tiny_study), "--trials", "3", "--workers", "2",
+            "--storage", f"sqlite:///{db}", "--quiet"]
+
+    result = run_cli(args, data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert _sqlite_files(db) == ["p.db"]
+    assert db.read_bytes()[18:20] == b"\x01\x01"  # a rollback journal at rest; the next writer turns WAL on
+    assert _trials_in_copy(db, tmp_path) == 3
+    before = db.read_bytes()
+    assert run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir).returncode == 0
+    assert db.read_bytes() == before and _sqlite_files(db) == ["p.db"]
+
+
+def test_a_tune_ending_while_another_process_reads_keeps_the_log_and_loses_nothing(tmp_path, tiny_study, data_dir):
+    db = tmp_path / "p.db"
+
+    def tune(trials: int):
+        return run_cli(["tune", "--arch", "base", "--study-file", str(tiny_study), "--trials", str(trials),
+                        "--workers", "1", "--storage", f"sqlite:///{db}", "--quiet"], data_dir=data_dir)
+
+    assert tune(2).returncode == 0
+    reader = sqlite3.connect(db, isolation_level=None)  # a dashboard, say, reading while the next run ends
+    try:
+        assert reader.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)  # as during a run
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM trials").fetchone() == (2,)  # its snapshot, held
+        result = tune(4)
+        assert result.returncode == 0, result.stderr
+        assert "p.db-wal" in _sqlite_files(db)  # SQLite refused the switch: the log stays, correct
+        reader.execute("COMMIT")
+        assert reader.execute("SELECT count(*) FROM trials").fetchone() == (4,)
+    finally:
+        reader.close()  # the last connection: SQLite folds the log in
+    assert _trials_in_copy(db, tmp_path) == 4
 
 
 @pytest.mark.postgres
