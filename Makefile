@@ -6,7 +6,7 @@ ARCH ?= sep_aux
 TRIALS ?= 200
 WORKERS ?= auto
 SEEDS ?= 15
-RESULTS ?= docs/results
+RESULTS ?= storage/results
 
 .PHONY: install tune report results test test-all bench lint clean
 
@@ -29,7 +29,7 @@ report: install  ## retrain every tuned arch's best config over 15 seeds and wri
 # The published results, made with exactly what ships (the study files, both recipes): every
 # registered arch × TRIALS trials into RESULTS/pairsearch.db, then SEEDS seeds per arch under
 # the course recipe and under strong. Hours on 2 cores; the same command again resumes.
-results: install  ## regenerate docs/results with the shipped defaults (start from an empty RESULTS folder)
+results: install  ## the published results anew with the shipped defaults, into RESULTS [storage/results]
 	mkdir -p $(RESULTS)
 	for arch in $$($(BIN)/pairsearch archs | cut -d' ' -f1); do \
 	  $(BIN)/pairsearch tune --arch $$arch --trials $(TRIALS) --workers $(WORKERS) --quiet \

@@ -52,7 +52,7 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
         else:
             _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle, schema_ready=schema_ready))
             if handle.kind == "sqlite":
-                _SQLITE_WRITTEN[key] = handle.file_path
+                _SQLITE_WRITTEN[key] = handle.file_path.resolve()
         _close_all_at_exit()
     return _OPENED[key]
 
@@ -82,10 +82,11 @@ def _rest_in_one_file(path: Path) -> None:
     ``tune``) SQLite refuses the switch at once, and the log stays, as correct as before.
     """
     import sqlite3
+    from urllib.parse import quote
 
     connection = None
-    with contextlib.suppress(sqlite3.Error):
-        connection = sqlite3.connect(path, timeout=0.1)
+    with contextlib.suppress(sqlite3.Error):  # mode=rw: a file moved away meanwhile is not made anew
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=0.1)
         connection.execute("PRAGMA journal_mode=DELETE")
     if connection is not None:
         connection.close()
@@ -191,10 +192,11 @@ def _use_write_ahead_log(engine) -> None:
 
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            pass  # a read-only file keeps its mode; the first write then says "readonly database"
-        cursor.execute("PRAGMA synchronous=NORMAL")
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError:  # a read-only file (its first write then says so), or a
+            mode = None  # reader's lock held past the busy timeout: this connection keeps the journal
+        if mode == "wal":
+            cursor.execute("PRAGMA synchronous=NORMAL")  # safe in WAL mode only; else SQLite's FULL
         cursor.close()
 
     engine.dispose()  # connections opened before the listener existed are replaced

@@ -93,7 +93,7 @@ def write_report(
     curves.to_csv(paths["curves_csv"], index=False)
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
     recipe_line = f" Training recipe: {recipes.recipe_summary}." if recipes else ""
-    best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves))
+    best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves, results=results))
     markdown = summary_markdown(summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")
     analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)

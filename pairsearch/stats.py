@@ -85,19 +85,23 @@ def summarize(
     return summary.sort_values(["rank", "arch"], ignore_index=True)
 
 
-def best_epoch_results(*, curves: pd.DataFrame) -> pd.DataFrame:
+def best_epoch_results(*, curves: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     """Per (arch, seed): the highest test accuracy over the epochs — the earlier projects' protocol.
 
     Choosing the epoch on the test set is optimistic; this exists only so that figures
-    published that way can be compared like for like (pass it to :func:`summarize`).
+    published that way can be compared like for like (pass it to :func:`summarize`). Only the
+    seeds with a result count: a diverged run's epochs before it diverged are left out, so the
+    best-epoch and the last-epoch figures cover the same seeds.
 
     Args:
         curves: One row per (arch, seed, epoch) with columns ``arch``, ``seed``, ``test_accuracy``.
+        results: One row per (arch, seed) with a ``test_accuracy`` column (missing: no result).
 
     Returns:
         One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
     """
-    measured = curves.dropna(subset=["test_accuracy"])
+    with_result = results.dropna(subset=["test_accuracy"])[["arch", "seed"]].drop_duplicates()
+    measured = curves.dropna(subset=["test_accuracy"]).merge(with_result, on=["arch", "seed"])
     return measured.groupby(["arch", "seed"], sort=True)["test_accuracy"].max().reset_index()
 
 

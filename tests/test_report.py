@@ -225,7 +225,7 @@ def test_summary_markdown_best_epoch_is_the_mean_of_each_seeds_highest_epoch():
          for epoch, accuracy in enumerate(by_epoch, start=1)]
     )
     last = stats.summarize(results=curves[curves["epoch"] == 3], n_resamples=200)
-    best = stats.summarize(results=stats.best_epoch_results(curves=curves), n_resamples=200)
+    best = stats.summarize(results=stats.best_epoch_results(curves=curves, results=curves), n_resamples=200)
 
     text = report.summary_markdown(summary=last, best_epoch=best)
 

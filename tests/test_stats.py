@@ -260,7 +260,7 @@ def test_versus_best_without_any_arch_of_the_design_is_empty():
     assert table.empty and list(table.columns) == stats.VERSUS_BEST_COLUMNS
 
 
-def test_best_epoch_results_keep_each_seeds_highest_epoch_and_skip_missing_ones():
+def test_best_epoch_results_keep_each_seeds_highest_epoch_of_the_seeds_with_a_result():
     curves = pd.DataFrame([
         {"arch": "a", "seed": 0, "epoch": 1, "test_accuracy": 0.7},
         {"arch": "a", "seed": 0, "epoch": 2, "test_accuracy": 0.9},
@@ -268,9 +268,16 @@ def test_best_epoch_results_keep_each_seeds_highest_epoch_and_skip_missing_ones(
         {"arch": "a", "seed": 1, "epoch": 1, "test_accuracy": float("nan")},
         {"arch": "a", "seed": 1, "epoch": 2, "test_accuracy": 0.6},
         {"arch": "b", "seed": 0, "epoch": 1, "test_accuracy": 0.5},
+        {"arch": "b", "seed": 1, "epoch": 1, "test_accuracy": 0.95},  # then diverged: no result
+    ])
+    results = pd.DataFrame([
+        {"arch": "a", "seed": 0, "test_accuracy": 0.8},
+        {"arch": "a", "seed": 1, "test_accuracy": 0.6},
+        {"arch": "b", "seed": 0, "test_accuracy": 0.5},
+        {"arch": "b", "seed": 1, "test_accuracy": float("nan")},
     ])
 
-    best = stats.best_epoch_results(curves=curves)
+    best = stats.best_epoch_results(curves=curves, results=results)
 
     assert best.to_dict("records") == [
         {"arch": "a", "seed": 0, "test_accuracy": 0.9},

@@ -235,6 +235,22 @@ def test_a_tune_ending_while_another_process_reads_keeps_the_log_and_loses_nothi
     assert _trials_in_copy(db, tmp_path) == 4
 
 
+def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
+    from pairsearch import backends
+
+    backends._rest_in_one_file(tmp_path / "moved-away.db")
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writing_connection_relaxes_fsync_only_in_wal_mode(tmp_path):
+    opened = StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}").open()
+    with opened.engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (mode, synchronous) == ("wal", 1)  # NORMAL: safe in WAL mode; a rollback journal keeps FULL (2)
+
+
 @pytest.mark.postgres
 def test_postgres_storage(pg_url):
     _roundtrip(pg_url)
