@@ -185,12 +185,15 @@ def retry_interrupted(*, study: optuna.Study, number: int) -> None:
     """Ctrl-C failed trial ``number``; enqueue its params so the next run does it again."""
     trials = study.get_trials(deepcopy=False)
     trial = next(t for t in trials if t.number == number)
-    if trial.state != TrialState.FAIL or not trial.params:
+    # A queued trial (another worker's retry) interrupted before its objective asked for its
+    # params has none yet: its queued ones, or the retry would be lost with it.
+    params = trial.params or trial.system_attrs.get("fixed_params")
+    if trial.state != TrialState.FAIL or not params:
         return
     if any(t.user_attrs.get("retry_of") == number for t in trials):
         return
     # Not skip_if_exists: it matches the failed trial itself (same params) and never enqueues.
-    study.enqueue_trial(trial.params, user_attrs={"retry_of": number})
+    study.enqueue_trial(params, user_attrs={"retry_of": number})
 
 
 class OutageBackoff:
