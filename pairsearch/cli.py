@@ -127,6 +127,10 @@ def tune(
     epochs: Annotated[int | None, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Override the study file's epochs.")] = None,
     pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband, successive_halving or none.")] = None,
     timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
+    recipe: Annotated[str | None, typer.Option(
+        help="Training recipe of every trial: a name in recipes/ (course, strong) or a TOML file; its epochs "
+             "replace the study file's unless --epochs is given; final-report then trains under it "
+             "[default: the course's training].")] = None,
     dataset: Dataset = "auto",
     data_dir: DataDir = defaults.DATA_DIR,
     device: Device = "auto",
@@ -136,11 +140,12 @@ def tune(
     """Run pruned trials until the study-wide budget of finished trials is spent."""
     from pairsearch import inputs, progress, tuning
 
+    training = inputs.training_recipe(name_or_path=recipe)
     request = tuning.TuneRequest(
-        spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner),
+        spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner, recipe=training),
         study_name=inputs.study_name(study, default=arch), storage=inputs.storage_handle(url=storage), trials=trials,
         data=inputs.choose_data(dataset=dataset, data_dir=data_dir), workers=inputs.parse_workers(workers),
-        device=inputs.check_device(device), threads=threads, timeout=timeout,
+        device=inputs.check_device(device), threads=threads, timeout=timeout, recipe=training,
     )
     outcome = tuning.tune(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="trials")

@@ -70,11 +70,13 @@ def storage_handle(*, url: str | None):
     return StorageHandle.resolve(url=url)
 
 
-def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None):
-    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied."""
+def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None, recipe=None):
+    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied:
+    ``--epochs``, else the ``--recipe``'s epochs, else the file's."""
     from pairsearch import studyspec
 
     path = study_file or studyspec.default_study_file(arch=arch)
+    epochs = epochs or (recipe.epochs if recipe is not None else None)
     return studyspec.load_study_file(path=path, arch=arch).with_overrides(epochs=epochs, pruner=pruner)
 
 

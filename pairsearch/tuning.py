@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import math
 import time
@@ -19,6 +20,7 @@ import optuna
 from pairsearch import __version__
 from pairsearch.data import DataChoice, tuning_split
 from pairsearch.errors import PairsearchError
+from pairsearch.recipes import Recipe, course_recipe, recipe_from_record
 from pairsearch.runtime import (
     Counts,
     SurplusTrial,
@@ -52,6 +54,9 @@ class TuneRequest:
         device: A device torch accepted (``cpu``, ``cuda``, ``cuda:1``).
         threads: Torch threads per worker process.
         timeout: Stop starting trials after this many seconds (None: no limit).
+        recipe: ``--recipe``: how trials train besides their params, recorded on the study
+            (None: the course's training, recorded as no recipe, as before recipes existed).
+            Its epochs are the spec's (see :func:`pairsearch.inputs.study_spec`).
     """
 
     spec: StudySpec
@@ -63,6 +68,12 @@ class TuneRequest:
     device: str = "cpu"
     threads: int = 1
     timeout: float | None = None
+    recipe: Recipe | None = None
+
+    @property
+    def training(self) -> Recipe:
+        """The recipe every trial trains with, at the spec's epochs."""
+        return dataclasses.replace(self.recipe or course_recipe(epochs=self.spec.epochs), epochs=self.spec.epochs)
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,8 @@ def study_attrs(*, spec: StudySpec, data_source: str, fingerprint: str) -> dict:
 
 def _label_new_study(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
     attrs = study_attrs(spec=request.spec, data_source=request.data.source, fingerprint=fingerprint)
+    if request.recipe is not None:  # final-report trains under it by default (final.make_plan)
+        attrs["recipe"] = request.training.to_record()
     marker = attrs.pop("pairsearch")
     for key, value in attrs.items():
         study.set_user_attr(key, value)
@@ -180,8 +193,15 @@ def _label_new_study(*, study: optuna.Study, request: TuneRequest, fingerprint: 
 
 
 def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
-    """Refuse a study made with another spec or other data (a hint to use ``--study``)."""
+    """Refuse a study made under another recipe, with another spec or on other data (saying what to do)."""
     attrs = study.user_attrs
+    tuned = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs", request.spec.epochs))
+    if tuned.training_changes() != request.training.training_changes():
+        raise PairsearchError(
+            f"study {request.study_name!r} was tuned under recipe {tuned.name} ({tuned.augmentation()}), "
+            f"here {request.training.name} ({request.training.augmentation()}); use the same --recipe, "
+            "or tune under this one in another --storage (a report compares the studies of one storage)"
+        )
     if attrs.get("spec_hash") != request.spec.spec_hash:
         raise PairsearchError(
             f"study {request.study_name!r} was created with a different study spec "
@@ -204,7 +224,10 @@ def make_objective(*, request: TuneRequest, split, device):
     from pairsearch.models import resolve_params
     from pairsearch.training import train_run
 
+    from pairsearch.augment import make_augment
+
     spec = request.spec
+    max_shift = request.training.max_shift
 
     def objective(trial: optuna.Trial) -> float:
         params = resolve_params(arch=spec.arch, overrides=suggest_params(trial=trial, spec=spec))
@@ -223,6 +246,7 @@ def make_objective(*, request: TuneRequest, split, device):
         result = train_run(
             arch=spec.arch, params=params, split=split, epochs=spec.epochs,
             seed=spec.seed, device=device, on_epoch=on_epoch, on_start=on_start,
+            augment=make_augment(max_shift=max_shift, seed=spec.seed),  # every trial the same shifts
         )
         record_run_attrs(trial=trial, seconds=epoch_seconds, stop_reason=result.status)
         if result.status == "diverged":

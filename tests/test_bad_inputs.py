@@ -142,6 +142,7 @@ ROWS: dict[str, Row] = {
     "seed_negative": Row([*TRAIN, "--seed", "-3"], ["--seed"]),
     "timeout_negative": Row([*TUNE, "--timeout", "-5"], ["--timeout"]),
     "pruner_unknown": Row([*TUNE, "--pruner", "bogus"], ["'bogus'", "hyperband"]),
+    "tune_recipe_unknown": Row([*TUNE, "--recipe", "nosuch"], ["recipe file not found", "nosuch.toml"]),
     "threads_zero": Row([*TRAIN, "--threads", "0"], ["--threads"]),
     "device_unknown": Row([*TRAIN, "--device", "tpu"], ["'tpu'"]),
     "dataset_unknown": Row([*TRAIN, "--dataset", "emnist"], ["'emnist'"]),

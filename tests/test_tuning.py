@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import REPO, SECONDS_STUDY, cli_env, group_alive, run_cli, write_tiny_study
+from conftest import REPO, SECONDS_STUDY, TINY_STUDY, cli_env, group_alive, run_cli, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import runtime, samplers, tuning
@@ -184,6 +184,59 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
     assert "--study" in errors[0]
     assert "Traceback" not in result.stderr
     assert len(load(sqlite_copy).trials) == before
+
+
+# --- tuning under a training recipe ------------------------------------------------------------
+
+SHIFTED_RECIPE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
+
+
+def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
+    from pairsearch import final
+
+    # Small batches: a tiny net learns something in one epoch, so the shifts can show in its accuracy.
+    tiny_study = tmp_path / "study.toml"
+    tiny_study.write_text(TINY_STUDY.format(arch="base", epochs=2).replace("batch_size = 250", "batch_size = 20"))
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_RECIPE)
+    shifted, plain = f"sqlite:///{tmp_path / 'shifted.db'}", f"sqlite:///{tmp_path / 'plain.db'}"
+    assert_ok(run_cli(tune_args(study_file=tiny_study, url=shifted, trials=2, workers=1,
+                                extra=("--recipe", str(recipe))), data_dir=data_dir))
+    assert_ok(run_cli(tune_args(study_file=tiny_study, url=plain, trials=2, workers=1,
+                                extra=("--epochs", "1")), data_dir=data_dir))
+
+    study, course = load(shifted), load(plain)
+    # The recipe's epochs replace the study file's 2; it is recorded with its augmentation.
+    assert study.user_attrs["epochs"] == 1 and study.user_attrs["recipe"]["augment"] == {"max_shift": 1}
+    assert "recipe" not in course.user_attrs
+    # The same seeded draws, trained on shifted images: other validation accuracies.
+    assert [t.params for t in study.trials] == [t.params for t in course.trials]
+    assert [t.value for t in study.trials] != [t.value for t in course.trials]
+    # final-report without --recipe trains the study's best config under the recipe it was tuned with.
+    plan = final.make_plan(storage=StorageHandle.resolve(url=shifted).open(readonly=True), study_name="base",
+                           epochs=None)
+    assert (plan.recipe.name, plan.recipe.max_shift, plan.epochs) == ("shifted", 1, 1)
+
+
+@pytest.mark.parametrize("recipe_given", [False, True], ids=["plain-on-recipe-study", "recipe-on-plain-study"])
+def test_tuning_a_study_under_another_recipe_exits_2_and_changes_no_byte(recipe_given, tmp_path, tiny_study, data_dir):
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_RECIPE)
+    db = tmp_path / "p.db"
+    with_recipe = ("--recipe", str(recipe))
+    first, second = ((), with_recipe) if recipe_given else (with_recipe, ())
+    assert_ok(run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=1, workers=1,
+                                extra=(*first, "--epochs", "1")), data_dir=data_dir))
+    before, files = db.read_bytes(), sorted(tmp_path.iterdir())
+
+    result = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=2, workers=1,
+                               extra=(*second, "--epochs", "1")), data_dir=data_dir)
+
+    assert result.returncode == 2, result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and "recipe" in errors[0] and "--storage" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert db.read_bytes() == before and sorted(tmp_path.iterdir()) == files
 
 
 # --- other storages --------------------------------------------------------------------------
