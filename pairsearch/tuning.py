@@ -221,10 +221,9 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
 
 def make_objective(*, request: TuneRequest, split, device):
     """The Optuna objective: train, report validation accuracy every epoch, prune when told."""
+    from pairsearch.augment import make_augment
     from pairsearch.models import resolve_params
     from pairsearch.training import train_run
-
-    from pairsearch.augment import make_augment
 
     spec = request.spec
     max_shift = request.training.max_shift

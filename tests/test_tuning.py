@@ -17,7 +17,15 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import REPO, SECONDS_STUDY, TINY_STUDY, cli_env, group_alive, run_cli, write_tiny_study
+from conftest import (
+    REPO,
+    SECONDS_STUDY,
+    TINY_STUDY,
+    cli_env,
+    group_alive,
+    run_cli,
+    write_tiny_study,
+)
 from optuna.trial import TrialState
 
 from pairsearch import runtime, samplers, tuning
