@@ -38,15 +38,14 @@ Modes (``python -m bench.search_quality --full|--quick|--toy``; ``python -m benc
 quick or full one):
 
 * full — the real setting: the shipped study files as they are (10 epochs, the shipped
-  spaces and TPE start-up), archs ``base`` and ``sep_aux``, 5 searches per strategy, a budget
-  of the epochs 200 shipped trials spend, the top 3 re-scored on 2 extra splits, 5 final
-  seeds. Estimated cost (not yet run): 70 searches of roughly 550 epochs (the issue's
-  fresh-clone ``tune --arch sep_aux --trials 200`` pruned 183 of 200 trials, 107 after one
-  epoch) plus 3500 final epochs, about 42 000 epochs; 9–15 hours on 2 cores, from that run's
-  721 s of wall time on 2 cores per 200-trial search (9 h if train_run's measured 0.5–0.6×
-  speed-up since then holds for the configs TPE picks, 15 h if it does not); 0.5–1 hour on
-  the 16-core H100 machine with ``--device cuda --workers 14``, from the committed 7 × 200
-  trial run there (9256 epochs in 411 s with 14 workers; README's Results). Resumable:
+  spaces and TPE start-up), archs ``base`` and ``sep_aux``, 3 searches per strategy, a budget
+  of the epochs 200 shipped trials spend (656 for ``base``, 854 for ``sep_aux`` in search 0),
+  the top 3 re-scored on 2 extra splits, 5 final seeds. Measured cost on 2 cores: search 0 of
+  both archs (13 searches) took about 2 hours — a ``base`` search 16–33 minutes, a ``sep_aux``
+  one 5–16 minutes, on one core each. Five searches per strategy (70 searches, about 10 hours)
+  were planned; the run was cut to three (42 searches, about 6 hours, over two or three
+  sessions) before any result of search 1 was seen, so the cut cannot favour a strategy.
+  About 0.5 hour on a 16-core GPU machine with ``--device cuda --workers 14``. Resumable:
   storages and one record per finished search live in ``--out`` (default
   ``bench/results/search_quality/full``, records committed); a re-run skips finished
   searches and starts unfinished ones again.
@@ -167,7 +166,7 @@ TOY_SPACE = {
     "batch_size": {"type": "categorical", "choices": [100]},
 }
 SIZES = {
-    "full": Size("full", archs=ARCHS, searches=5, reference_trials=200, final_seeds=5, rescore_top=3,
+    "full": Size("full", archs=ARCHS, searches=3, reference_trials=200, final_seeds=5, rescore_top=3,
                  rescore_splits=2),
     "quick": Size("quick", archs=ARCHS, searches=5, reference_trials=20, final_seeds=3, rescore_top=3,
                   rescore_splits=1, epochs=QUICK_EPOCHS, space=QUICK_SPACE, tpe_startup=6),
