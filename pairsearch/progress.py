@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pairsearch.jobs import job_recipe_name
+from pairsearch.recipes import recipe_from_record
 from pairsearch.storage_errors import is_storage_outage
 from pairsearch.supervisor import Snapshot, snapshot
 
@@ -146,8 +148,9 @@ def status_rows(storage) -> list[dict]:
 def _current_jobs(*, study: optuna.Study, storage) -> dict:
     """The current configuration's finished test accuracies (mean ± std, in percent) and params.
 
-    Current: made from the tuning study's best trial at its tuning epochs, as a plain
-    ``final-report`` makes them; else the newest jobs (e.g. the tuning study is gone).
+    Current: made from the tuning study's best trial at its tuning epochs, under the recipe it
+    was tuned with, as a plain ``final-report`` makes them; else the newest jobs (e.g. the
+    tuning study is gone).
     """
     jobs = [t for t in study.get_trials(deepcopy=False) if "config_hash" in t.user_attrs]
     if not jobs:
@@ -172,8 +175,10 @@ def _current_config(*, study: optuna.Study, storage, jobs: list) -> dict | None:
     complete = [t for t in tuned.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
                 and t.value == best.best_value]
     numbers = {t.number for t in complete}
+    epochs = tuned.user_attrs.get("epochs")
+    recipe = recipe_from_record(tuned.user_attrs.get("recipe"), epochs=epochs or 0).name
     matching = [t.user_attrs for t in jobs if t.user_attrs.get("best_trial") in numbers
-                and t.user_attrs.get("epochs") == tuned.user_attrs.get("epochs")]
+                and t.user_attrs.get("epochs") == epochs and job_recipe_name(t) == recipe]
     return max(matching, key=lambda attrs: attrs["seed"], default=None)
 
 

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from optuna.visualization import plot_param_importances
 
 from pairsearch import report_format as fmt
+from pairsearch.recipes import recipe_from_record
 
 RUN_COLUMNS = ["device", "host", "torch", "optuna", "pairsearch", "python"]
 WRITER_KEYS = {*RUN_COLUMNS, "date (UTC)"}  # protocol keys about the writing process
@@ -62,6 +63,7 @@ def tuning_facts(*, studies: Mapping[str, optuna.Study]) -> tuple[dict[str, dict
             "best": best,
             "spec": json.loads(attrs["spec"]) if "spec" in attrs else None,
             "versions": attrs.get("versions"),
+            "recipe": recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs", 0)),
         }
         rows += [
             {"arch": label, "number": t.number, "n_parameters": t.user_attrs.get("n_parameters"),
@@ -113,8 +115,11 @@ def settings_table(*, facts: Mapping[str, dict], archs: Sequence[str]) -> str:
         for name, text in _spec_settings(spec):
             by_setting.setdefault((name, text), []).append(label)
     for label in labels:
+        recipe = facts[label]["recipe"]
+        by_setting.setdefault(("trials trained under", f"recipe {recipe.name} ({recipe.augmentation()})"),
+                              []).append(label)
         by_setting.setdefault(("tuned with", _versions(facts[label]["versions"])), []).append(label)
-    study_wide = ("epochs per trial", "sampler", "pruner", "tuned with")
+    study_wide = ("epochs per trial", "trials trained under", "sampler", "pruner", "tuned with")
     ordered = sorted(by_setting.items(), key=lambda item: item[0][0] in study_wide)  # stable
     rows = [
         [name, text, "all" if studies == labels else ", ".join(studies)]

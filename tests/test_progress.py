@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from conftest import REPO, run_cli, storage_digest, write_tiny_study
+from conftest import REPO, TINY_STUDY, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import progress, runtime, supervisor, tuning
 from pairsearch.data import DataChoice
+from pairsearch.jobs import job_recipe_name
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
@@ -79,6 +80,28 @@ def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows
         assert cells[7] == f"{mean:.2f}" and cells[11] == f"({len(values)})", cells
     assert storage_digest(db) == before
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
+
+
+def test_status_shows_the_plain_reports_jobs_not_those_of_another_recipe(tmp_path, data_dir):
+    """Jobs under ``--recipe`` share the best trial and epochs: the recipe tells them apart."""
+    study_file = tmp_path / "study.toml"  # small batches: one epoch learns enough to tell recipes apart
+    study_file.write_text(TINY_STUDY.format(arch="base", epochs=1).replace("batch_size = 250", "batch_size = 20"))
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text('name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n')
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    for args in (["tune", "--arch", "base", "--study-file", str(study_file), "--trials", "2"],
+                 ["final-report", "--seeds", "2", "--out", str(tmp_path / "shifted"), "--recipe", str(recipe)],
+                 ["final-report", "--seeds", "2", "--out", str(tmp_path / "course")]):
+        done = run_cli([*args, "--workers", "1", "--storage", url, "--quiet"], data_dir=data_dir)
+        assert done.returncode == 0, done.stderr
+    jobs = optuna.load_study(study_name="base.final", storage=url).trials
+    means = {name: 100 * sum(t.value for t in jobs if job_recipe_name(t) == name) / 2 for name in ("course", "shifted")}
+    assert means["course"] != means["shifted"]  # else this test could not tell them apart
+
+    result = run_cli(["status", "--storage", url], data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert table_row(result.stdout, "base.final")[7] == f"{means['course']:.2f}"
 
 
 def test_status_of_an_empty_storage_says_there_are_no_studies(tmp_path, data_dir):

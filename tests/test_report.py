@@ -11,6 +11,7 @@ import plotly.offline
 import pytest
 
 from pairsearch import inference, report, report_answer, report_format, report_recipes, stats
+from pairsearch.recipes import Recipe
 
 ARCHS = ["base", "sep_aux", "digits"]
 SEEDS = [0, 1, 2, 3]
@@ -125,11 +126,9 @@ def written(tmp_path_factory) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base_study = quadratic_study(name="base-tune", n_trials=8)
     base_study.set_user_attr("spec", json.dumps(BASE_SPEC))
-    studies = {
-        "base": base_study,
-        "sep_aux": quadratic_study(name="sep_aux-tune", n_trials=1),
-        "digits": flat_study(name="digits-tune", n_trials=3),
-    }
+    shifted_study = quadratic_study(name="sep_aux-tune", n_trials=1)
+    shifted_study.set_user_attr("recipe", Recipe(name="strong", epochs=25, max_shift=1).to_record())
+    studies = {"base": base_study, "sep_aux": shifted_study, "digits": flat_study(name="digits-tune", n_trials=3)}
     out_dir = tmp_path_factory.mktemp("report") / "nested"
     return report.write_report(
         out_dir=out_dir,
@@ -501,6 +500,10 @@ def test_tuning_provenance_shows_the_stored_spec_and_the_trials(page):
         in page
     )
     assert "<td>search space, sampler, pruner</td><td>not recorded</td>" in page
+    # How the trials trained: a study without a recorded recipe ran the course's training.
+    assert "<td>trials trained under</td><td>recipe course (no augmentation)</td><td>base, digits</td>" in page
+    assert ("<td>trials trained under</td><td>recipe strong (training images shifted by up to 1 px)</td>"
+            "<td>sep_aux</td>") in page
 
 
 # --- the answer under two training recipes ----------------------------------------------------
