@@ -179,13 +179,15 @@ def final_report(
         int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")
     ] = defaults.FINAL_SEEDS,
     epochs: Annotated[int | None, typer.Option(
-        min=1, max=defaults.MAX_EPOCHS, help="Epochs of every final run [default: each study's tuning epochs].")] = None,
+        min=1, max=defaults.MAX_EPOCHS,
+        help="Epochs of every final run [default: the recipe's; without --recipe, each study's tuning epochs].")] = None,
     workers: Workers = "auto",
     storage: Storage = None,
     out: Annotated[Path | None, typer.Option(help=f"[default: {defaults.REPORTS_DIR}/<UTC timestamp>/]")] = None,
     recipe: Annotated[str | None, typer.Option(
         help="Training recipe: a name in recipes/ (course, strong) or a TOML file; --epochs overrides its "
-             f"epochs [default: the one each study was tuned with, {defaults.DEFAULT_RECIPE}].")] = None,
+             f"epochs; the report also answers under the studies' own recipe [default: the recipe the studies "
+             f"were tuned with: {defaults.DEFAULT_RECIPE} unless tune --recipe said otherwise].")] = None,
     data_dir: DataDir = defaults.DATA_DIR,
     device: Device = "auto",
     threads: Threads = 1,

@@ -4,8 +4,9 @@
 runs them on the worker runtime (:mod:`pairsearch.runtime`) with the same lock, heartbeat and
 retry as tuning, and writes the report. Any number of workers on any host can run the jobs
 (:func:`run_final_jobs`); a rerun only trains what is missing. The jobs train under one training
-recipe (:mod:`pairsearch.recipes`): by default the one each study was tuned with (the course's),
-else ``--recipe``'s, whose report then also answers under the default recipe where its jobs ran.
+recipe (:mod:`pairsearch.recipes`): by default the one the studies were tuned with (the course's
+unless ``tune --recipe`` said otherwise), else ``--recipe``'s, whose report then also answers
+under the studies' own recipe where its jobs ran. A report never mixes recipes across archs.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class FinalRequest:
         data_dir: Where the MNIST files and pool caches are.
         studies: The tuned studies to report (empty: every tuned study in the storage).
         seeds: Seeds ``0 … seeds-1`` per study, the same for every study.
-        epochs: Final epochs (None: the recipe's, or without a recipe each study's tuning epochs).
-        recipe: The training recipe (None: the one each study was tuned with, the course's).
+        epochs: Final epochs (None: the recipe's; without ``--recipe``, each study's tuning epochs).
+        recipe: The training recipe (None: the one the studies were tuned with).
         out_dir: The report folder (None: ``storage/reports/<UTC timestamp>/``).
         workers: Local worker processes.
         device: A device torch accepted.
@@ -97,6 +98,7 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
     plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs, recipe=request.recipe)
              for name in names]
+    check_one_recipe(plans=plans)
     for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
         check_local_data(plan=plan, data_dir=request.data_dir)
     out_dir = request.out_dir or default_report_dir()
@@ -120,12 +122,36 @@ def _label(plan: FinalPlan, request: FinalRequest) -> str:
 
 def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan]) -> list[FinalPlan] | None:
     """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
-    (None without ``--recipe``, or when they are the same jobs)."""
+    (None without ``--recipe``, when they are the same jobs, or when the studies were tuned
+    under different recipes: no plain report compares them)."""
     if request.recipe is None:
         return None
     baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
     same = [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]
-    return None if same else baseline
+    return None if same or len(_studies_by_recipe(baseline)) > 1 else baseline
+
+
+def check_one_recipe(*, plans: list[FinalPlan]) -> None:
+    """Refuse plans whose training differs in recipe: a report compares archs trained alike.
+
+    Raises:
+        PairsearchError: the studies were tuned under different recipes (and no ``--recipe``
+            put them under one), naming which study was tuned under which.
+    """
+    by_recipe = _studies_by_recipe(plans)
+    if len(by_recipe) > 1:
+        listing = "; ".join(f"{recipe} for {', '.join(studies)}" for recipe, studies in by_recipe.items())
+        raise PairsearchError(f"the studies were tuned under different training recipes ({listing}); "
+                              "a report compares archs trained alike: give --recipe NAME to retrain them "
+                              "all under one, or --arch to report those of one recipe")
+
+
+def _studies_by_recipe(plans: list[FinalPlan]) -> dict[str, list[str]]:
+    """Recipe (name and augmentation) → the studies planned under it, in order."""
+    by_recipe: dict[str, list[str]] = {}
+    for plan in plans:
+        by_recipe.setdefault(f"{plan.recipe.name} ({plan.recipe.augmentation()})", []).append(plan.study_name)
+    return by_recipe
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:

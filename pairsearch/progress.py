@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pairsearch.jobs import job_recipe_name
+from pairsearch.errors import PairsearchError
 from pairsearch.recipes import recipe_from_record
 from pairsearch.storage_errors import is_storage_outage
 from pairsearch.supervisor import Snapshot, snapshot
@@ -176,10 +176,19 @@ def _current_config(*, study: optuna.Study, storage, jobs: list) -> dict | None:
                 and t.value == best.best_value]
     numbers = {t.number for t in complete}
     epochs = tuned.user_attrs.get("epochs")
-    recipe = recipe_from_record(tuned.user_attrs.get("recipe"), epochs=epochs or 0).name
+    recipe = recipe_hash(tuned.user_attrs.get("recipe"), epochs=epochs)
     matching = [t.user_attrs for t in jobs if t.user_attrs.get("best_trial") in numbers
-                and t.user_attrs.get("epochs") == epochs and job_recipe_name(t) == recipe]
+                and t.user_attrs.get("epochs") == epochs and recipe_hash(t.user_attrs.get("recipe"), epochs=epochs) == recipe]
     return max(matching, key=lambda attrs: attrs["seed"], default=None)
+
+
+def recipe_hash(record: dict | None, *, epochs: int) -> str | None:
+    """What a recorded recipe trains (its content hash; a job or study from before recipes: the
+    course's at ``epochs``), or None for a record that is no recipe."""
+    try:
+        return recipe_from_record(record, epochs=epochs).to_record()["hash"]
+    except PairsearchError:
+        return None
 
 
 def print_status(*, handle) -> None:

@@ -83,22 +83,24 @@ def course_recipe(*, epochs: int) -> Recipe:
 
 
 def recipe_from_record(record: dict | None, *, epochs: int) -> Recipe:
-    """The recipe a job recorded; a job from before recipes (no record) ran the course's training.
+    """The recipe a job or tuning study recorded; one from before recipes (no record) trained as the course.
 
     Args:
         record: :meth:`Recipe.to_record` as stored, or None.
-        epochs: The job's epochs (used when there is no record).
+        epochs: The job's or study's epochs (used when there is no record).
 
     Raises:
-        PairsearchError: the record is not a valid recipe (a job written by hand, or corrupted).
+        PairsearchError: the record is not a valid recipe (a study or job written by hand, or corrupted).
     """
     if record is None:
         return course_recipe(epochs=epochs)
+    if not isinstance(record, dict):
+        raise PairsearchError(f"a recorded recipe (user attr 'recipe') is not a table: {shown(record)}")
     content = {key: value for key, value in record.items() if key != "hash"}
     try:
         return parse_recipe(document=content)
     except TableError as error:
-        raise PairsearchError(f"a final job's recorded recipe is invalid: {error}") from None
+        raise PairsearchError(f"a recorded recipe (user attr 'recipe') is invalid: {error}") from None
 
 
 # --- files -----------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def write_report(
     protocol: dict,
     studies: dict[str, optuna.Study],
     recipes: RecipePair | None = None,
+    recipe_summary: str | None = None,
 ) -> dict[str, Path]:
     """Write the final report files into ``out_dir`` (created if missing).
 
@@ -70,9 +71,11 @@ def write_report(
         studies: Label → the tuning study whose best params the final runs used; may be
             empty. Study user attrs ``arch``, ``spec`` and ``versions`` and trial user attrs
             ``epochs_run``, ``seconds_per_epoch``, ``n_parameters`` are shown where present.
-        recipes: Where ``results`` come from a recipe other than the default: which, and the
-            default recipe's results of the same studies; the answer is then shown under both,
-            and the effects under both go to ``effects_by_recipe.csv``.
+        recipes: Where ``results`` come from a recipe other than the one the studies were
+            tuned with: which, and that recipe's results of the same studies; the answer is then
+            shown under both, and the effects under both go to ``effects_by_recipe.csv``.
+        recipe_summary: The recipe of ``results`` in words, for the summary's caption (None:
+            the course's, not named).
 
     Returns:
         The written paths under the keys ``results_csv, curves_csv, summary_md, pairwise_csv,
@@ -92,7 +95,7 @@ def write_report(
     results.to_csv(paths["results_csv"], index=False)
     curves.to_csv(paths["curves_csv"], index=False)
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
-    recipe_line = f" Training recipe: {recipes.recipe_summary}." if recipes else ""
+    recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
     best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves, results=results))
     markdown = summary_markdown(summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from pairsearch.defaults import REPORTS_DIR
+from pairsearch.defaults import DEFAULT_RECIPE, REPORTS_DIR
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
 from pairsearch.storage import StorageHandle
@@ -169,8 +169,8 @@ def write_final_report(
         plans: The plans whose results are reported.
         seeds: Seeds ``0 … seeds-1``.
         out_dir: The report folder.
-        baseline: Plans of the same studies under the default recipe: where given, the answer is
-            also shown under that recipe, from whichever of its jobs have finished.
+        baseline: Plans of the same studies under the recipe they were tuned with: where given,
+            the answer is also shown under that recipe, from whichever of its jobs have finished.
 
     Returns:
         The summary table in Markdown.
@@ -183,10 +183,12 @@ def write_final_report(
         raise PairsearchError("no finished final jobs to report yet")
     studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
     recipes = _recipe_pair(storage=storage, plans=plans, baseline=baseline, seeds=seeds) if baseline else None
+    named = baseline or any(plan.recipe.name != DEFAULT_RECIPE or plan.recipe.training_changes() for plan in plans)
     try:
         paths = report.write_report(
             out_dir=out_dir, results=results, curves=curves,
             protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
+            recipe_summary=_summary(plans) if named else None,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None

@@ -202,6 +202,14 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
             f"here {request.training.name} ({request.training.augmentation()}); use the same --recipe, "
             "or tune under this one in another --storage (a report compares the studies of one storage)"
         )
+    tuned_epochs = attrs.get("epochs")
+    if (attrs.get("spec_hash") != request.spec.spec_hash and isinstance(tuned_epochs, int)
+            and dataclasses.replace(request.spec, epochs=tuned_epochs).spec_hash == attrs.get("spec_hash")):
+        raise PairsearchError(
+            f"study {request.study_name!r} was tuned at {tuned_epochs} epochs per trial, here "
+            f"{request.spec.epochs} (from --epochs, --recipe or the study file); give --epochs {tuned_epochs} "
+            "to continue it, or --study NEW_NAME to start a fresh study"
+        )
     if attrs.get("spec_hash") != request.spec.spec_hash:
         raise PairsearchError(
             f"study {request.study_name!r} was created with a different study spec "

@@ -53,14 +53,16 @@ def sqlite_url(directory: Path) -> str:
 
 def tune(
     *, url: str, data_dir: Path, directory: Path, arch: str = "base", study_name: str | None = None,
-    trials: int = 2, epochs: int = 1, study_file: Path | None = None,
+    trials: int = 2, epochs: int = 1, study_file: Path | None = None, recipe: Recipe | None = None,
 ) -> optuna.Study:
-    """Tune a tiny study in this process with the real worker loop; returns the study."""
+    """Tune a tiny study in this process with the real worker loop (under ``recipe``, as
+    ``tune --recipe`` does); returns the study."""
     path = study_file or write_tiny_study(directory, arch=arch, epochs=epochs)
     spec = studyspec.load_study_file(path=path, arch=arch)
     pools = load_pools(source="mnist5k", data_dir=data_dir)
     job = tuning.TuneRequest(
         spec=spec, study_name=study_name or arch, storage=StorageHandle.resolve(url=url), trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
+        recipe=recipe,
     )
     tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     tuning.run_trials(request=job)
@@ -418,6 +420,38 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
     from pairsearch.stats import factorial_effects
 
     assert course_effects["mean_diff"].tolist() == factorial_effects(results=course)["mean_diff"].tolist()
+
+
+def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe=SHIFTED)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="sep", trials=1)
+    db = tmp_path / "pairsearch.db"
+    before = db.read_bytes()
+
+    def report(*extra: str, out: str):
+        return run_cli(["final-report", "--storage", url, "--seeds", "2", "--out", str(tmp_path / out), "--workers",
+                        "1", "--quiet", *extra], data_dir=data_dir)
+
+    refused = report(out="mixed")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        ("pairsearch: error: the studies were tuned under different training recipes (shifted (training images "
+        "shifted by up to 1 px) for base; course (no augmentation) for sep); a report compares archs trained "
+        "alike: give --recipe NAME to retrain them all under one, or --arch to report those of one recipe")]
+    assert db.read_bytes() == before and not (tmp_path / "mixed").exists()
+
+    # One recipe's study alone: its jobs train under it, and the summary's caption says so.
+    alone = report("--arch", "base", out="base")
+    assert alone.returncode == 0, alone.stderr
+    assert "Training recipe: shifted (1 epochs, training images shifted by up to 1 px)." in alone.stdout
+    assert set(pd.read_csv(tmp_path / "base" / "results.csv")["recipe"]) == {"shifted"}
+    # --recipe puts both under one; their own recipes differ, so there is no answer under both.
+    course = report("--recipe", "course", "--epochs", "1", out="course")
+    assert course.returncode == 0, course.stderr
+    assert "Training recipe" not in course.stdout
+    assert set(pd.read_csv(tmp_path / "course" / "results.csv")["recipe"]) == {"course"}
+    assert "Under both training recipes" not in (tmp_path / "course" / "report.html").read_text()
 
 
 # --- plans that cannot be made ------------------------------------------------------------------

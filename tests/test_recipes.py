@@ -74,6 +74,12 @@ def test_the_course_file_is_what_a_job_without_a_recipe_ran():
     assert course_recipe(epochs=10).to_record()["hash"] == course.to_record()["hash"]
 
 
+@pytest.mark.parametrize("record", [[1, 2], "strong", {"name": "x", "epochs": 0}])
+def test_a_recorded_recipe_that_is_no_recipe_is_one_error_line(record):
+    with pytest.raises(PairsearchError, match=r"^a recorded recipe \(user attr 'recipe'\) (is not a table|is invalid)"):
+        recipe_from_record(record, epochs=10)
+
+
 def test_a_recipe_round_trips_through_its_record(tmp_path):
     recipe = load_recipe(name_or_path=str(write(tmp_path, VALID)))
     assert recipe == Recipe(name="mine", epochs=3, max_shift=2)

@@ -565,9 +565,10 @@ def test_a_reading_needs_the_change_to_be_clear_and_a_flip_a_clear_side():
 
 def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_path):
     before = factorial_results(sharing=0.03, aux=0.06)
+    pair = recipe_pair(before)
     paths = report.write_report(out_dir=tmp_path, results=retrained(before, gains={"base": 0.03}),
                                 curves=synthetic_curves(), protocol={"data source": "mnist5k"}, studies={},
-                                recipes=recipe_pair(before))
+                                recipes=pair, recipe_summary=pair.recipe_summary)
 
     by_recipe = pd.read_csv(paths["effects_by_recipe_csv"])
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "strong": 7}

@@ -189,7 +189,8 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
     assert result.returncode == 2, result.stderr
     errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
-    assert "--study" in errors[0]
+    assert "--study" in errors[0] and f"tuned at {TINY_EPOCHS} epochs" in errors[0]
+    assert f"give --epochs {TINY_EPOCHS} to continue it" in errors[0]
     assert "Traceback" not in result.stderr
     assert len(load(sqlite_copy).trials) == before
 
