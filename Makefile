@@ -8,7 +8,7 @@ WORKERS ?= auto
 SEEDS ?= 15
 RESULTS ?= storage/results
 
-.PHONY: install tune report results test test-all bench lint clean
+.PHONY: install tune report results publish test test-all bench lint clean
 
 $(BIN)/pairsearch: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,19 @@ results: install  ## the published results anew with the shipped defaults, into 
 	  --workers $(WORKERS) --quiet --out $(RESULTS)/course
 	$(BIN)/pairsearch final-report --storage sqlite:///$(RESULTS)/pairsearch.db --seeds $(SEEDS) \
 	  --workers $(WORKERS) --quiet --recipe strong --out $(RESULTS)/strong
+
+# What `make results` made, as published in docs/results: the storage (one file at rest), the
+# course report's tables flat, the strong recipe's in docs/results/strong, and a screenshot of
+# the top of the course report (Debian's chromium, headless).
+PUBLISHED := summary.md effects.csv results.csv pairwise.csv
+publish:  ## copy RESULTS into docs/results (storage, both recipes' tables, report.png)
+	cp $(RESULTS)/pairsearch.db docs/results/pairsearch.db
+	for file in $(PUBLISHED); do cp $(RESULTS)/course/$$file docs/results/$$file || exit 1; done
+	mkdir -p docs/results/strong
+	for file in $(PUBLISHED) effects_by_recipe.csv; do cp $(RESULTS)/strong/$$file docs/results/strong/$$file || exit 1; done
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,1400 \
+	  --virtual-time-budget=20000 --screenshot=$(CURDIR)/docs/results/report.png \
+	  file://$(abspath $(RESULTS))/course/report.html
 
 test: install  ## the unit suite (a few minutes on 2 cores)
 	$(BIN)/python -m pytest -m "not slow" -q
