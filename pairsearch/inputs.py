@@ -8,8 +8,12 @@ Heavy modules are imported inside the functions so ``--help`` stays instant.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pairsearch.errors import PairsearchError
+
+if TYPE_CHECKING:
+    from pairsearch.recipes import Recipe
 
 MAX_WORKERS = 512
 MAX_STUDY_NAME = 512  # Optuna's RDB storages keep a study name in a VARCHAR(512)
@@ -70,9 +74,17 @@ def storage_handle(*, url: str | None):
     return StorageHandle.resolve(url=url)
 
 
-def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None, recipe=None):
-    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied:
-    ``--epochs``, else the ``--recipe``'s epochs, else the file's."""
+def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None,
+               recipe: Recipe | None = None):
+    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied.
+
+    Args:
+        arch: ``--arch``.
+        study_file: ``--study-file`` (None: ``studies/ARCH.toml``).
+        epochs: ``--epochs``; else the recipe's epochs, else the file's.
+        pruner: ``--pruner`` (None: the file's).
+        recipe: ``--recipe``, already checked (:func:`training_recipe`).
+    """
     from pairsearch import studyspec
 
     path = study_file or studyspec.default_study_file(arch=arch)

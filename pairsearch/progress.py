@@ -182,7 +182,7 @@ def _current_config(*, study: optuna.Study, storage, jobs: list) -> dict | None:
     return max(matching, key=lambda attrs: attrs["seed"], default=None)
 
 
-def recipe_hash(record: dict | None, *, epochs: int) -> str | None:
+def recipe_hash(record: dict | None, *, epochs: int | None) -> str | None:
     """What a recorded recipe trains (its content hash; a job or study from before recipes: the
     course's at ``epochs``), or None for a record that is no recipe."""
     try:
