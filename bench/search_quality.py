@@ -38,14 +38,16 @@ Modes (``python -m bench.search_quality --full|--quick|--toy``; ``python -m benc
 quick or full one):
 
 * full — the real setting: the shipped study files as they are (10 epochs, the shipped
-  spaces and TPE start-up), archs ``base`` and ``sep_aux``, 3 searches per strategy, a budget
+  spaces and TPE start-up), archs ``base`` and ``sep_aux``, 2 searches per strategy, a budget
   of the epochs 200 shipped trials spend (656 for ``base``, 854 for ``sep_aux`` in search 0),
   the top 3 re-scored on 2 extra splits, 5 final seeds. Measured cost on 2 cores: search 0 of
   both archs (13 searches) took about 2 hours — a ``base`` search 16–33 minutes, a ``sep_aux``
-  one 5–16 minutes, on one core each. Five searches per strategy (70 searches, about 10 hours)
-  were planned; the run was cut to three (42 searches, about 6 hours, over two or three
-  sessions) before any result of search 1 was seen, so the cut cannot favour a strategy.
-  About 0.5 hour on a 16-core GPU machine with ``--device cuda --workers 14``. Resumable:
+  one 5–16 minutes, on one core each; search 1 draws larger configurations (``base``'s
+  shipped search 1 averaged 9 s per epoch on a busy box, about an hour a search). Five
+  searches per strategy (70 searches) were planned; the run was cut to three after search
+  0's pace, then to two after search 1's first hour (28 searches, about 9 hours in all), each
+  time before any record of search 1 existed, so neither cut can favour a strategy. About
+  0.5 hour on a 16-core GPU machine with ``--device cuda --workers 14``. Resumable:
   storages and one record per finished search live in ``--out`` (default
   ``bench/results/search_quality/full``, records committed); a re-run skips finished
   searches and starts unfinished ones again.
@@ -166,7 +168,7 @@ TOY_SPACE = {
     "batch_size": {"type": "categorical", "choices": [100]},
 }
 SIZES = {
-    "full": Size("full", archs=ARCHS, searches=3, reference_trials=200, final_seeds=5, rescore_top=3,
+    "full": Size("full", archs=ARCHS, searches=2, reference_trials=200, final_seeds=5, rescore_top=3,
                  rescore_splits=2),
     "quick": Size("quick", archs=ARCHS, searches=5, reference_trials=20, final_seeds=3, rescore_top=3,
                   rescore_splits=1, epochs=QUICK_EPOCHS, space=QUICK_SPACE, tpe_startup=6),
