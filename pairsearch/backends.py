@@ -41,6 +41,10 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
     version checked), so the worker skips both (Optuna's version check imports alembic and
     reads its scripts: about 0.1 s of each worker's start).
     """
+    if readonly and handle.kind == "sqlite":
+        written = _written_sqlite(handle.file_path.resolve())
+        if written is not None:
+            return written
     if key not in _OPENED:
         if handle.kind == "journal":
             _OPENED[key] = _journal_storage(handle.file_path)
@@ -55,6 +59,19 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
                 _SQLITE_WRITTEN[key] = handle.file_path.resolve()
         _close_all_at_exit()
     return _OPENED[key]
+
+
+def _written_sqlite(path: Path) -> optuna.storages.BaseStorage | None:
+    """This process's read-write storage of the SQLite file at ``path``, if it opened one.
+
+    A process that has written a file reads it through the same storage: a second, ``mode=ro``
+    connection opened after the read-write one has been used made other processes' later
+    writes vanish (measured: workers' trials invisible to the parent, and gone after it ended).
+    """
+    for key, written in _SQLITE_WRITTEN.items():
+        if written == path:
+            return _OPENED[key]
+    return None
 
 
 def close_all() -> None:

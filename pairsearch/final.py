@@ -23,11 +23,11 @@ from pairsearch.defaults import FINAL_SEEDS
 from pairsearch.errors import PairsearchError
 from pairsearch.final_worker import JobWorker, run_job_worker
 from pairsearch.jobs import (
-    FINAL_SUFFIX,
     FinalPlan,
     job_recipe_name,
     job_state,
     plan_trials,
+    tuning_studies,
 )
 from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
@@ -197,11 +197,7 @@ def _unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
 
 def tuned_study_names(*, storage) -> list[str]:
     """Every pairsearch tuning study in the storage (not the final companions)."""
-    return [
-        summary.study_name
-        for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
-        if summary.user_attrs.get("pairsearch") and not summary.study_name.endswith(FINAL_SUFFIX)
-    ]
+    return [summary.study_name for summary in tuning_studies(storage=storage)]
 
 
 def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:

@@ -119,6 +119,14 @@ def job_recipe_name(trial: optuna.trial.FrozenTrial) -> str:
     return (trial.user_attrs.get("recipe") or {}).get("name", DEFAULT_RECIPE)
 
 
+def tuning_studies(*, storage) -> list[optuna.study.StudySummary]:
+    """Every pairsearch tuning study in the storage (not the final companions), with its user attrs."""
+    return [
+        summary for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
+        if summary.user_attrs.get("pairsearch") and not summary.study_name.endswith(FINAL_SUFFIX)
+    ]
+
+
 def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:
     """The trials of ``study`` that are jobs of ``plan`` (not of an earlier configuration)."""
     return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("config_hash") == plan.config_hash]

@@ -20,6 +20,7 @@ import optuna
 from pairsearch import __version__
 from pairsearch.data import DataChoice, tuning_split
 from pairsearch.errors import PairsearchError
+from pairsearch.jobs import tuning_studies
 from pairsearch.recipes import Recipe, course_recipe, recipe_from_record
 from pairsearch.runtime import (
     Counts,
@@ -101,6 +102,9 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
     """
     pools = request.data.load()
     study = prepare_study(request=request, fingerprint=pools.fingerprint)
+    note = other_recipes_note(request=request)
+    if note:
+        display.say(note)
     if request.data.announcement():
         display.say(request.data.announcement())
     display.say(f"study {request.study_name} in {request.storage.redacted}: "
@@ -146,6 +150,26 @@ def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
         )
     check_compatible(study=study, request=request, fingerprint=fingerprint)
     return study
+
+
+def other_recipes_note(*, request: TuneRequest) -> str | None:
+    """A line when other studies in the storage were tuned under another recipe: a report will
+    refuse to compare them with this one, so the user learns it before hours of tuning."""
+    mine = request.training.training_changes()
+    others = []
+    for summary in tuning_studies(storage=request.storage.open(readonly=True)):
+        attrs = summary.user_attrs
+        try:
+            theirs = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs"))
+        except PairsearchError:  # a broken record: the report says so when it reads it
+            continue
+        if summary.study_name != request.study_name and theirs.training_changes() != mine:
+            others.append(f"{summary.study_name} ({theirs.name})")
+    if not others:
+        return None
+    return (f"note: {', '.join(others)} in this storage were tuned under another recipe than "
+            f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
+            "different recipes: tune under one recipe per --storage")
 
 
 def _foreign(study: optuna.Study) -> bool:

@@ -235,6 +235,44 @@ def test_a_tune_ending_while_another_process_reads_keeps_the_log_and_loses_nothi
     assert _trials_in_copy(db, tmp_path) == 4
 
 
+READ_AFTER_WRITING = """
+import multiprocessing, os, sys
+import optuna
+from pairsearch.storage import StorageHandle
+
+def add_three(url):  # another process writing, as a worker does
+    study = optuna.load_study(study_name="s", storage=StorageHandle.resolve(url=url).open())
+    for value in range(3):
+        study.add_trial(optuna.trial.create_trial(value=float(value)))
+    os._exit(0)
+
+if __name__ == "__main__":
+    url = sys.argv[1]
+    handle = StorageHandle.resolve(url=url)
+    optuna.create_study(study_name="s", storage=handle.open())  # this process writes, then reads
+    optuna.get_all_study_summaries(handle.open(readonly=True), include_best_trial=False)
+    worker = multiprocessing.get_context("spawn").Process(target=add_three, args=(url,))
+    worker.start()
+    worker.join()
+    print(len(optuna.load_study(study_name="s", storage=handle.open(readonly=True)).trials))
+"""
+
+
+def test_a_process_that_wrote_a_file_and_then_reads_it_loses_no_other_process_writes(tmp_path):
+    """A read-only look after writing (tune's note on other studies) once hid the workers' trials
+    from the parent and lost them when it ended: the process now reads through its writer."""
+    db = tmp_path / "p.db"
+    script = tmp_path / "read_after_writing.py"
+    script.write_text(READ_AFTER_WRITING)
+
+    seen = subprocess.run([sys.executable, str(script), f"sqlite:///{db}"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120, check=False)
+
+    assert seen.returncode == 0, seen.stderr
+    assert seen.stdout.split() == ["3"]  # the parent sees the worker's trials...
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{db}").trials) == 3  # ...and they stay
+
+
 def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
     from pairsearch import backends
 

@@ -227,6 +227,23 @@ def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(
     assert (plan.recipe.name, plan.recipe.max_shift, plan.epochs) == ("shifted", 1, 1)
 
 
+def test_tuning_beside_studies_of_another_recipe_says_the_report_will_not_mix_them(tmp_path, tiny_study, data_dir):
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_RECIPE)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    first = run_cli(tune_args(study_file=tiny_study, url=url, trials=1, workers=1, extra=("--recipe", str(recipe))),
+                    data_dir=data_dir)
+    assert_ok(first)
+    assert "note:" not in first.stderr
+
+    second = run_cli(tune_args(study_file=tiny_study, url=url, trials=1, workers=1,
+                               extra=("--study", "base-course", "--epochs", "1")), data_dir=data_dir)
+
+    assert_ok(second)
+    assert ("note: base (shifted) in this storage were tuned under another recipe than course (no augmentation); "
+            "a report never compares studies of different recipes: tune under one recipe per --storage") in second.stderr
+
+
 @pytest.mark.parametrize("recipe_given", [False, True], ids=["plain-on-recipe-study", "recipe-on-plain-study"])
 def test_tuning_a_study_under_another_recipe_exits_2_and_changes_no_byte(recipe_given, tmp_path, tiny_study, data_dir):
     recipe = tmp_path / "shifted.toml"
