@@ -50,7 +50,12 @@ quick or full one):
   0.5 hour on a 16-core GPU machine with ``--device cuda --workers 14``. Resumable:
   storages and one record per finished search live in ``--out`` (default
   ``bench/results/search_quality/full``, records committed); a re-run skips finished
-  searches and starts unfinished ones again.
+  searches and continues unfinished ones from their storages (a search whose storage is
+  gone starts again from its seeds). A search an hour or more long is continued across
+  sessions by committing its storage, brought to rest in one file (``--rest``), with ``git add -f``: the
+  trial the stop cut is failed by the heartbeat and retried, its epochs counted in the
+  search's spend (at most 10 of its 656–854), and the resumed sampler draws afresh from
+  its seed, so it is a search with the same budget, not the uninterrupted one.
 * quick — the same strategies, reduced (:data:`SIZES` says how): the pruning figure's
   narrowed space and 6 epochs (``bench/pruning.py``), TPE after 6 trials, 5 searches, a
   budget of 20 shipped trials, the top 3 re-scored on 1 extra split, 3 final seeds: 312 s on a
@@ -667,7 +672,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=REPO / "storage" / "data", help="pairsearch data dir")
     parser.add_argument("--record", action="store_true", help="append a row to bench/RESULTS.md")
     parser.add_argument("--note", default="", help="text for the row's note column")
+    parser.add_argument("--rest", action="store_true",
+                        help="only bring the storages of unfinished searches to rest in one file each (after "
+                             "stopping the run), and list them for git add -f")
     return parser.parse_args(argv)
+
+
+def rest_unfinished(out: Path) -> list[Path]:
+    """Fold each unfinished search's write-ahead log into its file (rollback journal): one file to commit."""
+    import sqlite3
+
+    finished = {record.stem for record in (out / "records").glob("*.json")}
+    unfinished = [db for db in sorted((out / "storages").glob("*.db")) if db.stem not in finished]
+    for db in unfinished:
+        connection = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
+                raise BenchError(f"{db} is still in use: stop the run first")
+        finally:
+            connection.close()
+    return unfinished
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -680,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     size, started = SIZES[args.size], time.perf_counter()
     out = (args.out or DEFAULT_OUT / size.name).resolve()
+    if args.rest:
+        for db in rest_unfinished(out):
+            print(db.relative_to(REPO) if db.is_relative_to(REPO) else db)
+        return 0
     source = prepare_data(data_dir=args.data_dir)
     records = run_searches(size=size, out=out, source=source, data_dir=args.data_dir.resolve(),
                            device=args.device, workers=args.workers or len(os.sched_getaffinity(0)))

@@ -325,3 +325,32 @@ def test_search_quality_toy_searches_spend_equal_epochs_and_resume(tmp_path, dat
     assert by_job == sorted(records, key=lambda r: r["plan"]["job"])
     assert result["cells"]["search_quality"].startswith("base × 2 searches")
     assert result["notes"][0].startswith("toy mode, reduced") and "hyperband = tpe + hyperband rf 3" in result["notes"][1]
+
+
+def test_search_quality_brings_unfinished_storages_to_rest_for_a_commit(tmp_path):
+    """A search cut by a session's end is committed as one file; a finished one is left alone."""
+    import sqlite3
+
+    from bench import search_quality
+
+    (tmp_path / "storages").mkdir()
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "base-shipped-0.json").write_text("{}")
+    writers = {}
+    for name in ("base-shipped-0", "base-shipped-1"):
+        writers[name] = sqlite3.connect(tmp_path / "storages" / f"{name}.db")
+        writers[name].execute("PRAGMA journal_mode=WAL")
+        writers[name].execute("CREATE TABLE trials (number INTEGER)")
+        writers[name].execute("INSERT INTO trials VALUES (7)")
+        writers[name].commit()
+    writers["base-shipped-1"].close()  # the run was stopped: only the finished search's writer is left
+
+    rested = search_quality.rest_unfinished(tmp_path)
+
+    assert rested == [tmp_path / "storages" / "base-shipped-1.db"]
+    assert sorted(p.name for p in (tmp_path / "storages").iterdir() if "shipped-1" in p.name) == ["base-shipped-1.db"]
+    copy = sqlite3.connect(tmp_path / "storages" / "base-shipped-1.db")
+    assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert copy.execute("SELECT number FROM trials").fetchall() == [(7,)]
+    copy.close()
+    writers["base-shipped-0"].close()
