@@ -4,7 +4,7 @@ Tuning here is real but tiny (``write_tiny_study``: a trial takes a fraction of 
 runs in-process, as do the final jobs where a test checks the protocol; the ``final-report``
 command itself runs as a user would run it (a subprocess) where a test checks what it says or
 writes. The slow end-to-end checks (a killed job, the README flow, Postgres) are in
-``test_final_e2e.py``.
+``test_final_e2e.py``; the one slow check here reports a storage of two recipes three ways.
 """
 
 from __future__ import annotations
@@ -422,6 +422,7 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
     assert course_effects["mean_diff"].tolist() == factorial_effects(results=course)["mean_diff"].tolist()
 
 
+@pytest.mark.slow  # three final-report runs (about 40 s on 2 cores): end to end, run once in CI's slow stage
 def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe=SHIFTED)

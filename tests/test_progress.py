@@ -82,6 +82,7 @@ def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
 
 
+@pytest.mark.slow  # a tune and two final reports (a minute on 2 cores): end to end, run once in CI's slow stage
 def test_status_shows_the_plain_reports_jobs_not_those_of_another_recipe(tmp_path, data_dir):
     """Jobs under ``--recipe`` share the best trial and epochs: the recipe tells them apart."""
     study_file = tmp_path / "study.toml"  # small batches: one epoch learns enough to tell recipes apart

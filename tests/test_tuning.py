@@ -227,36 +227,44 @@ def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(
     assert (plan.recipe.name, plan.recipe.max_shift, plan.epochs) == ("shifted", 1, 1)
 
 
-def test_tuning_beside_studies_of_another_recipe_says_the_report_will_not_mix_them(tmp_path, tiny_study, data_dir):
-    recipe = tmp_path / "shifted.toml"
-    recipe.write_text(SHIFTED_RECIPE)
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    first = run_cli(tune_args(study_file=tiny_study, url=url, trials=1, workers=1, extra=("--recipe", str(recipe))),
-                    data_dir=data_dir)
-    assert_ok(first)
-    assert "note:" not in first.stderr
-
-    second = run_cli(tune_args(study_file=tiny_study, url=url, trials=1, workers=1,
-                               extra=("--study", "base-course", "--epochs", "1")), data_dir=data_dir)
-
-    assert_ok(second)
-    assert ("note: base (shifted) in this storage were tuned under another recipe than course (no augmentation); "
-            "a report never compares studies of different recipes: tune under one recipe per --storage") in second.stderr
-
-
-@pytest.mark.parametrize("recipe_given", [False, True], ids=["plain-on-recipe-study", "recipe-on-plain-study"])
-def test_tuning_a_study_under_another_recipe_exits_2_and_changes_no_byte(recipe_given, tmp_path, tiny_study, data_dir):
+def test_a_study_of_another_recipe_is_refused_and_one_beside_it_is_warned_about(tmp_path, tiny_study, data_dir):
     recipe = tmp_path / "shifted.toml"
     recipe.write_text(SHIFTED_RECIPE)
     db = tmp_path / "p.db"
-    with_recipe = ("--recipe", str(recipe))
-    first, second = ((), with_recipe) if recipe_given else (with_recipe, ())
+    first = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=1, workers=1,
+                              extra=("--recipe", str(recipe))), data_dir=data_dir)
+    assert_ok(first)
+    assert "note:" not in first.stderr
+    before, files = db.read_bytes(), sorted(tmp_path.iterdir())
+
+    # The same study without --recipe: refused in one line, not a byte written.
+    continued = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=2, workers=1,
+                                  extra=("--epochs", "1")), data_dir=data_dir)
+    assert continued.returncode == 2, continued.stderr
+    errors = error_lines(continued.stderr)
+    assert len(errors) == 1 and "recipe" in errors[0] and "--storage" in errors[0], continued.stderr
+    assert "Traceback" not in continued.stderr
+    assert db.read_bytes() == before and sorted(tmp_path.iterdir()) == files
+
+    # Another study beside it: tuned, with a note before any trial that a report will not mix them.
+    beside = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=1, workers=1,
+                               extra=("--study", "base-course", "--epochs", "1")), data_dir=data_dir)
+    assert_ok(beside)
+    assert ("note: base (shifted) in this storage were tuned under another recipe than course (no augmentation); "
+            "a report never compares studies of different recipes: tune under one recipe per --storage") in beside.stderr
+
+
+@pytest.mark.slow  # two more CLI runs; the other direction is checked in the unit suite above
+def test_a_plain_study_continued_under_a_recipe_exits_2_and_changes_no_byte(tmp_path, tiny_study, data_dir):
+    recipe = tmp_path / "shifted.toml"
+    recipe.write_text(SHIFTED_RECIPE)
+    db = tmp_path / "p.db"
     assert_ok(run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=1, workers=1,
-                                extra=(*first, "--epochs", "1")), data_dir=data_dir))
+                                extra=("--epochs", "1")), data_dir=data_dir))
     before, files = db.read_bytes(), sorted(tmp_path.iterdir())
 
     result = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=2, workers=1,
-                               extra=(*second, "--epochs", "1")), data_dir=data_dir)
+                               extra=("--recipe", str(recipe), "--epochs", "1")), data_dir=data_dir)
 
     assert result.returncode == 2, result.stderr
     errors = error_lines(result.stderr)
