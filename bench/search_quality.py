@@ -680,18 +680,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def rest_unfinished(out: Path) -> list[Path]:
     """Fold each unfinished search's write-ahead log into its file (rollback journal): one file to commit."""
-    import sqlite3
+    from pairsearch.backends import rest_in_one_file
 
     finished = {record.stem for record in (out / "records").glob("*.json")}
     unfinished = [db for db in sorted((out / "storages").glob("*.db")) if db.stem not in finished]
     for db in unfinished:
-        connection = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
-        try:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0] != "delete":
-                raise BenchError(f"{db} is still in use: stop the run first")
-        finally:
-            connection.close()
+        if not rest_in_one_file(db):
+            raise BenchError(f"{db} is still in use: stop the run first")
     return unfinished
 
 

@@ -86,27 +86,31 @@ def close_all() -> None:
         if engine is not None:
             engine.dispose()
         if key in _SQLITE_WRITTEN:
-            _rest_in_one_file(_SQLITE_WRITTEN.pop(key))
+            rest_in_one_file(_SQLITE_WRITTEN.pop(key))
     _READ_ONLY.clear()
 
 
-def _rest_in_one_file(path: Path) -> None:
+def rest_in_one_file(path: Path) -> bool:
     """Fold the write-ahead log into the file and return to a rollback journal, if no one else is connected.
 
     A storage at rest is then one self-contained file: a copy of it is complete, and a reader
     (``status``, opened read-only) makes no ``-wal``/``-shm`` files beside it. The next writer
     turns WAL on again. While another process is connected (a worker, a dashboard, another
     ``tune``) SQLite refuses the switch at once, and the log stays, as correct as before.
+
+    Returns:
+        Whether the file is now at rest (False: in use, or no longer there).
     """
     import sqlite3
     from urllib.parse import quote
 
-    connection = None
+    connection, mode = None, None
     with contextlib.suppress(sqlite3.Error):  # mode=rw: a file moved away meanwhile is not made anew
         connection = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=0.1)
-        connection.execute("PRAGMA journal_mode=DELETE")
+        mode = connection.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
     if connection is not None:
         connection.close()
+    return mode == "delete"
 
 
 @functools.cache

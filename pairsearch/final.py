@@ -147,11 +147,15 @@ def check_one_recipe(*, plans: list[FinalPlan]) -> None:
 
 
 def _studies_by_recipe(plans: list[FinalPlan]) -> dict[str, list[str]]:
-    """Recipe (name and augmentation) → the studies planned under it, in order."""
-    by_recipe: dict[str, list[str]] = {}
+    """Each distinct training (:meth:`Recipe.trains_like`), labelled by the first recipe that
+    gives it → the studies planned under it, in order."""
+    groups: list[tuple[Recipe, list[str]]] = []
     for plan in plans:
-        by_recipe.setdefault(f"{plan.recipe.name} ({plan.recipe.augmentation()})", []).append(plan.study_name)
-    return by_recipe
+        group = next((studies for recipe, studies in groups if recipe.trains_like(plan.recipe)), None)
+        if group is None:
+            groups.append((plan.recipe, group := []))
+        group.append(plan.study_name)
+    return {f"{recipe.name} ({recipe.augmentation()})": studies for recipe, studies in groups}
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:

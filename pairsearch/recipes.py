@@ -66,6 +66,11 @@ class Recipe:
         """
         return {"augment": {"max_shift": self.max_shift}} if self.max_shift else {}
 
+    def trains_like(self, other: Recipe) -> bool:
+        """Whether runs under ``other`` train as under this recipe, epochs aside: the one test of
+        "the same recipe" (names are labels; a tune continues, and a report compares, only these)."""
+        return self.training_changes() == other.training_changes()
+
     def to_record(self) -> dict:
         """The recipe as stored with every job it made, with its content hash."""
         content = {"name": self.name, "epochs": self.epochs, "augment": {"max_shift": self.max_shift}}

@@ -155,7 +155,6 @@ def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
 def other_recipes_note(*, request: TuneRequest) -> str | None:
     """A line when other studies in the storage were tuned under another recipe: a report will
     refuse to compare them with this one, so the user learns it before hours of tuning."""
-    mine = request.training.training_changes()
     others = []
     for summary in tuning_studies(storage=request.storage.open(readonly=True)):
         attrs = summary.user_attrs
@@ -163,7 +162,7 @@ def other_recipes_note(*, request: TuneRequest) -> str | None:
             theirs = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs"))
         except PairsearchError:  # a broken record: the report says so when it reads it
             continue
-        if summary.study_name != request.study_name and theirs.training_changes() != mine:
+        if summary.study_name != request.study_name and not theirs.trains_like(request.training):
             others.append(f"{summary.study_name} ({theirs.name})")
     if not others:
         return None
@@ -220,7 +219,7 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
     """Refuse a study made under another recipe, with another spec or on other data (saying what to do)."""
     attrs = study.user_attrs
     tuned = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs", request.spec.epochs))
-    if tuned.training_changes() != request.training.training_changes():
+    if not tuned.trains_like(request.training):
         raise PairsearchError(
             f"study {request.study_name!r} was tuned under recipe {tuned.name} ({tuned.augmentation()}), "
             f"here {request.training.name} ({request.training.augmentation()}); use the same --recipe, "

@@ -455,6 +455,21 @@ def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_p
     assert "Under both training recipes" not in (tmp_path / "course" / "report.html").read_text()
 
 
+def _plan(study_name: str, recipe: Recipe) -> jobs.FinalPlan:
+    return jobs.FinalPlan(study_name=study_name, arch=study_name, params={}, epochs=recipe.epochs,
+                          data_source="mnist5k", data_fingerprint="f", best_trial=0, recipe=recipe)
+
+
+def test_recipes_that_train_alike_are_one_recipe_whatever_their_names():
+    course, long = Recipe(name="course", epochs=10), Recipe(name="long", epochs=25)
+    shifted = Recipe(name="shifted", epochs=10, max_shift=1)
+
+    final.check_one_recipe(plans=[_plan("base", course), _plan("sep", long)])  # a name is a label
+    with pytest.raises(PairsearchError, match=r"\(shifted \(training images shifted by up to 1 px\) for sep; "
+                                              r"course \(no augmentation\) for base, joint\)"):
+        final.check_one_recipe(plans=[_plan("sep", shifted), _plan("base", course), _plan("joint", long)])
+
+
 # --- plans that cannot be made ------------------------------------------------------------------
 
 

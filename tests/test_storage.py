@@ -276,9 +276,26 @@ def test_a_process_that_wrote_a_file_and_then_reads_it_loses_no_other_process_wr
 def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
     from pairsearch import backends
 
-    backends._rest_in_one_file(tmp_path / "moved-away.db")
-
+    assert backends.rest_in_one_file(tmp_path / "moved-away.db") is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_comes_to_rest_only_when_no_one_else_is_connected(tmp_path):
+    import sqlite3
+
+    from pairsearch import backends
+
+    db = tmp_path / "p.db"
+    other = sqlite3.connect(db)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x INTEGER)")
+    other.commit()
+
+    assert backends.rest_in_one_file(db) is False  # a worker still connected: the log stays
+    assert (tmp_path / "p.db-wal").exists()
+    other.close()
+    assert backends.rest_in_one_file(db) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.db"]
 
 
 def test_a_writing_connection_relaxes_fsync_only_in_wal_mode(tmp_path):
