@@ -13,7 +13,7 @@ RESULTS ?= storage/results
 $(BIN)/pairsearch: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch 2.14.1 + torchvision 0.29.1 install from this machine's local wheel cache
+	# torch 2.14.1 + torchvision 0.29.1, pinned: the versions the tests and benchmarks ran with
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e ".[dev,grpc]"
 	touch $(BIN)/pairsearch

@@ -39,7 +39,7 @@ from bench.common import (
 )
 
 ARCH = "sep_aux"
-# The configuration DESIGN.md §6 times: a small sep_aux, 32/64 channels, 128 hidden, batch 64.
+# A small sep_aux: 32/64 channels, 128 hidden, batch 64.
 PARAMS = {"channels": 32, "hidden": 128, "batch_size": 64, "lr": 2e-3, "dropout": 0.2,
           "batchnorm": True, "weight_decay": 0.0, "aux_weight": 1.0}
 PRUNER = {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0}

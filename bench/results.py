@@ -29,8 +29,9 @@ HEADER = """\
 
 `python -m bench --quick` (9 minutes on a quiet 2-core machine, measured 2026-11-29: 538 s, of
 which search_quality 312 s and epoch_ratio 84 s) or
-`make bench` (full mode: many hours, dominated by search_quality's full mode, estimated at 9–15
-hours on 2 cores and resumable across sessions in `bench/results/search_quality/full`) appends one row per run
+`make bench` (full mode, every figure but search_quality, whose full mode — estimated at 9–15
+hours on 2 cores, resumable across sessions in `bench/results/search_quality/full` — runs by name:
+`python -m bench --only search_quality`) appends one row per run
 to the table at the end of this file and writes every raw timing to `bench/results/latest.json`;
 `--only NAME[,NAME]` runs some figures. Each
 figure is measured in the same run as its reference, through the code paths a user runs.

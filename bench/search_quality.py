@@ -41,7 +41,7 @@ quick or full one):
   spaces and TPE start-up), archs ``base`` and ``sep_aux``, 2 searches per strategy, a budget
   of the epochs 200 shipped trials spend (656 for ``base``, 854 for ``sep_aux`` in search 0),
   the top 3 re-scored on 2 extra splits, 5 final seeds. Measured cost on 2 cores: search 0 of
-  both archs (13 searches) took about 2 hours — a ``base`` search 16–33 minutes, a ``sep_aux``
+  both archs (the first 13 of its 14 searches) took about 2 hours — a ``base`` search 16–33 minutes, a ``sep_aux``
   one 5–16 minutes, on one core each; search 1 draws larger configurations (``base``'s
   shipped search 1 averaged 9 s per epoch on a busy box, about an hour a search). Five
   searches per strategy (70 searches) were planned; the run was cut to three after search

@@ -34,7 +34,7 @@ from pairsearch.tomlfile import (
 SOURCE_RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 TOP_LEVEL_KEYS = {"name", "description", "epochs", "augment"}
 AUGMENT_KEYS = {"max_shift"}
-# A 14×14 digit moved by more than a few pixels leaves the frame; ±2 px already hurts (DESIGN §4).
+# A 14×14 digit moved by more than a few pixels leaves the frame; ±2 px already hurts (README, Training recipes).
 MAX_SHIFT = 4
 # A recipe's name labels its results in the report and in file names: one short plain word.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 
-URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# "scheme:/" with any number of slashes: a URL given where a path was expected is shown as
+# the path it became, with its "//" collapsed to "/", and its password must stay hidden there too.
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/+")
+URL_IN_TEXT = re.compile(SCHEME.pattern + r"\S+")
 
 
 def redact(url: str) -> str:
@@ -16,15 +19,16 @@ def redact(url: str) -> str:
     Both places a password can be are covered: ``user:PASSWORD@host`` and the query string
     (``?password=…``, which SQLAlchemy passes on to psycopg).
     """
-    scheme, separator, rest = url.partition("://")
-    if not separator:
+    scheme = SCHEME.match(url)
+    if scheme is None:
         return url
+    head, rest = scheme.group(0), url[scheme.end():]
     rest = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
     if "@" not in rest:
-        return f"{scheme}://{rest}"
+        return f"{head}{rest}"
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{rest}"
+    return f"{head}{user}:***@{host}" if ":" in credentials else f"{head}{rest}"
 
 
 def redact_urls(text: str) -> str:

@@ -64,6 +64,8 @@ def _read_bounded(*, path: Path, kind: str) -> bytes:
         raise file_error(path, f"{kind} not found") from None
     except OSError as error:
         raise file_error(path, f"cannot read ({error.strerror})") from None
+    except ValueError:  # a NUL byte: no file can have that name
+        raise file_error(path, f"not a {kind} path: it holds a NUL byte") from None
     try:
         _check_regular(path=path, mode=os.fstat(descriptor).st_mode, kind=kind)
         with os.fdopen(descriptor, "rb", closefd=False) as stream:

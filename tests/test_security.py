@@ -118,6 +118,18 @@ def test_redact_hides_any_password(url):
     assert "***" in redact(url)
 
 
+@pytest.mark.parametrize("option", ["--recipe", "--study-file"])
+def test_a_url_given_as_a_file_keeps_its_password_hidden(tmp_path, option, capsys):
+    """A path shows a URL with its '//' collapsed ('postgresql:/u:…@h'): still a URL to hide."""
+    url = f"postgresql://u:{PASSWORD}@127.0.0.1:1/x"
+    code, _, err = main_in_process(["tune", "--arch", "base", "--trials", "1", "--storage",
+                                    f"sqlite:///{tmp_path / 'p.db'}", option, url], capsys=capsys)
+
+    kind = "recipe file" if option == "--recipe" else "study file"
+    assert (code, err.strip()) == (2, f"pairsearch: error: postgresql:/u:***@127.0.0.1:1/x: {kind} not found")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_no_password_anywhere_after_a_whole_run(tmp_path, data_dir):
     """tune → status → final-report on a password-protected server: grep everything for it."""
