@@ -19,6 +19,7 @@ from rich.table import Table
 
 from pairsearch.errors import PairsearchError
 from pairsearch.recipes import recipe_from_record
+from pairsearch.redaction import redact_urls
 from pairsearch.storage_errors import is_storage_outage
 from pairsearch.supervisor import Snapshot, snapshot
 
@@ -26,8 +27,9 @@ POLL_SECONDS = 1.0
 
 
 def say(message: str) -> None:
-    """A status line for the user, on stderr so stdout stays machine-readable."""
-    print(message, file=sys.stderr, flush=True)
+    """A status line for the user, on stderr so stdout stays machine-readable; like an error
+    line, it never shows a password (a path or URL it echoes may hold one)."""
+    print(redact_urls(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

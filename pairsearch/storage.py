@@ -59,6 +59,8 @@ class StorageHandle:
         to every worker process.
         """
         chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
+        if "\x00" in chosen:
+            raise PairsearchError(f"storage {redact(chosen)!a} holds a NUL byte, which no file or server name can")
         handle = cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds(),
                      outage_seconds=outage_seconds())
         if handle.file_path is not None and str(handle.file_path) in ("", ".", ":memory:"):

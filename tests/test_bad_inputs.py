@@ -145,6 +145,8 @@ ROWS: dict[str, Row] = {
     "tune_recipe_unknown": Row([*TUNE, "--recipe", "nosuch"], ["recipe file not found", "nosuch.toml"]),
     "recipe_path_with_nul": Row(["final-report", "--storage", "{db}", "--recipe", "a\x00b.toml"],
                                 ["'a\\x00b.toml'", "not a recipe file path", "NUL"]),
+    "storage_with_nul": Row([*TUNE, "--storage", "sqlite:///{dir}/a\x00.db"], ["'sqlite:///", "\\x00", "NUL"]),
+    "status_storage_with_nul": Row(["status", "--storage", f"postgresql://u:{PASSWORD}@h/a\x00"], ["NUL", "u:***@h"]),
     "study_file_path_with_nul": Row([*TUNE, "--study-file", "x\x00.toml"], ["--study-file", "null byte"]),
     "threads_zero": Row([*TRAIN, "--threads", "0"], ["--threads"]),
     "device_unknown": Row([*TRAIN, "--device", "tpu"], ["'tpu'"]),

@@ -130,6 +130,16 @@ def test_a_url_given_as_a_file_keeps_its_password_hidden(tmp_path, option, capsy
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_status_line_echoing_a_url_keeps_its_password_hidden(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the data dir below is made (as a folder) here
+
+    code, _, err = main_in_process(["data", "info", "--dataset", "auto", "--data-dir",
+                                    f"postgresql://u:{PASSWORD}@h/x"], capsys=capsys)
+
+    assert code == 0
+    assert "full MNIST files not found under postgresql:/u:***@h/x" in err and PASSWORD not in err
+
+
 @pytest.mark.slow
 def test_no_password_anywhere_after_a_whole_run(tmp_path, data_dir):
     """tune → status → final-report on a password-protected server: grep everything for it."""
