@@ -98,7 +98,7 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
     plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs, recipe=request.recipe)
              for name in names]
-    check_one_recipe(plans=plans)
+    check_trained_alike(plans=plans)
     for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
         check_local_data(plan=plan, data_dir=request.data_dir)
     out_dir = request.out_dir or default_report_dir()
@@ -128,34 +128,51 @@ def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan]) -
         return None
     baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
     same = [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]
-    return None if same or len(_studies_by_recipe(baseline)) > 1 else baseline
+    return None if same or _unlike_training(baseline) is not None else baseline
 
 
-def check_one_recipe(*, plans: list[FinalPlan]) -> None:
-    """Refuse plans whose training differs in recipe: a report compares archs trained alike.
+def check_trained_alike(*, plans: list[FinalPlan]) -> None:
+    """Refuse plans whose jobs would train differently: a report compares archs trained alike.
 
     Raises:
-        PairsearchError: the studies were tuned under different recipes (and no ``--recipe``
-            put them under one), naming which study was tuned under which.
+        PairsearchError: the studies were tuned under recipes that train differently, or their
+            jobs would train for different epochs (no ``--recipe`` or ``--epochs`` put them under
+            one), naming which study trains how.
     """
-    by_recipe = _studies_by_recipe(plans)
+    unlike = _unlike_training(plans)
+    if unlike is not None:
+        raise PairsearchError(unlike)
+
+
+def _unlike_training(plans: list[FinalPlan]) -> str | None:
+    """How the plans' training differs, as the error line says it; None when they train alike."""
+    by_recipe = _studies_by(plans, same=lambda a, b: a.recipe.trains_like(b.recipe),
+                            label=lambda plan: f"{plan.recipe.name} ({plan.recipe.augmentation()})")
     if len(by_recipe) > 1:
-        listing = "; ".join(f"{recipe} for {', '.join(studies)}" for recipe, studies in by_recipe.items())
-        raise PairsearchError(f"the studies were tuned under different training recipes ({listing}); "
-                              "a report compares archs trained alike: give --recipe NAME to retrain them "
-                              "all under one, or --arch to report those of one recipe")
+        return (f"the studies were tuned under different training recipes ({_listing(by_recipe)}); a report "
+                "compares archs trained alike: give --recipe NAME to retrain them all under one, or --arch to "
+                "report those of one recipe")
+    by_epochs = _studies_by(plans, same=lambda a, b: a.epochs == b.epochs, label=lambda plan: f"{plan.epochs} epochs")
+    if len(by_epochs) > 1:
+        return (f"the studies' jobs would train for different epochs ({_listing(by_epochs)}), as each study was "
+                "tuned; a report compares archs trained alike: give --epochs N to train them all for N, or --arch "
+                "to report some")
+    return None
 
 
-def _studies_by_recipe(plans: list[FinalPlan]) -> dict[str, list[str]]:
-    """Each distinct training (:meth:`Recipe.trains_like`), labelled by the first recipe that
-    gives it → the studies planned under it, in order."""
-    groups: list[tuple[Recipe, list[str]]] = []
+def _studies_by(plans: list[FinalPlan], *, same, label) -> dict[str, list[str]]:
+    """The plans grouped by ``same`` (each group labelled by its first plan) → their study names, in order."""
+    groups: list[tuple[FinalPlan, list[str]]] = []
     for plan in plans:
-        group = next((studies for recipe, studies in groups if recipe.trains_like(plan.recipe)), None)
+        group = next((studies for first, studies in groups if same(first, plan)), None)
         if group is None:
-            groups.append((plan.recipe, group := []))
+            groups.append((plan, group := []))
         group.append(plan.study_name)
-    return {f"{recipe.name} ({recipe.augmentation()})": studies for recipe, studies in groups}
+    return {label(first): studies for first, studies in groups}
+
+
+def _listing(groups: dict[str, list[str]]) -> str:
+    return "; ".join(f"{label} for {', '.join(studies)}" for label, studies in groups.items())
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:
