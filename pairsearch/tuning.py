@@ -102,7 +102,7 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
     """
     pools = request.data.load()
     study = prepare_study(request=request, fingerprint=pools.fingerprint)
-    note = other_recipes_note(request=request)
+    note = unlike_studies_note(request=request)
     if note:
         display.say(note)
     if request.data.announcement():
@@ -152,23 +152,32 @@ def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
     return study
 
 
-def other_recipes_note(*, request: TuneRequest) -> str | None:
-    """A line when other studies in the storage were tuned under another recipe: a report will
-    refuse to compare them with this one, so the user learns it before hours of tuning."""
-    others = []
+def unlike_studies_note(*, request: TuneRequest) -> str | None:
+    """A line when other studies in the storage were tuned under another recipe or at other
+    epochs: a report will refuse to compare them with this one (as
+    :func:`pairsearch.final.check_trained_alike` does), so the user learns it before hours of tuning."""
+    other_recipe, other_epochs = [], []
     for summary in tuning_studies(storage=request.storage.open(readonly=True)):
         attrs = summary.user_attrs
         try:
             theirs = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs"))
         except PairsearchError:  # a broken record: the report says so when it reads it
             continue
-        if summary.study_name != request.study_name and not theirs.trains_like(request.training):
-            others.append(f"{summary.study_name} ({theirs.name})")
-    if not others:
-        return None
-    return (f"note: {', '.join(others)} in this storage were tuned under another recipe than "
-            f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
-            "different recipes: tune under one recipe per --storage")
+        if summary.study_name == request.study_name:
+            continue
+        if not theirs.trains_like(request.training):
+            other_recipe.append(f"{summary.study_name} ({theirs.name})")
+        elif attrs.get("epochs") != request.spec.epochs:
+            other_epochs.append(f"{summary.study_name} ({attrs.get('epochs')})")
+    if other_recipe:
+        return (f"note: {', '.join(other_recipe)} in this storage were tuned under another recipe than "
+                f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
+                "different recipes: tune under one recipe per --storage")
+    if other_epochs:
+        return (f"note: {', '.join(other_epochs)} in this storage were tuned at other epochs per trial than "
+                f"{request.spec.epochs}; a report trains each study's choice at its own epochs and compares them "
+                "only when given --epochs N for all")
+    return None
 
 
 def _foreign(study: optuna.Study) -> bool:

@@ -254,6 +254,19 @@ def test_a_study_of_another_recipe_is_refused_and_one_beside_it_is_warned_about(
             "a report never compares studies of different recipes: tune under one recipe per --storage") in beside.stderr
 
 
+def test_tune_notes_the_studies_beside_it_tuned_at_other_epochs(tmp_path):
+    request = tiny_job(tmp_path=tmp_path, trials=1)
+    storage = request.storage.open()
+    for name, epochs in (("sep", TINY_EPOCHS), ("joint", TINY_EPOCHS + 1)):
+        beside = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        beside.set_user_attr("epochs", epochs)
+        beside.set_user_attr("pairsearch", True)
+
+    assert tuning.unlike_studies_note(request=request) == (
+        f"note: joint ({TINY_EPOCHS + 1}) in this storage were tuned at other epochs per trial than {TINY_EPOCHS}; "
+        "a report trains each study's choice at its own epochs and compares them only when given --epochs N for all")
+
+
 @pytest.mark.slow  # two more CLI runs; the other direction is checked in the unit suite above
 def test_a_plain_study_continued_under_a_recipe_exits_2_and_changes_no_byte(tmp_path, tiny_study, data_dir):
     recipe = tmp_path / "shifted.toml"
