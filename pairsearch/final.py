@@ -23,6 +23,7 @@ from pairsearch.defaults import FINAL_SEEDS
 from pairsearch.errors import PairsearchError
 from pairsearch.final_worker import JobWorker, run_job_worker
 from pairsearch.jobs import (
+    FinalJob,
     FinalPlan,
     job_recipe_name,
     job_state,
@@ -110,7 +111,8 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         for plan in plans:
             display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
     summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
-                                 baseline=_baseline_plans(storage=reading, request=request, plans=plans))
+                                 baseline=_baseline_plans(storage=reading, request=request, plans=plans,
+                                                          display=display))
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(storage=reading, plans=plans),
                         exits=exits)
 
@@ -120,15 +122,21 @@ def _label(plan: FinalPlan, request: FinalRequest) -> str:
     return plan.study_name if request.recipe is None else f"{plan.study_name} (recipe {plan.recipe.name})"
 
 
-def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan]) -> list[FinalPlan] | None:
+def _baseline_plans(*, storage, request: FinalRequest, plans: list[FinalPlan],
+                    display: Display) -> list[FinalPlan] | None:
     """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
     (None without ``--recipe``, when they are the same jobs, or when the studies were tuned
-    under different recipes: no plain report compares them)."""
+    unlike each other: no plain report compares them, and the user is told so)."""
     if request.recipe is None:
         return None
     baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
-    same = [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]
-    return None if same or _unlike_training(baseline) is not None else baseline
+    if [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]:
+        return None
+    unlike = _unlike_training(baseline)
+    if unlike is not None:
+        display.say(f"note: no answer under both recipes, since no plain report compares these studies: {unlike[0]}")
+        return None
+    return baseline
 
 
 def check_trained_alike(*, plans: list[FinalPlan]) -> None:
@@ -141,22 +149,21 @@ def check_trained_alike(*, plans: list[FinalPlan]) -> None:
     """
     unlike = _unlike_training(plans)
     if unlike is not None:
-        raise PairsearchError(unlike)
+        difference, remedy = unlike
+        raise PairsearchError(f"{difference}; a report compares archs trained alike: {remedy}")
 
 
-def _unlike_training(plans: list[FinalPlan]) -> str | None:
-    """How the plans' training differs, as the error line says it; None when they train alike."""
+def _unlike_training(plans: list[FinalPlan]) -> tuple[str, str] | None:
+    """How the plans' training differs and what puts it alike, in words; None when they train alike."""
     by_recipe = _studies_by(plans, same=lambda a, b: a.recipe.trains_like(b.recipe),
                             label=lambda plan: f"{plan.recipe.name} ({plan.recipe.augmentation()})")
     if len(by_recipe) > 1:
-        return (f"the studies were tuned under different training recipes ({_listing(by_recipe)}); a report "
-                "compares archs trained alike: give --recipe NAME to retrain them all under one, or --arch to "
-                "report those of one recipe")
+        return (f"the studies were tuned under different training recipes ({_listing(by_recipe)})",
+                "give --recipe NAME to retrain them all under one, or --arch to report those of one recipe")
     by_epochs = _studies_by(plans, same=lambda a, b: a.epochs == b.epochs, label=lambda plan: f"{plan.epochs} epochs")
     if len(by_epochs) > 1:
-        return (f"the studies' jobs would train for different epochs ({_listing(by_epochs)}), as each study was "
-                "tuned; a report compares archs trained alike: give --epochs N to train them all for N, or --arch "
-                "to report some")
+        return (f"the studies' jobs would train for different epochs ({_listing(by_epochs)}), as each study was tuned",
+                "give --epochs N to train them all for N, or --arch to report some")
     return None
 
 
@@ -283,19 +290,35 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
                     "final-report keeps its jobs under that name: rename or delete that study",
         )
         # Earlier jobs of this recipe: jobs of another recipe are no earlier configuration.
-        hashes = {t.user_attrs.get("config_hash") for t in study.get_trials(deepcopy=False)
-                  if job_recipe_name(t) == plan.recipe.name}
-        if hashes - {plan.config_hash, None} and plan.config_hash not in hashes:  # say it once
+        earlier = [job for t in study.get_trials(deepcopy=False) if job_recipe_name(t) == plan.recipe.name
+                   and (job := FinalJob.from_user_attrs(t.user_attrs)) is not None]
+        if earlier and plan.config_hash not in {job.config_hash for job in earlier}:  # say it once
             notes.append(
-                f"{plan.study_name}: its best trial (now #{plan.best_trial}) or the epochs changed since "
-                f"earlier final jobs of recipe {plan.recipe.name} were made; making new jobs, the old results "
-                "are kept but not used"
+                f"{plan.study_name}: {_what_changed(earlier=earlier[-1], now=plan.job(seed=0))} since earlier final "
+                f"jobs of recipe {plan.recipe.name} were made; making new jobs, the old results are kept but not used"
             )
         missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
         for seed in missing:
             # The seed as the trial's one param: optuna-dashboard has something to plot and rank.
             study.enqueue_trial({"seed": seed}, user_attrs=plan.job(seed=seed).to_user_attrs())
     return len(missing), notes
+
+
+def _what_changed(*, earlier: FinalJob, now: FinalJob) -> str:
+    """What differs between an earlier job's configuration and this plan's, in words."""
+    changes = []
+    if earlier.best_trial != now.best_trial:
+        changes.append(f"its best trial (#{earlier.best_trial}, now #{now.best_trial})")
+    elif earlier.params != now.params:
+        changes.append("its best trial's params")
+    if earlier.epochs != now.epochs:
+        changes.append(f"the epochs ({earlier.epochs}, now {now.epochs})")
+    before, after = earlier.training_recipe, now.training_recipe
+    if not before.trains_like(after):
+        changes.append(f"what recipe {after.name} trains ({before.augmentation()}, now {after.augmentation()})")
+    if earlier.data_fingerprint != now.data_fingerprint:
+        changes.append("the data")
+    return (" and ".join(changes) or "its configuration") + " changed"
 
 
 def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:

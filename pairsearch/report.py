@@ -101,9 +101,12 @@ def write_report(
     paths["summary_md"].write_text(markdown, encoding="utf-8")
     analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)
     analysis.effects.to_csv(paths["effects_csv"], index=False)
+    by_recipe_csv = out_dir / "effects_by_recipe.csv"
     if analysis.by_recipe is not None:
-        paths["effects_by_recipe_csv"] = out_dir / "effects_by_recipe.csv"
-        analysis.by_recipe.effects.to_csv(paths["effects_by_recipe_csv"], index=False)
+        paths["effects_by_recipe_csv"] = by_recipe_csv
+        analysis.by_recipe.effects.to_csv(by_recipe_csv, index=False)
+    else:  # a report written into the folder of an earlier one must not keep that one's table
+        by_recipe_csv.unlink(missing_ok=True)
     page = report_html(
         results=results, curves=curves, protocol=protocol, studies=studies, analysis=analysis
     )

@@ -367,6 +367,13 @@ def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir
                               epochs=1, seed=seed, augment=make_augment(max_shift=max_shift, seed=seed))
             assert [(r.train_loss, r.eval_accuracy) for r in again.history] == stored
     assert histories(by_recipe["course"]) != histories(by_recipe["shifted"])
+    # The same name for another training: new jobs, and the note says what changed.
+    wider = final.make_plan(storage=storage, study_name="base", epochs=None,
+                            recipe=dataclasses.replace(SHIFTED, max_shift=2))
+    note = ("base: what recipe shifted trains (training images shifted by up to 1 px, now training images shifted "
+            "by up to 2 px) changed since earlier final jobs of recipe shifted were made; making new jobs, the old "
+            "results are kept but not used")
+    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=wider, seeds=1) == (1, [note])
 
 
 def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
@@ -454,6 +461,8 @@ def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_p
     assert "Training recipe" not in course.stdout
     assert set(pd.read_csv(tmp_path / "course" / "results.csv")["recipe"]) == {"course"}
     assert "Under both training recipes" not in (tmp_path / "course" / "report.html").read_text()
+    assert ("note: no answer under both recipes, since no plain report compares these studies: the studies were "
+            "tuned under different training recipes (shifted") in course.stderr
 
 
 def _plan(study_name: str, recipe: Recipe) -> jobs.FinalPlan:

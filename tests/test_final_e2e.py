@@ -130,7 +130,8 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
     out = tmp_path / "report"
     result = run_cli(report_args(url=url, out=out, seeds=2, epochs=1), data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    assert f"best trial (now #{better.number})" in result.stderr and "changed" in result.stderr
+    assert (f"base: its best trial (#{old.best_trial}, now #{better.number}) changed since earlier final jobs of "
+            "recipe course were made") in result.stderr
     assert "2 new job(s) of 2" in result.stderr
 
     new = final.make_plan(storage=storage, study_name="base", epochs=1)

@@ -580,6 +580,11 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
     assert "Under both training recipes: course and strong" in page
     assert 'data-key="recipes/arch/joint"' in page
 
+    # The plain report written into the same folder afterwards keeps nothing of this one.
+    plain = report.write_report(out_dir=tmp_path, results=before, curves=synthetic_curves(),
+                                protocol={"data source": "mnist5k"}, studies={})
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in plain.values())
+
 
 def test_a_second_recipe_without_default_results_says_how_to_get_them(tmp_path):
     results = factorial_results(sharing=0.03, aux=0.06)
