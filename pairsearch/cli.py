@@ -287,7 +287,7 @@ def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
     from pairsearch import sources
 
     sources.download_mnist(data_dir=data_dir)
-    print(f"MNIST files are under {data_dir / 'MNIST' / 'raw'}")
+    print(f"MNIST files are under {sources.mnist_raw_dir(data_dir=data_dir)}")
 
 
 def fail(message: str) -> None:

@@ -12,7 +12,14 @@ from pathlib import Path
 import torch
 
 from pairsearch.errors import PairsearchError
-from pairsearch.sources import Pools, describe_pools, load_pools, pools_cache_path, resolve_source
+from pairsearch.sources import (
+    Pools,
+    describe_pools,
+    load_pools,
+    mnist_raw_dir,
+    pools_cache_path,
+    resolve_source,
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class DataChoice:
         if not self.automatic:
             return None
         reason = "its files are present" if self.source == "mnist" else "full MNIST files not found"
-        return f"dataset: {self.source} ({reason} under {self.data_dir})"
+        return f"dataset: {self.source} ({reason} under {mnist_raw_dir(data_dir=self.data_dir)})"
 
     def load(self) -> Pools:
         """The pools, or one line when the data dir cannot be used (e.g. the cache is unwritable)."""

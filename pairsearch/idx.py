@@ -51,9 +51,14 @@ def read_mnist_files(*, images_path: Path, labels_path: Path) -> tuple[np.ndarra
     return images, labels
 
 
+def mnist_raw_dir(*, data_dir: Path) -> Path:
+    """Where full MNIST's IDX files live under a data dir (torchvision's layout)."""
+    return Path(data_dir) / "MNIST" / "raw"
+
+
 def idx_path(*, data_dir: Path, name: str) -> Path | None:
-    """The IDX file ``name`` under ``data_dir/MNIST/raw``, plain or gzipped; None where neither is."""
-    raw = Path(data_dir) / "MNIST" / "raw"
+    """The IDX file ``name`` under :func:`mnist_raw_dir`, plain or gzipped; None where neither is."""
+    raw = mnist_raw_dir(data_dir=data_dir)
     for candidate in (raw / name, raw / f"{name}.gz"):
         if candidate.is_file():
             return candidate

@@ -111,10 +111,19 @@ def recipe_from_record(record: dict | None, *, epochs: int) -> Recipe:
 # --- files -----------------------------------------------------------------------------------
 
 
+def recipe_names() -> list[str]:
+    """The recipes ``--recipe NAME`` finds: ``recipes/*.toml`` here and beside the package source."""
+    return sorted({path.stem for folder in (Path("recipes"), SOURCE_RECIPES_DIR) for path in folder.glob("*.toml")})
+
+
+def _is_name(name_or_path: str) -> bool:
+    return bool(NAME.fullmatch(name_or_path)) and not name_or_path.endswith(".toml")
+
+
 def recipe_path(*, name_or_path: str) -> Path:
     """``--recipe``: a path to a TOML file, or a name: ``recipes/NAME.toml`` in the working
     directory, else the one beside the package source."""
-    if NAME.fullmatch(name_or_path) and not name_or_path.endswith(".toml"):
+    if _is_name(name_or_path):
         local = Path("recipes") / f"{name_or_path}.toml"
         return local if local.is_file() else SOURCE_RECIPES_DIR / f"{name_or_path}.toml"
     return Path(name_or_path)
@@ -127,6 +136,8 @@ def load_recipe(*, name_or_path: str) -> Recipe:
         PairsearchError: one line naming the file, and the key when a value is wrong.
     """
     path = recipe_path(name_or_path=name_or_path)
+    if _is_name(name_or_path) and not path.is_file():
+        raise file_error(path, f"recipe file not found; the recipes by name: {', '.join(recipe_names())}")
     document = read_toml_file(path=path, kind="recipe file")
     try:
         return parse_recipe(document=document)

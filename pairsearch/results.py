@@ -89,7 +89,8 @@ def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], 
 def _summary(plans: list[FinalPlan]) -> str:
     """``strong (25 epochs, …)``, with the epochs the jobs trained (``--epochs`` may differ)."""
     epochs = "/".join(str(e) for e in sorted({p.epochs for p in plans}))
-    return f"{plans[0].recipe.name} ({epochs} epochs, {plans[0].recipe.augmentation()})"
+    unit = "epoch" if epochs == "1" else "epochs"
+    return f"{plans[0].recipe.name} ({epochs} {unit}, {plans[0].recipe.augmentation()})"
 
 
 def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:

@@ -24,7 +24,14 @@ import torch.nn.functional as F
 
 from pairsearch.defaults import DATA_DIR
 from pairsearch.errors import PairsearchError
-from pairsearch.idx import IDX_FILES, IMAGE_SIDE, N_DIGITS, idx_path, read_mnist_files
+from pairsearch.idx import (
+    IDX_FILES,
+    IMAGE_SIDE,
+    N_DIGITS,
+    idx_path,
+    mnist_raw_dir,
+    read_mnist_files,
+)
 
 SOURCES = ("mnist", "mnist5k")
 CACHE_VERSION = 1
@@ -67,7 +74,7 @@ def resolve_source(*, dataset: str, data_dir: Path) -> str:
         )
     if dataset == "mnist" and not mnist_files_present(data_dir=data_dir):
         raise PairsearchError(
-            f"MNIST files not found under {data_dir / 'MNIST' / 'raw'}; run "
+            f"MNIST files not found under {mnist_raw_dir(data_dir=data_dir)}; run "
             "'pairsearch data download' on a machine with internet, or use --dataset mnist5k"
         )
     return dataset

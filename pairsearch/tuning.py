@@ -170,14 +170,18 @@ def unlike_studies_note(*, request: TuneRequest) -> str | None:
         elif attrs.get("epochs") != request.spec.epochs:
             other_epochs.append(f"{summary.study_name} ({attrs.get('epochs')})")
     if other_recipe:
-        return (f"note: {', '.join(other_recipe)} in this storage were tuned under another recipe than "
+        return (f"note: {', '.join(other_recipe)} in this storage {_was(other_recipe)} tuned under another recipe than "
                 f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
                 "different recipes: tune under one recipe per --storage")
     if other_epochs:
-        return (f"note: {', '.join(other_epochs)} in this storage were tuned at other epochs per trial than "
+        return (f"note: {', '.join(other_epochs)} in this storage {_was(other_epochs)} tuned at other epochs per trial than "
                 f"{request.spec.epochs}; a report trains each study's choice at its own epochs and compares them "
                 "only when given --epochs N for all")
     return None
+
+
+def _was(studies: list[str]) -> str:
+    return "was" if len(studies) == 1 else "were"
 
 
 def _foreign(study: optuna.Study) -> bool:

@@ -142,7 +142,7 @@ ROWS: dict[str, Row] = {
     "seed_negative": Row([*TRAIN, "--seed", "-3"], ["--seed"]),
     "timeout_negative": Row([*TUNE, "--timeout", "-5"], ["--timeout"]),
     "pruner_unknown": Row([*TUNE, "--pruner", "bogus"], ["'bogus'", "hyperband"]),
-    "tune_recipe_unknown": Row([*TUNE, "--recipe", "nosuch"], ["recipe file not found", "nosuch.toml"]),
+    "tune_recipe_unknown": Row([*TUNE, "--recipe", "nosuch"], ["recipe file not found", "nosuch.toml", "course, strong"]),
     "recipe_path_with_nul": Row(["final-report", "--storage", "{db}", "--recipe", "a\x00b.toml"],
                                 ["'a\\x00b.toml'", "not a recipe file path", "NUL"]),
     "storage_with_nul": Row([*TUNE, "--storage", "sqlite:///{dir}/a\x00.db"], ["'sqlite:///", "\\x00", "NUL"]),

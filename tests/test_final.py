@@ -414,7 +414,7 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
 
     assert result.returncode == 0, result.stderr
     assert "base (recipe shifted): best trial" in result.stderr and "2 new job(s) of 2" in result.stderr
-    assert "Training recipe: shifted (1 epochs, training images shifted by up to 1 px)." in result.stdout
+    assert "Training recipe: shifted (1 epoch, training images shifted by up to 1 px)." in result.stdout
     assert set(pd.read_csv(out / "results.csv")["recipe"]) == {"shifted"}
     by_recipe = pd.read_csv(out / "effects_by_recipe.csv")
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "shifted": 7}
@@ -453,7 +453,7 @@ def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_p
     # One recipe's study alone: its jobs train under it, and the summary's caption says so.
     alone = report("--arch", "base", out="base")
     assert alone.returncode == 0, alone.stderr
-    assert "Training recipe: shifted (1 epochs, training images shifted by up to 1 px)." in alone.stdout
+    assert "Training recipe: shifted (1 epoch, training images shifted by up to 1 px)." in alone.stdout
     assert set(pd.read_csv(tmp_path / "base" / "results.csv")["recipe"]) == {"shifted"}
     # --recipe puts both under one; their own recipes differ, so there is no answer under both.
     course = report("--recipe", "course", "--epochs", "1", out="course")

@@ -137,7 +137,7 @@ def test_a_status_line_echoing_a_url_keeps_its_password_hidden(tmp_path, monkeyp
                                     f"postgresql://u:{PASSWORD}@h/x"], capsys=capsys)
 
     assert code == 0
-    assert "full MNIST files not found under postgresql:/u:***@h/x" in err and PASSWORD not in err
+    assert "full MNIST files not found under postgresql:/u:***@h/x/MNIST/raw" in err and PASSWORD not in err
 
 
 @pytest.mark.slow

@@ -250,7 +250,7 @@ def test_a_study_of_another_recipe_is_refused_and_one_beside_it_is_warned_about(
     beside = run_cli(tune_args(study_file=tiny_study, url=f"sqlite:///{db}", trials=1, workers=1,
                                extra=("--study", "base-course", "--epochs", "1")), data_dir=data_dir)
     assert_ok(beside)
-    assert ("note: base (shifted) in this storage were tuned under another recipe than course (no augmentation); "
+    assert ("note: base (shifted) in this storage was tuned under another recipe than course (no augmentation); "
             "a report never compares studies of different recipes: tune under one recipe per --storage") in beside.stderr
 
 
@@ -263,7 +263,7 @@ def test_tune_notes_the_studies_beside_it_tuned_at_other_epochs(tmp_path):
         beside.set_user_attr("pairsearch", True)
 
     assert tuning.unlike_studies_note(request=request) == (
-        f"note: joint ({TINY_EPOCHS + 1}) in this storage were tuned at other epochs per trial than {TINY_EPOCHS}; "
+        f"note: joint ({TINY_EPOCHS + 1}) in this storage was tuned at other epochs per trial than {TINY_EPOCHS}; "
         "a report trains each study's choice at its own epochs and compares them only when given --epochs N for all")
 
 
