@@ -6,6 +6,9 @@ import html
 
 import pandas as pd
 
+# Below this many seeds a bootstrap interval is about the range of the values (15 ship by default).
+FEW_SEEDS = 5
+
 
 def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
     """A short list of what the intervals and tests do and do not cover.
@@ -38,20 +41,24 @@ def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
         f"{f' of {source}' if source else ''}, so they describe pairs of these images, not new "
         "handwriting."
     )
+    narrow = ("little more than the range of the values: too few seeds for an interval to mean much"
+              if len(seeds) < FEW_SEEDS else "a little narrow")
     method = (
-        f"BCa bootstrap intervals from {len(seeds)} values are approximate and tend to be a "
-        "little narrow; the sign-flip p-values are exact. The pairwise table is Holm-corrected "
+        f"BCa bootstrap intervals from {len(seeds)} values are approximate and tend to be "
+        f"{narrow}; the sign-flip p-values are exact. The pairwise table is Holm-corrected "
         f"over its {len(analysis.comparisons)} pairs; the answer's intervals are not corrected "
         "for looking at several effects."
     )
-    reference = "The best of the four is chosen on the same seeds it is then compared on."
+    # Only where archs outside the 2×2 design were compared with its best arch.
+    reference = ("The best of the four is chosen on the same seeds it is then compared on."
+                 if not analysis.versus.empty else None)
     missing = (
         f"{unfinished} run(s) have no test accuracy (diverged or unfinished) and are left out; "
         "n is smaller where that happened."
         if unfinished
         else "Every run has a test accuracy."
     )
-    items = [within, selection, images, method, reference, missing]
+    items = [item for item in (within, selection, images, method, reference, missing) if item]
     return "<ul>\n" + "\n".join(f"<li>{html.escape(item)}</li>" for item in items) + "\n</ul>"
 
 
