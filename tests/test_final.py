@@ -417,6 +417,7 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
     assert "Training recipe: shifted (1 epoch, training images shifted by up to 1 px)." in result.stdout
     assert set(pd.read_csv(out / "results.csv")["recipe"]) == {"shifted"}
     by_recipe = pd.read_csv(out / "effects_by_recipe.csv")
+    # 7 effects per recipe and their change: each factor given the other's two levels and on average, and the interaction
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "shifted": 7}
     page = (out / "report.html").read_text()
     assert "Under both training recipes: course and shifted" in page

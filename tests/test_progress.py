@@ -121,7 +121,6 @@ def test_status_of_a_missing_file_is_an_error_not_a_new_database(tmp_path, data_
     assert not (tmp_path / "typo.db").exists()
 
 
-@pytest.mark.postgres
 def postgres_catalog(url: str) -> list[tuple]:
     """Every table and column of the database's public schema (what 'unchanged' means there)."""
     import sqlalchemy
@@ -151,6 +150,7 @@ def test_status_of_a_database_without_optuna_is_refused_and_creates_nothing(data
     assert postgres_catalog(pg_url) == before == [("invoices", "id")]
 
 
+@pytest.mark.postgres
 def test_status_hides_the_password(data_dir, pg_url):
     StorageHandle.resolve(url=pg_url).open()  # Optuna's tables, no study
     with_password = pg_url.replace("postgres@", "postgres:s3cretpw@", 1)  # trust auth ignores it

@@ -214,12 +214,12 @@ def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A copy of the published run's storage, opened read-only."""
-    if not PUBLISHED_DB.is_file():
-        pytest.skip("docs/results/pairsearch.db is not in this checkout")
+    """A copy of the published run's storage (tracked: made before recipes existed), opened read-only."""
     copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
     shutil.copyfile(PUBLISHED_DB, copy)
-    return StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
+    storage = StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
+    assert final.tuned_study_names(storage=storage), "the published storage holds no tuned study"
+    return storage
 
 
 def stored_hashes(storage, plan: jobs.FinalPlan) -> set:

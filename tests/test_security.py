@@ -27,7 +27,7 @@ import torch
 from conftest import REPO, cli_env, main_in_process, write_tiny_study
 from pg_cluster import free_port, running_cluster
 
-from pairsearch import tuning
+from pairsearch import final, tuning
 from pairsearch.data import DataChoice
 from pairsearch.errors import PairsearchError
 from pairsearch.storage import StorageHandle, redact
@@ -42,11 +42,12 @@ PASSWORD = "Xy-S3cret-9f1c"
 
 @pytest.fixture
 def cli_main(data_dir, monkeypatch, capsys):
-
+    """``pairsearch ARGS`` in this process; a command that got as far as starting workers fails the test."""
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PAIRSEARCH_DATA_DIR", str(data_dir))
-    monkeypatch.setattr(tuning, "run_workers", lambda **kwargs: pytest.fail("workers started"))
+    for stage in (tuning, final):
+        monkeypatch.setattr(stage, "run_workers", lambda **kwargs: pytest.fail("workers started"))
 
     def call(args: list[str]) -> tuple[int, str, str]:
         return main_in_process(args, capsys=capsys)

@@ -316,7 +316,7 @@ def test_postgres_storage(pg_url):
 
 def _overlaps(url: str, *, study_name: str = "s", other_study: str | None = None, threads: int = 3) -> bool:
     """Let ``threads`` threads each hold the lock for a moment; True if two were ever inside at once."""
-    inside, overlapped = [0], [False]
+    inside, overlapped, entered = [0], [False], [0]
     guard = threading.Lock()
     errors: list[BaseException] = []
 
@@ -325,6 +325,7 @@ def _overlaps(url: str, *, study_name: str = "s", other_study: str | None = None
             with StorageHandle.resolve(url=url).lock(study_name=name):
                 with guard:
                     inside[0] += 1
+                    entered[0] += 1
                     overlapped[0] |= inside[0] > 1
                 time.sleep(0.3)
                 with guard:
@@ -339,6 +340,8 @@ def _overlaps(url: str, *, study_name: str = "s", other_study: str | None = None
     for worker in workers:
         worker.join(60)
     assert not errors, errors
+    # Each thread got the lock and let it go: a lock that never comes (a deadlock) fails here.
+    assert not any(worker.is_alive() for worker in workers) and entered[0] == len(workers)
     return overlapped[0]
 
 

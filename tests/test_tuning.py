@@ -327,12 +327,13 @@ def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, s
 
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=2), storage=StorageHandle.resolve(url=url),
                               study_name=name)
-    barrier, errors = threading.Barrier(starts), []
+    barrier, errors, returned = threading.Barrier(starts), [], []
 
     def prepare() -> None:
         barrier.wait()
         try:
             tuning.prepare_study(request=job, fingerprint=fingerprint)
+            returned.append(True)
         except Exception as error:  # noqa: BLE001 - collected for the assertion
             errors.append(f"{type(error).__name__}: {error}")
 
@@ -341,6 +342,8 @@ def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, s
         thread.start()
     for thread in threads:
         thread.join(60)
+    # Every start ended, one way or the other: a hung preparation fails here, not silently.
+    assert not any(thread.is_alive() for thread in threads) and len(returned) + len(errors) == starts
     return errors
 
 
