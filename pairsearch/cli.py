@@ -286,8 +286,7 @@ def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
     """Download full MNIST with torchvision (needs internet)."""
     from pairsearch import sources
 
-    sources.download_mnist(data_dir=data_dir)
-    print(f"MNIST files are under {sources.mnist_raw_dir(data_dir=data_dir)}")
+    print(f"MNIST files are under {sources.download_mnist(data_dir=data_dir)}")
 
 
 def fail(message: str) -> None:

@@ -139,8 +139,12 @@ def pools_cache_path(*, source: str, data_dir: Path) -> Path:
     return Path(data_dir) / "cache" / f"{source}-pools.pt"
 
 
-def download_mnist(*, data_dir: Path) -> None:
-    """Fetch full MNIST with torchvision; a clear error where the network does not allow it."""
+def download_mnist(*, data_dir: Path) -> Path:
+    """Fetch full MNIST with torchvision; a clear error where the network does not allow it.
+
+    Returns:
+        The folder the IDX files are in (:func:`~pairsearch.idx.mnist_raw_dir`).
+    """
     from torchvision.datasets import MNIST  # slow import, only needed here
 
     try:
@@ -151,6 +155,7 @@ def download_mnist(*, data_dir: Path) -> None:
             f"could not download MNIST into {data_dir} ({type(error).__name__}); "
             "copy the four IDX files into MNIST/raw there, or use --dataset mnist5k"
         ) from None
+    return mnist_raw_dir(data_dir=data_dir)
 
 
 def _build_pools(*, source: str, data_dir: Path) -> Pools:

@@ -110,17 +110,24 @@ def test_seeded_sampler_is_reproducible_per_trial(tmp_path):
     """Trial k draws the same params whichever worker runs it; no two trials replay draws."""
     spec = load_study_file(path=write_tiny_study(tmp_path))
     assert spec.sampler.get("seed") is not None
+
+    def drawn(spec, *, workers: int) -> list[dict]:
+        """Six trials asked in turn by ``workers`` samplers (one per worker) on one study."""
+        storage = optuna.storages.InMemoryStorage()
+        studies = [optuna.create_study(study_name="s", storage=storage, direction="maximize",
+                                       sampler=samplers.build_sampler(spec=spec), load_if_exists=True)
+                   for _ in range(workers)]
+        for number in range(6):
+            study = studies[number % workers]
+            trial = study.ask()
+            study.tell(trial, samplers.suggest_params(trial=trial, spec=spec)["lr"])
+        return [trial.params for trial in studies[0].trials]
+
     for name in ("random", "tpe"):
         seeded = dataclasses.replace(spec, sampler={**spec.sampler, "name": name})
-        runs = []
-        for _ in range(2):
-            study = optuna.create_study(direction="maximize", sampler=samplers.build_sampler(spec=seeded))
-            for _ in range(6):
-                trial = study.ask()
-                study.tell(trial, samplers.suggest_params(trial=trial, spec=seeded)["lr"])
-            runs.append([trial.params for trial in study.trials])
-        assert runs[0] == runs[1]
-        assert len({json.dumps(params, sort_keys=True) for params in runs[0]}) == 6
+        alone = drawn(seeded, workers=1)
+        assert drawn(seeded, workers=2) == alone == drawn(seeded, workers=1)
+        assert len({json.dumps(params, sort_keys=True) for params in alone}) == 6
 
 
 def test_trials_record_curves_and_attrs(sqlite_tuned):
