@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -66,6 +69,10 @@ def small_split(pools):
 @pytest.fixture
 def tiny_params():
     return dict(TINY)
+
+
+# A recipe for tests: one epoch, training images shifted by up to 1 px.
+SHIFTED_RECIPE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
 def write_tiny_study(directory: Path, *, arch: str = "base", epochs: int = 2) -> Path:
@@ -173,23 +180,28 @@ name = "none"
 """
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Commands and workers run in this process set torch's thread count (``--threads``, one
+    per worker); every test gets back the count it started with."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def main_in_process(args: list[str], *, capsys) -> tuple[int, str, str]:
     """``pairsearch ARGS`` through ``cli.main`` in this process: (exit code, stdout, stderr).
 
     A subprocess per case would cost ~2 s of ``import torch`` each; ``main`` is exactly what
-    the console script runs. The torch thread count is restored (``train`` sets it).
+    the console script runs (the torch thread count it sets is restored after the test).
     """
-    import torch
-
     from pairsearch.cli import main
 
-    threads = torch.get_num_threads()
     capsys.readouterr()
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-    finally:
-        torch.set_num_threads(threads)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
     captured = capsys.readouterr()
     return exited.value.code, captured.out, captured.err
 
@@ -206,3 +218,44 @@ def group_alive(pgid: int) -> list[int]:
         if state != "Z":
             alive.append(pid)
     return alive
+
+
+def start_cli(args: list[str], *, data_dir: Path, **env: str) -> subprocess.Popen:
+    """``python -m pairsearch ARGS`` in a session of its own (its process group is ours to signal)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pairsearch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=cli_env(data_dir, **env), cwd=REPO, start_new_session=True,
+    )
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Leave nothing behind whatever a test saw: SIGKILL the session's process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(10)
+
+
+def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    """Poll ``condition`` until it holds; fail when ``process`` ends first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the command ended (exit {process.returncode}) before {what}:\n"
+                                 f"{process.stderr.read() if process.stderr else ''}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The multiprocessing workers of ``parent`` (not its resource tracker)."""
+    listed = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False)
+    workers = []
+    for pid in map(int, listed.stdout.split()):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(pid)
+        except FileNotFoundError:
+            continue
+    return workers

@@ -62,14 +62,9 @@ def main_in_process(data_dir, monkeypatch, capsys):
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PAIRSEARCH_DATA_DIR", str(data_dir))
-    threads = torch.get_num_threads()
-
     def call(args: list[str]) -> tuple[int, str, str]:
-        try:
-            with pytest.raises(SystemExit) as exited:
-                main(args)
-        finally:
-            torch.set_num_threads(threads)  # `train` sets one thread before it loads data
+        with pytest.raises(SystemExit) as exited:
+            main(args)
         captured = capsys.readouterr()
         return exited.value.code, captured.out, captured.err
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import run_cli, storage_digest, write_tiny_study
+from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final, final_worker, jobs, studyspec, tuning
@@ -36,16 +36,6 @@ from pairsearch.training import train_run
 
 TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
 REPORT_FILES = ("report.html", "results.csv", "curves.csv", "summary.md", "pairwise.csv")
-
-
-@pytest.fixture(autouse=True)
-def _restore_torch_threads():
-    """Workers run in-process here set one torch thread; give other tests theirs back."""
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def sqlite_url(directory: Path) -> str:
@@ -330,7 +320,6 @@ def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
 # --- training recipes -----------------------------------------------------------------------------
 
 SHIFTED = Recipe(name="shifted", epochs=1, max_shift=1)
-SHIFTED_FILE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
 def histories(trials) -> dict[int, list]:
@@ -406,7 +395,7 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
         final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=defaults)
     recipe = tmp_path / "shifted.toml"
-    recipe.write_text(SHIFTED_FILE)
+    recipe.write_text(SHIFTED_RECIPE)
     out = tmp_path / "report"
 
     result = run_cli(["final-report", "--storage", url, "--seeds", "2", "--recipe", str(recipe), "--out", str(out),

@@ -13,12 +13,11 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli, write_tiny_study
+from conftest import cli_env, run_cli, worker_pids, write_tiny_study
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from test_final import (
     REPORT_FILES,
-    _restore_torch_threads,
     add_better_trial,
     expected_params,
     final_trials,
@@ -32,7 +31,6 @@ from pairsearch import final
 from pairsearch.storage import StorageHandle
 
 pytestmark = pytest.mark.slow
-__all__ = ["_restore_torch_threads"]  # autouse fixture, shared with test_final
 
 SLOW_JOB_STUDY = """\
 arch = "base"
@@ -196,21 +194,6 @@ def test_ensure_jobs_from_concurrent_processes_makes_each_job_once(tmp_path, dat
 # --- a killed job is retried --------------------------------------------------------------------
 
 
-def worker_children(pid: int) -> list[int]:
-    """The multiprocessing worker children of ``pid`` (not its resource tracker)."""
-    pgrep = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
-    listed = pgrep.stdout.split()
-    workers = []
-    for child in map(int, listed):
-        try:
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in command:
-            workers.append(child)
-    return workers
-
-
 def wait_for_running_job(*, url: str, study_name: str, runner: subprocess.Popen, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -242,7 +225,7 @@ def test_a_killed_final_job_is_retried(tmp_path, data_dir):
     try:
         killed = wait_for_running_job(url=url, study_name=plan.final_study_name, runner=runner)
         time.sleep(1.0)  # mid-job, with a heartbeat recorded
-        children = worker_children(runner.pid)
+        children = worker_pids(runner.pid)
         assert len(children) == 1, children
         os.kill(children[0], signal.SIGKILL)
         runner.communicate(timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from conftest import REPO, TINY_STUDY, run_cli, storage_digest, write_tiny_study
+from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import progress, runtime, supervisor, tuning
 from pairsearch.data import DataChoice
@@ -88,7 +88,7 @@ def test_status_shows_the_plain_reports_jobs_not_those_of_another_recipe(tmp_pat
     study_file = tmp_path / "study.toml"  # small batches: one epoch learns enough to tell recipes apart
     study_file.write_text(TINY_STUDY.format(arch="base", epochs=1).replace("batch_size = 250", "batch_size = 20"))
     recipe = tmp_path / "shifted.toml"
-    recipe.write_text('name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n')
+    recipe.write_text(SHIFTED_RECIPE)
     url = f"sqlite:///{tmp_path / 'p.db'}"
     for args in (["tune", "--arch", "base", "--study-file", str(study_file), "--trials", "2"],
                  ["final-report", "--seeds", "2", "--out", str(tmp_path / "shifted"), "--recipe", str(recipe)],

@@ -30,14 +30,17 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
-import torch
 from conftest import (
     REPO,
     SECONDS_STUDY,
     cli_env,
     group_alive,
     main_in_process,
+    start_cli,
+    stop_group,
     storage_digest,
+    wait_for,
+    worker_pids,
     write_tiny_study,
 )
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -96,48 +99,6 @@ class StatePoller:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the command ended (exit {process.returncode}) before {what}:\n"
-                                 f"{process.stderr.read() if process.stderr else ''}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def start_cli(args: list[str], *, data_dir: Path, **env: str) -> subprocess.Popen:
-    """``python -m pairsearch ARGS`` in a session of its own (its process group is ours to signal)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "pairsearch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=cli_env(data_dir, **env), cwd=REPO, start_new_session=True,
-    )
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Leave nothing behind whatever a test saw: SIGKILL the session's process group."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(10)
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The multiprocessing workers of ``parent`` (not its resource tracker)."""
-    listed = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False)
-    workers = []
-    for pid in map(int, listed.stdout.split()):
-        try:
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                workers.append(pid)
-        except FileNotFoundError:
-            continue
-    return workers
-
-
 
 
 def tune_args(*, study_file: Path, url: str, trials: int, workers: int) -> list[str]:
@@ -206,11 +167,7 @@ def test_sigkill_of_a_final_report_worker_mid_job(tmp_path, data_dir):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study_file = tmp_path / "seconds.toml"
     study_file.write_text(SECONDS_STUDY.replace("epochs = 4", "epochs = 3"))
-    threads = torch.get_num_threads()
-    try:
-        tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
-    finally:
-        torch.set_num_threads(threads)
+    tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
     seeds, out = 4, tmp_path / "report"
     poll = StatePoller(url, "base.final")
     started = time.monotonic()
@@ -502,15 +459,11 @@ def finished_final_jobs(tmp_path, data_dir):
     from test_final import tune as tune_in_process
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    threads = torch.get_num_threads()
-    try:
-        tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
-        storage = StorageHandle.resolve(url=url).open()
-        plan = final.make_plan(storage=storage, study_name="base", epochs=None)
-        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
-        run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
-    finally:
-        torch.set_num_threads(threads)
+    tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
+    storage = StorageHandle.resolve(url=url).open()
+    plan = final.make_plan(storage=storage, study_name="base", epochs=None)
+    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     return url
 
 

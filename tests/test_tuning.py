@@ -20,10 +20,15 @@ import torch
 from conftest import (
     REPO,
     SECONDS_STUDY,
+    SHIFTED_RECIPE,
     TINY_STUDY,
     cli_env,
     group_alive,
     run_cli,
+    start_cli,
+    stop_group,
+    wait_for,
+    worker_pids,
     write_tiny_study,
 )
 from optuna.trial import TrialState
@@ -204,7 +209,6 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
 
 # --- tuning under a training recipe ------------------------------------------------------------
 
-SHIFTED_RECIPE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
 def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
@@ -387,12 +391,8 @@ def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneRequest:
 
 
 def run_worker_loop_here(job: tuning.TuneRequest) -> None:
-    """A worker's loop in this process; the torch thread count it sets is given back."""
-    threads = torch.get_num_threads()
-    try:
-        tuning.run_trials(request=job)
-    finally:
-        torch.set_num_threads(threads)
+    """A worker's loop in this process (the torch thread count it sets is given back after the test)."""
+    tuning.run_trials(request=job)
 
 
 def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
@@ -496,54 +496,12 @@ def sqlite_states(db: Path) -> list[str]:
         return []
 
 
-def wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"tune ended (exit {process.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The parent's multiprocessing worker children (not its resource tracker)."""
-    found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
-    workers = []
-    for pid in map(int, found):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-        except FileNotFoundError:
-            continue
-        if b"spawn_main" in cmdline:
-            workers.append(pid)
-    return workers
-
-
-
-
-def start_tune(args: list[str], *, data_dir: Path, **env) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pairsearch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=cli_env(data_dir, **env), cwd=REPO, start_new_session=True,
-    )
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Leave nothing behind, whatever the test saw: kill the session's whole process group."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(10)
-
-
 @pytest.mark.slow
 def test_killed_worker_trial_is_retried_and_the_budget_is_exact(tmp_path, data_dir):
     study_file = tmp_path / "slow.toml"
     study_file.write_text(SLOW_STUDY)
     db, trials = tmp_path / "p.db", 6
-    process = start_tune(tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=trials),
+    process = start_cli(tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=trials),
                          data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
     try:
         wait_for(lambda: sqlite_states(db).count("RUNNING") == 2, timeout=120,
@@ -576,7 +534,7 @@ def test_ctrl_c_stops_everything_and_requeues_the_running_trials(tmp_path, data_
     study_file.write_text(SLOW_STUDY)
     db, trials = tmp_path / "p.db", 4
     args = tune_args(study_file=study_file, url=f"sqlite:///{db}", trials=trials)
-    process = start_tune(args, data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
+    process = start_cli(args, data_dir=data_dir, PAIRSEARCH_HEARTBEAT_SECONDS="2")
     try:
         wait_for(lambda: "RUNNING" in sqlite_states(db), timeout=120, what="a running trial", process=process)
         time.sleep(1.0)  # mid-epoch
