@@ -24,6 +24,7 @@ import optuna
 import pytest
 from conftest import TINY_STUDY, run_cli, write_tiny_study
 from conftest import main_in_process as run_main
+from mnist_files import idx_bytes
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
@@ -242,12 +243,6 @@ STUDY_FILE_ROWS = {name: study_file_row(name, words) for name, (_, words) in STU
 ROWS = {**EXPLICIT_ROWS, **STUDY_FILE_ROWS}
 SUBPROCESS_ROWS = ["trials_10_to_the_12", "file_binary", "storage_unreachable_host", "study_made_by_another_tool",
                    "file_never_ends", "idx_images_8x8"]
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """MNIST's IDX format: 0x0000, 0x08 (unsigned bytes), ndim, big-endian sizes, the bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
-    return header + array.astype(np.uint8).tobytes()
 
 
 # MNIST's four files, 6 training and 4 test images, with one thing wrong in each folder.
