@@ -1,14 +1,15 @@
 """Training recipes: the shipped files, validation by file and key, augmentation, and job identity.
 
-The identity tests read a copy of the committed storage of the published run
-(``docs/results/pairsearch.db``): under the default, its jobs keep their hashes and nothing is
-retrained; under another recipe every job is new.
+The identity tests read a copy of a storage made before recipes existed (the published run of
+2026-11-22, ``docs/results/pairsearch.db`` until it was regenerated, kept as
+``tests/data/before-recipes.db.gz``): under the default, its jobs keep their hashes and nothing
+is retrained; under another recipe every job is new.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
+import gzip
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from pairsearch.recipes import (
 from pairsearch.storage import StorageHandle
 from pairsearch.training import train_run
 
-PUBLISHED_DB = REPO / "docs" / "results" / "pairsearch.db"
+BEFORE_RECIPES_DB = Path(__file__).parent / "data" / "before-recipes.db.gz"
 VALID = """\
 name = "mine"
 epochs = 3
@@ -214,11 +215,11 @@ def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A copy of the published run's storage (tracked: made before recipes existed), opened read-only."""
+    """A storage of a real run made before recipes existed, opened read-only."""
     copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
-    shutil.copyfile(PUBLISHED_DB, copy)
+    copy.write_bytes(gzip.decompress(BEFORE_RECIPES_DB.read_bytes()))
     storage = StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
-    assert final.tuned_study_names(storage=storage), "the published storage holds no tuned study"
+    assert final.tuned_study_names(storage=storage), "the storage holds no tuned study"
     return storage
 
 
