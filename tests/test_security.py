@@ -30,7 +30,7 @@ from pg_cluster import free_port, running_cluster
 from pairsearch import final, tuning
 from pairsearch.data import DataChoice
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle, redact
+from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 PACKAGE = REPO / "pairsearch"
@@ -103,20 +103,6 @@ def test_no_password_in_exception_messages_or_their_chain(cluster):
             for secret in (PASSWORD, cluster.password):
                 assert secret not in str(error) and secret not in repr(error), name
             error = error.__cause__ or error.__context__
-
-
-@pytest.mark.parametrize("url", [
-    f"postgresql+psycopg://u:{PASSWORD}@h/db",
-    f"postgresql://u:{PASSWORD}@h:5432/db?sslmode=require",
-    f"postgres://u:{PASSWORD}@[::1]:5432/db",
-    f"postgresql+psycopg://u:{PASSWORD}:more@h/db",  # a ':' inside the password
-    f"postgresql+psycopg://u:{PASSWORD}@with@at@h/db",  # an '@' inside the password
-    f"postgresql+psycopg://u@h/db?sslmode=require&password={PASSWORD}",  # psycopg takes it there too
-    f"postgresql+psycopg://u@h/db?PASSWORD={PASSWORD}&sslmode=require",
-])
-def test_redact_hides_any_password(url):
-    assert PASSWORD not in redact(url)
-    assert "***" in redact(url)
 
 
 @pytest.mark.parametrize("option", ["--recipe", "--study-file"])

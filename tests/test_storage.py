@@ -1,4 +1,4 @@
-"""Storage URLs, redaction, clear one-line errors, journal files and the budget lock."""
+"""Storage URLs, clear one-line errors, journal files, coming to rest and the budget lock."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from conftest import REPO, run_cli
 
 from pairsearch import storage
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle, kind_of, redact
+from pairsearch.storage import StorageHandle, kind_of
 
 PASSWORD = "s3cretpw"
 UNREACHABLE = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"
@@ -42,34 +42,6 @@ def test_default_is_the_local_sqlite_file(monkeypatch):
 def test_empty_environment_variable_means_the_default(monkeypatch):
     monkeypatch.setenv("PAIRSEARCH_STORAGE", "")
     assert StorageHandle.resolve(url=None).url == "sqlite:///storage/pairsearch.db"
-
-
-# --- passwords -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("url", [
-    f"postgresql+psycopg://postgres:{PASSWORD}@db.example.org:5432/pairsearch",
-    f"postgresql://alice:{PASSWORD}@10.0.0.5/optuna",
-    f"postgres://alice:{PASSWORD}@host/db",
-    f"postgresql+psycopg://alice:{PASSWORD}@with@at@host/db",  # '@' inside the password
-])
-def test_redact_hides_the_password(url):
-    shown = redact(url)
-    assert PASSWORD not in shown
-    assert "***" in shown
-    assert shown.split("***@", 1)[1] == url.rsplit("@", 1)[1]  # host and database stay visible
-
-
-@pytest.mark.parametrize("url", [
-    "sqlite:///storage/pairsearch.db",
-    "sqlite:////abs/path/p.db",
-    "journal:/tmp/j.log",
-    "runs/journal.log",
-    "grpc://localhost:13000",
-    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",  # a user but no password
-])
-def test_redact_leaves_urls_without_a_password_alone(url):
-    assert redact(url) == url
 
 
 @pytest.mark.parametrize("url, kind", [
@@ -271,31 +243,6 @@ def test_a_process_that_wrote_a_file_and_then_reads_it_loses_no_other_process_wr
     assert seen.returncode == 0, seen.stderr
     assert seen.stdout.split() == ["3"]  # the parent sees the worker's trials...
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{db}").trials) == 3  # ...and they stay
-
-
-def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
-    from pairsearch import backends
-
-    assert backends.rest_in_one_file(tmp_path / "moved-away.db") is False
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_file_comes_to_rest_only_when_no_one_else_is_connected(tmp_path):
-    import sqlite3
-
-    from pairsearch import backends
-
-    db = tmp_path / "p.db"
-    other = sqlite3.connect(db)
-    other.execute("PRAGMA journal_mode=WAL")
-    other.execute("CREATE TABLE t (x INTEGER)")
-    other.commit()
-
-    assert backends.rest_in_one_file(db) is False  # a worker still connected: the log stays
-    assert (tmp_path / "p.db-wal").exists()
-    other.close()
-    assert backends.rest_in_one_file(db) is True
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.db"]
 
 
 def test_a_writing_connection_relaxes_fsync_only_in_wal_mode(tmp_path):
