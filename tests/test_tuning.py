@@ -33,7 +33,7 @@ from conftest import (
 )
 from optuna.trial import TrialState
 
-from pairsearch import runtime, samplers, tuning
+from pairsearch import runtime, tuning
 from pairsearch.data import DataChoice, PairSet, Split
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
@@ -109,30 +109,6 @@ def test_parallel_workers_with_a_seeded_sampler_draw_different_params(sqlite_tun
     study = load(f"sqlite:///{sqlite_tuned['db']}")
     drawn = [json.dumps(trial.params, sort_keys=True) for trial in study.trials]
     assert len(set(drawn)) == len(drawn), drawn
-
-
-def test_seeded_sampler_is_reproducible_per_trial(tmp_path):
-    """Trial k draws the same params whichever worker runs it; no two trials replay draws."""
-    spec = load_study_file(path=write_tiny_study(tmp_path))
-    assert spec.sampler.get("seed") is not None
-
-    def drawn(spec, *, workers: int) -> list[dict]:
-        """Six trials asked in turn by ``workers`` samplers (one per worker) on one study."""
-        storage = optuna.storages.InMemoryStorage()
-        studies = [optuna.create_study(study_name="s", storage=storage, direction="maximize",
-                                       sampler=samplers.build_sampler(spec=spec), load_if_exists=True)
-                   for _ in range(workers)]
-        for number in range(6):
-            study = studies[number % workers]
-            trial = study.ask()
-            study.tell(trial, samplers.suggest_params(trial=trial, spec=spec)["lr"])
-        return [trial.params for trial in studies[0].trials]
-
-    for name in ("random", "tpe"):
-        seeded = dataclasses.replace(spec, sampler={**spec.sampler, "name": name})
-        alone = drawn(seeded, workers=1)
-        assert drawn(seeded, workers=2) == alone == drawn(seeded, workers=1)
-        assert len({json.dumps(params, sort_keys=True) for params in alone}) == 6
 
 
 def test_trials_record_curves_and_attrs(sqlite_tuned):
