@@ -1,4 +1,4 @@
-"""Training recipes: the shipped files, validation by file and key, augmentation, and job identity.
+"""Training recipes: the shipped files, validation by file and key, and job identity.
 
 The identity tests read a copy of a storage made before recipes existed (the published run of
 2026-11-22, ``docs/results/pairsearch.db`` until it was regenerated, kept as
@@ -13,12 +13,9 @@ import gzip
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import REPO, run_cli
 
 from pairsearch import final, jobs
-from pairsearch.augment import SEED_OFFSET, make_augment, random_shift
-from pairsearch.data import Split
 from pairsearch.errors import PairsearchError
 from pairsearch.recipes import (
     MAX_SHIFT,
@@ -29,7 +26,6 @@ from pairsearch.recipes import (
     recipe_path,
 )
 from pairsearch.storage import StorageHandle
-from pairsearch.training import train_run
 
 BEFORE_RECIPES_DB = Path(__file__).parent / "data" / "before-recipes.db.gz"
 VALID = """\
@@ -134,80 +130,6 @@ def test_cli_refuses_a_bad_recipe_in_one_line_before_any_work(tmp_path, data_dir
     assert result.stderr.strip().splitlines() == [
         f"pairsearch: error: {path}: augment.max_shift: must be an integer from 0 to {MAX_SHIFT}, got 9"]
     assert not database.exists()
-
-
-# --- augmentation ----------------------------------------------------------------------------
-
-
-def shifted_by_hand(image: torch.Tensor, down: int, right: int) -> torch.Tensor:
-    """One image moved by (down, right), edge pixels repeated: the slow, obvious way."""
-    height, width = image.shape
-    rows = [min(max(y - down, 0), height - 1) for y in range(height)]
-    cols = [min(max(x - right, 0), width - 1) for x in range(width)]
-    return image[rows][:, cols]
-
-
-def test_each_image_of_each_pair_moves_by_its_own_offset():
-    images = torch.randn(64, 2, 14, 14)
-    generator = torch.Generator().manual_seed(3)
-    offsets = torch.randint(-2, 3, (2, 64, 2, 1), generator=torch.Generator().manual_seed(3))
-
-    shifted = random_shift(images=images, max_shift=2, generator=generator)
-
-    for n in range(64):
-        for c in range(2):
-            down, right = int(offsets[0, n, c]), int(offsets[1, n, c])
-            assert torch.equal(shifted[n, c], shifted_by_hand(images[n, c], down, right))
-    # The two images of a pair move independently, and not every image stays put.
-    assert (offsets[:, :, 0] != offsets[:, :, 1]).any()
-    assert (offsets != 0).any() and not torch.equal(shifted, images)
-
-
-def test_augmentation_is_seeded_and_off_for_max_shift_zero():
-    images = torch.randn(32, 2, 14, 14)
-    first, again, other = (make_augment(max_shift=1, seed=seed) for seed in (5, 5, 6))
-    assert torch.equal(first(images), again(images))
-    assert not torch.equal(first(images), other(images))
-    assert make_augment(max_shift=0, seed=5) is None
-    assert SEED_OFFSET > 2**31  # its stream is never the minibatch order's of any run seed
-
-
-def tiny_split(pools) -> Split:
-    from pairsearch.data import final_split
-
-    return final_split(pools=pools, seed=0, n_train=200, n_test=100)
-
-
-def test_augmentation_sees_training_pairs_only(pools, tiny_params):
-    split = tiny_split(pools)
-    seen = []
-    augment = make_augment(max_shift=1, seed=0)
-
-    def spy(images: torch.Tensor) -> torch.Tensor:
-        seen.append(images.clone())
-        return augment(images)
-
-    train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=0, augment=spy)
-
-    assert sum(len(batch) for batch in seen) == 2 * len(split.train)
-    train_rows = {tuple(row.flatten().tolist()) for row in split.train.images}
-    test_rows = {tuple(row.flatten().tolist()) for row in split.evaluation.images}
-    seen_rows = {tuple(row.flatten().tolist()) for batch in seen for row in batch}
-    assert seen_rows == train_rows and not seen_rows & test_rows
-
-
-def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny_params):
-    split = tiny_split(pools)
-
-    def history(max_shift: int) -> list:
-        result = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1,
-                           augment=make_augment(max_shift=max_shift, seed=1))
-        return [(r.train_loss, r.eval_accuracy) for r in result.history]
-
-    assert history(1) == history(1)
-    assert history(1) != history(0)
-    plain = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1)
-    assert history(0) == [(r.train_loss, r.eval_accuracy) for r in plain.history]
 
 
 # --- identity: the published storage ---------------------------------------------------------

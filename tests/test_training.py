@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pairsearch import training
+from pairsearch.augment import make_augment
 from pairsearch.data import PairSet, Split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import ARCHS, build_model, count_parameters, resolve_params
@@ -216,3 +217,44 @@ def test_adam_leaves_parameters_without_gradient_alone_as_torch_adam():
                 assert torch.equal(params[2], before[2]) and torch.equal(params[3], before[3])
     for mine, theirs in zip(ours_params, torch_params):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+# --- augmentation of the training pairs (a recipe's shifts) -------------------------------------
+
+
+def tiny_split(pools) -> Split:
+    from pairsearch.data import final_split
+
+    return final_split(pools=pools, seed=0, n_train=200, n_test=100)
+
+
+def test_augmentation_sees_training_pairs_only(pools, tiny_params):
+    split = tiny_split(pools)
+    seen = []
+    augment = make_augment(max_shift=1, seed=0)
+
+    def spy(images: torch.Tensor) -> torch.Tensor:
+        seen.append(images.clone())
+        return augment(images)
+
+    train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=0, augment=spy)
+
+    assert sum(len(batch) for batch in seen) == 2 * len(split.train)
+    train_rows = {tuple(row.flatten().tolist()) for row in split.train.images}
+    test_rows = {tuple(row.flatten().tolist()) for row in split.evaluation.images}
+    seen_rows = {tuple(row.flatten().tolist()) for batch in seen for row in batch}
+    assert seen_rows == train_rows and not seen_rows & test_rows
+
+
+def test_augmented_training_is_bit_repeatable_and_differs_from_plain(pools, tiny_params):
+    split = tiny_split(pools)
+
+    def history(max_shift: int) -> list:
+        result = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1,
+                           augment=make_augment(max_shift=max_shift, seed=1))
+        return [(r.train_loss, r.eval_accuracy) for r in result.history]
+
+    assert history(1) == history(1)
+    assert history(1) != history(0)
+    plain = train_run(arch="base", params=tiny_params, split=split, epochs=2, seed=1)
+    assert history(0) == [(r.train_loss, r.eval_accuracy) for r in plain.history]
