@@ -153,9 +153,16 @@ def tune(
     best = "none yet" if last.best_value is None else f"{last.best_value:.4f} {progress.format_params(last.best_params)}"
     print(f"finished={last.counts.finished} pruned={last.counts.pruned} failed={last.counts.failed} best={best}")
     if not outcome.budget_spent and timeout is None:
-        say(f"budget not spent ({last.counts.finished}/{trials} finished, {last.counts.running} RUNNING): "
-            "run the same command to continue; a journal file has no heartbeat, so a killed worker's "
-            "trial stays RUNNING there")
+        counts = last.counts
+        if counts.finished + counts.running >= trials and not request.storage.has_heartbeat:
+            # This process's share is done: the rest runs in other workers, which it cannot tell
+            # from trials a killed worker left behind (only a heartbeat could).
+            say(f"the budget is taken: {counts.finished}/{trials} finished and {counts.running} RUNNING in "
+                f"other workers, or left by a killed one (a {request.storage.kind} storage has no heartbeat "
+                "to tell them apart); 'pairsearch status' shows when they end")
+            return
+        say(f"budget not spent ({counts.finished}/{trials} finished, {counts.running} RUNNING): "
+            "run the same command to continue")
         raise typer.Exit(1)
 
 

@@ -288,6 +288,7 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
             label=lambda new: _label_final_study(study=new, plan=plan),
             refusal=f"study {plan.final_study_name!r} in {handle.redacted} was not made by pairsearch; "
                     "final-report keeps its jobs under that name: rename or delete that study",
+            locked=handle.has_lock,
         )
         # Earlier jobs of this recipe: jobs of another recipe are no earlier configuration.
         earlier = [job for t in study.get_trials(deepcopy=False) if job_recipe_name(t) == plan.recipe.name

@@ -27,6 +27,8 @@ from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
 
 WAIT_SECONDS = 2.0
+# Without a shared lock (gRPC) a study another process has just made is labelled within a second.
+LABEL_WAIT_SECONDS = 10.0
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -64,15 +66,18 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:
 
 
 def own_study(
-    *, storage: optuna.storages.BaseStorage, study_name: str, label: Callable[[optuna.Study], None], refusal: str
+    *, storage: optuna.storages.BaseStorage, study_name: str, label: Callable[[optuna.Study], None], refusal: str,
+    locked: bool = True,
 ) -> optuna.Study:
     """The study pairsearch made under ``study_name``, or a new one (maximize) labelled by ``label``.
 
     A study of that name that pairsearch did not make (plain Optuna's default direction is
     MINIMIZE; it may be multi-objective) is refused with ``refusal`` before anything is
     written. Call under the study's lock, so no other pairsearch process is half-way through
-    labelling it. Not ``create_study(load_if_exists=True)``: on a journal file that appends a
-    record even when the study exists, so a refused or repeated command would still change it.
+    labelling it; where there is no lock (``locked=False``: gRPC), an empty maximize study is
+    given :data:`LABEL_WAIT_SECONDS` to be labelled by the process that just made it. Not
+    ``create_study(load_if_exists=True)``: on a journal file that appends a record even when the
+    study exists, so a refused or repeated command would still change it.
     """
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -80,8 +85,13 @@ def own_study(
         study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
         label(study)
         return study
-    if not study.user_attrs.get("pairsearch"):
-        raise PairsearchError(refusal)
+    deadline = time.monotonic() + (0 if locked else LABEL_WAIT_SECONDS)
+    while not study.user_attrs.get("pairsearch"):
+        being_made = not study.trials and study.directions == [optuna.study.StudyDirection.MAXIMIZE]
+        if not being_made or time.monotonic() > deadline:
+            raise PairsearchError(refusal)
+        time.sleep(WAIT_SECONDS)
+        study = optuna.load_study(study_name=study_name, storage=storage)
     return study
 
 

@@ -90,6 +90,11 @@ class StorageHandle:
         return None
 
     @property
+    def has_lock(self) -> bool:
+        """Whether :meth:`lock` serialises processes (gRPC has no shared lock)."""
+        return self.kind != "grpc"
+
+    @property
     def has_heartbeat(self) -> bool:
         """Only RDB storages run heartbeats: elsewhere a killed worker's trial stays RUNNING."""
         return self.kind in ("sqlite", "postgresql")

@@ -146,7 +146,7 @@ def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
         study = own_study(
             storage=request.storage.open(), study_name=request.study_name,
             label=lambda new: _label_new_study(study=new, request=request, fingerprint=fingerprint),
-            refusal=refusal,
+            refusal=refusal, locked=request.storage.has_lock,
         )
     check_compatible(study=study, request=request, fingerprint=fingerprint)
     return study

@@ -287,6 +287,15 @@ def test_journal_file_two_workers_exact_budget(tmp_path, tiny_study, data_dir):
     assert finished(study) == 3
     assert states(study).get(TrialState.RUNNING, 0) == 0
 
+    # A trial left RUNNING (a killed worker, or one still at work elsewhere: without a heartbeat
+    # nothing tells them apart) holds the last unit of a budget of 4: this tune's share is done.
+    study.ask()
+    again = run_cli(tune_args(study_file=tiny_study, url=f"journal:{path}", trials=4), data_dir=data_dir)
+    assert again.returncode == 0, again.stderr
+    assert ("the budget is taken: 3/4 finished and 1 RUNNING in other workers, or left by a killed one "
+            "(a journal storage has no heartbeat to tell them apart)") in again.stderr
+    assert len(load(JournalStorage(JournalFileBackend(str(path)))).trials) == 4  # nothing beyond the budget
+
 
 @pytest.mark.postgres
 def test_postgres_two_tune_processes_share_one_budget(pg_url, tiny_study, data_dir):
