@@ -44,6 +44,15 @@ def test_two_workers_through_the_grpc_proxy_spend_an_exact_budget(pg_url, tmp_pa
             data_dir=data_dir,
         )
         assert tuned.returncode == 0, tuned.stderr
+        # Two tune processes starting one new study at once: no lock through the proxy, so the
+        # second must wait for the first to label the study, and neither may end on the other's trials.
+        together = [subprocess.Popen(
+            [sys.executable, "-m", "pairsearch", "tune", "--arch", "base", "--study-file", str(study_file),
+             "--study", "pair", "--trials", "4", "--workers", "1", "--storage", f"grpc://127.0.0.1:{port}",
+             "--quiet"], cwd=REPO, env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True) for _ in range(2)]
+        ended = [process.communicate(timeout=300) + (process.returncode,) for process in together]
+        assert [code for _, _, code in ended] == [0, 0], [errors for _, errors, _ in ended]
     finally:
         proxy.terminate()
         output, errors = proxy.communicate(timeout=30)
@@ -55,3 +64,5 @@ def test_two_workers_through_the_grpc_proxy_spend_an_exact_budget(pg_url, tmp_pa
     # Without a shared lock a surplus trial may be created; it is failed, never counted.
     surplus = [t for t in trials if t.state.name == "FAIL"]
     assert all(t.user_attrs.get("stop_reason") == "over budget" for t in surplus), surplus
+    pair = Counter(trial.state.name for trial in optuna.load_study(study_name="pair", storage=pg_url).trials)
+    assert pair["COMPLETE"] + pair["PRUNED"] == 4 and pair["RUNNING"] == 0, pair
