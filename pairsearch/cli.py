@@ -154,7 +154,7 @@ def tune(
     print(f"finished={last.counts.finished} pruned={last.counts.pruned} failed={last.counts.failed} best={best}")
     if not outcome.budget_spent and timeout is None:
         counts = last.counts
-        if counts.finished + counts.running >= trials and not request.storage.has_heartbeat:
+        if outcome.budget_held and not request.storage.has_heartbeat:
             # This process's share is done: the rest runs in other workers, which it cannot tell
             # from trials a killed worker left behind (only a heartbeat could).
             say(f"the budget is taken: {counts.finished}/{trials} finished and {counts.running} RUNNING in "

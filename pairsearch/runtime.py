@@ -87,12 +87,17 @@ def own_study(
         return study
     deadline = time.monotonic() + (0 if locked else LABEL_WAIT_SECONDS)
     while not study.user_attrs.get("pairsearch"):
-        being_made = not study.trials and study.directions == [optuna.study.StudyDirection.MAXIMIZE]
-        if not being_made or time.monotonic() > deadline:
+        if not may_be_in_labelling(study) or time.monotonic() > deadline:
             raise PairsearchError(refusal)
         time.sleep(WAIT_SECONDS)
         study = optuna.load_study(study_name=study_name, storage=storage)
     return study
+
+
+def may_be_in_labelling(study: optuna.Study) -> bool:
+    """An empty maximize study: what pairsearch has made and may still be labelling (an unlabelled
+    study with trials, or minimize, or multi-objective, was made by something else)."""
+    return not study.trials and study.directions == [optuna.study.StudyDirection.MAXIMIZE]
 
 
 def label_objective(*, study: optuna.Study, name: str) -> None:

@@ -28,6 +28,7 @@ from pairsearch.runtime import (
     WorkQueue,
     count_trials,
     label_objective,
+    may_be_in_labelling,
     own_study,
     work_until_done,
     worker_exit_code,
@@ -88,6 +89,11 @@ class TuneOutcome:
     @property
     def budget_spent(self) -> bool:
         return self.final.counts.finished >= self.budget
+
+    @property
+    def budget_held(self) -> bool:
+        """Not spent, but every unit of it finished or RUNNING (in this command's workers or others')."""
+        return budget_decision(self.final.counts, budget=self.budget) == "full"
 
 
 def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
@@ -186,9 +192,7 @@ def _was(studies: list[str]) -> str:
 
 def _foreign(study: optuna.Study) -> bool:
     """Unmarked and not an empty maximize study another ``tune`` may be labelling right now."""
-    if study.user_attrs.get("pairsearch"):
-        return False
-    return bool(study.trials) or study.directions != [optuna.study.StudyDirection.MAXIMIZE]
+    return not study.user_attrs.get("pairsearch") and not may_be_in_labelling(study)
 
 
 def _existing_study(*, request: TuneRequest) -> optuna.Study | None:
