@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from pairsearch.backends import adopt_heartbeatless_trials
 from pairsearch.errors import PairsearchError, error_line
 from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
@@ -35,6 +36,13 @@ EXIT_INTERRUPTED = 130
 
 class SurplusTrial(Exception):
     """A trial created beyond the budget or the job list (only without a shared lock: gRPC)."""
+
+
+class TrialTakenOver(BaseException):
+    """This worker's trial was failed and re-queued by another one's sweep while it ran.
+
+    A BaseException, so that Optuna does not try to tell the trial (already failed) its result.
+    """
 
 
 @dataclass(frozen=True)
@@ -174,10 +182,15 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
             held.close()  # the trial exists now: let other workers count it and go on
             try:
                 with _GATE.open():
-                    return queue.objective(trial)
+                    value = queue.objective(trial)
             except KeyboardInterrupt:
                 trial.set_user_attr("stop_reason", "interrupted")  # the dashboard says why it failed
                 raise
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise TrialTakenOver from None
+            if study._storage.get_trial(trial._trial_id).state.is_finished():
+                raise TrialTakenOver
+            return value
 
         try:
             with _GATE.deferred():
@@ -186,11 +199,15 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
             if started:
                 retry_interrupted(study=study, number=started[0])
             raise
+        except TrialTakenOver:
+            print(f"pairsearch: trial {started[0]} of {study.study_name} was failed and re-queued by another "
+                  "worker (its heartbeat had lapsed); going on", file=sys.stderr, flush=True)
     return "ran"
 
 
 def sweep_stale_trials(study: optuna.Study) -> None:
     """Fail trials of killed workers (heartbeat older than the grace period) and re-enqueue them."""
+    adopt_heartbeatless_trials(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)

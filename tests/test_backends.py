@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
-from pairsearch import backends
+import optuna
+import pytest
+from optuna.storages._heartbeat import get_heartbeat_thread
+from optuna.trial import TrialState
+from pg_cluster import running_cluster
+
+from pairsearch import backends, runtime
+from pairsearch.storage import StorageHandle
 
 
 def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
@@ -24,3 +33,26 @@ def test_a_file_comes_to_rest_only_when_no_one_else_is_connected(tmp_path):
     other.close()
     assert backends.rest_in_one_file(db) is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.db"]
+
+
+@pytest.mark.slow
+def test_the_heartbeat_outlives_a_storage_outage(monkeypatch):
+    # Optuna's heartbeat thread ended at its first failed beat: once the server was back, the
+    # trial still training looked stale and another worker's sweep failed and re-ran it.
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)
+    with running_cluster() as cluster:
+        handle = StorageHandle(url=cluster.create_database(), kind="postgresql", heartbeat_seconds=1)
+        study = optuna.create_study(storage=handle.open(), direction="maximize")
+        trial = study.ask()
+        with get_heartbeat_thread(trial._trial_id, study._storage):  # as Study.optimize runs it
+            time.sleep(1.5)
+            cluster.stop("fast")
+            time.sleep(2.5)  # a beat or two fail
+            cluster.start()
+            time.sleep(2.5)  # past the 3 s grace since the last beat before the outage
+            runtime.sweep_stale_trials(study)
+            state = study.get_trials()[trial.number].state
+        backends.close_all()
+    assert thread_errors == []
+    assert state == TrialState.RUNNING

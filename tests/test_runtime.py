@@ -1,14 +1,19 @@
-"""The worker runtime both stages stand on: here, taking over a study another process is making."""
+"""The worker runtime both stages stand on: taking over a study another process is making, and
+the heartbeat sweep's trials nobody runs any more."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import optuna
 import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
 
 from pairsearch import runtime
 from pairsearch.errors import PairsearchError
+from pairsearch.storage import StorageHandle
 
 
 def unlabelled(tmp_path) -> tuple[str, optuna.Study]:
@@ -44,3 +49,81 @@ def test_without_a_lock_a_study_with_trials_is_no_study_being_made(tmp_path):
     study.add_trial(optuna.trial.create_trial(value=1.0))
     with pytest.raises(PairsearchError, match="not pairsearch's"):
         take(url, locked=False)
+
+
+# --- the heartbeat sweep ---------------------------------------------------------------------
+
+
+def beating_handle(tmp_path) -> StorageHandle:
+    """An SQLite storage as workers open it, with a heartbeat every second (grace 3 s)."""
+    return StorageHandle(url=f"sqlite:///{tmp_path / 'h.db'}", kind="sqlite", heartbeat_seconds=1)
+
+
+def beating_study(tmp_path) -> optuna.Study:
+    return optuna.create_study(study_name="h", storage=beating_handle(tmp_path).open(), direction="maximize")
+
+
+def claim_one_trial(tmp_path, study: optuna.Study, objective) -> str:
+    queue = runtime.WorkQueue(study=study, objective=objective, decide=lambda counts: "run")
+    return runtime.claim_one(handle=beating_handle(tmp_path), queue=queue)
+
+
+def test_a_trial_that_never_beat_is_failed_and_requeued_after_the_grace_period(tmp_path):
+    # As a worker leaves it when the storage goes away between creating a trial and its first
+    # heartbeat: Optuna never calls a trial without a heartbeat stale, so it held the budget forever.
+    study = beating_study(tmp_path)
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+
+    runtime.sweep_stale_trials(study)
+    assert study.get_trials()[orphan.number].state == TrialState.RUNNING  # its worker may yet beat
+    time.sleep(4.5)  # past the grace period, at SQLite's whole-second clock
+    runtime.sweep_stale_trials(study)
+
+    trials = study.get_trials()
+    assert trials[orphan.number].state == TrialState.FAIL
+    retries = [t for t in trials if t.state == TrialState.WAITING]
+    assert [RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in retries] == [orphan.number]
+
+
+def test_a_live_trial_keeps_beating_through_the_sweeps(tmp_path):
+    study = beating_study(tmp_path)
+    states = []
+
+    def objective(trial: optuna.Trial) -> float:
+        for _ in range(5):
+            time.sleep(1.0)
+            runtime.sweep_stale_trials(study)  # another worker's sweep, while this trial trains
+        states.append(study.get_trials()[trial.number].state)
+        return 1.0
+
+    assert claim_one_trial(tmp_path, study, objective) == "ran"
+    assert states == [TrialState.RUNNING]
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+
+
+def test_a_trial_failed_by_another_workers_sweep_is_given_up_quietly(tmp_path, capsys):
+    # A worker whose heartbeat lapsed (a long outage) while its trial trained: another worker
+    # failed and re-queued the trial; this one must not crash on telling it its result.
+    study = beating_study(tmp_path)
+
+    def objective(trial: optuna.Trial) -> float:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        study.enqueue_trial({}, user_attrs={"retry_of": trial.number})
+        return 1.0
+
+    assert claim_one_trial(tmp_path, study, objective) == "ran"
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
+    assert "trial 0 of h was failed and re-queued by another worker" in capsys.readouterr().err
+
+
+def test_a_trial_failed_by_a_sweep_mid_epoch_is_given_up_quietly(tmp_path, capsys):
+    study = beating_study(tmp_path)
+
+    def objective(trial: optuna.Trial) -> float:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        trial.report(0.5, step=1)  # the next epoch's report: the trial is no longer this worker's
+        return 1.0
+
+    assert claim_one_trial(tmp_path, study, objective) == "ran"
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+    assert "was failed and re-queued by another worker" in capsys.readouterr().err
