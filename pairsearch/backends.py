@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 
 MAX_RETRY = 3
 LOCK_TIMEOUT_SECONDS = 600
+# A study lock is held for the milliseconds it takes to sweep, count and create one trial. A
+# holder that stops (a host gone, a stopped process) loses it after this long, or every worker
+# on every host would wait for it until the server noticed the dead connection (hours).
+LOCK_HOLD_LIMIT_SECONDS = 60
+# Every PostgreSQL connection: give up connecting after 10 s, and notice a server that went
+# away without closing the connection (a host or network gone) in about 1 min, not 2 h.
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives_idle": 30, "keepalives_interval": 10,
+                         "keepalives_count": 3}
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
 
 
@@ -143,7 +151,7 @@ def _rdb_storage(handle: StorageHandle, *, schema_ready: bool) -> RDBStorage:
         # so about 30 worker processes fit in a server's default 100 connections.
         engine_kwargs = {
             "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
-            "connect_args": {"connect_timeout": 10},
+            "connect_args": POSTGRES_CONNECT_ARGS,
         }
     interval = handle.heartbeat_seconds
     with warnings.catch_warnings():  # heartbeats are marked experimental but are the documented way
@@ -219,7 +227,7 @@ def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
         url = psycopg_url(handle.url)
         engine_kwargs = {
             "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
-            "connect_args": {"connect_timeout": 10, "options": "-c default_transaction_read_only=on"},
+            "connect_args": {**POSTGRES_CONNECT_ARGS, "options": "-c default_transaction_read_only=on"},
         }
     _require_optuna_schema(handle=handle, url=url, engine_kwargs=engine_kwargs)
     return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
@@ -357,7 +365,9 @@ def _lock_engine(url: str):
     import sqlalchemy
 
     return sqlalchemy.create_engine(
-        psycopg_url(url), pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        psycopg_url(url), pool_size=1, max_overflow=1, pool_pre_ping=True,
+        connect_args={**POSTGRES_CONNECT_ARGS,
+                      "options": f"-c idle_in_transaction_session_timeout={LOCK_HOLD_LIMIT_SECONDS * 1000}"},
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -56,3 +59,34 @@ def test_the_heartbeat_outlives_a_storage_outage(monkeypatch):
         backends.close_all()
     assert thread_errors == []
     assert state == TrialState.RUNNING
+
+
+HOLD_AND_STOP = """
+import os, signal, sys
+from pairsearch import backends
+backends.LOCK_HOLD_LIMIT_SECONDS = 2
+with backends.advisory_lock(url=sys.argv[1], study_name="s"):
+    print("held", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)  # a host gone: its connection stays open, silent
+"""
+
+
+@pytest.mark.postgres
+def test_a_study_lock_whose_holder_stopped_is_released(pg_url):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_STOP, pg_url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        taken = threading.Event()
+
+        def take_the_lock() -> None:
+            with backends.advisory_lock(url=pg_url, study_name="s"):
+                taken.set()
+
+        started = time.monotonic()
+        threading.Thread(target=take_the_lock, daemon=True).start()
+        assert taken.wait(timeout=30), "the lock of a stopped holder was never released"
+        assert time.monotonic() - started >= 1.0  # it was held, then let go
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        backends.close_all()
