@@ -332,8 +332,11 @@ def file_lock(*, path: Path) -> Iterator[None]:
     lock = FileLock(str(path), timeout=LOCK_TIMEOUT_SECONDS)
     try:
         lock.acquire()
-    except Timeout:
-        raise
+    except Timeout:  # held for the milliseconds of one count and create, unless its holder stopped
+        raise PairsearchError(
+            f"the study lock {path} has been held by another process for over {LOCK_TIMEOUT_SECONDS} s "
+            "(a stopped pairsearch process on this host? see ps)"
+        ) from None
     except OSError as error:  # a read-only folder or a full disk: say so, no traceback
         raise PairsearchError(
             f"cannot take the study lock {path}: {error.strerror or error} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 
 from pairsearch import backends, runtime
+from pairsearch.errors import PairsearchError
 from pairsearch.storage import StorageHandle
 
 
@@ -90,3 +92,13 @@ def test_a_study_lock_whose_holder_stopped_is_released(pg_url):
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         backends.close_all()
+
+
+def test_a_file_lock_held_too_long_is_one_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "p.db.s.lock"
+    monkeypatch.setattr(backends, "LOCK_TIMEOUT_SECONDS", 0.2)
+    with open(path, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another process's hold, as filelock takes it
+        with pytest.raises(PairsearchError, match="held by another process for over 0.2 s"), \
+                backends.file_lock(path=path):
+            pytest.fail("took a lock another holds")
