@@ -40,6 +40,7 @@ def test_a_file_comes_to_rest_only_when_no_one_else_is_connected(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.db"]
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 @pytest.mark.slow
 def test_the_heartbeat_outlives_a_storage_outage(monkeypatch):
     # Optuna's heartbeat thread ended at its first failed beat: once the server was back, the

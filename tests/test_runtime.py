@@ -68,6 +68,8 @@ def claim_one_trial(tmp_path, study: optuna.Study, objective) -> str:
     return runtime.claim_one(handle=beating_handle(tmp_path), queue=queue)
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_trial_that_never_beat_is_failed_and_requeued_after_the_grace_period(tmp_path):
     # As a worker leaves it when the storage goes away between creating a trial and its first
     # heartbeat: Optuna never calls a trial without a heartbeat stale, so it held the budget forever.
