@@ -90,9 +90,10 @@ def own_study(
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
-        label(study)
-        return study
+        study, made = create_or_join(storage=storage, study_name=study_name)
+        if made:
+            label(study)
+            return study
     deadline = time.monotonic() + (0 if locked else LABEL_WAIT_SECONDS)
     while not study.user_attrs.get("pairsearch"):
         if not may_be_in_labelling(study) or time.monotonic() > deadline:
@@ -100,6 +101,18 @@ def own_study(
         time.sleep(WAIT_SECONDS)
         study = optuna.load_study(study_name=study_name, storage=storage)
     return study
+
+
+def create_or_join(*, storage: optuna.storages.BaseStorage | str, study_name: str) -> tuple[optuna.Study, bool]:
+    """A new maximize study and True, or the study another process made since we looked and False.
+
+    Without a lock (gRPC) two processes starting one new study at once both find none; the
+    second's create is refused by the storage, and it joins the first's.
+    """
+    try:
+        return optuna.create_study(study_name=study_name, storage=storage, direction="maximize"), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=study_name, storage=storage), False
 
 
 def may_be_in_labelling(study: optuna.Study) -> bool:

@@ -51,6 +51,14 @@ def test_without_a_lock_a_study_with_trials_is_no_study_being_made(tmp_path):
         take(url, locked=False)
 
 
+def test_a_study_another_process_made_since_we_looked_is_joined_not_a_crash(tmp_path):
+    url, made_by_the_other = unlabelled(tmp_path)  # it found no study either, and created it first
+
+    joined, made = runtime.create_or_join(storage=url, study_name="s")
+
+    assert not made and joined._study_id == made_by_the_other._study_id
+
+
 # --- the heartbeat sweep ---------------------------------------------------------------------
 
 
