@@ -120,7 +120,11 @@ def format_epoch(*, record, epochs: int) -> str:
 def tune(
     arch: Annotated[str, typer.Option(help="Architecture to tune (see 'pairsearch archs').")],
     trials: Annotated[int, typer.Option(min=1, max=1_000_000, help="Study-wide budget of finished trials.")],
-    study: Annotated[str | None, typer.Option(help="Study name [default: the arch name].")] = None,
+    repeats: Annotated[int, typer.Option(
+        min=1, max=100,
+        help="Independent searches, each its own study (NAME, NAME.search1, …) with its own budget, sampler "
+             "stream and tuning seed; a larger number later adds searches.")] = 1,
+    study: Annotated[str | None, typer.Option(help="Study name (of search 0) [default: the arch name].")] = None,
     study_file: Annotated[Path | None, typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
     storage: Storage = None,
     workers: Workers = "auto",
@@ -144,16 +148,18 @@ def tune(
     request = tuning.TuneRequest(
         spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner, recipe=training),
         study_name=inputs.study_name(study, default=arch), storage=inputs.storage_handle(url=storage), trials=trials,
-        data=inputs.choose_data(dataset=dataset, data_dir=data_dir), workers=inputs.parse_workers(workers),
+        repeats=repeats, data=inputs.choose_data(dataset=dataset, data_dir=data_dir),
+        workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads, timeout=timeout, recipe=training,
     )
     outcome = tuning.tune(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="trials")
-    last = outcome.final
-    best = "none yet" if last.best_value is None else f"{last.best_value:.4f} {progress.format_params(last.best_params)}"
-    print(f"finished={last.counts.finished} pruned={last.counts.pruned} failed={last.counts.failed} best={best}")
+    for name, last in zip([search.study_name for search in request.searches()], outcome.searches, strict=True):
+        best = "none yet" if last.best_value is None else f"{last.best_value:.4f} {progress.format_params(last.best_params)}"
+        prefix = f"{name}: " if repeats > 1 else ""
+        print(f"{prefix}finished={last.counts.finished} pruned={last.counts.pruned} failed={last.counts.failed} best={best}")
     if not outcome.budget_spent and timeout is None:
-        counts = last.counts
+        counts = outcome.final.counts
         if outcome.budget_held and not request.storage.has_heartbeat:
             # This process's share is done: the rest runs in other workers, which it cannot tell
             # from trials a killed worker left behind (only a heartbeat could).

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pairsearch.errors import PairsearchError
+from pairsearch.searches import FINAL_SUFFIX, SEARCH_SUFFIX, split_search_name
 
 if TYPE_CHECKING:
     from pairsearch.recipes import Recipe
@@ -55,8 +56,12 @@ def study_name(raw: str | None, *, default: str) -> str:
         raise PairsearchError("--study must not be empty (leave it out to use the arch name)")
     if not name.isprintable():
         raise PairsearchError(f"--study must be printable text on one line, got {name!r}"[:200])
-    if len(name) > MAX_STUDY_NAME:
-        raise PairsearchError(f"--study must be at most {MAX_STUDY_NAME} characters, got {len(name)}")
+    if len(name) > MAX_STUDY_NAME - len(".search100.final"):
+        raise PairsearchError(f"--study must be at most {MAX_STUDY_NAME - len('.search100.final')} characters, "
+                              f"got {len(name)}")
+    if name.endswith(FINAL_SUFFIX) or split_search_name(name)[1]:
+        raise PairsearchError(f"--study must not end in {FINAL_SUFFIX} or {SEARCH_SUFFIX}N: pairsearch names its "
+                              f"final jobs' and repeated searches' studies so (use --repeats), got {name!r}"[:300])
     return name
 
 

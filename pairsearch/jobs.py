@@ -18,8 +18,8 @@ from optuna.trial import TrialState
 
 from pairsearch.defaults import DEFAULT_RECIPE
 from pairsearch.recipes import Recipe, recipe_from_record
+from pairsearch.searches import FINAL_SUFFIX
 
-FINAL_SUFFIX = ".final"
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ class WorkQueue:
 def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline: float | None = None) -> None:
     """Claim and run units from ``queues`` until every queue is done (or ``deadline`` passes).
 
+    After each unit the worker goes back to the first queue that has room, so the queues finish
+    in order (a search, a final study) while the workers spread over the rest.
+
     A storage outage is waited out (the heartbeat sweep fails and retries a unit in flight).
     Without a heartbeat (journal, gRPC) a dead worker's unit never comes back, so a queue that
     is only ``full`` counts as done.
@@ -171,6 +174,9 @@ def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline:
             if outcome == "done" or (outcome == "full" and not handle.has_heartbeat):
                 pending.remove(queue)
             waiting = waiting or outcome == "full"
+            if outcome == "ran":  # back to the first queue with room: queues finish in order
+                waiting = False
+                break
         if waiting and pending:
             time.sleep(WAIT_SECONDS)
 

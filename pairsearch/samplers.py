@@ -6,15 +6,21 @@ import functools
 
 import optuna
 
+from pairsearch.searches import trial_sampler_seed
 from pairsearch.studyspec import StudySpec
 
 
-def build_sampler(*, spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """TPE or random sampling as the study file says; seeded per trial when it gives a seed."""
+def build_sampler(*, spec: StudySpec, search: int = 0) -> optuna.samplers.BaseSampler:
+    """TPE or random sampling as the study file says, for one search of the study.
+
+    Search 0 is seeded per trial when the file gives a seed, unseeded otherwise; every other
+    search draws its own per-trial seeds (:func:`pairsearch.searches.trial_sampler_seed`).
+    """
     seed = spec.sampler.get("seed")
-    if seed is None:
+    if search == 0 and seed is None:
         return _make_sampler(spec, seed=None)
-    return TrialSeededSampler(make=functools.partial(_make_sampler, spec), seed=seed)
+    return TrialSeededSampler(make=functools.partial(_make_sampler, spec), seed_of=functools.partial(
+        trial_sampler_seed, sampler_seed=seed, study_seed=spec.seed, search=search))
 
 
 def _make_sampler(spec: StudySpec, *, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -24,19 +30,19 @@ def _make_sampler(spec: StudySpec, *, seed: int | None) -> optuna.samplers.BaseS
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
-    """A study file's sampler seed, offset by the trial number for every trial.
+    """A sampler seeded anew for every trial, by its trial number.
 
     One seeded sampler per worker would make every worker (and every re-run) draw the same
     sequence of params; seeding by trial number keeps a seeded study reproducible trial by
     trial while no two trials replay the same random draws.
     """
 
-    def __init__(self, *, make, seed: int) -> None:
-        self._make, self._seed = make, seed
-        self._sampler = make(seed=seed)
+    def __init__(self, *, make, seed_of) -> None:
+        self._make, self._seed_of = make, seed_of
+        self._sampler = make(seed=seed_of(trial_number=0))
 
     def before_trial(self, study, trial) -> None:
-        self._sampler = self._make(seed=self._seed + trial.number)
+        self._sampler = self._make(seed=self._seed_of(trial_number=trial.number))
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):

@@ -34,10 +34,12 @@ from pairsearch.runtime import (
     worker_exit_code,
 )
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
+from pairsearch.records import MARKER, TunedStudy
+from pairsearch.searches import search_study_name, split_search_name, tuning_seed
 from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import NoOptunaSchema
 from pairsearch.studyspec import StudySpec
-from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers
+from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
 
 OBJECTIVE_LABEL = "validation accuracy"
 
@@ -48,9 +50,12 @@ class TuneRequest:
 
     Attributes:
         spec: The validated study file (with ``--epochs`` / ``--pruner`` applied).
-        study_name: The Optuna study to run or continue.
+        study_name: The study of search 0 (``--study``, default the arch); search r ≥ 1 is the
+            study ``<study_name>.search<r>`` (:mod:`pairsearch.searches`).
         storage: Where the study lives.
-        trials: The study-wide budget of finished trials.
+        trials: The study-wide budget of finished trials, for each search.
+        repeats: Independent searches 0 … repeats-1, each its own study and budget.
+        search: Which search ``study_name`` is (set by :meth:`searches`; 0 for the command).
         data: The data source and folder.
         workers: Local worker processes.
         device: A device torch accepted (``cpu``, ``cuda``, ``cuda:1``).
@@ -66,11 +71,23 @@ class TuneRequest:
     storage: StorageHandle
     trials: int
     data: DataChoice
+    repeats: int = 1
+    search: int = 0
     workers: int = 1
     device: str = "cpu"
     threads: int = 1
     timeout: float | None = None
     recipe: Recipe | None = None
+
+    def searches(self) -> list[TuneRequest]:
+        """One request per search, search 0 first, each naming its own study."""
+        return [dataclasses.replace(self, study_name=search_study_name(group=self.study_name, search=r),
+                                    search=r, repeats=1) for r in range(self.repeats)]
+
+    @property
+    def seed(self) -> int:
+        """This search's tuning seed: training/validation pairs, initial weights, batch order."""
+        return tuning_seed(study_seed=self.spec.seed, search=self.search)
 
     @property
     def training(self) -> Recipe:
@@ -80,20 +97,26 @@ class TuneRequest:
 
 @dataclass(frozen=True)
 class TuneOutcome:
-    """How a ``tune`` command ended: the study as the last worker left it, and the workers' exits."""
+    """How a ``tune`` command ended: each search's study as the last worker left it, and the workers' exits."""
 
-    final: Snapshot
+    searches: tuple[Snapshot, ...]
     exits: WorkerExits
     budget: int
 
     @property
+    def final(self) -> Snapshot:
+        """The last search's study (the only one without ``--repeats``)."""
+        return self.searches[-1]
+
+    @property
     def budget_spent(self) -> bool:
-        return self.final.counts.finished >= self.budget
+        return all(shot.counts.finished >= self.budget for shot in self.searches)
 
     @property
     def budget_held(self) -> bool:
         """Not spent, but every unit of it finished or RUNNING (in this command's workers or others')."""
-        return budget_decision(self.final.counts, budget=self.budget) == "full"
+        return not self.budget_spent and all(
+            budget_decision(shot.counts, budget=self.budget) in ("full", "done") for shot in self.searches)
 
 
 def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
@@ -107,20 +130,36 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
         The final state of the study and how the workers ended.
     """
     pools = request.data.load()
-    study = prepare_study(request=request, fingerprint=pools.fingerprint)
+    searches = request.searches()
+    studies = [prepare_study(request=search, fingerprint=pools.fingerprint) for search in searches]
     note = unlike_studies_note(request=request)
     if note:
         display.say(note)
     if request.data.announcement():
         display.say(request.data.announcement())
-    display.say(f"study {request.study_name} in {request.storage.redacted}: "
-                f"{request.workers} worker(s), budget {request.trials}")
+    what = f"study {request.study_name}" if request.repeats == 1 else (
+        f"{request.repeats} independent searches ({searches[0].study_name} … {searches[-1].study_name})")
+    display.say(f"{what} in {request.storage.redacted}: {request.workers} worker(s), "
+                f"budget {request.trials}{' each' if request.repeats > 1 else ''}")
     exits = run_workers(
         target=run_worker, config=request, count=request.workers,
-        watch=lambda keep_watching: display.watch_study(
-            study=study, budget=request.trials, keep_watching=keep_watching),
+        watch=lambda keep_watching: watch_searches(studies=studies, budget=request.trials,
+                                                   keep_watching=keep_watching, display=display),
     )
-    return TuneOutcome(final=exits.watched, exits=exits, budget=request.trials)
+    return TuneOutcome(searches=tuple(exits.watched), exits=exits, budget=request.trials)
+
+
+def watch_searches(*, studies: list[optuna.Study], budget: int, keep_watching: Callable[[], bool],
+                   display: Display) -> list[Snapshot]:
+    """Show each search's progress in turn (workers finish them in order); the last snapshot of each."""
+    shots = []
+    for study in studies:
+        shot = snapshot(study)
+        if shot.counts.finished < budget or study is studies[-1]:
+            shot = display.watch_study(study=study, budget=budget, keep_watching=lambda: keep_watching() and (
+                snapshot(study).counts.finished < budget))
+        shots.append(shot)
+    return shots
 
 
 # --- the study -------------------------------------------------------------------------------
@@ -169,7 +208,7 @@ def unlike_studies_note(*, request: TuneRequest) -> str | None:
             theirs = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs"))
         except PairsearchError:  # a broken record: the report says so when it reads it
             continue
-        if summary.study_name == request.study_name:
+        if split_search_name(summary.study_name)[0] == request.study_name:  # its own searches
             continue
         if not theirs.trains_like(request.training):
             other_recipe.append(f"{summary.study_name} ({theirs.name})")
@@ -210,57 +249,62 @@ def _existing_study(*, request: TuneRequest) -> optuna.Study | None:
         return None
 
 
-def study_attrs(*, spec: StudySpec, data_source: str, fingerprint: str) -> dict:
-    """What a tuning study records about itself: spec, data and versions."""
+def tuned_record(*, request: TuneRequest, fingerprint: str) -> TunedStudy:
+    """What a new tuning study records about itself: spec, data, recipe, search and versions."""
     import torch
 
-    return {
-        "pairsearch": True, "arch": spec.arch, "spec": spec.to_json(), "spec_hash": spec.spec_hash,
-        "epochs": spec.epochs, "data_source": data_source, "data_fingerprint": fingerprint,
-        "versions": {"pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__},
-    }
+    return TunedStudy(
+        arch=request.spec.arch, spec=request.spec.to_json(), spec_hash=request.spec.spec_hash,
+        epochs=request.spec.epochs, data_source=request.data.source, data_fingerprint=fingerprint,
+        versions={"pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__},
+        recipe=request.training.to_record(), group=split_search_name(request.study_name)[0],
+        search=request.search, tuning_seed=request.seed,
+    )
 
 
 def _label_new_study(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
-    attrs = study_attrs(spec=request.spec, data_source=request.data.source, fingerprint=fingerprint)
-    if request.recipe is not None:  # final-report trains under it by default (final.make_plan)
-        attrs["recipe"] = request.training.to_record()
-    marker = attrs.pop("pairsearch")
+    attrs = tuned_record(request=request, fingerprint=fingerprint).to_attrs()
+    marker = attrs.pop(MARKER)
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     label_objective(study=study, name=OBJECTIVE_LABEL)
-    study.set_user_attr("pairsearch", marker)  # last: only a fully labelled study is checked
+    study.set_user_attr(MARKER, marker)  # last: only a fully labelled study is checked
 
 
 def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
-    """Refuse a study made under another recipe, with another spec or on other data (saying what to do)."""
-    attrs = study.user_attrs
-    tuned = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs", request.spec.epochs))
-    if not tuned.trains_like(request.training):
+    """Refuse a study made under another recipe, with another spec, on other data or as another
+    search (saying what to do)."""
+    tuned = TunedStudy.from_attrs(study.user_attrs, study_name=request.study_name)
+    recipe = recipe_from_record(tuned.recipe, epochs=tuned.epochs)
+    if not recipe.trains_like(request.training):
         raise PairsearchError(
-            f"study {request.study_name!r} was tuned under recipe {tuned.name} ({tuned.augmentation()}), "
+            f"study {request.study_name!r} was tuned under recipe {recipe.name} ({recipe.augmentation()}), "
             f"here {request.training.name} ({request.training.augmentation()}); use the same --recipe, "
             "or tune under this one in another --storage (a report compares the studies of one storage)"
         )
-    tuned_epochs = attrs.get("epochs")
-    if (attrs.get("spec_hash") != request.spec.spec_hash and isinstance(tuned_epochs, int)
-            and dataclasses.replace(request.spec, epochs=tuned_epochs).spec_hash == attrs.get("spec_hash")):
+    if (tuned.spec_hash != request.spec.spec_hash
+            and dataclasses.replace(request.spec, epochs=tuned.epochs).spec_hash == tuned.spec_hash):
         raise PairsearchError(
-            f"study {request.study_name!r} was tuned at {tuned_epochs} epochs per trial, here "
-            f"{request.spec.epochs} (from --epochs, --recipe or the study file); give --epochs {tuned_epochs} "
+            f"study {request.study_name!r} was tuned at {tuned.epochs} epochs per trial, here "
+            f"{request.spec.epochs} (from --epochs, --recipe or the study file); give --epochs {tuned.epochs} "
             "to continue it, or --study NEW_NAME to start a fresh study"
         )
-    if attrs.get("spec_hash") != request.spec.spec_hash:
+    if tuned.spec_hash != request.spec.spec_hash:
         raise PairsearchError(
             f"study {request.study_name!r} was created with a different study spec "
-            f"(arch {attrs.get('arch')}, epochs {attrs.get('epochs')}); "
+            f"(arch {tuned.arch}, epochs {tuned.epochs}); "
             f"use --study NEW_NAME to start a fresh study"
         )
-    if attrs.get("data_fingerprint") != fingerprint:
+    if tuned.data_fingerprint != fingerprint:
         raise PairsearchError(
-            f"study {request.study_name!r} was tuned on other data ({attrs.get('data_source')} "
-            f"{attrs.get('data_fingerprint')}, here {request.data.source} {fingerprint}); "
+            f"study {request.study_name!r} was tuned on other data ({tuned.data_source} "
+            f"{tuned.data_fingerprint}, here {request.data.source} {fingerprint}); "
             "use the same --dataset, or --study NEW_NAME"
+        )
+    if (tuned.search, tuned.tuning_seed) != (request.search, request.seed):
+        raise PairsearchError(
+            f"study {request.study_name!r} is search {tuned.search} (tuning seed {tuned.tuning_seed}), "
+            f"here search {request.search} (tuning seed {request.seed}); use --study NEW_NAME"
         )
 
 
@@ -292,8 +336,8 @@ def make_objective(*, request: TuneRequest, split, device):
 
         result = train_run(
             arch=spec.arch, params=params, split=split, epochs=spec.epochs,
-            seed=spec.seed, device=device, on_epoch=on_epoch, on_start=on_start,
-            augment=make_augment(max_shift=max_shift, seed=spec.seed),  # every trial the same shifts
+            seed=request.seed, device=device, on_epoch=on_epoch, on_start=on_start,
+            augment=make_augment(max_shift=max_shift, seed=request.seed),  # every trial the same shifts
         )
         record_run_attrs(trial=trial, seconds=epoch_seconds, stop_reason=result.status)
         if result.status == "diverged":
@@ -341,29 +385,31 @@ def run_worker(request: TuneRequest) -> int:
     return worker_exit_code(lambda: run_trials(request=request))
 
 
-def worker_study(*, request: TuneRequest) -> tuple[optuna.Study, Callable[[optuna.Trial], float]]:
-    """What a worker claims trials of: the checked study with its sampler and pruner, and the objective."""
+def worker_queue(*, request: TuneRequest) -> WorkQueue:
+    """What a worker claims trials of in one search: its checked study with its sampler and
+    pruner, the objective, and the budget rule."""
     import torch
 
     pools = request.data.load()
     study = optuna.load_study(
         study_name=request.study_name, storage=request.storage.open(schema_ready=True),
-        sampler=build_sampler(spec=request.spec), pruner=build_pruner(spec=request.spec),
+        sampler=build_sampler(spec=request.spec, search=request.search), pruner=build_pruner(spec=request.spec),
     )
     check_compatible(study=study, request=request, fingerprint=pools.fingerprint)
-    split = tuning_split(pools=pools, seed=request.spec.seed)
-    return study, make_objective(request=request, split=split, device=torch.device(request.device))
+    split = tuning_split(pools=pools, seed=request.seed)
+    objective = make_objective(request=request, split=split, device=torch.device(request.device))
+    if not request.storage.has_lock:  # no shared lock (gRPC): re-check the budget after creating
+        objective = refuse_surplus(objective=objective, study=study, budget=request.trials)
+    return WorkQueue(study=study, objective=objective,
+                     decide=lambda counts: budget_decision(counts, budget=request.trials))
 
 
 def run_trials(*, request: TuneRequest) -> None:
-    """The worker's loop, in this process: claim and run trials until the budget is spent."""
+    """The worker's loop, in this process: claim and run trials until every search's budget is
+    spent, the first unfinished search first."""
     from pairsearch.training import set_threads
 
     set_threads(request.threads)
-    study, objective = worker_study(request=request)
-    if request.storage.kind == "grpc":  # no shared lock through the proxy: re-check after creating
-        objective = refuse_surplus(objective=objective, study=study, budget=request.trials)
-    queue = WorkQueue(study=study, objective=objective,
-                      decide=lambda counts: budget_decision(counts, budget=request.trials))
+    queues = [worker_queue(request=search) for search in request.searches()]
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
-    work_until_done(handle=request.storage, queues=[queue], deadline=deadline)
+    work_until_done(handle=request.storage, queues=queues, deadline=deadline)
