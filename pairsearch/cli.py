@@ -186,11 +186,13 @@ def end_on_worker_exits(exits, *, unit: str) -> None:
 @app.command("final-report")
 def final_report(
     arch: Annotated[
-        list[str] | None, typer.Option(help="Study to report (repeatable) [default: every tuned study].")
+        list[str] | None, typer.Option(
+            help="Study to report, with all its searches (repeatable) [default: every tuned study].")
     ] = None,
-    seeds: Annotated[
-        int, typer.Option(min=2, max=1000, help="Seeds 0…N-1 per arch, the same for every arch.")
-    ] = defaults.FINAL_SEEDS,
+    seeds: Annotated[int | None, typer.Option(
+        min=2, max=1000,
+        help="Final seeds per search (1000…999+N), the same for every arch and search [default: 15 runs per "
+             "arch spread over its searches, at least 3 a search: 15 for one search, 3 each for 5].")] = None,
     epochs: Annotated[int | None, typer.Option(
         min=1, max=defaults.MAX_EPOCHS,
         help="Epochs of every final run [default: the recipe's; without --recipe, each study's tuning epochs].")] = None,

@@ -11,15 +11,15 @@ under the studies' own recipe where its jobs ran. A report never mixes recipes a
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.defaults import FINAL_SEEDS
 from pairsearch.errors import PairsearchError
 from pairsearch.final_worker import JobWorker, run_job_worker
 from pairsearch.jobs import (
@@ -31,11 +31,13 @@ from pairsearch.jobs import (
     tuning_studies,
 )
 from pairsearch.recipes import Recipe, recipe_from_record
+from pairsearch.records import TunedStudy
 from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
 from pairsearch.runtime import (
     label_objective,
     own_study,
 )
+from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
 from pairsearch.storage import StorageHandle
 from pairsearch.supervisor import Display, WorkerExits, run_workers
 
@@ -49,8 +51,9 @@ class FinalRequest:
     Attributes:
         storage: Where the tuned studies and the jobs live.
         data_dir: Where the MNIST files and pool caches are.
-        studies: The tuned studies to report (empty: every tuned study in the storage).
-        seeds: Seeds ``0 … seeds-1`` per study, the same for every study.
+        studies: The tuned studies (groups of searches) to report (empty: every tuned study in the storage).
+        seeds: Final seeds per search, the same for every study (None: 15 runs per arch spread
+            over its searches, at least 3 a search: :func:`pairsearch.searches.default_seeds_per_search`).
         epochs: Final epochs (None: the recipe's; without ``--recipe``, each study's tuning epochs).
         recipe: The training recipe (None: the one the studies were tuned with).
         out_dir: The report folder (None: ``storage/reports/<UTC timestamp>/``).
@@ -62,7 +65,7 @@ class FinalRequest:
     storage: StorageHandle
     data_dir: Path
     studies: tuple[str, ...] = ()
-    seeds: int = FINAL_SEEDS
+    seeds: int | None = None
     epochs: int | None = None
     recipe: Recipe | None = None
     out_dir: Path | None = None
@@ -94,12 +97,15 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     """
     handle = request.storage
     reading = handle.open(readonly=True)  # the tuned studies are only read
-    names = request.studies or tuned_study_names(storage=reading)
+    names = searches_of(storage=reading, groups=request.studies)
     if not names:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
     plans = [make_plan(storage=reading, study_name=name, epochs=request.epochs, recipe=request.recipe)
              for name in names]
+    seeds = request.seeds or default_seeds_per_search(searches=max(Counter(p.label for p in plans).values()))
+    request = dataclasses.replace(request, seeds=seeds)
     check_trained_alike(plans=plans)
+    check_seeds_apart(plans=plans, seeds=seeds)
     for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
         check_local_data(plan=plan, data_dir=request.data_dir)
     out_dir = request.out_dir or default_report_dir()
@@ -223,9 +229,30 @@ def _unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
 # --- plans and jobs --------------------------------------------------------------------------
 
 
-def tuned_study_names(*, storage) -> list[str]:
-    """Every pairsearch tuning study in the storage (not the final companions)."""
-    return [summary.study_name for summary in tuning_studies(storage=storage)]
+def searches_of(*, storage, groups: tuple[str, ...]) -> list[str]:
+    """The tuning studies of ``groups`` — each group's searches, search 0 first — or of every
+    tuned study in the storage when none is named."""
+    names = [summary.study_name for summary in tuning_studies(storage=storage)]
+    if not groups:
+        return names
+    chosen = []
+    for group in groups:
+        members = sorted((split_search_name(name)[1], name) for name in names if split_search_name(name)[0] == group)
+        chosen.extend(name for _, name in members)
+        if not members:
+            chosen.append(group)  # make_plan says why it is not a tuned study
+    return chosen
+
+
+def check_seeds_apart(*, plans: list[FinalPlan], seeds: int) -> None:
+    """Refuse a final seed that is a tuning seed: that run would re-use the draws that chose its config."""
+    final = set(final_seeds(seeds))
+    for plan in plans:
+        if plan.tuning_seed in final:
+            raise PairsearchError(
+                f"{plan.study_name} was tuned with seed {plan.tuning_seed}, one of the final seeds "
+                f"{min(final)}…{max(final)}: its final runs would re-use the draws that chose its configuration; "
+                "give its study file another seed (below 1000) and tune anew, or fewer --seeds")
 
 
 def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:
@@ -252,17 +279,18 @@ def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | 
             f"study {study_name!r} holds final-report jobs; name its tuning study "
             f"{attrs.get('tuning_study')!r} instead"
         )
+    tuned = TunedStudy.from_attrs(attrs, study_name=study_name)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise PairsearchError(f"study {study_name!r} has no complete trial yet; tune it first")
     best = max(complete, key=lambda trial: trial.value)
-    spec = json.loads(attrs["spec"])
-    params = resolve_params(arch=attrs["arch"], overrides={**spec.get("fixed", {}), **best.params})
-    recipe = recipe or recipe_from_record(attrs.get("recipe"), epochs=attrs["epochs"])
+    params = resolve_params(arch=tuned.arch, overrides={**tuned.spec_table.get("fixed", {}), **best.params})
+    recipe = recipe or recipe_from_record(tuned.recipe, epochs=tuned.epochs)
     return FinalPlan(
-        study_name=study_name, arch=attrs["arch"], params=params, epochs=epochs or recipe.epochs,
-        data_source=attrs["data_source"], data_fingerprint=attrs["data_fingerprint"],
-        best_trial=best.number, recipe=recipe,
+        study_name=study_name, arch=tuned.arch, params=params, epochs=epochs or recipe.epochs,
+        data_source=tuned.data_source, data_fingerprint=tuned.data_fingerprint,
+        best_trial=best.number, recipe=recipe, group=tuned.group, search=tuned.search,
+        tuning_seed=tuned.tuning_seed,
     )
 
 
@@ -295,7 +323,7 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
                    and (job := FinalJob.from_user_attrs(t.user_attrs)) is not None]
         if earlier and plan.config_hash not in {job.config_hash for job in earlier}:  # say it once
             notes.append(
-                f"{plan.study_name}: {_what_changed(earlier=earlier[-1], now=plan.job(seed=0))} since earlier final "
+                f"{plan.study_name}: {_what_changed(earlier=earlier[-1], now=plan.job(seed=final_seeds(1)[0]))} since earlier final "
                 f"jobs of recipe {plan.recipe.name} were made; making new jobs, the old results are kept but not used"
             )
         missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
@@ -323,13 +351,13 @@ def _what_changed(*, earlier: FinalJob, now: FinalJob) -> str:
 
 
 def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:
-    """Seeds ``0 … seeds-1`` of ``plan`` that have no job yet (finished or queued)."""
+    """The first ``seeds`` final seeds of ``plan`` that have no job yet (finished or queued)."""
     try:
         study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
     except KeyError:
-        return list(range(seeds))
+        return final_seeds(seeds)
     have = {t.user_attrs["seed"] for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
-    return [seed for seed in range(seeds) if seed not in have]
+    return [seed for seed in final_seeds(seeds) if seed not in have]
 
 
 def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:

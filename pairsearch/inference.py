@@ -1,24 +1,98 @@
-"""Inference on arrays of per-seed numbers: bootstrap intervals, the sign-flip test, Holm.
+"""Inference on two-level results: independent searches, and seeds inside each search.
+
+A configuration chosen by one search is one draw: another search of the same arch picks
+another configuration, whose test accuracy differs by about a point here, against a seed
+noise of a few tenths in a 15-seed mean. So every number is computed over *replicates*: search
+r of every arch is one replicate of the whole experiment (:mod:`pairsearch.searches`), and a
+value of a replicate is its mean over the final seeds it shares. With two or more searches,
+intervals are Student t intervals over the replicates (K − 1 degrees of freedom): they include
+the tuning luck. With one search they are t intervals over the seeds, which hold the chosen
+configurations fixed, and the report says so. Both kinds are checked by a coverage simulation
+(``tests/test_inference.py``).
 
 These are the building blocks of :mod:`pairsearch.stats`, which applies them to results tables.
+Values come as a :class:`pandas.Series` indexed by ``(search, seed)``.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats as scipy_stats
 
-TEST_NAME = "paired sign-flip permutation test (two-sided, on the mean difference)"
-MAX_EXACT_PAIRS = 20  # 2**20 sign patterns: 8 MB and a fraction of a second
+TEST_NAME = "paired t-test on the mean difference (two-sided; over searches, or over seeds with one search)"
+
+
+def replicate_values(values: pd.Series) -> tuple[np.ndarray, str]:
+    """The units intervals are computed over: search means when there are several searches,
+    else the seeds. Returns (values, ``searches`` or ``seeds``)."""
+    by_search = values.groupby(level="search").mean()
+    if len(by_search) >= 2:
+        return by_search.to_numpy(dtype=float), "searches"
+    return values.to_numpy(dtype=float), "seeds"
+
+
+def t_interval(*, values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Student t interval of the mean: ``(low, high)``; NaN below two values, a point when they do not vary."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return np.nan, np.nan
+    mean, sem = float(np.mean(values)), float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    if sem == 0:
+        return mean, mean
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df=len(values) - 1)) * sem
+    return mean - half, mean + half
+
+
+def t_test_p(*, values: np.ndarray) -> float:
+    """Two-sided one-sample t-test that the mean is zero (the test that matches :func:`t_interval`)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return np.nan
+    if float(np.std(values, ddof=1)) == 0:
+        return 1.0 if float(np.mean(values)) == 0 else 0.0
+    return float(scipy_stats.ttest_1samp(values, 0.0).pvalue)
+
+
+def wilson_interval(*, successes: float, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion (stays inside [0, 1] and is not a point at 0 or n)."""
+    if n == 0:
+        return np.nan, np.nan
+    z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def variance_components(values: pd.Series) -> tuple[float, float]:
+    """Between-search and within-search (seed) standard deviations, one-way random effects.
+
+    The ANOVA estimator: seed variance = the pooled within-search variance; search variance =
+    (between-search mean square − seed variance) / n₀, floored at zero (n₀ the effective number
+    of seeds per search). NaN where the data cannot tell (one search, or one seed per search).
+    """
+    groups = [group.to_numpy(dtype=float) for _, group in values.groupby(level="search")]
+    total = sum(len(group) for group in groups)
+    k = len(groups)
+    if total - k < 1:
+        return np.nan, np.nan
+    within = sum(float(np.sum((group - group.mean()) ** 2)) for group in groups) / (total - k)
+    if k < 2:
+        return np.nan, math.sqrt(within)
+    grand = float(np.mean(np.concatenate(groups)))
+    between = sum(len(group) * (group.mean() - grand) ** 2 for group in groups) / (k - 1)
+    n0 = (total - sum(len(group) ** 2 for group in groups) / total) / (k - 1)
+    return math.sqrt(max(0.0, (between - within) / n0)), math.sqrt(within)
 
 
 def paired_effect_size(*, differences: np.ndarray) -> float:
     """Standardised paired effect size d_z: mean ÷ sample standard deviation of the differences.
 
     Args:
-        differences: Per-seed differences.
+        differences: Per-replicate (or, with one search, per-seed) differences.
 
     Returns:
         d_z; ±inf when every difference is the same non-zero value, NaN with fewer than two
@@ -33,76 +107,62 @@ def paired_effect_size(*, differences: np.ndarray) -> float:
     return mean / std
 
 
-def sign_flip_p(
-    *, differences: np.ndarray, n_resamples: int = 100_000, random_state: int = 0
-) -> float:
-    """Two-sided paired permutation test that the mean difference is zero.
-
-    If two archs are interchangeable, each seed's difference is as likely to have either sign.
-    The p-value is the share of the 2^n sign patterns whose sum lies at least as far from zero
-    as the observed sum. Zeros and tied differences need no special case, so every pair is
-    tested the same way (unlike SciPy's Wilcoxon, which leaves its exact distribution for a
-    normal approximation when differences tie). Exact up to :data:`MAX_EXACT_PAIRS`
-    differences; beyond, ``n_resamples`` random patterns, p = (hits + 1) / (n_resamples + 1).
-
-    Args:
-        differences: Per-seed differences.
-        n_resamples: Random sign patterns when there are too many to enumerate.
-        random_state: Seed of the random sign patterns.
-
-    Returns:
-        The p-value; NaN with no differences.
-    """
-    magnitudes = np.abs(np.asarray(differences, dtype=float))
-    if len(magnitudes) == 0:
-        return np.nan
-    observed = abs(float(np.sum(differences)))
-    # Sums of one set of numbers in another order differ by rounding only.
-    tolerance = 1e-9 * max(float(np.sum(magnitudes)), 1e-300)
-    if len(magnitudes) <= MAX_EXACT_PAIRS:
-        sums = np.zeros(1)
-        for magnitude in magnitudes:
-            sums = np.concatenate([sums + magnitude, sums - magnitude])
-        return float(np.mean(np.abs(sums) >= observed - tolerance))
-    rng = np.random.default_rng(random_state)
-    signs = rng.choice([-1.0, 1.0], size=(n_resamples, len(magnitudes)))
-    hits = int(np.sum(np.abs(signs @ magnitudes) >= observed - tolerance))
-    return (hits + 1) / (n_resamples + 1)
-
-
-def paired_summary(
-    *, differences: np.ndarray, confidence: float, n_resamples: int, random_state: int
-) -> dict:
+def paired_summary(*, differences: pd.Series, confidence: float) -> dict:
     """The numbers every paired comparison reports.
 
     Args:
-        differences: Per-seed differences (or contrasts) of test accuracy.
-        confidence: Confidence level of the bootstrap interval of the mean.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
+        differences: Differences (or contrasts) of test accuracy, indexed by ``(search, seed)``.
+        confidence: Confidence level of the intervals.
 
     Returns:
-        ``n_pairs``; ``mean_diff`` with its bootstrap interval ``ci_low, ci_high``;
-        ``p_improvement``, the share of seeds with a positive difference (a zero counts half);
-        ``effect_size``, :func:`paired_effect_size`.
+        ``n_searches``, ``n_pairs`` (runs compared), ``level`` (what the interval is over:
+        ``searches`` or ``seeds``); ``mean_diff`` (the mean over searches of each search's mean)
+        with its t interval ``ci_low, ci_high`` and t-test ``p_value``; ``share_won``, the share
+        of (search, seed) pairs with a positive difference (a zero counts half);
+        ``p_better``, the share of searches whose mean difference is positive — Bouthillier et
+        al.'s P(A > B) over replicates — with its Wilson interval ``p_better_low, p_better_high``
+        (NaN with one search); ``effect_size`` (d_z over the units of the interval);
+        ``sd_search``, ``sd_seed`` (:func:`variance_components`) and ``tuning_share``, the share
+        of one run's variance that comes from the search.
     """
-    differences = np.asarray(differences, dtype=float)
-    ci_low, ci_high = bootstrap_mean_ci(
-        values=differences,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        random_state=random_state,
-    )
-    n_pairs = len(differences)
-    wins = np.sum(differences > 0) + 0.5 * np.sum(differences == 0)
+    units, level = replicate_values(differences) if len(differences) else (np.array([]), "seeds")
+    low, high = t_interval(values=units, confidence=confidence)
+    all_values = differences.to_numpy(dtype=float)
+    n_searches = int(differences.index.get_level_values("search").nunique()) if len(differences) else 0
+    sd_search, sd_seed = variance_components(differences) if len(differences) else (np.nan, np.nan)
+    better = _wins(units) if level == "searches" else np.nan
+    p_low, p_high = (wilson_interval(successes=better * len(units), n=len(units), confidence=confidence)
+                     if level == "searches" else (np.nan, np.nan))
     return {
-        "n_pairs": n_pairs,
-        "mean_diff": float(np.mean(differences)) if n_pairs else np.nan,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
-        "p_improvement": float(wins / n_pairs) if n_pairs else np.nan,
-        "effect_size": paired_effect_size(differences=differences),
+        "n_searches": n_searches,
+        "n_pairs": len(all_values),
+        "level": level,
+        "mean_diff": float(np.mean(units)) if len(units) else np.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": t_test_p(values=units),
+        "share_won": _wins(all_values),
+        "p_better": better,
+        "p_better_low": p_low,
+        "p_better_high": p_high,
+        "effect_size": paired_effect_size(differences=units),
+        "sd_search": sd_search,
+        "sd_seed": sd_seed,
+        "tuning_share": _share(sd_search, sd_seed),
     }
+
+
+def _wins(values: np.ndarray) -> float:
+    """Share of positive values, a zero counting half; NaN for none."""
+    if len(values) == 0:
+        return np.nan
+    return float((np.sum(values > 0) + 0.5 * np.sum(values == 0)) / len(values))
+
+
+def _share(sd_search: float, sd_seed: float) -> float:
+    """Share of one run's variance from the search: σ²_search / (σ²_search + σ²_seed)."""
+    total = sd_search**2 + sd_seed**2
+    return float(sd_search**2 / total) if np.isfinite(total) and total > 0 else np.nan
 
 
 def holm_adjust(*, p_values: np.ndarray) -> np.ndarray:
@@ -134,50 +194,3 @@ def interquartile_mean(*, values: np.ndarray) -> float:
         The interquartile mean.
     """
     return float(scipy_stats.trim_mean(values, 0.25))
-
-
-def bootstrap_mean_ci(
-    *, values: np.ndarray, confidence: float, n_resamples: int, random_state: int
-) -> tuple[float, float]:
-    """Bootstrap confidence interval of the mean.
-
-    BCa (bias-corrected and accelerated); percentile when BCa is degenerate or there are fewer
-    than three values; a point when the values do not vary.
-
-    Args:
-        values: Sample values.
-        confidence: Confidence level.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the resampling's random generator.
-
-    Returns:
-        ``(low, high)``; NaN for no values.
-    """
-    if len(values) == 0:
-        return np.nan, np.nan
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    # BCa's jackknife acceleration needs at least 3 values to be meaningful.
-    if len(values) >= 3:
-        low, high = _bootstrap(values, "BCa", confidence, n_resamples, random_state)
-        if np.isfinite(low) and np.isfinite(high):
-            return low, high
-    return _bootstrap(values, "percentile", confidence, n_resamples, random_state)
-
-
-def _bootstrap(
-    values: np.ndarray, method: str, confidence: float, n_resamples: int, random_state: int
-) -> tuple[float, float]:
-    with warnings.catch_warnings():
-        # A degenerate BCa interval warns and returns NaN; the caller falls back on NaN.
-        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
-        result = scipy_stats.bootstrap(
-            (values,),
-            np.mean,
-            confidence_level=confidence,
-            n_resamples=n_resamples,
-            method=method,
-            rng=np.random.default_rng(random_state),
-        )
-    interval = result.confidence_interval
-    return float(interval.low), float(interval.high)

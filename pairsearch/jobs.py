@@ -21,13 +21,12 @@ from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.searches import FINAL_SUFFIX
 
 
-
 @dataclass(frozen=True)
 class FinalPlan:
     """What one tuned study's final jobs train: its best params, under one training recipe.
 
-    ``study_name`` is also the report's label for these runs (the arch's name unless tuned with
-    ``--study``), so two studies of one arch are reported apart. ``epochs`` are the epochs the
+    ``study_name`` is the tuned study (one search); ``group`` and ``search`` place it among the
+    independent searches of its arch (:mod:`pairsearch.searches`). ``epochs`` are the epochs the
     jobs train: the recipe's, unless ``--epochs`` (or, without ``--recipe``, the study's tuning
     epochs) said otherwise; ``recipe`` keeps the recipe as it was given.
     """
@@ -40,6 +39,15 @@ class FinalPlan:
     data_fingerprint: str
     best_trial: int
     recipe: Recipe
+    group: str = ""
+    search: int = 0
+    tuning_seed: int = 0
+
+    @property
+    def label(self) -> str:
+        """The report's label of its runs: the group of searches it belongs to (the arch's name
+        unless tuned with ``--study``); its search tells the runs of one group apart."""
+        return self.group or self.study_name
 
     @property
     def config_hash(self) -> str:

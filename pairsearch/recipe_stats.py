@@ -1,7 +1,7 @@
 """How the final runs' statistics change between two recipes: the same archs, the same seeds.
 
-A seed's change is its contrast (or its arch's accuracy) under the second recipe − under the
-first, so every change is paired by seed and summarised like every other paired comparison
+A run's change is its contrast (or its arch's accuracy) under the second recipe − under the
+first, so every change is paired by (search, seed) and summarised like every other paired comparison
 (:func:`pairsearch.inference.paired_summary`).
 """
 
@@ -25,8 +25,6 @@ def effect_changes(
     after: pd.DataFrame,
     design: Mapping[str, stats.Cell] = stats.FACTORIAL_DESIGN,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
 ) -> pd.DataFrame:
     """How each effect of :func:`pairsearch.stats.factorial_effects` changes from ``before`` to ``after``.
 
@@ -38,18 +36,15 @@ def effect_changes(
         before: Results as for :func:`pairsearch.stats.factorial_effects`.
         after: Results of the same archs, trained otherwise.
         design: As for :func:`pairsearch.stats.factorial_effects`.
-        confidence: Confidence level of the bootstrap intervals.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
+        confidence: Confidence level of the intervals.
 
     Returns:
         The seven rows of :func:`pairsearch.stats.factorial_effects`, with the columns :data:`CHANGE_COLUMNS`.
     """
-    by_seed = _tagged_table(before=before, after=after)
+    by_run = _tagged_table(before=before, after=after)
     rows = [
         {"factor": factor, "given": given, "contrast": formula,
-         **_change_summary(by_seed=by_seed, weights=weights, confidence=confidence,
-                           n_resamples=n_resamples, random_state=random_state)}
+         **_change_summary(by_run=by_run, weights=weights, confidence=confidence)}
         for factor, given, weights, formula in stats.factorial_contrasts(design=design)
     ]
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
@@ -60,33 +55,30 @@ def arch_changes(
     before: pd.DataFrame,
     after: pd.DataFrame,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
 ) -> pd.DataFrame:
     """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
 
     Returns:
         One row per arch with the columns ``arch`` and :data:`pairsearch.stats.PAIRED_COLUMNS`.
     """
-    by_seed = _tagged_table(before=before, after=after)
+    by_run = _tagged_table(before=before, after=after)
     archs = sorted(set(before["arch"].astype(str)) & set(after["arch"].astype(str)))
     rows = [
-        {"arch": arch, **_change_summary(by_seed=by_seed, weights={arch: 1.0}, confidence=confidence,
-                                         n_resamples=n_resamples, random_state=random_state)}
+        {"arch": arch, **_change_summary(by_run=by_run, weights={arch: 1.0}, confidence=confidence)}
         for arch in archs
     ]
     return pd.DataFrame(rows, columns=["arch", *stats.PAIRED_COLUMNS])
 
 
 def _tagged_table(*, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
-    """One seeds × archs table of both sets, each arch's columns tagged with its set."""
+    """One (search, seed) × archs table of both sets, each arch's columns tagged with its set."""
     tagged = [frame.assign(arch=frame["arch"].astype(str) + tag)
               for frame, tag in ((before, BEFORE), (after, AFTER))]
     return stats.accuracy_table(results=pd.concat(tagged, ignore_index=True))
 
 
-def _change_summary(*, by_seed: pd.DataFrame, weights: Mapping[str, float], **options) -> dict:
-    """The paired summary of a contrast's per-seed change from the ``before`` to the ``after`` set."""
+def _change_summary(*, by_run: pd.DataFrame, weights: Mapping[str, float], confidence: float) -> dict:
+    """The paired summary of a contrast's per-run change from the ``before`` to the ``after`` set."""
     both = {**{arch + AFTER: w for arch, w in weights.items()},
             **{arch + BEFORE: -w for arch, w in weights.items()}}
-    return paired_summary(differences=stats.contrast(by_seed=by_seed, weights=both), **options)
+    return paired_summary(differences=stats.contrast(by_run=by_run, weights=both), confidence=confidence)

@@ -93,14 +93,7 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
         f"{html.escape(sentence)}</p>"
         for question, sentence in sentences
     )
-    caption = fmt.note(
-        "Differences of test accuracy in percentage points, paired by seed: mean, 95 % BCa "
-        "bootstrap CI, P(improvement) = share of seeds on which the first term wins (a tie "
-        "counts half), d_z = mean ÷ standard deviation of the per-seed differences. Averages "
-        "and the interaction use the seeds that all four archs share. See Caveats for what "
-        "the intervals include.",
-        css_class="ps-caption",
-    )
+    caption = fmt.note(level_caption(effects), css_class="ps-caption")
     forest = fmt.plot(
         plot_id="answer-forest", figure=forest_figure(effects=effects, versus=versus),
         height=120 + 34 * (len(effects) + len(versus)),
@@ -108,6 +101,26 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
     return "\n".join(
         [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), forest]
     )
+
+
+def level_caption(effects: pd.DataFrame) -> str:
+    """What the numbers of the answer are over: independent searches, or seeds of one search."""
+    common = ("Differences of test accuracy in percentage points, paired by final seed. Share won: "
+              "share of (search, seed) runs on which the first term wins (a tie counts half). ")
+    if (effects["level"] == "searches").any():
+        return common + (
+            "Each search r of every arch is one replicate of the whole experiment: the mean is over "
+            "searches of each search's mean over its seeds, the 95 % CI a t interval over the "
+            "searches (K − 1 degrees of freedom), so it includes the luck of which configuration a "
+            "search chose. P(better): share of searches in which the first term wins — P(A > B) over "
+            "replicates — with its Wilson 95 % interval. Tuning share: share of one run's variance "
+            "that comes from the search rather than the seed. d_z = mean ÷ std of the per-search "
+            "differences.")
+    return common + (
+        "One search per arch: the mean and its 95 % t interval are over the seeds, with each arch's "
+        "configuration held fixed — they exclude tuning luck (which configuration the search "
+        "happened to choose, about a point here). Run 'pairsearch tune --repeats 5' and "
+        "'final-report' to include it. d_z = mean ÷ std of the per-seed differences.")
 
 
 def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) -> str:
@@ -185,12 +198,11 @@ def effects_table(*, effects: pd.DataFrame) -> str:
     """The 2×2 effects, one row each, keyed ``factor/given`` (``interaction`` for the last)."""
     rows, keys, classes = [], [], []
     for row in effects.itertuples(index=False):
-        rows.append([(_effect_name(row), row.contrast), *_paired_cells(row)])
+        rows.append([(_effect_name(row), row.contrast), *paired_cells(row)])
         keys.append(f"{row.factor}/{row.given}" if row.given else row.factor)
         classes.append("ps-lead" if row.given in ("average", "") else "")
-    headers = ["Effect (contrast)", "Seeds", "Mean (points)", "95 % CI (points)",
-               "P(improvement)", "d_z"]
-    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5}, row_keys=keys,
+    headers = ["Effect (contrast)", *PAIRED_HEADERS]
+    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7}, row_keys=keys,
                      row_classes=classes, css_class="ps-effects")
 
 
@@ -198,12 +210,11 @@ def versus_table(*, versus: pd.DataFrame) -> str:
     """Each arch outside the design − the best of the four, keyed ``versus/<arch>``."""
     if versus.empty:
         return ""
-    rows = [[f"{row.arch} − {row.reference}", *_paired_cells(row)]
+    rows = [[f"{row.arch} − {row.reference}", *paired_cells(row)]
             for row in versus.itertuples(index=False)]
-    headers = ["Other arch − best of the four", "Seeds", "Mean (points)", "95 % CI (points)",
-               "P(improvement)", "d_z"]
+    headers = ["Other arch − best of the four", *PAIRED_HEADERS]
     keys = [f"versus/{arch}" for arch in versus["arch"]]
-    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5}, row_keys=keys,
+    return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7}, row_keys=keys,
                      css_class="ps-versus")
 
 
@@ -213,7 +224,7 @@ def forest_figure(*, effects: pd.DataFrame, versus: pd.DataFrame) -> go.Figure:
     labels += [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
     rows = [*effects.itertuples(index=False), *versus.itertuples(index=False)]
     return forest(labels=labels, rows=rows, title="Effects on test accuracy, with 95 % CIs",
-                  subtitle="2×2 design (paired by seed), then other archs − the best of the four")
+                  subtitle="2×2 design (paired by search and seed), then other archs − the best of the four")
 
 
 def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) -> go.Figure:
@@ -245,10 +256,24 @@ def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) 
     return figure
 
 
-def _paired_cells(row) -> list[str]:
-    return [str(row.n_pairs), fmt.points(row.mean_diff),
-            fmt.interval(row.ci_low, row.ci_high, signed=True), fmt.share(row.p_improvement),
-            fmt.effect_size(row.effect_size)]
+PAIRED_HEADERS = ["Searches × seeds", "Mean (points)", "95 % CI (points)", "P(better) over searches",
+                  "Share won", "Tuning share", "d_z"]
+
+
+def paired_cells(row) -> list[str]:
+    """The cells of :data:`PAIRED_HEADERS` for one paired comparison."""
+    better = fmt.DASH if row.level != "searches" else (
+        f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
+    return [runs_text(row), fmt.points(row.mean_diff), fmt.interval(row.ci_low, row.ci_high, signed=True),
+            better, fmt.share(row.share_won), fmt.share(row.tuning_share), fmt.effect_size(row.effect_size)]
+
+
+def runs_text(row) -> str:
+    """``5 × 3``: searches × seeds per search (the runs compared)."""
+    if row.n_pairs == 0:
+        return "0"
+    per_search = row.n_pairs / row.n_searches
+    return f"{row.n_searches} × {per_search:.0f}" if per_search == int(per_search) else f"{row.n_pairs} runs"
 
 
 def _effect_name(row) -> str:
@@ -282,8 +307,11 @@ def _unclear_mark(row) -> str:
 
 
 def _seeds_won(row) -> str:
-    """``higher on 14 of 15 seeds`` (or ``lower on`` for a negative mean); a tie counts half."""
-    wins = row.p_improvement * row.n_pairs
-    word, count = ("higher", wins) if row.mean_diff >= 0 else ("lower", row.n_pairs - wins)
+    """``higher in 4 of 5 searches`` over replicates, else ``higher on 14 of 15 seeds`` (``lower``
+    for a negative mean); a tie counts half."""
+    share, n, unit = ((row.p_better, row.n_searches, "searches") if row.level == "searches"
+                      else (row.share_won, row.n_pairs, "seeds"))
+    wins = share * n
+    word, count = ("higher", wins) if row.mean_diff >= 0 else ("lower", n - wins)
     shown = f"{count:.0f}" if count == int(count) else f"{count:.1f}"
-    return f"{word} on {shown} of {row.n_pairs} seeds"
+    return f"{word} {'in' if unit == 'searches' else 'on'} {shown} of {n} {unit}"

@@ -56,15 +56,13 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
     """The pairwise table, grouped as :func:`comparison_groups` orders it, and its forest plot."""
     if comparisons.empty:
         return fmt.note("Only one arch has results: there is no pair to compare.")
+    over = "searches" if (comparisons["level"] == "searches").any() else "seeds"
     caption = fmt.note(
-        "A − B in percentage points, paired by seed, with a 95 % BCa bootstrap CI; P(A > B): "
-        "share of seeds on which A wins (a tie counts half); d_z: mean ÷ std of the per-seed "
-        f"differences. One test for every pair: {_test_name(comparisons=comparisons)}, so "
-        "ties and zero differences are treated the same in every pair. (SciPy's Wilcoxon "
-        "signed-rank test leaves its exact distribution for a normal approximation when "
-        "differences tie, so the same 15-of-15 wins could get p = 6.1e-05 in one pair and "
-        "6.5e-04 in another.) With n seeds the smallest possible p is 2/2ⁿ. Holm p: "
-        f"Holm-corrected over all {len(comparisons)} pairs.",
+        f"A − B in percentage points, paired by search and seed; mean and 95 % t interval over the {over}"
+        f"{'' if over == 'searches' else ' (one search per arch: the interval excludes tuning luck)'}; "
+        f"the columns as in the answer. One test for every pair: the {inference.TEST_NAME}, the test "
+        f"that matches the interval (p < 0.05 exactly when the CI excludes 0). Holm p: Holm-corrected "
+        f"over all {len(comparisons)} pairs.",
         css_class="ps-caption",
     )
     rows, current = [], None
@@ -72,30 +70,17 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
         if row.group != current:
             rows.append(PAIRWISE_GROUPS[row.group])
             current = row.group
-        rows.append([
-            f"{row.arch_a} − {row.arch_b}", str(row.n_pairs), fmt.points(row.mean_diff),
-            fmt.interval(row.ci_low, row.ci_high, signed=True), fmt.share(row.p_improvement),
-            fmt.effect_size(row.effect_size), fmt.p_value(row.p_value), fmt.p_value(row.holm_p),
-        ])
-    headers = ["A − B", "Seeds", "Mean (points)", "95 % CI (points)", "P(A > B)", "d_z",
-               "Sign-flip p", "Holm p"]
+        rows.append([f"{row.arch_a} − {row.arch_b}", *report_answer.paired_cells(row),
+                     fmt.p_value(row.p_value), fmt.p_value(row.holm_p)])
+    headers = ["A − B", *report_answer.PAIRED_HEADERS, "t-test p", "Holm p"]
     forest = report_answer.forest(
         labels=[f"{r.arch_a} − {r.arch_b}" for r in comparisons.itertuples(index=False)],
         rows=list(comparisons.itertuples(index=False)),
         title="Every pairwise difference of test accuracy, with its 95 % CI",
-        subtitle="A − B paired by seed; same order as the table",
+        subtitle="A − B paired by search and seed; same order as the table",
     )
     return "\n".join([
         caption,
-        fmt.table(headers=headers, rows=rows, numeric=range(1, 8), css_class="ps-pairwise"),
+        fmt.table(headers=headers, rows=rows, numeric=range(1, 10), css_class="ps-pairwise"),
         fmt.plot(plot_id="pairwise-forest", figure=forest, height=120 + 26 * len(comparisons)),
     ])
-
-
-def _test_name(*, comparisons: pd.DataFrame) -> str:
-    if comparisons["n_pairs"].max() <= inference.MAX_EXACT_PAIRS:
-        return f"the exact {inference.TEST_NAME}, over all 2ⁿ sign patterns of the differences"
-    return (
-        f"the {inference.TEST_NAME}, over all 2ⁿ sign patterns where n ≤ "
-        f"{inference.MAX_EXACT_PAIRS}, else a Monte Carlo sample of them"
-    )

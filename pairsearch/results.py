@@ -16,11 +16,12 @@ from optuna.trial import TrialState
 from pairsearch.defaults import DEFAULT_RECIPE, REPORTS_DIR
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
+from pairsearch.searches import final_seeds
 from pairsearch.storage import StorageHandle
 
-RESULT_COLUMNS = ["arch", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
+RESULT_COLUMNS = ["arch", "search", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
 PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
-CURVE_COLUMNS = ["arch", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
+CURVE_COLUMNS = ["arch", "search", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
 
 
 def collect_results(
@@ -31,24 +32,28 @@ def collect_results(
     Args:
         storage: The opened storage holding the ``<study>.final`` studies.
         plans: The plans whose jobs count (jobs of an earlier configuration stay out).
-        seeds: Only seeds ``0 … seeds-1`` (jobs of an earlier run with more seeds stay out).
+        seeds: Only the first ``seeds`` final seeds (:func:`pairsearch.searches.final_seeds`):
+            jobs of an earlier run with more seeds, or of other seeds, stay out.
 
     Returns:
-        ``(results, curves)``: one row per (arch, seed) — a diverged job is a result too, with
-        ``status`` diverged and no test accuracy — and one row per (arch, seed, epoch).
+        ``(results, curves)``: one row per (arch, search, seed) — ``arch`` is the plan's label, a
+        diverged job is a result too, with ``status`` diverged and no test accuracy — and one
+        row per (arch, search, seed, epoch).
     """
+    wanted = None if seeds is None else set(final_seeds(seeds))
     result_rows, curve_rows = [], []
     for plan in plans:
         study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
         for trial in plan_trials(study=study, plan=plan):
             seed = trial.user_attrs["seed"]
-            if job_state(trial) != "finished" or (seeds is not None and seed >= seeds):
+            if job_state(trial) != "finished" or (wanted is not None and seed not in wanted):
                 continue
             result_rows.append(_result_row(plan=plan, trial=trial))
-            curve_rows.extend(_curve_rows(label=plan.study_name, seed=seed, trial=trial))
+            curve_rows.extend(_curve_rows(plan=plan, seed=seed, trial=trial))
+    keys = ["arch", "search", "seed"]
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS + PROVENANCE_KEYS)
-    results = results.drop_duplicates(subset=["arch", "seed"]).sort_values(["arch", "seed"])
-    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).drop_duplicates(subset=["arch", "seed", "epoch"])
+    results = results.drop_duplicates(subset=keys).sort_values(keys)
+    curves = pd.DataFrame(curve_rows, columns=CURVE_COLUMNS).drop_duplicates(subset=[*keys, "epoch"])
     return results.reset_index(drop=True), curves.reset_index(drop=True)
 
 
@@ -56,7 +61,7 @@ def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
     attrs = trial.user_attrs
     provenance = attrs.get("provenance", {})
     return {
-        "arch": plan.study_name, "seed": attrs["seed"], "test_accuracy": trial.value,
+        "arch": plan.label, "search": plan.search, "seed": attrs["seed"], "test_accuracy": trial.value,
         "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"),
         "n_parameters": attrs.get("n_parameters"), "params": json.dumps(plan.params, sort_keys=True),
         "recipe": plan.recipe.name,
@@ -64,10 +69,10 @@ def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
     }
 
 
-def _curve_rows(*, label: str, seed: int, trial: optuna.trial.FrozenTrial) -> list[dict]:
+def _curve_rows(*, plan: FinalPlan, seed: int, trial: optuna.trial.FrozenTrial) -> list[dict]:
     return [
         {
-            "arch": label, "seed": seed, "epoch": epoch["epoch"], "train_loss": epoch["train_loss"],
+            "arch": plan.label, "search": plan.search, "seed": seed, "epoch": epoch["epoch"], "train_loss": epoch["train_loss"],
             "train_accuracy": epoch["train_accuracy"], "test_accuracy": epoch["eval_accuracy"],
             "digit_accuracy": epoch["digit_accuracy"],
         }
@@ -121,13 +126,22 @@ def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> di
         "test pairs per seed": 1000,
         "training recipe": recipe_text(plans=plans),
         "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans) + _epochs_source(plans=plans),
-        "seeds": f"0…{seeds - 1} (the same for every arch: paired)",
+        "searches per arch": ", ".join(f"{label} {n}" for label, n in _searches_per_label(plans).items()),
+        "seeds": f"{final_seeds(seeds)[0]}…{final_seeds(seeds)[-1]} per search (the same for every arch and "
+                 "search: paired; apart from every tuning seed)",
         "reported": "test accuracy after the last epoch",
         "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
         "storage": handle.redacted,
         "report written by": f"pairsearch {__version__}",
         "report date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def _searches_per_label(plans: list[FinalPlan]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for plan in plans:
+        counts[plan.label] = counts.get(plan.label, 0) + 1
+    return counts
 
 
 def recipe_text(*, plans: list[FinalPlan]) -> str:
@@ -168,7 +182,7 @@ def write_final_report(
     Args:
         handle: The storage.
         plans: The plans whose results are reported.
-        seeds: Seeds ``0 … seeds-1``.
+        seeds: The first ``seeds`` final seeds of each search.
         out_dir: The report folder.
         baseline: Plans of the same studies under the recipe they were tuned with: where given,
             the answer is also shown under that recipe, from whichever of its jobs have finished.

@@ -29,7 +29,6 @@ SEARCH_ENTROPY = 20261202
 # Derived seeds lie at or above this; the study files' seeds and the final seeds lie below.
 DERIVED_SEED_FLOOR = 2**20
 FINAL_FIRST_SEED = 1000  # final seeds are 1000, 1001, …: apart from the study files' seed 0
-MAX_FINAL_SEEDS = 1000
 FINAL_RUNS_PER_ARCH = 15  # the final budget per arch when no --seeds is given
 MIN_SEEDS_PER_SEARCH = 3  # enough to estimate the seed variance inside a search
 MAX_REPEATS = 100

@@ -1,10 +1,12 @@
 """Statistics of the final runs: per-arch summaries, paired comparisons and the 2×2 design.
 
-Input is one row per (arch, seed) with a ``test_accuracy`` column. Seeds are shared across
-archs, so comparisons pair runs by seed. Rows whose accuracy is missing (a diverged run) are
-left out, which shows up as a smaller ``n`` / ``n_pairs``. Every paired comparison is
-summarised the same way (:func:`pairsearch.inference.paired_summary`) and tested with one
-test, :func:`pairsearch.inference.sign_flip_p`.
+Input is one row per (arch, search, seed) with a ``test_accuracy`` column (a table without a
+``search`` column is one search, search 0). Search r of every arch is one replicate of the
+experiment and seeds are shared across archs and searches, so comparisons pair runs by
+(search, seed), and intervals are over the replicates (:mod:`pairsearch.inference`). Rows
+whose accuracy is missing (a diverged run) are left out, which shows up as a smaller ``n`` /
+``n_pairs``. Every paired comparison is summarised and tested the same way
+(:func:`pairsearch.inference.paired_summary`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from pairsearch.inference import (
-    bootstrap_mean_ci,
     holm_adjust,
     interquartile_mean,
     paired_summary,
-    sign_flip_p,
+    replicate_values,
+    t_interval,
+    variance_components,
 )
 
 
@@ -43,41 +46,33 @@ FACTORS = Cell._fields
 ALL_CELLS = {Cell(*levels) for levels in itertools.product((False, True), repeat=2)}
 INTERACTION = "interaction"
 
-SUMMARY_COLUMNS = ["arch", "n", "mean", "std", "median", "iqm", "ci_low", "ci_high", "rank"]
-PAIRED_COLUMNS = ["n_pairs", "mean_diff", "ci_low", "ci_high", "p_improvement", "effect_size"]
-PAIRWISE_COLUMNS = ["arch_a", "arch_b", *PAIRED_COLUMNS, "p_value", "holm_p"]
+SUMMARY_COLUMNS = ["arch", "n", "n_searches", "level", "mean", "std", "median", "iqm", "ci_low", "ci_high",
+                   "sd_search", "sd_seed", "rank"]
+PAIRED_COLUMNS = ["n_searches", "n_pairs", "level", "mean_diff", "ci_low", "ci_high", "p_value", "share_won",
+                  "p_better", "p_better_low", "p_better_high", "effect_size", "sd_search", "sd_seed", "tuning_share"]
+PAIRWISE_COLUMNS = ["arch_a", "arch_b", *PAIRED_COLUMNS, "holm_p"]
 EFFECT_COLUMNS = ["factor", "given", "contrast", *PAIRED_COLUMNS, "missing"]
 VERSUS_BEST_COLUMNS = ["arch", "reference", *PAIRED_COLUMNS]
 
 
-def summarize(
-    *,
-    results: pd.DataFrame,
-    confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
-) -> pd.DataFrame:
+def summarize(*, results: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Summarise test accuracy per arch.
 
     Args:
-        results: One row per (arch, seed) with columns ``arch`` and ``test_accuracy``.
-        confidence: Confidence level of the bootstrap interval of the mean.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
+        results: One row per (arch, search, seed) with columns ``arch`` and ``test_accuracy``.
+        confidence: Confidence level of the t interval of the mean.
 
     Returns:
-        One row per arch with columns ``arch, n, mean, std, median, iqm, ci_low, ci_high,
-        rank`` (rank 1 = best mean), sorted by rank.
+        One row per arch with the columns :data:`SUMMARY_COLUMNS`: ``n`` runs over
+        ``n_searches`` searches; ``mean`` (of the searches' means) with its t interval over the
+        searches — over the seeds with one search (``level``); ``std``, ``median`` and ``iqm``
+        over every run; ``sd_search`` and ``sd_seed``, the variance split; ``rank`` 1 = best
+        mean. Sorted by rank.
     """
-    finished = results.dropna(subset=["test_accuracy"])
+    finished = with_search(results).dropna(subset=["test_accuracy"])
     rows = [
-        _summary_row(
-            arch=str(arch),
-            values=group["test_accuracy"].to_numpy(dtype=float),
-            confidence=confidence,
-            n_resamples=n_resamples,
-            random_state=random_state,
-        )
+        _summary_row(arch=str(arch), values=group.set_index(["search", "seed"])["test_accuracy"],
+                     confidence=confidence)
         for arch, group in finished.groupby("arch", sort=True)
     ]
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:-1])
@@ -98,11 +93,12 @@ def best_epoch_results(*, curves: pd.DataFrame, results: pd.DataFrame) -> pd.Dat
         results: One row per (arch, seed) with a ``test_accuracy`` column (missing: no result).
 
     Returns:
-        One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        One row per (arch, search, seed) with columns ``arch``, ``search``, ``seed``, ``test_accuracy``.
     """
-    with_result = results.dropna(subset=["test_accuracy"])[["arch", "seed"]].drop_duplicates()
-    measured = curves.dropna(subset=["test_accuracy"]).merge(with_result, on=["arch", "seed"])
-    return measured.groupby(["arch", "seed"], sort=True)["test_accuracy"].max().reset_index()
+    keys = ["arch", "search", "seed"]
+    with_result = with_search(results).dropna(subset=["test_accuracy"])[keys].drop_duplicates()
+    measured = with_search(curves).dropna(subset=["test_accuracy"]).merge(with_result, on=keys)
+    return measured.groupby(keys, sort=True)["test_accuracy"].max().reset_index()
 
 
 def pairwise(
@@ -110,42 +106,27 @@ def pairwise(
     results: pd.DataFrame,
     pairs: Sequence[tuple[str, str]] | None = None,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
 ) -> pd.DataFrame:
-    """Compare pairs of archs on the seeds they share; one test for all, :data:`TEST_NAME`.
+    """Compare pairs of archs on the (search, seed) runs they share; one test for all, :data:`TEST_NAME`.
 
     Args:
-        results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        results: One row per (arch, search, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
         pairs: The (A, B) pairs to compare, A − B, in the order wanted; they are the family of
             the Holm correction. Default: every unordered pair, the better mean as A.
-        confidence: Confidence level of the bootstrap interval of the mean difference.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the random generators (bootstrap, and the test beyond
-            :data:`pairsearch.inference.MAX_EXACT_PAIRS` pairs).
+        confidence: Confidence level of the t interval of the mean difference.
 
     Returns:
         One row per pair with the columns :data:`PAIRWISE_COLUMNS`; in the order of ``pairs``
         when given, else sorted by ``holm_p`` then by decreasing ``mean_diff``.
     """
-    by_seed = accuracy_table(results=results)
-    chosen = pairs if pairs is not None else itertools.combinations(_archs_by_mean(by_seed), 2)
-    rows = []
-    for arch_a, arch_b in chosen:
-        differences = contrast(by_seed=by_seed, weights={arch_a: 1.0, arch_b: -1.0})
-        rows.append(
-            {
-                "arch_a": arch_a,
-                "arch_b": arch_b,
-                **paired_summary(
-                    differences=differences,
-                    confidence=confidence,
-                    n_resamples=n_resamples,
-                    random_state=random_state,
-                ),
-                "p_value": sign_flip_p(differences=differences, random_state=random_state),
-            }
-        )
+    by_run = accuracy_table(results=results)
+    chosen = pairs if pairs is not None else itertools.combinations(_archs_by_mean(by_run), 2)
+    rows = [
+        {"arch_a": arch_a, "arch_b": arch_b,
+         **paired_summary(differences=contrast(by_run=by_run, weights={arch_a: 1.0, arch_b: -1.0}),
+                          confidence=confidence)}
+        for arch_a, arch_b in chosen
+    ]
     table = pd.DataFrame(rows, columns=PAIRWISE_COLUMNS[:-1])
     table["holm_p"] = holm_adjust(p_values=table["p_value"].to_numpy(dtype=float))
     if pairs is not None:
@@ -158,23 +139,20 @@ def factorial_effects(
     results: pd.DataFrame,
     design: Mapping[str, Cell] = FACTORIAL_DESIGN,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
 ) -> pd.DataFrame:
-    """Effects of the two factors of a 2×2 design and their interaction, paired by seed.
+    """Effects of the two factors of a 2×2 design and their interaction, paired by (search, seed).
 
     For each factor: its effect (with it − without it) at each level of the other factor, and
     on average over the two levels; then the interaction, (effect of the first factor with the
     second) − (without the second), which is also the second factor's gain from the first.
-    Each is a per-seed contrast of the cells' accuracies, summarised like every comparison,
-    over the seeds where every cell it uses has a result.
+    Each is a per-run contrast of the cells' accuracies, summarised like every comparison —
+    over the replicates (search r of every arch) when there are several — on the runs where
+    every cell it uses has a result.
 
     Args:
-        results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        results: One row per (arch, search, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
         design: Arch → its :class:`Cell`; one arch per cell.
-        confidence: Confidence level of the bootstrap intervals.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
+        confidence: Confidence level of the intervals.
 
     Returns:
         Seven rows with the columns :data:`EFFECT_COLUMNS`: ``factor`` is a field of
@@ -185,25 +163,13 @@ def factorial_effects(
     """
     if len(design) != 4 or set(design.values()) != ALL_CELLS:
         raise ValueError(f"a 2×2 design needs one arch per cell, got {dict(design)}")
-    by_seed = accuracy_table(results=results)
-    rows = []
-    for factor, given, weights, formula in factorial_contrasts(design=design):
-        differences = contrast(by_seed=by_seed, weights=weights)
-        missing = [arch for arch in weights if not _has_results(by_seed=by_seed, arch=arch)]
-        rows.append(
-            {
-                "factor": factor,
-                "given": given,
-                "contrast": formula,
-                **paired_summary(
-                    differences=differences,
-                    confidence=confidence,
-                    n_resamples=n_resamples,
-                    random_state=random_state,
-                ),
-                "missing": ", ".join(missing),
-            }
-        )
+    by_run = accuracy_table(results=results)
+    rows = [
+        {"factor": factor, "given": given, "contrast": formula,
+         **paired_summary(differences=contrast(by_run=by_run, weights=weights), confidence=confidence),
+         "missing": ", ".join(arch for arch in weights if not _has_results(by_run=by_run, arch=arch))}
+        for factor, given, weights, formula in factorial_contrasts(design=design)
+    ]
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
@@ -212,40 +178,29 @@ def versus_best(
     results: pd.DataFrame,
     design: Mapping[str, Cell] = FACTORIAL_DESIGN,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
-    random_state: int = 0,
 ) -> pd.DataFrame:
-    """Every arch outside the design against the design's best arch (the best mean), by seed.
+    """Every arch outside the design against the design's best arch (the best mean), by run.
 
     Args:
-        results: One row per (arch, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
+        results: One row per (arch, search, seed) with columns ``arch``, ``seed``, ``test_accuracy``.
         design: The archs of the 2×2 design, as for :func:`factorial_effects`.
-        confidence: Confidence level of the bootstrap intervals.
-        n_resamples: Number of bootstrap resamples.
-        random_state: Seed of the bootstrap's random generator.
+        confidence: Confidence level of the intervals.
 
     Returns:
         One row per other arch (sorted by name) with the columns :data:`VERSUS_BEST_COLUMNS`:
         differences are arch − reference; empty when no arch of the design has a result.
     """
-    by_seed = accuracy_table(results=results)
-    ranked = [arch for arch in _archs_by_mean(by_seed) if _has_results(by_seed=by_seed, arch=arch)]
+    by_run = accuracy_table(results=results)
+    ranked = [arch for arch in _archs_by_mean(by_run) if _has_results(by_run=by_run, arch=arch)]
     in_design = [arch for arch in ranked if arch in design]
     if not in_design:
         return pd.DataFrame(columns=VERSUS_BEST_COLUMNS)
     reference = in_design[0]
     rows = [
-        {
-            "arch": arch,
-            "reference": reference,
-            **paired_summary(
-                differences=contrast(by_seed=by_seed, weights={arch: 1.0, reference: -1.0}),
-                confidence=confidence,
-                n_resamples=n_resamples,
-                random_state=random_state,
-            ),
-        }
-        for arch in sorted(set(by_seed.columns) - set(design))
+        {"arch": arch, "reference": reference,
+         **paired_summary(differences=contrast(by_run=by_run, weights={arch: 1.0, reference: -1.0}),
+                          confidence=confidence)}
+        for arch in sorted(set(by_run.columns) - set(design))
     ]
     return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
 
@@ -285,45 +240,56 @@ def _sign(flag: bool) -> float:
     return 1.0 if flag else -1.0
 
 
-def contrast(*, by_seed: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
-    """Per-seed weighted sum of the archs' accuracies, on seeds where all of them have one."""
-    if any(arch not in by_seed.columns for arch in weights):
-        return np.array([])
-    common = by_seed[list(weights)].dropna()
-    return common.to_numpy(dtype=float) @ np.array(list(weights.values()), dtype=float)
+def contrast(*, by_run: pd.DataFrame, weights: Mapping[str, float]) -> pd.Series:
+    """Per-run weighted sum of the archs' accuracies, indexed by (search, seed), on the runs
+    where all of them have one."""
+    if any(arch not in by_run.columns for arch in weights):
+        return pd.Series([], dtype=float, index=pd.MultiIndex.from_tuples([], names=["search", "seed"]))
+    common = by_run[list(weights)].dropna()
+    return pd.Series(common.to_numpy(dtype=float) @ np.array(list(weights.values()), dtype=float),
+                     index=common.index)
 
 
-def _has_results(*, by_seed: pd.DataFrame, arch: str) -> bool:
-    return arch in by_seed.columns and bool(by_seed[arch].notna().any())
+def _has_results(*, by_run: pd.DataFrame, arch: str) -> bool:
+    return arch in by_run.columns and bool(by_run[arch].notna().any())
 
 
-def _summary_row(
-    *, arch: str, values: np.ndarray, confidence: float, n_resamples: int, random_state: int
-) -> dict:
-    ci_low, ci_high = bootstrap_mean_ci(
-        values=values, confidence=confidence, n_resamples=n_resamples, random_state=random_state
-    )
+def _summary_row(*, arch: str, values: pd.Series, confidence: float) -> dict:
+    units, level = replicate_values(values)
+    ci_low, ci_high = t_interval(values=units, confidence=confidence)
+    sd_search, sd_seed = variance_components(values)
+    runs = values.to_numpy(dtype=float)
     return {
         "arch": arch,
-        "n": len(values),
-        "mean": float(np.mean(values)),
-        "std": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan,
-        "median": float(np.median(values)),
-        "iqm": interquartile_mean(values=values),
+        "n": len(runs),
+        "n_searches": int(values.index.get_level_values("search").nunique()),
+        "level": level,
+        "mean": float(np.mean(units)),
+        "std": float(np.std(runs, ddof=1)) if len(runs) > 1 else np.nan,
+        "median": float(np.median(runs)),
+        "iqm": interquartile_mean(values=runs),
         "ci_low": ci_low,
         "ci_high": ci_high,
+        "sd_search": sd_search,
+        "sd_seed": sd_seed,
     }
 
 
+def with_search(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with a ``search`` column (0 where it has none: one search)."""
+    return results if "search" in results.columns else results.assign(search=0)
+
+
 def accuracy_table(*, results: pd.DataFrame) -> pd.DataFrame:
-    """Seeds × archs table of test accuracy; raises if an (arch, seed) appears twice."""
-    duplicated = results.duplicated(subset=["arch", "seed"])
+    """(search, seed) × archs table of test accuracy; raises if an (arch, search, seed) appears twice."""
+    results = with_search(results)
+    duplicated = results.duplicated(subset=["arch", "search", "seed"])
     if duplicated.any():
-        first = results.loc[duplicated, ["arch", "seed"]].iloc[0].to_dict()
+        first = results.loc[duplicated, ["arch", "search", "seed"]].iloc[0].to_dict()
         raise ValueError(f"results has more than one row for {first}")
-    return results.pivot(index="seed", columns="arch", values="test_accuracy")
+    return results.pivot(index=["search", "seed"], columns="arch", values="test_accuracy")
 
 
-def _archs_by_mean(by_seed: pd.DataFrame) -> list[str]:
-    means = by_seed.mean(axis=0, skipna=True).fillna(-np.inf)
+def _archs_by_mean(by_run: pd.DataFrame) -> list[str]:
+    means = by_run.groupby(level="search").mean().mean(axis=0, skipna=True).fillna(-np.inf)
     return [str(arch) for arch in sorted(means.index, key=lambda arch: (-means[arch], str(arch)))]

@@ -22,6 +22,7 @@ from pairsearch.data import DataChoice, tuning_split
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import tuning_studies
 from pairsearch.recipes import Recipe, course_recipe, recipe_from_record
+from pairsearch.records import MARKER, TunedStudy
 from pairsearch.runtime import (
     Counts,
     SurplusTrial,
@@ -34,7 +35,6 @@ from pairsearch.runtime import (
     worker_exit_code,
 )
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
-from pairsearch.records import MARKER, TunedStudy
 from pairsearch.searches import search_study_name, split_search_name, tuning_seed
 from pairsearch.storage import StorageHandle
 from pairsearch.storage_errors import NoOptunaSchema
@@ -156,8 +156,8 @@ def watch_searches(*, studies: list[optuna.Study], budget: int, keep_watching: C
     for study in studies:
         shot = snapshot(study)
         if shot.counts.finished < budget or study is studies[-1]:
-            shot = display.watch_study(study=study, budget=budget, keep_watching=lambda: keep_watching() and (
-                snapshot(study).counts.finished < budget))
+            shot = display.watch_study(study=study, budget=budget, keep_watching=lambda study=study: (
+                keep_watching() and snapshot(study).counts.finished < budget))
         shots.append(shot)
     return shots
 

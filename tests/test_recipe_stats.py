@@ -1,10 +1,13 @@
-"""How effects change between two recipes: paired by seed, the same summary as every comparison."""
+"""How effects change between two recipes: paired by (search, seed), the same summary as every comparison."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from pairsearch import recipe_stats, stats
 
@@ -25,22 +28,49 @@ def _results(shift: dict[str, float]) -> pd.DataFrame:
 def test_a_shift_of_one_arch_is_that_archs_change_and_no_one_elses():
     before, after = _results({}), _results({"sep": 0.02})
 
-    changes = recipe_stats.arch_changes(before=before, after=after, n_resamples=500).set_index("arch")
+    changes = recipe_stats.arch_changes(before=before, after=after).set_index("arch")
 
+    assert list(changes.columns) == stats.PAIRED_COLUMNS
     assert changes.loc["sep", "mean_diff"] == pytest.approx(0.02)
     assert changes.loc["sep", "n_pairs"] == len(SEEDS)
-    assert changes.drop(index="sep")["mean_diff"].abs().max() == pytest.approx(0.0, abs=1e-12)
+    assert changes.loc["sep", "share_won"] == 1.0
+    unchanged = changes.drop(index="sep")
+    assert unchanged["mean_diff"].abs().max() == pytest.approx(0.0, abs=1e-12)
+    # The same runs before and after: every change is a tie, and the t-test finds nothing.
+    assert unchanged["share_won"].tolist() == [0.5] * 3
+    assert unchanged["p_value"].tolist() == [1.0] * 3
+    # One search: the intervals are over the seeds.
+    assert set(changes["level"]) == {"seeds"} and set(changes["n_searches"]) == {1}
 
 
 def test_effect_changes_move_exactly_the_contrasts_that_hold_the_shifted_arch():
     before, after = _results({}), _results({"sep": 0.02})
 
-    changes = recipe_stats.effect_changes(before=before, after=after, n_resamples=500)
+    changes = recipe_stats.effect_changes(before=before, after=after)
 
     assert list(changes.columns) == recipe_stats.CHANGE_COLUMNS
-    effects = stats.factorial_effects(results=before, n_resamples=500)
+    effects = stats.factorial_effects(results=before)
     assert list(changes["contrast"]) == list(effects["contrast"])  # the same seven rows, same order
     for row in changes.itertuples():
         expected = 0.02 if "sep" in row.contrast.replace("sep_aux", "") else 0.0
         weight = 0.5 if row.contrast.endswith("/ 2") else 1.0
         assert abs(row.mean_diff) == pytest.approx(weight * expected, abs=1e-12), row.contrast
+
+
+def test_changes_over_several_searches_are_t_intervals_over_the_searches():
+    shifts = [0.01, 0.02, 0.06]  # sep's change differs from search to search
+    before = pd.concat([_results({}).assign(search=search) for search in range(3)], ignore_index=True)
+    after = pd.concat([_results({"sep": shift}).assign(search=search) for search, shift in enumerate(shifts)],
+                      ignore_index=True)
+
+    sep = recipe_stats.arch_changes(before=before, after=after).set_index("arch").loc["sep"]
+
+    assert (sep["level"], sep["n_searches"], sep["n_pairs"]) == ("searches", 3, 3 * len(SEEDS))
+    assert sep["mean_diff"] == pytest.approx(0.03)
+    half = scipy_stats.t.ppf(0.975, df=2) * np.std(shifts, ddof=1) / math.sqrt(3)
+    assert (sep["ci_low"], sep["ci_high"]) == (pytest.approx(0.03 - half), pytest.approx(0.03 + half))
+    assert sep["p_value"] == pytest.approx(scipy_stats.ttest_1samp(shifts, 0.0).pvalue)
+    assert sep["p_better"] == 1.0
+    # The change varies only between searches: all of its variance is the search's.
+    assert sep["sd_search"] == pytest.approx(np.std(shifts, ddof=1))
+    assert sep["tuning_share"] == pytest.approx(1.0)
