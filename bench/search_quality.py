@@ -10,19 +10,22 @@ successive halving, Hyperband, no pruning, the shipped pruner, and the shipped p
 whose top few trials are re-scored on extra tuning splits (validation pairs only) before
 choosing.
 
-For every arch and strategy, ``searches`` independent searches: search *i* draws its tuning
-split and seeds its sampler with ``SEARCH_SEED_BASE + i``, the same *i* for every strategy,
-so strategies are compared search by search (paired). Every search of one (arch, *i*) gets
+For every arch and strategy, ``searches`` independent searches: search *i* is pairsearch's
+search *i* + 1 (:mod:`pairsearch.searches`): its tuning split and its per-trial sampler seeds
+come from the seed sequence keyed by it, so no two searches share a draw, and the same *i* for
+every strategy, so strategies are compared search by search (paired). Every search of one (arch, *i*) gets
 the same compute, counted in trained epochs: the shipped strategy's search runs
 ``reference_trials`` trials, and every other strategy trains until it has spent as many
 epochs (a trial still running when the last epoch is spent is stopped there, so the totals
 match exactly; the re-scoring rule spends part of the budget on its re-scoring). The chosen
-configuration is then trained on final seeds 0 … F−1 on the final protocol (fresh training
-pairs, the test pairs, accuracy after the last epoch), the same seeds for every strategy.
+configuration is then trained on final seeds 3000 … 3000+F−1 on the final protocol (fresh
+training pairs, test pairs, accuracy after the last epoch), the same seeds for every strategy
+and apart from the report's final seeds (1000…): a method choice is never scored on the pairs
+the report uses.
 
 Figures per arch and strategy, and over the archs (every arch's searches pooled): mean test
-accuracy of the chosen configuration (mean over the final seeds) with a 95 % bootstrap CI
-over searches; its paired difference from the shipped strategy (CI, share of searches it
+accuracy of the chosen configuration (mean over the final seeds) with a 95 % t interval over
+searches; its paired difference from the shipped strategy (CI, share of searches it
 wins); compute per search (epochs, training seconds); and the optimism — the chosen trial's
 validation accuracy − its test accuracy.
 
@@ -79,13 +82,13 @@ from pathlib import Path
 
 from bench.common import REPO, BenchError, Context, shipped_study, write_study_file
 from bench.pruning import QUICK_EPOCHS, QUICK_SPACE
+from pairsearch.searches import tuning_seed
 
 ARCHS = ("base", "sep_aux")  # without and with the auxiliary digit loss
 REFERENCE = "shipped"  # the strategy whose spend sets every search's epoch budget
-SEARCH_SEED_BASE = 1000  # search i: tuning split seed and sampler seed 1000 + i
 RESCORE_SEED_BASE = 2000  # the re-scoring rule's extra tuning splits (validation pairs only)
+FINAL_SEED_BASE = 3000  # the chosen configuration's final runs: apart from the report's 1000…
 CONFIDENCE = 0.95
-N_RESAMPLES = 10_000
 STUDY = "search"  # the study name in each search's own storage
 # One folder per size under it. The full run's records (one small JSON per finished search) are
 # committed, so a run spread over several sessions resumes; storages and study files are not
@@ -196,12 +199,10 @@ def describe_range(table: dict) -> str:
 def study_document(*, arch: str, strategy: Strategy, size: Size, search: int) -> dict:
     """``studies/ARCH.toml`` with the size's narrowing, the strategy's sampler and pruner, the seeds."""
     document = shipped_study(arch)
-    seed = SEARCH_SEED_BASE + search
-    document["seed"] = seed
     if size.epochs is not None:
         document["epochs"] = size.epochs
     document["params"].update({name: dict(table) for name, table in size.space.items()})
-    document["sampler"] = {**document.get("sampler", {}), **strategy.sampler, "seed": seed}
+    document["sampler"] = {**document.get("sampler", {}), **strategy.sampler}
     if size.tpe_startup is not None:
         document["sampler"]["n_startup_trials"] = size.tpe_startup
     if strategy.pruner is not None:
@@ -236,7 +237,7 @@ class Job:
     Attributes:
         arch: The arch searched.
         strategy: The strategy.
-        search: The search index (its seeds are ``SEARCH_SEED_BASE + search``).
+        search: The search index (pairsearch's search ``search + 1``: its seeds).
         size: The run's size.
         out: The folder holding storages, study files and records.
         source: The data source.
@@ -307,7 +308,7 @@ def run_job(job: Job) -> dict:
     finals = train_finals(job=job, params=choice["params"], pools=pools)
     record = {
         "plan": job.plan(), "arch": job.arch, "strategy": job.strategy.name, "search": job.search,
-        "seed": SEARCH_SEED_BASE + job.search, **search_compute(trials), "search_wall_seconds": round(search_wall, 1),
+        "seed": tuning_seed(study_seed=job.spec().seed, search=job.search + 1), **search_compute(trials), "search_wall_seconds": round(search_wall, 1),
         **choice, **finals,
     }
     record["epochs"] = record["search_epochs"] + record["rescore_epochs"]
@@ -328,7 +329,7 @@ def run_search(*, job: Job, fingerprint: str) -> list:
     request = TuneRequest(
         spec=load_study_file(path=study_file), study_name=STUDY, storage=StorageHandle.resolve(url=job.url),
         trials=job.size.reference_trials if budget is None else budget,  # an epoch budget caps trials too
-        data=DataChoice(source=job.source, data_dir=job.data_dir), device=job.device,
+        data=DataChoice(source=job.source, data_dir=job.data_dir), device=job.device, search=job.search + 1,
     )
     prepare_study(request=request, fingerprint=fingerprint)
     if budget is None:
@@ -347,9 +348,10 @@ def run_trials_to_epoch_budget(*, request, budget: int) -> None:
     import optuna
 
     from pairsearch.runtime import WorkQueue, work_until_done
-    from pairsearch.tuning import worker_study
+    from pairsearch.tuning import worker_queue
 
-    study, objective = worker_study(request=request)
+    shipped = worker_queue(request=request)
+    study, objective = shipped.study, shipped.objective
 
     def budgeted(trial: optuna.Trial) -> float:
         left = budget - epochs_spent(study.get_trials(deepcopy=False))  # the new trial has none yet
@@ -460,12 +462,12 @@ def trial_params(job: Job, trial) -> dict:
 
 
 def train_finals(*, job: Job, params: dict, pools) -> dict:
-    """The chosen params on the final protocol, seeds 0 … F−1: test accuracy after the last epoch."""
+    """The chosen params on the final protocol, seeds 3000 … 3000+F−1: test accuracy after the last epoch."""
     from pairsearch.data import final_split
     from pairsearch.training import train_run
 
     started, tests = time.perf_counter(), []
-    for seed in range(job.size.final_seeds):
+    for seed in range(FINAL_SEED_BASE, FINAL_SEED_BASE + job.size.final_seeds):
         result = train_run(arch=job.arch, params=params, split=final_split(pools=pools, seed=seed),
                            epochs=job.spec().epochs, seed=seed, device=job.device)
         tests.append(result.final_accuracy)  # None: diverged
@@ -580,20 +582,22 @@ def summarise(records: list[dict], *, strategies=STRATEGIES) -> list[dict]:
 def strategy_row(*, arch: str, strategy: str, units: list[dict], reference: dict) -> dict:
     """Test accuracy with its CI, the paired difference from the reference, optimism, compute."""
     import numpy as np
+    import pandas as pd
 
-    from pairsearch.inference import bootstrap_mean_ci, paired_summary
+    from pairsearch.inference import paired_summary, t_interval
 
     tests = np.array([unit["test"] for unit in units])
-    low, high = bootstrap_mean_ci(values=tests, confidence=CONFIDENCE, n_resamples=N_RESAMPLES, random_state=0)
+    low, high = t_interval(values=tests, confidence=CONFIDENCE)
     paired = [(unit["test"] - reference[(unit["arch"], unit["search"])]["test"]) for unit in units
               if (unit["arch"], unit["search"]) in reference]
-    versus = paired_summary(differences=np.array(paired), confidence=CONFIDENCE, n_resamples=N_RESAMPLES,
-                            random_state=0)
+    # Each search is one replicate (its mean over the final seeds): the interval is over searches.
+    index = pd.MultiIndex.from_tuples([(search, 0) for search in range(len(paired))], names=["search", "seed"])
+    versus = paired_summary(differences=pd.Series(paired, index=index, dtype=float), confidence=CONFIDENCE)
     return {
         "arch": arch, "strategy": strategy, "searches": len(units),
         "test_mean": float(np.mean(tests)), "test_ci": [low, high],
         "diff_vs_shipped": versus["mean_diff"], "diff_ci": [versus["ci_low"], versus["ci_high"]],
-        "p_improvement": versus["p_improvement"],
+        "share_won": versus["p_better"] if len(paired) > 1 else versus["share_won"],
         "optimism": statistics.mean(u["chosen_validation"] - u["test"] for u in units),
         "rescored_optimism": statistics.mean(u["selection_score"] - u["test"] for u in units),
         "epochs": statistics.mean(u["epochs"] for u in units),
@@ -616,7 +620,7 @@ def markdown_table(rows: list[dict]) -> str:
             versus = "—"
         else:
             versus = (f"{points(row['diff_vs_shipped'])} [{points(row['diff_ci'][0])}, {points(row['diff_ci'][1])}]"
-                      f" ({row['p_improvement']:.0%})")
+                      f" ({row['share_won']:.0%})")
         optimism = points(row["optimism"])
         if row["strategy"] == "rescore":
             optimism += f" (re-scored {points(row['rescored_optimism'])})"

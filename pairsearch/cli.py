@@ -54,10 +54,16 @@ def show(message: str) -> None:
 
 
 @app.command()
-def archs() -> None:
+def archs(
+    design: Annotated[bool, typer.Option(
+        help="Only the names of the archs of the 2×2 design (weights shared/separate × auxiliary loss or not).")] = False,
+) -> None:
     """List every architecture: name, description, default params."""
     from pairsearch.models import ARCHS
 
+    if design:
+        print("\n".join(name for name, arch in ARCHS.items() if arch.cell is not None))
+        return
     for arch in ARCHS.values():
         params = " ".join(f"{name}={value}" for name, value in arch.defaults.items())
         print(f"{arch.name:<9} {arch.description}  [{params}]")

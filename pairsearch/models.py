@@ -27,6 +27,13 @@ class PairOutput(NamedTuple):
     digit_logits: torch.Tensor | None  # (n, 2, 10) where the arch predicts digits
 
 
+class Cell(NamedTuple):
+    """Where an arch sits in the 2×2 design: weights shared or separate, auxiliary loss or not."""
+
+    shared_weights: bool
+    aux_loss: bool
+
+
 @dataclass(frozen=True)
 class Arch:
     """One registered architecture.
@@ -37,6 +44,7 @@ class Arch:
         builder: ``params -> nn.Module``.
         param_names: The hyperparameters it takes (each defined once, in :mod:`pairsearch.params`).
         predicts_digits: Whether its output carries digit logits (digit accuracy is reported).
+        cell: Its place in the 2×2 design the report's answer is built from (None: outside it).
     """
 
     name: str
@@ -44,6 +52,7 @@ class Arch:
     builder: Callable[[dict], nn.Module]
     param_names: tuple[str, ...]
     predicts_digits: bool
+    cell: Cell | None = None
 
     @property
     def defaults(self) -> dict:
@@ -62,15 +71,17 @@ ARCHS: dict[str, Arch] = {}
 
 
 def register_arch(
-    *, name: str, description: str, params: tuple[str, ...] = SHARED_PARAMS, predicts_digits: bool = False
+    *, name: str, description: str, params: tuple[str, ...] = SHARED_PARAMS, predicts_digits: bool = False,
+    cell: Cell | None = None,
 ):
-    """Register a builder ``params -> nn.Module`` under ``name``, with the params it takes."""
+    """Register a builder ``params -> nn.Module`` under ``name``, with the params it takes and, for
+    an arch of the 2×2 design, its cell."""
     unknown = sorted(set(params) - set(PARAM_RANGES))
     if unknown:
         raise ValueError(f"arch {name}: params {unknown} are not defined in pairsearch.params")
 
     def decorator(builder: Callable[[dict], nn.Module]) -> Callable[[dict], nn.Module]:
-        ARCHS[name] = Arch(name, description, builder, tuple(params), predicts_digits)
+        ARCHS[name] = Arch(name, description, builder, tuple(params), predicts_digits, cell)
         return builder
 
     return decorator
@@ -244,24 +255,26 @@ class DigitsNet(nn.Module):
         return digit_loss(output.digit_logits, classes)
 
 
-@register_arch(name="base", description="siamese, shared trunk → compare head")
+@register_arch(name="base", description="siamese, shared trunk → compare head",
+               cell=Cell(shared_weights=True, aux_loss=False))
 def build_base(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=True, aux=False)
 
 
 @register_arch(name="base_aux", description="siamese, shared trunk + shared digit head, aux loss",
-               params=AUX_PARAMS, predicts_digits=True)
+               params=AUX_PARAMS, predicts_digits=True, cell=Cell(shared_weights=True, aux_loss=True))
 def build_base_aux(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=True, aux=True)
 
 
-@register_arch(name="sep", description="two trunks with separate weights → compare head")
+@register_arch(name="sep", description="two trunks with separate weights → compare head",
+               cell=Cell(shared_weights=False, aux_loss=False))
 def build_sep(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=False, aux=False)
 
 
 @register_arch(name="sep_aux", description="two separate trunks + separate digit heads, aux loss",
-               params=AUX_PARAMS, predicts_digits=True)
+               params=AUX_PARAMS, predicts_digits=True, cell=Cell(shared_weights=False, aux_loss=True))
 def build_sep_aux(params: dict) -> nn.Module:
     return SiameseNet(params=params, shared=False, aux=True)
 

@@ -43,6 +43,7 @@ class Analysis:
     comparisons: pd.DataFrame
     recipes: RecipePair | None = None
     by_recipe: RecipeComparison | None = None
+    budget: pd.DataFrame | None = None
 
 
 def write_report(
@@ -54,6 +55,7 @@ def write_report(
     studies: dict[str, optuna.Study],
     recipes: RecipePair | None = None,
     recipe_summary: str | None = None,
+    trials: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the final report files into ``out_dir`` (created if missing).
 
@@ -76,6 +78,8 @@ def write_report(
             shown under both, and the effects under both go to ``effects_by_recipe.csv``.
         recipe_summary: The recipe of ``results`` in words, for the summary's caption (None:
             the course's, not named).
+        trials: The tuning studies' finished trials, as :func:`pairsearch.results.tuning_trials`
+            reads them: the budget curves (None: none drawn).
 
     Returns:
         The written paths under the keys ``results_csv, curves_csv, summary_md, pairwise_csv,
@@ -83,7 +87,7 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    analysis = analyse(results=results, studies=studies, recipes=recipes)
+    analysis = analyse(results=results, studies=studies, recipes=recipes, trials=trials)
     paths = {
         name: out_dir / file
         for name, file in [
@@ -97,7 +101,9 @@ def write_report(
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
     best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves, results=results))
-    markdown = summary_markdown(summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
+    markdown = report_answer.answer_markdown(effects=analysis.effects, versus=analysis.versus,
+                                             summary=analysis.summary) + "\n" + summary_markdown(
+        summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")
     analysis.comparisons.to_csv(paths["pairwise_csv"], index=False)
     analysis.effects.to_csv(paths["effects_csv"], index=False)
@@ -107,6 +113,9 @@ def write_report(
         analysis.by_recipe.effects.to_csv(by_recipe_csv, index=False)
     else:  # a report written into the folder of an earlier one must not keep that one's table
         by_recipe_csv.unlink(missing_ok=True)
+    if analysis.budget is not None:
+        paths["budget_csv"] = out_dir / "budget.csv"
+        analysis.budget.to_csv(paths["budget_csv"], index=False)
     page = report_html(
         results=results, curves=curves, protocol=protocol, studies=studies, analysis=analysis
     )
@@ -115,7 +124,8 @@ def write_report(
 
 
 def analyse(
-    *, results: pd.DataFrame, studies: dict[str, optuna.Study], recipes: RecipePair | None = None
+    *, results: pd.DataFrame, studies: dict[str, optuna.Study], recipes: RecipePair | None = None,
+    trials: pd.DataFrame | None = None,
 ) -> Analysis:
     """Order the archs, place them in the 2×2 design and compute every table of the report.
 
@@ -123,6 +133,7 @@ def analyse(
         results: Per-seed results, as for :func:`write_report`.
         studies: Tuning studies by label, as for :func:`write_report`.
         recipes: The default recipe's results to compare with, as for :func:`write_report`.
+        trials: The tuning trials, as for :func:`write_report`.
 
     Returns:
         The :class:`Analysis`.
@@ -146,6 +157,7 @@ def analyse(
         comparisons=report_pairwise.sort_rest(comparisons),
         recipes=recipes,
         by_recipe=recipes and report_recipes.compare(pair=recipes, results=results, design=design),
+        budget=None if trials is None or trials.empty else stats.budget_curves(trials=trials),
     )
 
 
@@ -172,15 +184,10 @@ def summary_markdown(
     order = order or fmt.arch_order(labels=summary["arch"])
     rows = summary.set_index("arch").reindex([a for a in order if a in set(summary["arch"])])
     rows = rows.reset_index()
-    seeds = sorted(set(summary["n"]))
-    caption = (
-        f"Test accuracy (%) after the last epoch of each arch's tuned configuration, one run "
-        f"per seed ({' or '.join(map(str, seeds))} seeds, the same seeds for every arch). "
-        "Mean ± sample std; 95 % CI: BCa bootstrap of the mean over seeds; IQM: mean of the "
-        f"middle 50 % of seeds; rank 1 = best mean.{recipe_line}"
-    )
-    header = ["| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | n |",
-              "|:---|---:|---:|:---:|---:|---:|---:|"]
+    caption = f"{accuracy_caption(summary)}{recipe_line}"
+    header = [("| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | Searches × seeds | "
+               "SD search / seed (points) |"),
+              "|:---|---:|---:|:---:|---:|---:|---:|---:|"]
     best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
     if best_epoch is not None:
         caption += (" Best epoch: each seed's highest test accuracy over the epochs, mean ± std — the "
@@ -190,12 +197,30 @@ def summary_markdown(
     lines = []
     for row in rows.itertuples(index=False):
         cells = [str(row.arch).replace("|", r"\|"), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
-                 fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm), str(row.n)]
+                 fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
+                 report_answer.runs_text(runs=row.n, searches=row.n_searches), f"{_sd(row.sd_search)} / {_sd(row.sd_seed)}"]
         if best_epoch is not None:
             mine = best.get(row.arch)
             cells.append(fmt.DASH if mine is None else f"{fmt.percent(mine.mean)} ± {fmt.percent(mine.std)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([caption, "", *header, *lines]) + "\n"
+
+
+def accuracy_caption(summary: pd.DataFrame) -> str:
+    """What the per-arch numbers are: runs, the mean, and what its interval is over."""
+    common = ("Test accuracy (%) after the last epoch of each search's chosen configuration, on the final "
+              "seeds (the same seeds for every arch and search). Mean: of each search's mean over its seeds; "
+              "± std over every run; median and IQM (mean of the middle 50 %) over every run; rank 1 = best "
+              "mean. SD search / seed: the variance split (one-way random effects).")
+    if (summary["level"] == "searches").any():
+        return common + (" 95 % CI: t interval over the searches (K − 1 degrees of freedom): it includes "
+                         "which configuration a search happened to choose.")
+    return common + (" 95 % CI: t interval over the seeds of one search per arch: it holds each arch's "
+                     "configuration fixed and excludes tuning luck ('tune --repeats' includes it).")
+
+
+def _sd(value: float) -> str:
+    return fmt.DASH if pd.isna(value) else f"{100 * value:.2f}"
 
 
 def report_html(
@@ -237,6 +262,7 @@ def report_html(
         ("tuning", "Tuning provenance",
          _tuning(studies=studies, facts=facts, trials=trials, results=results,
                  analysis=analysis, colours=colours)),
+        ("budget", "Budget curves", _budget(analysis=analysis, colours=colours)),
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
         ("caveats", "Caveats", caveats_html(results=results, analysis=analysis,
                                             protocol=protocol)),
@@ -261,21 +287,20 @@ def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[
     for arch in archs:
         row = by_arch.get(arch)
         if row is None:
-            rows.append([arch, *[fmt.DASH] * 5, f"0 of {runs[arch]}"])
+            rows.append([arch, *[fmt.DASH] * 6, f"0 of {runs[arch]}"])
             continue
         rows.append([
             arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
             fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
-            str(row.n) if row.n == runs[arch] else f"{row.n} of {runs[arch]}",
+            f"{_sd(row.sd_search)} / {_sd(row.sd_seed)}",
+            report_answer.runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
+            else f"{row.n} of {runs[arch]}",
         ])
-    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)", "Seeds"]
-    caption = fmt.note(
-        "Test accuracy after the last epoch, one run per seed, the same seeds for every arch. "
-        "CI: BCa bootstrap of the mean over seeds. IQM: mean of the middle 50 % of seeds. "
-        "Rank 1 = best mean. Seeds: runs with a result (of all runs).",
-        css_class="ps-caption",
-    )
-    return caption + fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6})
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)",
+               "SD search / seed (points)", "Searches × seeds"]
+    caption = fmt.note(accuracy_caption(summary) + " Searches × seeds: runs with a result (of all runs).",
+                       css_class="ps-caption")
+    return caption + fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7})
 
 
 def _curves(*, curves: pd.DataFrame, archs: list[str], colours: dict) -> str:
@@ -316,6 +341,25 @@ def _tuning(
         *(report_provenance.study_plots(label=label, study=studies[label])
           for label in ordered),
     ])
+
+
+def _budget(*, analysis: Analysis, colours: dict) -> str:
+    if analysis.budget is None:
+        return fmt.note("No tuning trials were given.")
+    plateau = stats.plateau_trials(analysis.budget)
+    searches = analysis.budget.groupby("arch")["searches"].max()
+    lines = "; ".join(f"{arch} from {plateau[arch]} trials" for arch in analysis.archs if arch in plateau)
+    caption = fmt.note(
+        "Expected best validation accuracy of a search of n trials (Tang et al. 2020's unbiased "
+        "estimator over each search's finished trials; valid for random sampling, which the study files "
+        "ship), the mean over an arch's searches with a 95 % t band over them (no band for one search). "
+        "A pruned trial counts with the last validation accuracy it reported: a lower bound of what it "
+        "would have reached. Where the curve stops rising (within "
+        f"{100 * stats.PLATEAU:.1f} points of its value at the largest budget): {lines}. Searches per "
+        f"arch: {', '.join(f'{arch} {searches[arch]}' for arch in analysis.archs if arch in searches)}.",
+        css_class="ps-caption")
+    figure = report_plots.budget_figure(budget=analysis.budget, archs=analysis.archs, colours=colours)
+    return caption + fmt.plot(plot_id="budget-curves", figure=figure)
 
 
 def _params_table(*, results: pd.DataFrame, archs: list[str]) -> str:

@@ -103,6 +103,23 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
     )
 
 
+def answer_markdown(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects."""
+    by_key = {(row.factor, row.given): row for row in effects.itertuples(index=False)}
+    means = dict(zip(summary["arch"], summary["mean"], strict=True))
+    lines = ["## The answer", ""]
+    for factor in FACTOR_NAMES:
+        lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
+    lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]
+    lines += [f"**How do the other archs compare with the best of the four?** {versus_sentence(versus, means)}", ""]
+    lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
+              "|:---|" + "---:|" * len(PAIRED_HEADERS)]
+    for row in effects.itertuples(index=False):
+        cells = [f"{_effect_name(row)} ({row.contrast})", *paired_cells(row)]
+        lines.append("| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def level_caption(effects: pd.DataFrame) -> str:
     """What the numbers of the answer are over: independent searches, or seeds of one search."""
     common = ("Differences of test accuracy in percentage points, paired by final seed. Share won: "
@@ -264,16 +281,16 @@ def paired_cells(row) -> list[str]:
     """The cells of :data:`PAIRED_HEADERS` for one paired comparison."""
     better = fmt.DASH if row.level != "searches" else (
         f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
-    return [runs_text(row), fmt.points(row.mean_diff), fmt.interval(row.ci_low, row.ci_high, signed=True),
+    return [runs_text(runs=row.n_pairs, searches=row.n_searches), fmt.points(row.mean_diff), fmt.interval(row.ci_low, row.ci_high, signed=True),
             better, fmt.share(row.share_won), fmt.share(row.tuning_share), fmt.effect_size(row.effect_size)]
 
 
-def runs_text(row) -> str:
-    """``5 × 3``: searches × seeds per search (the runs compared)."""
-    if row.n_pairs == 0:
+def runs_text(*, runs: int, searches: int) -> str:
+    """``5 × 3``: searches × seeds per search; ``14 runs`` when the searches have unequal seeds."""
+    if runs == 0:
         return "0"
-    per_search = row.n_pairs / row.n_searches
-    return f"{row.n_searches} × {per_search:.0f}" if per_search == int(per_search) else f"{row.n_pairs} runs"
+    per_search = runs / searches
+    return f"{searches} × {per_search:.0f}" if per_search == int(per_search) else f"{runs} runs"
 
 
 def _effect_name(row) -> str:

@@ -180,3 +180,27 @@ def _add_mean_and_band(
             x=x, y=mean, name=arch, mode="lines+markers", line_color=colour, legendgroup=arch
         )
     )
+
+
+def budget_figure(*, budget: pd.DataFrame, archs: Sequence[str], colours: Mapping) -> go.Figure:
+    """Expected best validation accuracy against the trial budget, per arch, with its band."""
+    figure = go.Figure()
+    for arch in archs:
+        curve = budget[budget["arch"] == arch]
+        if curve.empty:
+            continue
+        if curve["ci_low"].notna().any():
+            figure.add_trace(go.Scatter(
+                x=[*curve["trials"], *curve["trials"][::-1]],
+                y=[*(100 * curve["ci_high"]), *(100 * curve["ci_low"])[::-1]],
+                fill="toself", fillcolor=fmt.with_alpha(colours[arch], 0.18), line={"width": 0},
+                hoverinfo="skip", showlegend=False))
+        figure.add_trace(go.Scatter(
+            x=curve["trials"], y=100 * curve["expected_best"], mode="lines", name=arch,
+            line={"color": colours[arch], "width": 2},
+            hovertemplate=f"{escape(arch)}, %{{x}} trials: %{{y:.2f}} %<extra></extra>"))
+    figure.update_layout(
+        title={"text": "Expected best validation accuracy against the trial budget",
+               "subtitle": {"text": "mean over each arch's searches; band: 95 % t interval over them"}},
+        xaxis_title="trials per search", yaxis_title="expected best validation accuracy (%)")
+    return figure

@@ -80,6 +80,32 @@ def _curve_rows(*, plan: FinalPlan, seed: int, trial: optuna.trial.FrozenTrial) 
     ]
 
 
+TRIAL_COLUMNS = ["arch", "search", "number", "state", "value"]
+
+
+def tuning_trials(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> pd.DataFrame:
+    """Every finished trial of the plans' tuning studies, for the budget curves.
+
+    Returns:
+        One row per complete or pruned trial with the columns :data:`TRIAL_COLUMNS`: ``arch`` is
+        the plan's label; ``value`` the final validation accuracy, or a pruned trial's last
+        reported one.
+    """
+    rows = []
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            value = trial.value if trial.state == TrialState.COMPLETE else _last_reported(trial)
+            rows.append({"arch": plan.label, "search": plan.search, "number": trial.number,
+                         "state": trial.state.name.lower(), "value": value})
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def _last_reported(trial: optuna.trial.FrozenTrial) -> float | None:
+    steps = trial.intermediate_values
+    return steps[max(steps)] if steps else None
+
+
 def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int):
     """The reported recipe and the baseline's results, for the answer under both recipes."""
     from pairsearch.report_recipes import RecipePair
@@ -203,6 +229,7 @@ def write_final_report(
         paths = report.write_report(
             out_dir=out_dir, results=results, curves=curves,
             protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
+            trials=tuning_trials(storage=storage, plans=plans),
             recipe_summary=_summary(plans) if named else None,
         )
     except OSError as error:

@@ -80,7 +80,10 @@ class TuneRequest:
     recipe: Recipe | None = None
 
     def searches(self) -> list[TuneRequest]:
-        """One request per search, search 0 first, each naming its own study."""
+        """One request per search, search 0 first, each naming its own study (a request of one
+        search is its own)."""
+        if self.repeats == 1:
+            return [self]
         return [dataclasses.replace(self, study_name=search_study_name(group=self.study_name, search=r),
                                     search=r, repeats=1) for r in range(self.repeats)]
 

@@ -41,6 +41,30 @@ def test_seeded_sampler_is_reproducible_per_trial(spec):
         assert len({json.dumps(params, sort_keys=True) for params in alone}) == 6
 
 
+def _drawn_by_search(spec, *, search: int, trials: int = 5) -> list[str]:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, direction="maximize",
+                                sampler=samplers.build_sampler(spec=spec, search=search))
+    for _ in range(trials):
+        trial = study.ask()
+        study.tell(trial, samplers.suggest_params(trial=trial, spec=spec)["lr"])
+    return [json.dumps(trial.params, sort_keys=True) for trial in study.trials]
+
+
+@pytest.mark.parametrize("file_seed", [None, 7])
+def test_every_search_draws_its_own_reproducible_stream(spec, file_seed):
+    """Search r ≥ 1 is seeded per trial from the seed sequence, with or without a file seed:
+    the same search draws the same params again; two searches share no draw."""
+    sampler = {key: value for key, value in {**spec.sampler, "name": "random", "seed": file_seed}.items()
+               if value is not None}
+    random = dataclasses.replace(spec, sampler=sampler)
+    first, second = _drawn_by_search(random, search=1), _drawn_by_search(random, search=2)
+    assert first == _drawn_by_search(random, search=1)
+    assert not set(first) & set(second)
+    if file_seed is not None:  # search 0 keeps the file's rule, and shares nothing with search 1
+        assert not set(_drawn_by_search(random, search=0)) & set(first)
+
+
 def study_with_complete_trials(*, pruner: optuna.pruners.BasePruner, values: list[float]) -> optuna.Study:
     """A study whose complete trials reported ``value`` at every epoch 0…2."""
     study = optuna.create_study(direction="maximize", pruner=pruner)
