@@ -252,7 +252,7 @@ def check_seeds_apart(*, plans: list[FinalPlan], seeds: int) -> None:
             raise PairsearchError(
                 f"{plan.study_name} was tuned with seed {plan.tuning_seed}, one of the final seeds "
                 f"{min(final)}…{max(final)}: its final runs would re-use the draws that chose its configuration; "
-                "give its study file another seed (below 1000) and tune anew, or fewer --seeds")
+                "give its study file a seed outside the final seeds and tune anew, or fewer --seeds")
 
 
 def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:

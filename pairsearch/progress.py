@@ -20,6 +20,7 @@ from rich.table import Table
 from pairsearch.errors import PairsearchError
 from pairsearch.recipes import recipe_from_record
 from pairsearch.redaction import redact_urls
+from pairsearch.searches import FINAL_SUFFIX, split_search_name
 from pairsearch.storage_errors import is_storage_outage
 from pairsearch.supervisor import Snapshot, snapshot
 
@@ -132,6 +133,8 @@ def status_rows(storage) -> list[dict]:
 
     A tuning study shows its best validation accuracy and params; a ``<study>.final`` study the
     mean ± std test accuracy of its current configuration's finished jobs (never one lucky seed).
+    The searches of one group (``tune --repeats``) stand together, in search order; the final
+    studies after the tuning ones.
     """
     rows = []
     for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
@@ -144,7 +147,13 @@ def status_rows(storage) -> list[dict]:
         else:
             row["value"] = "—" if shot.best_value is None else f"{100 * shot.best_value:.2f} %"
         rows.append(row)
-    return rows
+    return sorted(rows, key=_status_order)
+
+
+def _status_order(row: dict) -> tuple[bool, str, int]:
+    tuning = row["study"].removesuffix(FINAL_SUFFIX)
+    group, search = split_search_name(tuning)
+    return tuning != row["study"], group, search
 
 
 def _current_jobs(*, study: optuna.Study, storage) -> dict:

@@ -2,10 +2,12 @@
 
 The same archs, configurations and seeds trained under two recipes (the default and
 ``--recipe``'s) give two sets of results. The 2×2 effects are computed under each, and their
-change (second − first) is paired by seed (:func:`pairsearch.recipe_stats.effect_changes`). One
-generated sentence per question says whether its conclusion **holds** (the change's 95 % CI
-includes 0), **grows** or **shrinks** (the CI excludes 0; the effect moves away from or towards
-0), or **flips** (the effect changes sign, clear under at least one recipe, the change clear).
+change (second − first) is paired by run (:func:`pairsearch.recipe_stats.effect_changes`). One
+generated sentence per effect reads signs first: it **changes sign** only when both recipes are
+clear (95 % CI excluding 0) in opposite directions; it **vanishes** (or **appears**) when it is
+clear under the first recipe only (or the second only); with the same clear sign under both it
+**grows** or **shrinks** when the change is clear after Holm's correction over the effects, and
+else **holds**; clear under neither, it is **unclear under both**.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from pairsearch import recipe_stats, stats
 from pairsearch import report_format as fmt
+from pairsearch.inference import holm_adjust
 from pairsearch.report_answer import FACTOR_NAMES, QUESTIONS, _ci, _effect_name, verdict
 from pairsearch.stats import INTERACTION, PAIRED_COLUMNS, Cell
 
-# What happened to a conclusion, worded for a sentence.
-READINGS = ("holds", "grows", "shrinks", "flips")
-BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *PAIRED_COLUMNS, "missing"]
+ALPHA = 0.05  # a change is clear when its Holm-corrected p is below this
+
+BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *PAIRED_COLUMNS, "holm_p", "missing"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, Cel
     missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
                for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
     change = recipe_stats.effect_changes(before=before, after=results, design=design).assign(recipe="change")
+    change["holm_p"] = holm_adjust(p_values=change["p_value"].to_numpy(dtype=float))
     frames = [*under_each, change.assign(missing=missing)]
     effects = pd.concat([frame[BY_RECIPE_COLUMNS] for frame in frames], ignore_index=True)
     means = {name: stats.summarize(results=frame).set_index("arch")["mean"]
@@ -75,14 +78,19 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, Cel
 
 
 def reading(*, before, after, change) -> str | None:
-    """``holds``, ``grows``, ``shrinks`` or ``flips``; None when the change has no seeds."""
+    """What happened to an effect from the first recipe to the second, signs first (see the
+    module's text); None when the change has no runs."""
     if change.n_pairs == 0:
         return None
-    if verdict(change) == "unclear":
+    first, second = verdict(before), verdict(after)
+    if first == second == "unclear":
+        return "unclear under both"
+    if "unclear" in (first, second):
+        return "vanishes" if second == "unclear" else "appears"
+    if first != second:
+        return "changes sign"
+    if not change.holm_p < ALPHA:
         return "holds"
-    clear_somewhere = verdict(before) != "unclear" or verdict(after) != "unclear"
-    if np.sign(before.mean_diff) != np.sign(after.mean_diff) and clear_somewhere:
-        return "flips"
     return "grows" if abs(after.mean_diff) > abs(before.mean_diff) else "shrinks"
 
 
@@ -106,16 +114,16 @@ def recipe_sentence(*, before, after, change, names: tuple[str, str]) -> str:
         return f"Cannot be compared ({reason})."
     numbers = (f"{fmt.points(before.mean_diff)} points ({_ci(before)}) under {first}, "
                f"{fmt.points(after.mean_diff)} ({_ci(after)}) under {second}; the change, "
-               f"{fmt.points(change.mean_diff)} points ({_ci(change)}), "
-               f"{'includes' if word == 'holds' else 'excludes'} 0")
+               f"{fmt.points(change.mean_diff)} points ({_ci(change)}, Holm p {fmt.p_value(change.holm_p)})")
     lead = {
-        "holds": f"The conclusion holds under {second}",
-        "grows": f"It grows under {second}",
-        "shrinks": f"It shrinks under {second}",
-        "flips": f"It flips under {second}",
+        "holds": f"Does it hold under {second}? Yes, with the same size",
+        "grows": f"Does it hold under {second}? Yes, and it grows",
+        "shrinks": f"Does it hold under {second}? Yes, but it shrinks",
+        "changes sign": f"Does it hold under {second}? No: it changes sign",
+        "vanishes": f"Does it hold under {second}? No: it is no longer clear",
+        "appears": f"Does it hold under {second}? It was not clear under {first}; it is under {second}",
+        "unclear under both": f"Does it hold under {second}? Unclear: clear under neither recipe",
     }[word]
-    if word == "holds" and verdict(before) != verdict(after):
-        numbers += f" (its own CI excludes 0 under {first if verdict(before) != 'unclear' else second} only)"
     return f"{lead}: {numbers}."
 
 

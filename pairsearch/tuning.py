@@ -62,7 +62,7 @@ class TuneRequest:
         threads: Torch threads per worker process.
         timeout: Stop starting trials after this many seconds (None: no limit).
         recipe: ``--recipe``: how trials train besides their params, recorded on the study
-            (None: the course's training, recorded as no recipe, as before recipes existed).
+            (None: the course's training, recorded as the course recipe).
             Its epochs are the spec's (see :func:`pairsearch.inputs.study_spec`).
     """
 

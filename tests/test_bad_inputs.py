@@ -225,7 +225,11 @@ EXPLICIT_ROWS: dict[str, Row] = {
                                        env={"PAIRSEARCH_STORAGE_OUTAGE_SECONDS": "forever"}),
     "study_name_empty": Row([*TUNE, "--study", ""], ["--study", "empty"]),
     "study_name_with_a_newline": Row([*TUNE, "--study", "base\nother"], ["--study", "printable"]),
-    "study_name_too_long": Row([*TUNE, "--study", "s" * 600], ["--study", "512"]),
+    # 496 = 512 (Optuna's VARCHAR) - len(".search100.final"): the longest name whose searches' and
+    # final jobs' studies all fit; one more is refused.
+    "study_name_too_long": Row([*TUNE, "--study", "s" * 497], ["--study", "at most 496 characters", "got 497"]),
+    "study_name_of_final_jobs": Row([*TUNE, "--study", "mine.final"], ["--study", "'mine.final'", "must not end"]),
+    "study_name_of_a_search": Row([*TUNE, "--study", "mine.search2"], ["--study", "'mine.search2'", "--repeats"]),
     # --- secrets: wherever a URL surfaces, its password does not --------------------------------------
     "status_storage_given_positionally": Row(["status", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"],
                                              ["unexpected extra argument", "postgres:***@127.0.0.1"]),

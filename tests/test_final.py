@@ -23,12 +23,13 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, final_worker, jobs, studyspec, tuning
+from pairsearch import final, final_worker, jobs, searches, studyspec, tuning
 from pairsearch.augment import make_augment
 from pairsearch.data import DataChoice, final_split
 from pairsearch.errors import PairsearchError
 from pairsearch.models import get_arch
 from pairsearch.recipes import Recipe
+from pairsearch.records import TunedStudy
 from pairsearch.results import collect_results, write_final_report
 from pairsearch.sources import load_pools
 from pairsearch.storage import StorageHandle
@@ -111,11 +112,12 @@ def test_ensure_jobs_is_idempotent_and_tops_up_when_seeds_grow(tmp_path, data_di
     assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (3, [])
     assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (0, [])
     trials = final_trials(url=url, plan=plan)
-    assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    assert seeds_of(trials, config_hash=plan.config_hash) == {1000: 1, 1001: 1, 1002: 1}
     assert {t.state for t in trials} == {TrialState.WAITING}
 
     assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=5) == (2, [])
-    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {s: 1 for s in range(5)}
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {
+        s: 1 for s in searches.final_seeds(5)}
 
     # Fewer seeds later removes nothing and adds nothing.
     assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2) == (0, [])
@@ -132,7 +134,8 @@ def test_job_attributes_describe_the_job(tmp_path, data_dir):
     final_study = optuna.load_study(study_name="base.final", storage=storage)
     assert final_study.user_attrs["kind"] == "final"
     assert final_study.user_attrs["tuning_study"] == "base"
-    assert "base.final" not in final.tuned_study_names(storage=storage)
+    assert final.searches_of(storage=storage, groups=()) == ["base"]  # not base.final
+    assert sorted(t.user_attrs["seed"] for t in final_study.trials) == searches.final_seeds(2)
     for trial in final_study.trials:
         attrs = trial.user_attrs
         assert attrs["arch"] == "base"
@@ -158,7 +161,8 @@ def test_ensure_jobs_from_concurrent_threads_makes_each_job_once(tmp_path, data_
     with ThreadPoolExecutor(callers) as pool:  # the .final study does not exist yet either
         added = list(pool.map(enqueue, range(callers)))
     assert sum(added) == 3
-    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {
+        s: 1 for s in searches.final_seeds(3)}
 
 
 # --- the final protocol -------------------------------------------------------------------------
@@ -175,8 +179,12 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
     run_final_jobs(url=url, data_dir=data_dir, plans=plans)
     results, curves = collect_results(storage=storage, plans=plans)
 
-    # One row per seed 0..S-1 per arch: the same seeds for every arch (paired).
-    assert results.groupby("arch")["seed"].apply(list).to_dict() == {"base": [0, 1, 2], "digits": [0, 1, 2]}
+    # One row per final seed 1000..1000+S-1 per arch: the same seeds for every arch (paired), none
+    # of them the tuning seed (0).
+    seeds = searches.final_seeds(3)
+    assert seeds == [1000, 1001, 1002]
+    assert results.groupby("arch")["seed"].apply(list).to_dict() == {"base": seeds, "digits": seeds}
+    assert {plan.tuning_seed for plan in plans} == {0}
     assert len(curves) == 2 * 3 * 2
 
     for plan in plans:
@@ -207,16 +215,18 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
 
     # The job is exactly a train_run on the seed's final split (fresh train pairs, test pairs).
     base_plan = plans[0]
-    stored = next(t for t in final_trials(url=url, plan=base_plan) if t.user_attrs["seed"] == 1)
+    seed = seeds[1]
+    stored = next(t for t in final_trials(url=url, plan=base_plan) if t.user_attrs["seed"] == seed)
     pools = load_pools(source="mnist5k", data_dir=data_dir)
-    again = train_run(arch="base", params=base_plan.params, split=final_split(pools=pools, seed=1), epochs=2, seed=1)
+    again = train_run(arch="base", params=base_plan.params, split=final_split(pools=pools, seed=seed), epochs=2,
+                      seed=seed)
     assert [(r.train_loss, r.eval_accuracy) for r in again.history] == [
         (e["train_loss"], e["eval_accuracy"]) for e in stored.user_attrs["history"]
     ]
 
 
 def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
-    """Jobs of a run with more seeds stay in the storage; --seeds 2 reports seeds 0 and 1."""
+    """Jobs of a run with more seeds stay in the storage; --seeds 2 reports the first two final seeds."""
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
     storage = StorageHandle.resolve(url=url).open()
@@ -226,8 +236,8 @@ def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
 
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
-    assert pd.read_csv(out / "results.csv")["seed"].tolist() == [0, 1]
-    assert sorted(pd.read_csv(out / "curves.csv")["seed"].unique()) == [0, 1]
+    assert pd.read_csv(out / "results.csv")["seed"].tolist() == searches.final_seeds(2) == [1000, 1001]
+    assert sorted(pd.read_csv(out / "curves.csv")["seed"].unique()) == searches.final_seeds(2)
 
 
 def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
@@ -271,13 +281,14 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     run_final_jobs(url=url, data_dir=data_dir, plans=[new])
 
     trials = final_trials(url=url, plan=new)
-    assert seeds_of(trials, config_hash=new.config_hash) == {0: 1, 1: 1}
-    assert seeds_of(trials, config_hash=old.config_hash) == {0: 1, 1: 1}  # kept, not used
+    seeds = searches.final_seeds(2)
+    assert seeds_of(trials, config_hash=new.config_hash) == {s: 1 for s in seeds}
+    assert seeds_of(trials, config_hash=old.config_hash) == {s: 1 for s in seeds}  # kept, not used
     assert {t.state for t in trials} == {TrialState.COMPLETE}
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[new], seeds=2, out_dir=out)
     results = pd.read_csv(out / "results.csv")
-    assert results["seed"].tolist() == [0, 1]
+    assert results["seed"].tolist() == seeds
     assert [json.loads(p) for p in results["params"]] == [new.params, new.params]
     new_values = {t.value for t in trials if t.user_attrs["config_hash"] == new.config_hash}
     assert set(results["test_accuracy"]) == new_values
@@ -371,7 +382,8 @@ def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=None)
     final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
     study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
-    legacy = {key: value for key, value in plan.job(seed=1).to_user_attrs().items() if key != "recipe"}
+    seed = searches.final_seeds(2)[1]  # the second final seed, which ensure_jobs(seeds=1) did not queue
+    legacy = {key: value for key, value in plan.job(seed=seed).to_user_attrs().items() if key != "recipe"}
     study.enqueue_trial({}, user_attrs=legacy)  # as an older pairsearch queued it
 
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
@@ -379,8 +391,8 @@ def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     trials = final_trials(url=url, plan=plan)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 and "recipe" not in trials[1].user_attrs
     pools = load_pools(source="mnist5k", data_dir=data_dir)
-    plain = train_run(arch="base", params=plan.params, split=final_split(pools=pools, seed=1), epochs=1, seed=1)
-    assert histories(trials[1:]) == {1: [(r.train_loss, r.eval_accuracy) for r in plain.history]}
+    plain = train_run(arch="base", params=plan.params, split=final_split(pools=pools, seed=seed), epochs=1, seed=seed)
+    assert histories(trials[1:]) == {seed: [(r.train_loss, r.eval_accuracy) for r in plain.history]}
     assert final.missing_seeds(storage=StorageHandle.resolve(url=url).open(), plan=plan, seeds=2) == []
 
 
@@ -478,6 +490,54 @@ def test_studies_whose_jobs_would_train_for_different_epochs_are_not_compared():
         final.check_trained_alike(plans=[_plan("base", ten), _plan("sep", twenty), _plan("joint", ten)])
     final.check_trained_alike(plans=[dataclasses.replace(_plan(arch, recipe), epochs=5)  # --epochs 5
                                      for arch, recipe in (("base", ten), ("sep", twenty))])
+
+
+# --- independent searches: their studies and seeds ----------------------------------------------
+
+
+def test_a_final_seed_that_is_a_tuning_seed_is_refused_in_one_line():
+    course = Recipe(name="course", epochs=10)
+    apart = [dataclasses.replace(_plan("base", course), tuning_seed=0),
+             dataclasses.replace(_plan("sep", course), tuning_seed=2**20 + 5)]
+    final.check_seeds_apart(plans=apart, seeds=15)  # the study files' seed 0 and a derived seed
+    clash = dataclasses.replace(_plan("sep", course), tuning_seed=searches.final_seeds(3)[2])
+
+    with pytest.raises(PairsearchError) as caught:
+        final.check_seeds_apart(plans=[*apart, clash], seeds=3)
+
+    message = one_line(str(caught.value))
+    assert message.startswith("sep was tuned with seed 1002, one of the final seeds 1000…1002")
+    final.check_seeds_apart(plans=[*apart, clash], seeds=2)  # 1000 and 1001 only: apart again
+
+
+def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir):
+    url = sqlite_url(tmp_path)
+    handle = StorageHandle.resolve(url=url)
+    spec = studyspec.load_study_file(path=write_tiny_study(tmp_path, arch="base", epochs=1), arch="base")
+
+    def request(name: str, repeats: int = 1) -> tuning.TuneRequest:
+        return tuning.TuneRequest(spec=spec, study_name=name, storage=handle, trials=1, repeats=repeats,
+                                  data=DataChoice(source="mnist5k", data_dir=data_dir))
+
+    group = request("base", repeats=3).searches()
+    assert [search.study_name for search in group] == ["base", "base.search1", "base.search2"]
+    # Made out of order, with a study whose name only starts like the group's, and another group.
+    for search in (group[2], request("basement"), group[0], request("other"), group[1]):
+        tuning.prepare_study(request=search, fingerprint="f")
+    storage = handle.open()
+    optuna.create_study(study_name="someone-elses", storage=storage)  # no pairsearch study
+
+    assert final.searches_of(storage=storage, groups=("base",)) == ["base", "base.search1", "base.search2"]
+    assert final.searches_of(storage=storage, groups=("other", "base")) == [
+        "other", "base", "base.search1", "base.search2"]
+    assert final.searches_of(storage=storage, groups=("base.search1",)) == ["base.search1"]
+    assert final.searches_of(storage=storage, groups=("nosuch",)) == ["nosuch"]  # make_plan says why
+    assert sorted(final.searches_of(storage=storage, groups=())) == [
+        "base", "base.search1", "base.search2", "basement", "other"]
+    records = [TunedStudy.from_attrs(optuna.load_study(study_name=name, storage=storage).user_attrs, study_name=name)
+               for name in ("base", "base.search1", "base.search2")]
+    assert [(record.group, record.search) for record in records] == [("base", 0), ("base", 1), ("base", 2)]
+    assert records[0].tuning_seed == spec.seed and len({record.tuning_seed for record in records}) == 3
 
 
 # --- plans that cannot be made ------------------------------------------------------------------

@@ -270,3 +270,66 @@ def test_final_report_with_two_workers_on_postgres(tmp_path, data_dir, pg_url):
         trials = final_trials(url=pg_url, plan=plan)
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
         assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+
+
+# --- independent searches: the two-level answer, recomputed from the storage -------------------
+
+
+def _two_level_effect(*, accuracy: dict, archs_plus: list[str], archs_minus: list[str]) -> tuple[float, float, float]:
+    """The weight-sharing average over replicates, by hand: (mean, t interval low, high)."""
+    from scipy import stats as scipy_stats
+
+    searches = sorted({search for (_, search, _) in accuracy})
+    per_search = []
+    for search in searches:
+        seeds = sorted({seed for (_, s, seed) in accuracy if s == search})
+        runs = [(sum(accuracy[(a, search, seed)] for a in archs_plus)
+                 - sum(accuracy[(a, search, seed)] for a in archs_minus)) / 2 for seed in seeds]
+        per_search.append(sum(runs) / len(runs))
+    mean = sum(per_search) / len(per_search)
+    half = scipy_stats.t.ppf(0.975, len(per_search) - 1) * scipy_stats.tstd(per_search) / len(per_search) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def test_three_searches_of_the_2x2_give_an_answer_over_replicates(tmp_path, data_dir):
+    """tune --repeats 3 of the four archs of the 2×2, then final-report: the answer's intervals
+    are over the 3 replicates, with the variance split, and equal what the storage holds."""
+    url = sqlite_url(tmp_path)
+    for arch in ("base", "sep", "base_aux", "sep_aux"):
+        done = run_cli(["tune", "--arch", arch, "--trials", "2", "--repeats", "3", "--epochs", "1",
+                        "--storage", url, "--workers", "2", "--quiet"], data_dir=data_dir, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("finished=2") == 3, done.stdout
+    out = tmp_path / "report"
+    done = run_cli(report_args(url=url, out=out, seeds=2, epochs=1, workers=2), data_dir=data_dir, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "## The answer" in done.stdout  # the terminal shows the answer, not only the table
+
+    storage = StorageHandle.resolve(url=url).open(readonly=True)
+    accuracy = {}
+    for summary in optuna.get_all_study_summaries(storage=storage):
+        if summary.study_name.endswith(".final"):
+            tuned = optuna.load_study(study_name=summary.study_name.removesuffix(".final"), storage=storage)
+            for trial in optuna.load_study(study_name=summary.study_name, storage=storage).get_trials():
+                if trial.state == TrialState.COMPLETE:
+                    key = (tuned.user_attrs["arch"], tuned.user_attrs["search"], trial.user_attrs["seed"])
+                    accuracy[key] = trial.value
+    assert {seed for (_, _, seed) in accuracy} == {1000, 1001}
+    assert len(accuracy) == 4 * 3 * 2
+
+    effects = pd.read_csv(out / "effects.csv").set_index(["factor", "given"])
+    average = effects.loc[("shared_weights", "average")]
+    mean, low, high = _two_level_effect(accuracy=accuracy, archs_plus=["base", "base_aux"],
+                                        archs_minus=["sep", "sep_aux"])
+    assert (average["n_searches"], average["n_pairs"], average["level"]) == (3, 6, "searches")
+    assert average["mean_diff"] == pytest.approx(mean)
+    assert (average["ci_low"], average["ci_high"]) == pytest.approx((low, high))
+    assert 0 <= average["tuning_share"] <= 1 or pd.isna(average["tuning_share"])
+    assert {"sd_search", "sd_seed", "p_better", "p_better_low", "p_better_high"} <= set(effects.columns)
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("## The answer")
+    assert "t interval over the searches" in summary
+    assert "3 × 2" in summary  # searches × seeds
+    budget = pd.read_csv(out / "budget.csv")
+    assert set(budget["arch"]) == {"base", "sep", "base_aux", "sep_aux"}
+    assert (budget["searches"] == 3).all()

@@ -20,13 +20,15 @@ from hypothesis import strategies as st
 
 from pairsearch import cli, dashboard, final, progress, training, tuning
 from pairsearch.inputs import MAX_STUDY_NAME, MAX_WORKERS
+from pairsearch.searches import FINAL_SUFFIX, MAX_REPEATS, split_search_name
 
 PASSWORD = "Fz-s3cret-77"
 TEXT = st.one_of(
     st.text(max_size=20),
     st.text(alphabet=string.digits + "-+.eE_ ", max_size=12),
     st.sampled_from(["", " ", "0", "-1", "1e9", "auto", "²", "٣", "nan", "inf", "cuda:7", "mps", "\n", "a\x00b",
-                     f"postgresql://u:{PASSWORD}@127.0.0.1:1/x", f"grpc://u:{PASSWORD}@h", "sqlite:///", "--help"]),
+                     f"postgresql://u:{PASSWORD}@127.0.0.1:1/x", f"grpc://u:{PASSWORD}@h", "sqlite:///", "--help",
+                     "base.final", "base.search3", "base.search0", "s" * 496, "s" * 497, "101"]),
 )
 # (command and fixed args, option): one option fuzzed per example; the rest are valid.
 OPTIONS = [
@@ -38,6 +40,7 @@ OPTIONS = [
     (["tune", "--arch", "base", "--trials", "3", "--study-file", "{tiny}"], "--timeout"),
     (["tune", "--arch", "base", "--trials", "3", "--study-file", "{tiny}"], "--dataset"),
     (["tune", "--arch", "base", "--study-file", "{tiny}"], "--trials"),
+    (["tune", "--arch", "base", "--trials", "3", "--study-file", "{tiny}"], "--repeats"),
     (["tune", "--trials", "3"], "--arch"),
     (["tune", "--arch", "base", "--trials", "3", "--study-file", "{tiny}"], "--storage"),
     (["tune", "--arch", "base", "--trials", "3", "--study-file", "{tiny}"], "--recipe"),
@@ -104,10 +107,16 @@ def check_request(name: str, kwargs: dict) -> None:
     request = kwargs.get("request") or kwargs.get("worker")
     if name == "tune":
         assert 1 <= request.workers <= MAX_WORKERS and isinstance(request.workers, int)
-        assert request.study_name.isprintable() and 0 < len(request.study_name) <= MAX_STUDY_NAME
+        # Room for its searches' and final jobs' studies (NAME.search100.final) in a VARCHAR(512).
+        assert request.study_name.isprintable() and 0 < len(request.study_name) <= MAX_STUDY_NAME - len(
+            ".search100.final")
+        assert not request.study_name.endswith(FINAL_SUFFIX) and split_search_name(request.study_name)[1] == 0
+        assert isinstance(request.repeats, int) and 1 <= request.repeats <= MAX_REPEATS
         assert request.device in ("cpu", "cuda") or request.device.startswith("cuda:")
     if name == "final_report":
-        assert 2 <= request.seeds <= 1000 and 1 <= request.workers <= MAX_WORKERS
+        # None: the default, 15 runs per arch spread over its searches (decided from the storage).
+        assert request.seeds is None or (isinstance(request.seeds, int) and 2 <= request.seeds <= 1000)
+        assert 1 <= request.workers <= MAX_WORKERS
 
 
 @pytest.mark.parametrize("profile", PROFILES)

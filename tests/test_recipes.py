@@ -2,8 +2,9 @@
 
 The identity tests read a copy of a storage made before recipes existed (the published run of
 2026-11-22, ``docs/results/pairsearch.db`` until it was regenerated, kept as
-``tests/data/before-recipes.db.gz``): under the default, its jobs keep their hashes and nothing
-is retrained; under another recipe every job is new.
+``tests/data/before-recipes.db.gz``): under the default, its jobs keep their hashes; under another
+recipe every job is new. Its jobs ran seeds 0…14, which re-used the tuning seed 0: the final seeds
+are now 1000… (:func:`pairsearch.searches.final_seeds`), so a report of that storage trains them anew.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from pairsearch import final, jobs
+from pairsearch import final, jobs, searches
 from pairsearch.errors import PairsearchError
 from pairsearch.recipes import (
     MAX_SHIFT,
@@ -141,7 +142,7 @@ def published(tmp_path_factory):
     copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
     copy.write_bytes(gzip.decompress(BEFORE_RECIPES_DB.read_bytes()))
     storage = StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
-    assert final.tuned_study_names(storage=storage), "the storage holds no tuned study"
+    assert final.searches_of(storage=storage, groups=()), "the storage holds no tuned study"
     return storage
 
 
@@ -152,25 +153,43 @@ def stored_hashes(storage, plan: jobs.FinalPlan) -> set:
     return {trial.user_attrs["config_hash"] for trial in study.get_trials(deepcopy=False)}
 
 
+def stored_seeds(storage, plan: jobs.FinalPlan) -> list[int]:
+    """The seeds of the stored jobs that are ``plan``'s (same config hash), in order."""
+    import optuna
+
+    study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+    return sorted(trial.user_attrs["seed"] for trial in jobs.plan_trials(study=study, plan=plan))
+
+
 def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
     course = load_recipe(name_or_path="course")
-    for name in final.tuned_study_names(storage=published):
+    names = final.searches_of(storage=published, groups=())
+    assert sorted(names) == ["base", "base_aux", "digits", "joint", "sep", "sep_aux", "split"]
+    for name in names:
         default = final.make_plan(storage=published, study_name=name, epochs=None)
         explicit = final.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
         longer = final.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
 
         assert default.config_hash == explicit.config_hash
         assert {default.config_hash, longer.config_hash} == stored_hashes(published, default)
-        assert final.missing_seeds(storage=published, plan=default, seeds=15) == []
-        assert final.missing_seeds(storage=published, plan=longer, seeds=15) == []
+        # The old jobs are still found as this plan's: their identity did not change ...
+        assert stored_seeds(published, default) == stored_seeds(published, longer) == list(range(15))
+        # ... but they ran seeds 0…14, which re-used the tuning seed 0; the final seeds are 1000…
+        assert (default.group, default.search, default.tuning_seed) == (name, 0, 0)
+        assert default.tuning_seed in stored_seeds(published, default)
+        final.check_seeds_apart(plans=[default, longer], seeds=15)
+        assert final.missing_seeds(storage=published, plan=default, seeds=15) == searches.final_seeds(15)
+        assert final.missing_seeds(storage=published, plan=longer, seeds=15) == searches.final_seeds(15)
+    assert searches.final_seeds(15) == list(range(1000, 1015))
 
 
 def test_another_recipe_makes_every_job_anew_and_records_itself(published):
     strong = load_recipe(name_or_path="strong")
-    for name in final.tuned_study_names(storage=published):
+    for name in final.searches_of(storage=published, groups=()):
         plan = final.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
         assert plan.config_hash not in stored_hashes(published, plan)
-        assert final.missing_seeds(storage=published, plan=plan, seeds=15) == list(range(15))
+        assert stored_seeds(published, plan) == []
+        assert final.missing_seeds(storage=published, plan=plan, seeds=15) == searches.final_seeds(15)
         # The same training without the shift is the stored 25-epoch job: only training counts.
         unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
         assert unshifted.config_hash in stored_hashes(published, plan)

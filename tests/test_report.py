@@ -223,8 +223,8 @@ def test_summary_markdown_best_epoch_is_the_mean_of_each_seeds_highest_epoch():
          for seed, by_epoch in ((0, [0.80, 0.90, 0.85]), (1, [0.70, 0.88, 0.86]))
          for epoch, accuracy in enumerate(by_epoch, start=1)]
     )
-    last = stats.summarize(results=curves[curves["epoch"] == 3], n_resamples=200)
-    best = stats.summarize(results=stats.best_epoch_results(curves=curves, results=curves), n_resamples=200)
+    last = stats.summarize(results=curves[curves["epoch"] == 3])
+    best = stats.summarize(results=stats.best_epoch_results(curves=curves, results=curves))
 
     text = report.summary_markdown(summary=last, best_epoch=best)
 
@@ -532,35 +532,42 @@ def recipe_answer(*, before: pd.DataFrame, after: pd.DataFrame) -> tuple[str, re
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text))), analysis
 
 
-def test_both_recipes_say_whether_each_conclusion_holds_grows_shrinks_or_flips():
+def test_both_recipes_say_whether_each_conclusion_holds_grows_shrinks_or_changes_sign():
     before = factorial_results(sharing=0.03, aux=0.06)
 
     grown, analysis = recipe_answer(before=before, after=retrained(before, gains={"base": 0.03, "base_aux": 0.03}))
-    assert "Does weight sharing help? It grows under strong: +" in grown
-    assert "Does the auxiliary loss help? The conclusion holds under strong: +" in grown
-    assert "Do the two effects add up? The conclusion holds under strong" in grown
+    assert "Does weight sharing help? Does it hold under strong? Yes, and it grows: +" in grown
+    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size: +" in grown
     change = analysis.by_recipe.effects.set_index(["recipe", "factor", "given"]).loc[
         ("change", "shared_weights", "average")]
-    assert 0.02 < change["mean_diff"] < 0.04 and change["ci_low"] > 0
+    assert 0.02 < change["mean_diff"] < 0.04 and change["ci_low"] > 0 and change["holm_p"] < 0.05
     assert f"the change, {report_format.points(change['mean_diff'])} points" in grown
 
     shrunk, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.02, "sep_aux": 0.02}))
-    assert "Does weight sharing help? It shrinks under strong" in shrunk
+    assert "Does weight sharing help? Does it hold under strong? Yes, but it shrinks" in shrunk
     flipped, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.06, "sep_aux": 0.06}))
-    assert "Does weight sharing help? It flips under strong" in flipped
-    assert "Does the auxiliary loss help? The conclusion holds under strong" in flipped
+    assert "Does weight sharing help? Does it hold under strong? No: it changes sign" in flipped
+    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size" in flipped
 
 
-def test_a_reading_needs_the_change_to_be_clear_and_a_flip_a_clear_side():
-    def row(mean: float, low: float, high: float) -> SimpleNamespace:
-        return SimpleNamespace(n_pairs=15, mean_diff=mean, ci_low=low, ci_high=high, missing="")
+def test_a_reading_compares_signs_first_and_needs_a_holm_clear_change_to_grow_or_shrink():
+    def row(mean: float, low: float, high: float, holm_p: float = 0.5) -> SimpleNamespace:
+        return SimpleNamespace(n_pairs=15, mean_diff=mean, ci_low=low, ci_high=high, holm_p=holm_p, missing="")
 
     clear_up, unclear_up = row(0.02, 0.01, 0.03), row(0.002, -0.01, 0.014)
     clear_down, unclear_down = row(-0.03, -0.04, -0.02), row(-0.002, -0.01, 0.006)
+    big_change = row(-0.03, -0.04, -0.02, holm_p=0.001)
     assert report_recipes.reading(before=clear_up, after=clear_up, change=row(0.0, -0.01, 0.01)) == "holds"
-    assert report_recipes.reading(before=unclear_up, after=clear_down, change=row(-0.03, -0.04, -0.02)) == "flips"
-    assert report_recipes.reading(before=unclear_up, after=unclear_down, change=row(-0.004, -0.006, -0.002)) == "shrinks"
-    assert report_recipes.reading(before=clear_down, after=row(-0.05, -0.06, -0.04), change=row(-0.02, -0.03, -0.01)) == "grows"
+    # A change whose own CI excludes 0 but not after Holm's correction is no change.
+    assert report_recipes.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
+                                  change=row(-0.02, -0.03, -0.01, holm_p=0.08)) == "holds"
+    assert report_recipes.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
+                                  change=row(-0.02, -0.03, -0.01, holm_p=0.01)) == "grows"
+    assert report_recipes.reading(before=clear_up, after=clear_down, change=big_change) == "changes sign"
+    # Only one side clear: never "changes sign", whatever the signs.
+    assert report_recipes.reading(before=unclear_up, after=clear_down, change=big_change) == "appears"
+    assert report_recipes.reading(before=clear_up, after=unclear_down, change=big_change) == "vanishes"
+    assert report_recipes.reading(before=unclear_up, after=unclear_down, change=big_change) == "unclear under both"
     assert report_recipes.reading(before=clear_up, after=clear_up, change=SimpleNamespace(n_pairs=0)) is None
 
 

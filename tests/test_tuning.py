@@ -188,7 +188,7 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
 
 
 def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
-    from pairsearch import final
+    from pairsearch import final, recipes
 
     # Small batches: a tiny net learns something in one epoch, so the shifts can show in its accuracy.
     tiny_study = tmp_path / "study.toml"
@@ -204,7 +204,14 @@ def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(
     study, course = load(shifted), load(plain)
     # The recipe's epochs replace the study file's 2; it is recorded with its augmentation.
     assert study.user_attrs["epochs"] == 1 and study.user_attrs["recipe"]["augment"] == {"max_shift": 1}
-    assert "recipe" not in course.user_attrs
+    # A plain tune records the course recipe at its epochs (the same training as before recipes),
+    # and where the study stands among independent searches: search 0 of its own group, tuning seed 0.
+    assert course.user_attrs["recipe"]["name"] == "course"
+    assert course.user_attrs["recipe"]["hash"] == recipes.course_recipe(epochs=1).to_record()["hash"]
+    assert course.user_attrs["recipe"] == recipes.course_recipe(epochs=1).to_record()
+    assert study.user_attrs["recipe"]["hash"] != course.user_attrs["recipe"]["hash"]
+    for attrs in (study.user_attrs, course.user_attrs):
+        assert (attrs["schema"], attrs["search_group"], attrs["search"], attrs["tuning_seed"]) == (2, "base", 0, 0)
     # The same seeded draws, trained on shifted images: other validation accuracies.
     assert [t.params for t in study.trials] == [t.params for t in course.trials]
     assert [t.value for t in study.trials] != [t.value for t in course.trials]
@@ -212,6 +219,9 @@ def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(
     plan = final.make_plan(storage=StorageHandle.resolve(url=shifted).open(readonly=True), study_name="base",
                            epochs=None)
     assert (plan.recipe.name, plan.recipe.max_shift, plan.epochs) == ("shifted", 1, 1)
+    plain_plan = final.make_plan(storage=StorageHandle.resolve(url=plain).open(readonly=True), study_name="base",
+                                 epochs=None)
+    assert (plain_plan.recipe, plain_plan.epochs) == (recipes.course_recipe(epochs=1), 1)
 
 
 def test_a_study_of_another_recipe_is_refused_and_one_beside_it_is_warned_about(tmp_path, tiny_study, data_dir):
