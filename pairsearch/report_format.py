@@ -21,7 +21,13 @@ import plotly.offline
 from pairsearch.stats import FACTORIAL_DESIGN
 
 PLOT_HEIGHT_PX = 440
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+# Offline and private: no link, button or URL that could send a chart (and its data) to a
+# cloud service; the camera button saves SVG, drawn in the page.
+PLOTLY_CONFIG = {
+    "displaylogo": False, "responsive": True, "showLink": False, "showSendToCloud": False,
+    "showEditInChartStudio": False, "plotlyServerURL": "",
+    "toImageButtonOptions": {"format": "svg", "scale": 1},
+}
 PLOT_MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}
 DASH = "–"
 CSS = """

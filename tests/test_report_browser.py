@@ -180,6 +180,23 @@ def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(rep
     assert SCREENSHOT.stat().st_size > 0
 
 
+def test_the_report_offers_no_way_to_send_a_chart_anywhere_and_requests_nothing(report_page):
+    """Privacy: no cloud/share/edit control on any plot, no plotly server URL, no request that
+    leaves the file; the camera button saves SVG, drawn in the page."""
+    driver, _ = report_page
+    titles = driver.execute_script(
+        "return [...document.querySelectorAll('.modebar-btn')].map(b => b.getAttribute('data-title') || '')")
+    assert titles, "no plot toolbar was drawn"
+    assert not [t for t in titles if any(word in t.lower() for word in ("cloud", "share", "edit", "chart studio"))]
+    assert "plot.ly" not in driver.page_source and "chart-studio" not in driver.page_source
+    requests = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(entry => entry.name)")
+    assert [name for name in requests if not name.startswith(("file:", "data:", "blob:"))] == []
+    config = driver.execute_script(
+        "const plot = document.querySelector('.ps-plot .js-plotly-plot'); return plot._context.toImageButtonOptions")
+    assert config["format"] == "svg"
+
+
 def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
     driver, results = report_page
     effects = stats.factorial_effects(results=results)
@@ -201,10 +218,16 @@ def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
 
 
 def _expected_cells(row) -> list[str]:
+    """The cells of one paired comparison, built here from the stats row (not by the report's code)."""
+    better = report_format.DASH if row.level != "searches" else (
+        f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
+    runs = f"{row.n_searches} × {row.n_pairs // row.n_searches}"
     return [
-        str(row.n_pairs),
+        runs,
         report_format.points(row.mean_diff),
         report_format.interval(row.ci_low, row.ci_high, signed=True),
-        report_format.share(row.p_improvement),
+        better,
+        report_format.share(row.share_won),
+        report_format.share(row.tuning_share),
         report_format.effect_size(row.effect_size),
     ]
