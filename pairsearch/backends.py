@@ -62,6 +62,8 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
             _OPENED[key] = _rdb_storage_readonly(handle)
             _READ_ONLY.add(key)
         else:
+            if not schema_ready:
+                refuse_foreign_database(handle)
             _OPENED[key] = _with_schema_retry(lambda: _rdb_storage(handle, schema_ready=schema_ready))
             if handle.kind == "sqlite":
                 _SQLITE_WRITTEN[key] = handle.file_path.resolve()
@@ -213,39 +215,58 @@ def adopt_heartbeatless_trials(study: optuna.Study) -> None:
 
 def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
     """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
-    if handle.kind == "sqlite":
-        path = handle.file_path.resolve()
-        with open(path, "rb") as head:
-            header = head.read(16)
-        if not header:  # an empty file is an empty SQLite database: tune may make its tables
-            raise NoOptunaSchema(f"{handle.redacted} is an empty file: it holds no Optuna storage")
-        if header != b"SQLite format 3\x00":
-            raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
-        url = f"sqlite:///file:{path}?mode=ro&uri=true"
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    else:
-        url = psycopg_url(handle.url)
-        engine_kwargs = {
-            "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
-            "connect_args": {**POSTGRES_CONNECT_ARGS, "options": "-c default_transaction_read_only=on"},
-        }
-    _require_optuna_schema(handle=handle, url=url, engine_kwargs=engine_kwargs)
-    return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
-
-
-def _require_optuna_schema(*, handle: StorageHandle, url: str, engine_kwargs: dict) -> None:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url, **engine_kwargs)
-    try:
-        tables = set(sqlalchemy.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-    if not OPTUNA_TABLES <= tables:
+    url, engine_kwargs = _readonly_target(handle)
+    if url is None:  # an empty file is an empty SQLite database: tune may make its tables
+        raise NoOptunaSchema(f"{handle.redacted} is an empty file: it holds no Optuna storage")
+    if not OPTUNA_TABLES <= _table_names(url=url, engine_kwargs=engine_kwargs):
         raise NoOptunaSchema(
             f"{handle.redacted} holds no Optuna storage (its tables are missing); "
             "check --storage, or run 'pairsearch tune' to start one"
         )
+    return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
+
+
+def refuse_foreign_database(handle: StorageHandle) -> None:
+    """A writer's check, before Optuna makes any table: the database is new, empty, or an Optuna
+    storage — never another application's, which Optuna would otherwise fill with its tables."""
+    path = handle.file_path
+    if handle.kind == "sqlite" and (not path.exists() or path.is_dir()):
+        return  # a new file (a folder is refused when opened, in one line)
+    url, engine_kwargs = _readonly_target(handle)
+    if url is None:
+        return
+    tables = _table_names(url=url, engine_kwargs=engine_kwargs)
+    if tables and not OPTUNA_TABLES <= tables:
+        raise PairsearchError(
+            f"{handle.redacted} holds another application's tables ({len(tables)}, no Optuna storage): "
+            "pairsearch writes only to a new or empty database or to an Optuna storage; check --storage")
+
+
+def _readonly_target(handle: StorageHandle) -> tuple[str | None, dict]:
+    """The URL and engine options that read ``handle`` without writing; no URL for an empty file."""
+    if handle.kind == "sqlite":
+        path = handle.file_path.resolve()
+        with open(path, "rb") as head:
+            header = head.read(16)
+        if not header:
+            return None, {}
+        if header != b"SQLite format 3\x00":
+            raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
+        return f"sqlite:///file:{path}?mode=ro&uri=true", {"connect_args": {"timeout": 60}}
+    return psycopg_url(handle.url), {
+        "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
+        "connect_args": {**POSTGRES_CONNECT_ARGS, "options": "-c default_transaction_read_only=on"},
+    }
+
+
+def _table_names(*, url: str, engine_kwargs: dict) -> set[str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def _use_write_ahead_log(engine) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 from typer.exceptions import Abort, Exit, TyperException
 
 from pairsearch import defaults
@@ -204,7 +205,8 @@ def final_report(
         help="Epochs of every final run [default: the recipe's; without --recipe, each study's tuning epochs].")] = None,
     workers: Workers = "auto",
     storage: Storage = None,
-    out: Annotated[Path | None, typer.Option(help=f"[default: {defaults.REPORTS_DIR}/<UTC timestamp>/]")] = None,
+    out: Annotated[str | None, typer.Option(
+        metavar="DIR", help=f"Folder for the report's files [default: {defaults.REPORTS_DIR}/<UTC timestamp>/].")] = None,
     recipe: Annotated[str | None, typer.Option(
         help="Training recipe: a name in recipes/ (course, strong) or a TOML file; --epochs overrides its "
              f"epochs; the report also answers under the studies' own recipe [default: the recipe the studies "
@@ -219,7 +221,7 @@ def final_report(
 
     request = final.FinalRequest(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
-        seeds=seeds, epochs=epochs, out_dir=out, workers=inputs.parse_workers(workers),
+        seeds=seeds, epochs=epochs, out_dir=inputs.report_dir(out), workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads,
         recipe=inputs.training_recipe(name_or_path=recipe),
     )
@@ -249,7 +251,7 @@ def final_run(
     )
     exits = final.run_final_jobs(worker=worker, workers=inputs.parse_workers(workers))
     end_on_worker_exits(exits, unit="jobs")
-    if exits.lost:
+    if exits is not None and exits.lost:
         raise typer.Exit(1)  # a worker died (said above): its job waits for the heartbeat retry
     say("no final jobs left")
 
@@ -316,8 +318,49 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def version_text() -> str:
+    """``pairsearch 0.1.0`` and, in a git checkout, the commit it runs (``(commit a69019a)``)."""
+    from pairsearch import __version__
+
+    commit = git_commit(Path(__file__).resolve().parent.parent)
+    return f"pairsearch {__version__}" + (f" (commit {commit})" if commit else "")
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit checked out at ``root``, read from ``.git`` (no subprocess); None outside a checkout."""
+    git = root / ".git"
+    if git.is_file():  # a worktree: "gitdir: PATH"
+        git = Path(git.read_text(encoding="utf-8").removeprefix("gitdir:").strip())
+    try:
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref: "):
+            return head[:7]
+        ref = head.removeprefix("ref: ")
+        common = Path((git / "commondir").read_text(encoding="utf-8").strip()) if (git / "commondir").exists() else None
+        for folder in filter(None, (git, common and (git / common))):
+            if (folder / ref).is_file():
+                return (folder / ref).read_text(encoding="utf-8").strip()[:7]
+            packed = folder / "packed-refs"
+            if packed.is_file():
+                for line in packed.read_text(encoding="utf-8").splitlines():
+                    if line.endswith(f" {ref}"):
+                        return line[:7]
+    except OSError:
+        return None
+    return None
+
+
+def show_version(value: bool) -> None:
+    if value:
+        print(version_text())
+        raise Exit(0)
+
+
 @app.callback()
-def before_every_command() -> None:
+def before_every_command(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=show_version, help="Print the version (and git commit) and exit.")] = False,
+) -> None:
     """Tune and fairly compare network families on MNIST digit-pair comparison."""
     import optuna
 
@@ -330,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
     except PairsearchError as error:
         fail(str(error))
+    except NoArgsIsHelpError as error:  # a bare command: its help, which is what was asked for
+        print(str(error))
+        sys.exit(0)
     except TyperException as error:  # usage errors: unknown option, bad value, missing option
         message = error.format_message().strip()
         context = getattr(error, "ctx", None)

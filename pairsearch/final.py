@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.final_worker import JobWorker, run_job_worker
+from pairsearch.final_worker import JobWorker, final_study_names, run_job_worker
 from pairsearch.jobs import (
     FinalJob,
     FinalPlan,
@@ -39,6 +39,7 @@ from pairsearch.runtime import (
 )
 from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
 from pairsearch.storage import StorageHandle
+from pairsearch.storage_errors import NoOptunaSchema
 from pairsearch.supervisor import Display, WorkerExits, run_workers
 
 JOB_VALUE_LABEL = "test accuracy"
@@ -112,7 +113,9 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     check_writable(out_dir)
     exits = None
     if _work_left(storage=reading, plans=plans, seeds=request.seeds):
+        identity = handle.file_identity()
         exits = _train_jobs(request=request, plans=plans, display=display)
+        handle.check_still_there(identity=identity, what="the final jobs of this run")
     else:  # every job has run: nothing is written to the storage, not even a lock file
         for plan in plans:
             display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
@@ -205,10 +208,29 @@ def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Displ
         display.watch_jobs(counts=lambda: job_counts(storage=storage, plans=plans), keep_watching=keep)))
 
 
-def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits:
-    """Run waiting jobs of every final study with ``workers`` local processes (for extra machines)."""
+def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits | None:
+    """Run waiting jobs of every final study with ``workers`` local processes (for extra machines).
+
+    Returns:
+        How the workers ended; None when no job was waiting (nothing was started or written).
+    """
+    try:
+        reading = worker.storage.open(readonly=True)
+    except NoOptunaSchema:
+        raise PairsearchError(f"{worker.storage.redacted} holds no Optuna storage, so no final jobs to run; "
+                              "check --storage") from None
+    if not _jobs_waiting(storage=reading):
+        return None
+    worker.storage.check_writable()
     worker.storage.open(must_exist=True)
     return run_workers(target=run_job_worker, config=worker, count=workers, watch=_wait)
+
+
+def _jobs_waiting(*, storage) -> bool:
+    """Whether some final study has a job queued or running (read without writing)."""
+    return any(job_state(trial) == "queued"
+               for name in final_study_names(storage=storage)
+               for trial in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
 
 
 def _wait(keep_watching) -> None:

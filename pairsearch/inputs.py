@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pairsearch.recipes import Recipe
 
 MAX_WORKERS = 512
+TRAINING_DEVICES = ("cpu", "cuda", "mps", "xpu")  # device types that hold data and run kernels
 MAX_STUDY_NAME = 512  # Optuna's RDB storages keep a study name in a VARCHAR(512)
 
 
@@ -42,6 +43,8 @@ def check_device(raw: str) -> str:
     from pairsearch.training import resolve_device
 
     device = resolve_device(raw)
+    if device.type not in TRAINING_DEVICES:  # e.g. meta: tensors without data, nothing trains there
+        raise PairsearchError(f"--device {raw!r} cannot train a network; use auto, cpu or cuda")
     try:
         torch.zeros(1, device=device)
     except (RuntimeError, AssertionError, AttributeError):
@@ -112,4 +115,13 @@ def training_recipe(*, name_or_path: str | None):
     """``--recipe NAME|PATH`` → a validated :class:`~pairsearch.recipes.Recipe` (None when not given)."""
     from pairsearch import recipes
 
+    if name_or_path is not None and not name_or_path.strip():
+        raise PairsearchError("--recipe must name a recipe (course, strong) or a TOML file, got an empty text")
     return None if name_or_path is None else recipes.load_recipe(name_or_path=name_or_path)
+
+
+def report_dir(raw: str | None) -> Path | None:
+    """``--out``: a folder for the report (None: the default under storage/reports)."""
+    if raw is not None and not raw.strip():
+        raise PairsearchError("--out must name a folder, got an empty text (leave it out for storage/reports/<time>/)")
+    return None if raw is None else Path(raw)

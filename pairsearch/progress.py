@@ -16,6 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from pairsearch.errors import PairsearchError
 from pairsearch.recipes import recipe_from_record
@@ -73,18 +74,25 @@ def eta_text(*, done_here: int, remaining: int, elapsed: float) -> str:
     return f"{elapsed / done_here * remaining:,.0f}s"
 
 
+def literal(text: str) -> Text:
+    """User-supplied text (a study or arch name) as rich shows it: every character as it is —
+    no markup read into it, control characters shown escaped."""
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))
+    return Text(shown)
+
+
 def progress_line(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> str:
     c = shot.counts
     best = "—" if shot.best_value is None else f"{shot.best_value:.4f}"
     return (
-        f"{name}: finished {c.finished}/{budget} (pruned {c.pruned}) failed {c.failed} "
+        f"{literal(name).plain}: finished {c.finished}/{budget} (pruned {c.pruned}) failed {c.failed} "
         f"running {c.running}  best {best}  elapsed {elapsed:,.0f}s  eta {eta}"
     )
 
 
 def progress_table(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> Table:
     c = shot.counts
-    table = Table(title=f"pairsearch tune — study {name}", show_header=False, min_width=60)
+    table = Table(title=Text("pairsearch tune — study ") + literal(name), show_header=False, min_width=60)
     table.add_row("finished", f"{c.finished}/{budget}  (complete {c.complete}, pruned {c.pruned})")
     table.add_row("failed / running", f"{c.failed} / {c.running}")
     table.add_row("best validation accuracy", "—" if shot.best_value is None else f"{shot.best_value:.4f}")
@@ -217,7 +225,7 @@ def print_status(*, handle) -> None:
     table.add_column("value", no_wrap=True)
     for row in rows:
         c = row["counts"]
-        table.add_row(row["study"], row["arch"], str(c.finished), str(c.pruned), str(c.failed),
+        table.add_row(literal(row["study"]), literal(row["arch"]), str(c.finished), str(c.pruned), str(c.failed),
                       str(c.running), str(c.waiting), row["value"])
     console = Console(highlight=False)
     console.print(table)
@@ -225,7 +233,7 @@ def print_status(*, handle) -> None:
                   "test accuracy (and number) of its current configuration's finished jobs")
     for row in rows:
         if row["params"]:
-            console.print(f"{row['study']}: {format_params(row['params'])}", markup=False)
+            console.print(literal(row["study"]) + Text(f": {format_params(row['params'])}"))
     if not rows:
         console.print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
 
@@ -266,5 +274,5 @@ def jobs_table(counts: dict[str, tuple[int, int]]) -> Table:
     table.add_column("arch")
     table.add_column("finished")
     for arch, (done, total) in counts.items():
-        table.add_row(arch, f"{done}/{total}")
+        table.add_row(literal(arch), f"{done}/{total}")
     return table

@@ -212,7 +212,7 @@ def accuracy_caption(summary: pd.DataFrame) -> str:
               "seeds (the same seeds for every arch and search). Mean: of each search's mean over its seeds; "
               "± std over every run; median and IQM (mean of the middle 50 %) over every run; rank 1 = best "
               "mean. SD search / seed: the variance split (one-way random effects).")
-    if (summary["level"] == "searches").any():
+    if (summary.get("level", pd.Series(dtype=str)) == "searches").any():
         return common + (" 95 % CI: t interval over the searches (K − 1 degrees of freedom): it includes "
                          "which configuration a search happened to choose.")
     return common + (" 95 % CI: t interval over the seeds of one search per arch: it holds each arch's "

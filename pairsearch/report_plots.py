@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch import report_format as fmt
+from pairsearch.stats import with_search
 
 JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
 MEAN_OFFSET = 0.32
@@ -36,17 +37,20 @@ def per_seed_figure(
 ) -> go.Figure:
     """Each seed's test accuracy as a dot, and beside it the arch's mean with its 95 % CI."""
     figure = go.Figure()
+    results = with_search(results)
     stats_by_arch = summary.set_index("arch")
     for position, arch in enumerate(archs):
         runs = results[(results["arch"] == arch) & results["test_accuracy"].notna()]
-        runs = runs.sort_values("seed")
+        runs = runs.sort_values(["search", "seed"])
         spread = np.linspace(-JITTER_WIDTH / 2, JITTER_WIDTH / 2, max(len(runs), 2))[: len(runs)]
         figure.add_trace(
             go.Scatter(
                 x=position - 0.1 + spread, y=100 * runs["test_accuracy"], mode="markers",
                 marker={"color": fmt.with_alpha(colours[arch], 0.7), "size": 7},
-                customdata=runs["seed"], name=arch, showlegend=False,
-                hovertemplate=f"seed %{{customdata}}: %{{y:.2f}} %<extra>{escape(arch)}</extra>",
+                customdata=runs[["search", "seed"]],
+                name=arch, showlegend=False,
+                hovertemplate=f"search %{{customdata[0]}}, seed %{{customdata[1]}}: %{{y:.2f}} %"
+                              f"<extra>{escape(arch)}</extra>",
             )
         )
         if arch not in stats_by_arch.index:
@@ -66,9 +70,9 @@ def per_seed_figure(
             )
         )
     figure.update_layout(
-        title={"text": "Test accuracy of every seed, and each arch's mean with its 95 % CI",
-               "subtitle": {"text": "dots: one run per seed; diamond and bar: mean and BCa "
-                                    "bootstrap CI over seeds"}},
+        title={"text": "Test accuracy of every run, and each arch's mean with its 95 % CI",
+               "subtitle": {"text": "dots: one run per (search, seed); diamond and bar: mean of the searches' "
+                                    "means and its t interval (over the seeds with one search)"}},
         xaxis={"tickvals": list(range(len(archs))), "ticktext": list(archs),
                "range": [-0.6, len(archs) - 0.4]},
         yaxis_title="test accuracy (%)",

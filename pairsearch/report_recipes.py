@@ -68,7 +68,7 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, Cel
     change = recipe_stats.effect_changes(before=before, after=results, design=design).assign(recipe="change")
     change["holm_p"] = holm_adjust(p_values=change["p_value"].to_numpy(dtype=float))
     frames = [*under_each, change.assign(missing=missing)]
-    effects = pd.concat([frame[BY_RECIPE_COLUMNS] for frame in frames], ignore_index=True)
+    effects = pd.concat([frame.reindex(columns=BY_RECIPE_COLUMNS) for frame in frames], ignore_index=True)
     means = {name: stats.summarize(results=frame).set_index("arch")["mean"]
              for name, frame in (("before_mean", before), ("after_mean", results))}
     archs = recipe_stats.arch_changes(before=before, after=results)
@@ -146,9 +146,11 @@ def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> st
     )
     caption = fmt.note(
         f"Each effect as in the table above, under each recipe, and its change ({pair.recipe} − "
-        f"{pair.baseline}), paired by seed: mean in points and 95 % BCa bootstrap CI. Holds: the "
-        "change's CI includes 0; grows / shrinks: it excludes 0 and the effect moves away from / "
-        "towards 0; flips: the effect changes sign.", css_class="ps-caption")
+        f"{pair.baseline}), paired by search and seed: mean in points and 95 % t interval, over the "
+        "searches (over the seeds with one search). Read signs first: changes sign only when both "
+        "recipes are clear (CI excluding 0) in opposite directions; vanishes / appears when only the "
+        "first / second is clear; with the same clear sign, grows or shrinks when the change's "
+        "Holm-corrected p (over the seven effects) is below 0.05, else holds.", css_class="ps-caption")
     return "\n".join([heading, recipes, sentences, caption, _effects_table(rows=rows, pair=pair),
                       _archs_table(archs=comparison.archs, pair=pair)])
 

@@ -124,7 +124,15 @@ class StorageHandle:
             raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
 
     def check_writable(self) -> None:
-        """Refuse, before any write or lock file, a storage file or folder this process cannot write."""
+        """Refuse, before any write or lock file, a storage this process cannot or may not write:
+        a file or folder it cannot write, or another application's database."""
+        if self.kind in ("sqlite", "postgresql"):
+            try:
+                backends.refuse_foreign_database(self)
+            except PairsearchError:
+                raise
+            except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
+                raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
         path = self.file_path
         if path is None:
             return  # a database server refuses a write itself, in one line
@@ -138,6 +146,26 @@ class StorageHandle:
             )
         if path.exists() and not _can_write(path):
             raise PairsearchError(f"cannot write to {self.redacted}: a readonly database here ({_why_not_writable(path)})")
+
+    def file_identity(self) -> tuple[int, int] | None:
+        """The storage file's (device, inode) now; None for a server or a missing file."""
+        path = self.file_path
+        if path is None or not path.exists():
+            return None
+        stat = path.stat()
+        return stat.st_dev, stat.st_ino
+
+    def check_still_there(self, *, identity: tuple[int, int] | None, what: str) -> None:
+        """Refuse to call a run done whose storage file was deleted or replaced while it ran.
+
+        Args:
+            identity: :meth:`file_identity` when the run started.
+            what: What the run wrote there, for the message (``the trials of this run``).
+        """
+        if identity is not None and self.file_identity() != identity:
+            raise PairsearchError(
+                f"the storage file {self.file_path} was deleted or replaced while this command ran: "
+                f"{what} are not in it (lost); restore the file from a backup, or run the command again")
 
     @contextlib.contextmanager
     def lock(self, *, study_name: str) -> Iterator[None]:

@@ -135,6 +135,7 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
     pools = request.data.load()
     searches = request.searches()
     studies = [prepare_study(request=search, fingerprint=pools.fingerprint) for search in searches]
+    identity = request.storage.file_identity()
     note = unlike_studies_note(request=request)
     if note:
         display.say(note)
@@ -149,6 +150,7 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
         watch=lambda keep_watching: watch_searches(studies=studies, budget=request.trials,
                                                    keep_watching=keep_watching, display=display),
     )
+    request.storage.check_still_there(identity=identity, what="the trials of this run")
     return TuneOutcome(searches=tuple(exits.watched), exits=exits, budget=request.trials)
 
 
