@@ -215,14 +215,15 @@ def adopt_heartbeatless_trials(study: optuna.Study) -> None:
 
 def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
     """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
-    url, engine_kwargs = _readonly_target(handle)
-    if url is None:  # an empty file is an empty SQLite database: tune may make its tables
+    if handle.kind == "sqlite" and handle.file_path.stat().st_size == 0:
+        # An empty file is an empty SQLite database: tune may make its tables.
         raise NoOptunaSchema(f"{handle.redacted} is an empty file: it holds no Optuna storage")
-    if not OPTUNA_TABLES <= _table_names(url=url, engine_kwargs=engine_kwargs):
+    if not OPTUNA_TABLES <= _tables(handle):
         raise NoOptunaSchema(
             f"{handle.redacted} holds no Optuna storage (its tables are missing); "
             "check --storage, or run 'pairsearch tune' to start one"
         )
+    url, engine_kwargs = _readonly_target(handle)
     return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
 
 
@@ -230,33 +231,50 @@ def refuse_foreign_database(handle: StorageHandle) -> None:
     """A writer's check, before Optuna makes any table: the database is new, empty, or an Optuna
     storage — never another application's, which Optuna would otherwise fill with its tables."""
     path = handle.file_path
-    if handle.kind == "sqlite" and (not path.exists() or path.is_dir()):
-        return  # a new file (a folder is refused when opened, in one line)
-    url, engine_kwargs = _readonly_target(handle)
-    if url is None:
-        return
-    tables = _table_names(url=url, engine_kwargs=engine_kwargs)
+    if handle.kind == "sqlite" and (not path.exists() or path.is_dir() or path.stat().st_size == 0):
+        return  # a new or empty file (a folder is refused when opened, in one line)
+    tables = _tables(handle)
     if tables and not OPTUNA_TABLES <= tables:
         raise PairsearchError(
             f"{handle.redacted} holds another application's tables ({len(tables)}, no Optuna storage): "
             "pairsearch writes only to a new or empty database or to an Optuna storage; check --storage")
 
 
-def _readonly_target(handle: StorageHandle) -> tuple[str | None, dict]:
-    """The URL and engine options that read ``handle`` without writing; no URL for an empty file."""
+def _tables(handle: StorageHandle) -> set[str]:
+    """The database's table names, read without writing anything."""
     if handle.kind == "sqlite":
-        path = handle.file_path.resolve()
-        with open(path, "rb") as head:
-            header = head.read(16)
-        if not header:
-            return None, {}
-        if header != b"SQLite format 3\x00":
-            raise PairsearchError(f"{handle.redacted} is not an SQLite database (nor an Optuna storage)")
-        return f"sqlite:///file:{path}?mode=ro&uri=true", {"connect_args": {"timeout": 60}}
+        return _sqlite_table_names(handle.file_path)
+    url, engine_kwargs = _readonly_target(handle)
+    return _table_names(url=url, engine_kwargs=engine_kwargs)
+
+
+def _readonly_target(handle: StorageHandle) -> tuple[str, dict]:
+    """The URL and engine options that read ``handle`` without writing."""
+    if handle.kind == "sqlite":
+        return f"sqlite:///file:{handle.file_path.resolve()}?mode=ro&uri=true", {"connect_args": {"timeout": 60}}
     return psycopg_url(handle.url), {
         "pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
         "connect_args": {**POSTGRES_CONNECT_ARGS, "options": "-c default_transaction_read_only=on"},
     }
+
+
+def _sqlite_table_names(path: Path) -> set[str]:
+    """The tables in an SQLite file's main database, read through SQLite as an immutable file: no
+    lock, no journal, no shared memory. Never with Python's ``open``: closing any descriptor of
+    the file drops every POSIX lock this process's SQLite connections hold on it, and a reader
+    whose lock was dropped lost the workers' writes (measured: a final-report's jobs vanished
+    from the file). A new storage's tables still only in the write-ahead log are not seen: such
+    a file reads as without tables, which a writer may use."""
+    import sqlite3
+    from urllib.parse import quote
+
+    connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?immutable=1", uri=True)
+    try:
+        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        raise PairsearchError(f"sqlite:///{path} is not an SQLite database (nor an Optuna storage)") from None
+    finally:
+        connection.close()
 
 
 def _table_names(*, url: str, engine_kwargs: dict) -> set[str]:
