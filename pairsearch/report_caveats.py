@@ -44,7 +44,8 @@ def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
             "validation split; another search picks another configuration, whose test accuracy differs "
             "by about a point here (two complete runs of this protocol gave weight sharing +2.99 and "
             "+1.50 points, each interval excluding the other). 'pairsearch tune --repeats 5' and "
-            "'final-report' put it inside the intervals.")
+            f"'final-report' put it inside the intervals. With {len(seeds)} seeds the t intervals have "
+            f"{max(len(seeds) - 1, 0)} degrees of freedom.")
     images = (
         "They exclude the choice of images: every seed draws its pairs from the same pools"
         f"{f' of {source}' if source else ''}, so they describe pairs of these images, not new "
@@ -62,7 +63,7 @@ def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
                  if not analysis.versus.empty else None)
     missing = (
         f"{unfinished} run(s) have no test accuracy (diverged or unfinished) and are left out; "
-        "n is smaller where that happened."
+        "the Searches × seeds column counts the runs with a result."
         if unfinished
         else "Every run has a test accuracy."
     )

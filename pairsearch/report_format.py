@@ -24,7 +24,7 @@ PLOT_HEIGHT_PX = 440
 # Offline and private: no link, button or URL that could send a chart (and its data) to a
 # cloud service; the camera button saves SVG, drawn in the page.
 PLOTLY_CONFIG = {
-    "displaylogo": False, "responsive": True, "showSendToCloud": False, "plotlyServerURL": "",
+    "displaylogo": False, "responsive": True, "showSendToCloud": False,
     "toImageButtonOptions": {"format": "svg", "scale": 1},
 }
 PLOT_MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}

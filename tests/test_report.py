@@ -172,49 +172,74 @@ def test_csv_files_hold_the_data(written):
     assert effects["missing"].notna().all() and effects["mean_diff"].isna().all()
 
 
-def test_summary_markdown_has_a_caption_and_one_row_per_arch_in_report_order(written):
+def summary_table_lines(written) -> list[str]:
+    """summary.md from the per-arch table's caption on (the answer comes first)."""
     lines = written["summary_md"].read_text(encoding="utf-8").splitlines()
+    start = [i for i, line in enumerate(lines) if line.startswith("Test accuracy (%) after the last epoch")]
+    assert len(start) == 1, lines
+    return lines[start[0]:]
+
+
+def test_summary_markdown_has_a_caption_and_one_row_per_arch_in_report_order(written):
+    text = written["summary_md"].read_text(encoding="utf-8")
+    lines = summary_table_lines(written)
     arch_rows = [line for line in lines[4:] if line.startswith("|")]
 
-    assert lines[0].startswith("Test accuracy (%) after the last epoch")
-    assert "4 seeds" in lines[0]
+    # The file opens with the answer; the per-arch table is its last part.
+    assert text.startswith("## The answer\n")
+    assert text.index("**Does weight sharing help?**") < text.index("Test accuracy (%) after the last epoch")
+    # One search per arch: the caption says the CI is over its seeds and leaves tuning luck out.
+    assert "95 % CI: t interval over the seeds of one search per arch" in lines[0]
+    assert "excludes tuning luck" in lines[0]
     assert lines[1] == ""
     assert lines[2].startswith("| Arch | Rank |")
+    assert "| Searches × seeds | SD search / seed (points) |" in lines[2]
     assert [row.split("|")[1].strip() for row in arch_rows] == ARCHS
+    assert [row.split("|")[7].strip() for row in arch_rows] == ["1 × 4"] * len(ARCHS)  # 1 search × 4 seeds
+    assert all(row.split("|")[8].strip().startswith(f"{report_format.DASH} / ") for row in arch_rows)
     # digits has the highest synthetic accuracy: rank 1, though listed last.
     assert arch_rows[-1].split("|")[2].strip() == "1"
 
 
+def summary_row(**values) -> dict:
+    return {"arch": "base", "n": 15, "n_searches": 3, "level": "searches", "mean": 0.8871, "std": 0.0048,
+            "median": 0.888, "iqm": 0.8875, "ci_low": 0.885, "ci_high": 0.8895, "sd_search": 0.0031,
+            "sd_seed": 0.0036, "rank": 1, **values}
+
+
 def test_summary_markdown_formats_percentages():
     summary = pd.DataFrame(
-        [
-            {
-                "arch": "base",
-                "n": 15,
-                "mean": 0.8871,
-                "std": 0.0048,
-                "median": 0.888,
-                "iqm": 0.8875,
-                "ci_low": 0.885,
-                "ci_high": 0.8895,
-                "rank": 1,
-            }
-        ]
+        [summary_row(), summary_row(arch="sep", n=14, mean=0.8512, rank=2)], columns=stats.SUMMARY_COLUMNS
     )
 
     text = report.summary_markdown(summary=summary)
 
-    assert (
-        text.splitlines()[4] == "| base | 1 | 88.71 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 15 |"
+    lines = text.splitlines()
+    assert lines[2].endswith("| Searches × seeds | SD search / seed (points) |")
+    assert lines[4] == "| base | 1 | 88.71 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 3 × 5 | 0.31 / 0.36 |"
+    # 14 runs cannot be 3 searches of equal seeds (a diverged run): the runs are counted instead.
+    assert lines[5] == "| sep | 2 | 85.12 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 14 runs | 0.31 / 0.36 |"
+    assert "95 % CI: t interval over the searches (K − 1 degrees of freedom)" in lines[0]
+    assert "excludes tuning luck" not in lines[0]
+
+    one_search = pd.DataFrame([summary_row(n_searches=1, level="seeds", sd_search=np.nan)],
+                              columns=stats.SUMMARY_COLUMNS)
+    text = report.summary_markdown(summary=one_search)
+
+    assert text.splitlines()[4] == (
+        f"| base | 1 | 88.71 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 1 × 15 | {report_format.DASH} / 0.36 |"
     )
+    assert "95 % CI: t interval over the seeds of one search per arch" in text.splitlines()[0]
 
 
 def test_summary_markdown_adds_the_earlier_projects_best_epoch_protocol_as_a_last_column(written):
-    lines = written["summary_md"].read_text(encoding="utf-8").splitlines()
+    lines = summary_table_lines(written)
 
     assert "Best epoch: each seed's highest test accuracy over the epochs" in lines[0]
-    assert lines[2].endswith("| n | Best epoch (%) |")
-    assert all(row.count("|") == 9 for row in lines[4:] if row.startswith("|"))  # 8 cells
+    assert lines[2].endswith("| SD search / seed (points) | Best epoch (%) |")
+    assert lines[3].count("|") == 10
+    rows = [row for row in lines[4:] if row.startswith("|")]
+    assert len(rows) == len(ARCHS) and all(row.count("|") == 10 for row in rows)  # 9 cells
 
 
 def test_summary_markdown_best_epoch_is_the_mean_of_each_seeds_highest_epoch():
@@ -548,6 +573,12 @@ def test_both_recipes_say_whether_each_conclusion_holds_grows_shrinks_or_changes
     flipped, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.06, "sep_aux": 0.06}))
     assert "Does weight sharing help? Does it hold under strong? No: it changes sign" in flipped
     assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size" in flipped
+    vanished, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.03, "sep_aux": 0.03}))
+    assert "Does weight sharing help? Does it hold under strong? No: it is no longer clear: +" in vanished
+    no_sharing = factorial_results(sharing=0.0, aux=0.06)
+    neither, _ = recipe_answer(before=no_sharing, after=retrained(no_sharing, gains={}))
+    assert "Does weight sharing help? Does it hold under strong? Unclear: clear under neither recipe: " in neither
+    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size" in neither
 
 
 def test_a_reading_compares_signs_first_and_needs_a_holm_clear_change_to_grow_or_shrink():
@@ -581,6 +612,11 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
     by_recipe = pd.read_csv(paths["effects_by_recipe_csv"])
     # 7 effects per recipe and their change: each factor given the other's two levels and on average, and the interaction
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "strong": 7}
+    assert list(by_recipe.columns) == report_recipes.BY_RECIPE_COLUMNS
+    # Holm's correction is over the seven changes; the effects under each recipe have no holm_p.
+    change = by_recipe[by_recipe.recipe == "change"]
+    np.testing.assert_allclose(change["holm_p"], inference.holm_adjust(p_values=change["p_value"].to_numpy()))
+    assert by_recipe.loc[by_recipe.recipe != "change", "holm_p"].isna().all()
     course = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
     np.testing.assert_allclose(course["mean_diff"], stats.factorial_effects(results=before)["mean_diff"])
     assert "Training recipe: strong (25 epochs, training images shifted by up to 1 px)." in (
