@@ -27,7 +27,7 @@ from test_final import (
     tune,
 )
 
-from pairsearch import final
+from pairsearch import final, searches
 from pairsearch.storage import StorageHandle
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def assert_report(*, out: Path, archs: list[str], seeds: int, epochs: int) -> pd
     for name in REPORT_FILES:
         assert (out / name).is_file(), name
     results = pd.read_csv(out / "results.csv")
-    assert results.groupby("arch")["seed"].apply(list).to_dict() == {a: list(range(seeds)) for a in archs}
+    assert results.groupby("arch")["seed"].apply(list).to_dict() == {a: searches.final_seeds(seeds) for a in archs}
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == len(archs) * seeds * epochs
     return results
@@ -134,8 +134,8 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
 
     new = final.make_plan(storage=storage, study_name="base", epochs=1)
     trials = final_trials(url=url, plan=new)
-    assert seeds_of(trials, config_hash=new.config_hash) == {0: 1, 1: 1}
-    assert seeds_of(trials, config_hash=old.config_hash) == {0: 1, 1: 1}
+    assert seeds_of(trials, config_hash=new.config_hash) == {s: 1 for s in searches.final_seeds(2)}
+    assert seeds_of(trials, config_hash=old.config_hash) == {s: 1 for s in searches.final_seeds(2)}
     results = assert_report(out=out, archs=["base"], seeds=2, epochs=1)
     expected = expected_params(arch="base", trial=better)
     assert [json.loads(p) for p in results["params"]] == [expected, expected]
@@ -148,7 +148,7 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
 ENQUEUE_SCRIPT = """
 import sys, time
 from pathlib import Path
-from pairsearch import final
+from pairsearch import final, searches
 from pairsearch.storage import StorageHandle
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
@@ -188,7 +188,7 @@ def test_ensure_jobs_from_concurrent_processes_makes_each_job_once(tmp_path, dat
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     assert sorted(int(out.strip()) for out, _ in outputs) == [0, 0, 3]
     plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
-    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {s: 1 for s in searches.final_seeds(3)}
 
 
 # --- a killed job is retried --------------------------------------------------------------------
@@ -247,7 +247,7 @@ def test_a_killed_final_job_is_retried(tmp_path, data_dir):
     assert by_number[killed.number].state == TrialState.FAIL
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert seeds_of(complete, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+    assert seeds_of(complete, config_hash=plan.config_hash) == {s: 1 for s in searches.final_seeds(3)}
     retry = next(t for t in complete if t.user_attrs["seed"] == killed.user_attrs["seed"])
     assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == killed.number
     assert_report(out=out, archs=["base"], seeds=3, epochs=5)
@@ -269,7 +269,7 @@ def test_final_report_with_two_workers_on_postgres(tmp_path, data_dir, pg_url):
         plan = final.make_plan(storage=storage, study_name=arch, epochs=2)
         trials = final_trials(url=pg_url, plan=plan)
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
-        assert seeds_of(trials, config_hash=plan.config_hash) == {0: 1, 1: 1, 2: 1}
+        assert seeds_of(trials, config_hash=plan.config_hash) == {s: 1 for s in searches.final_seeds(3)}
 
 
 # --- independent searches: the two-level answer, recomputed from the storage -------------------
