@@ -37,7 +37,7 @@ from pairsearch.runtime import (
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
 from pairsearch.searches import search_study_name, split_search_name, tuning_seed
 from pairsearch.storage import StorageHandle
-from pairsearch.storage_errors import NoOptunaSchema
+from pairsearch.storage_errors import NoOptunaSchema, is_storage_outage
 from pairsearch.studyspec import StudySpec
 from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
 
@@ -157,14 +157,26 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
 def watch_searches(*, studies: list[optuna.Study], budget: int, keep_watching: Callable[[], bool],
                    display: Display) -> list[Snapshot]:
     """Show each search's progress in turn (workers finish them in order); the last snapshot of each."""
+    if len(studies) == 1:
+        return [display.watch_study(study=studies[0], budget=budget, keep_watching=keep_watching)]
     shots = []
     for study in studies:
-        shot = snapshot(study)
-        if shot.counts.finished < budget or study is studies[-1]:
-            shot = display.watch_study(study=study, budget=budget, keep_watching=lambda study=study: (
-                keep_watching() and snapshot(study).counts.finished < budget))
-        shots.append(shot)
+        if study is studies[-1] or _unfinished(study=study, budget=budget):
+            shots.append(display.watch_study(study=study, budget=budget, keep_watching=lambda study=study: (
+                keep_watching() and _unfinished(study=study, budget=budget))))
+        else:
+            shots.append(snapshot(study))
     return shots
+
+
+def _unfinished(*, study: optuna.Study, budget: int) -> bool:
+    """Whether the search has budget left; during a storage outage, as far as we know, yes."""
+    try:
+        return snapshot(study).counts.finished < budget
+    except Exception as error:
+        if is_storage_outage(error):
+            return True
+        raise
 
 
 # --- the study -------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
-from pairsearch import final, tuning
+from pairsearch import final, searches, tuning
 from pairsearch.data import DataChoice
 from pairsearch.storage import StorageHandle
 from pairsearch.studyspec import load_study_file
@@ -197,7 +197,7 @@ def test_sigkill_of_a_final_report_worker_mid_job(tmp_path, data_dir):
            wall_seconds=round(wall, 1), exit_code=process.returncode)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
-    assert per_seed == Counter(range(seeds)), per_seed  # every seed exactly once
+    assert per_seed == Counter(searches.final_seeds(seeds)), per_seed  # every seed exactly once
     assert states["RUNNING"] == 0 and states["WAITING"] == 0, states
     (killed,) = [t for t in jobs if t.state == TrialState.FAIL]
     retry = next(t for t in complete if t.user_attrs["seed"] == killed.user_attrs["seed"])
