@@ -1,8 +1,8 @@
 """augment_epoch_ratio: seconds per training epoch with the strong recipe's shifts ÷ without.
 
 Arch ``base`` with its default params, one torch thread, the final protocol's split (1000
-training pairs): :func:`pairsearch.training.train_run` with ``augment`` from
-:func:`pairsearch.augment.make_augment` (``max_shift`` of ``recipes/strong.toml``) and without,
+training pairs): :func:`pairsearch.training.loop.train_run` with ``augment`` from
+:func:`pairsearch.training.augment.make_augment` (``max_shift`` of ``recipes/strong.toml``) and without,
 alternated round by round after a warm-up of each; per-epoch seconds are the runs' own
 ``EpochRecord.seconds`` (training and the evaluation of the test pairs), medians over every
 timed epoch. Beside it: the shifts alone, every minibatch of one epoch passed through the
@@ -21,10 +21,10 @@ TARGET = 1.10
 
 
 def run(*, ctx: Context) -> dict:
-    from pairsearch.data import final_split, load_pools
-    from pairsearch.models import resolve_params
-    from pairsearch.recipes import load_recipe
-    from pairsearch.training import set_threads
+    from pairsearch.data.pairs import final_split, load_pools
+    from pairsearch.training.loop import set_threads
+    from pairsearch.training.models import resolve_params
+    from pairsearch.training.recipes import load_recipe
 
     size = SIZES[ctx.quick]
     set_threads(1)
@@ -57,8 +57,8 @@ def run(*, ctx: Context) -> dict:
 
 def epoch_seconds(*, params: dict, split, epochs: int, max_shift: int) -> list[float]:
     """The per-epoch seconds of one seed-0 run, with shifts of up to ``max_shift`` px (0: none)."""
-    from pairsearch.augment import make_augment
-    from pairsearch.training import train_run
+    from pairsearch.training.augment import make_augment
+    from pairsearch.training.loop import train_run
 
     result = train_run(arch=ARCH, params=params, split=split, epochs=epochs, seed=0,
                        augment=make_augment(max_shift=max_shift, seed=0))
@@ -67,7 +67,7 @@ def epoch_seconds(*, params: dict, split, epochs: int, max_shift: int) -> list[f
 
 def shift_seconds(*, split, batch_size: int, max_shift: int) -> float:
     """One epoch's minibatches through the augmentation alone."""
-    from pairsearch.augment import make_augment
+    from pairsearch.training.augment import make_augment
 
     augment = make_augment(max_shift=max_shift, seed=0)
     started = time.perf_counter()

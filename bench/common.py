@@ -45,7 +45,7 @@ class Context:
 
 def prepare_data(*, data_dir: Path) -> str:
     """Resolve ``auto`` to a source and build its pool cache once (not timed by any figure)."""
-    from pairsearch.sources import load_pools, resolve_source
+    from pairsearch.data.sources import load_pools, resolve_source
 
     source = resolve_source(dataset="auto", data_dir=data_dir)
     load_pools(source=source, data_dir=data_dir)
@@ -153,7 +153,7 @@ def fixed_study(*, arch: str, params: dict, epochs: int, pruner: dict | None = N
 
     The suggest calls (one storage write each) stay part of every trial, as in a real search.
     """
-    from pairsearch.models import resolve_params
+    from pairsearch.training.models import resolve_params
 
     resolved = resolve_params(arch=arch, overrides=params)
     return {
@@ -227,7 +227,7 @@ def load_trials(*, url: str, study: str) -> list:
     """Every trial of ``study`` in ``url``, ordered by number."""
     import optuna
 
-    from pairsearch.storage import StorageHandle
+    from pairsearch.storage.handle import StorageHandle
 
     loaded = optuna.load_study(study_name=study, storage=StorageHandle.resolve(url=url).open())
     return sorted(loaded.get_trials(deepcopy=False), key=lambda trial: trial.number)

@@ -69,9 +69,9 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     import optuna
 
     from pairsearch import final, tuning
-    from pairsearch.data import DataChoice
-    from pairsearch.sources import load_pools
-    from pairsearch.storage import StorageHandle
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.data.sources import load_pools
+    from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     spec = load_study_file(path=study_file)

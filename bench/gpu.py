@@ -1,6 +1,6 @@
 """GPU figures (only where CUDA is available; elsewhere recorded as "skipped: no CUDA").
 
-* gpu_trial_seconds: one 10-epoch tuning run (:func:`pairsearch.training.train_run` on the
+* gpu_trial_seconds: one 10-epoch tuning run (:func:`pairsearch.training.loop.train_run` on the
   tuning split, data on the GPU) of a mid-size ``sep_aux`` (64 channels, 256 hidden, batch
   64, batch norm on); in full mode also the same run on one CPU thread of that machine.
 * gpu_final_15_seeds: the final stage's 15 seeds of the same config trained one after the
@@ -50,10 +50,10 @@ def measure(*, ctx: Context, device, params: dict, epochs: int, seeds: int, cpu_
     """Every GPU figure on ``device`` (a CPU device works too, for a dry run of this code)."""
     import torch
 
-    from pairsearch.data import final_split, tuning_split
-    from pairsearch.models import resolve_params
-    from pairsearch.sources import load_pools
-    from pairsearch.training import set_threads, train_run
+    from pairsearch.data.pairs import final_split, tuning_split
+    from pairsearch.data.sources import load_pools
+    from pairsearch.training.loop import set_threads, train_run
+    from pairsearch.training.models import resolve_params
 
     set_threads(1)  # as a worker: the GPU does the work, one CPU thread feeds it
     pools = load_pools(source=ctx.source, data_dir=ctx.data_dir)
@@ -167,13 +167,13 @@ def timed(function, *, device):
 def train_vectorised(*, arch: str, params: dict, splits: list, epochs: int, seeds: list[int], device) -> list[float]:
     """Train one model per seed as one vmapped ensemble; the test accuracy of each after the last epoch.
 
-    The same protocol as :func:`pairsearch.training.train_run` (Adam, cosine decay to zero,
+    The same protocol as :func:`pairsearch.training.loop.train_run` (Adam, cosine decay to zero,
     shuffled batches, evaluation in eval mode every epoch), but every step runs all seeds.
     """
     import torch
     from torch.func import functional_call, stack_module_state, vmap
 
-    from pairsearch.models import build_model
+    from pairsearch.training.models import build_model
 
     if params["batchnorm"]:
         raise ValueError("the vectorised path trains without batch norm")

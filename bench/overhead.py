@@ -7,7 +7,7 @@ to its own end, read from the storage's timestamps, so it includes the budget lo
 sweep, the trial count, trial creation, the suggest calls, training, ``report`` +
 ``should_prune`` every epoch, the user attrs and ``tell``. The first trial is a warm-up.
 
-Denominator: in a fresh 1-thread process (like a worker), :func:`pairsearch.training.train_run`
+Denominator: in a fresh 1-thread process (like a worker), :func:`pairsearch.training.loop.train_run`
 of the same resolved params on the same split (no Optuna at all); and, to be honest about
 "bare", a minimal hand-written loop of the same model on the same tensors (``torch.optim.Adam``,
 no learning-rate schedule, no history, one evaluation per epoch). Both are warmed up first.
@@ -110,7 +110,7 @@ def run(*, ctx: Context) -> dict:
 
 def run_bare(*, ctx: Context, document: dict, rounds: int) -> dict:
     """Train the same config in a fresh 1-thread process: ``train_run`` and a minimal loop."""
-    from pairsearch.models import resolve_params
+    from pairsearch.training.models import resolve_params
 
     params = resolve_params(
         arch=document["arch"], overrides={k: v["choices"][0] for k, v in document["params"].items()}
@@ -122,9 +122,9 @@ def run_bare(*, ctx: Context, document: dict, rounds: int) -> dict:
 
 def bare_main(request: dict) -> dict:
     """The child process of :func:`run_bare`: warm up, then alternate train_run and the minimal loop."""
-    from pairsearch.data import tuning_split
-    from pairsearch.sources import load_pools
-    from pairsearch.training import set_threads, train_run
+    from pairsearch.data.pairs import tuning_split
+    from pairsearch.data.sources import load_pools
+    from pairsearch.training.loop import set_threads, train_run
 
     set_threads(1)
     pools = load_pools(source=request["source"], data_dir=request["data_dir"])
@@ -149,7 +149,7 @@ def minimal_loop(*, arch: str, params: dict, split, epochs: int, seed: int, devi
     """The barest honest loop: same model and tensors, Adam, shuffled batches, eval per epoch."""
     import torch
 
-    from pairsearch.models import build_model
+    from pairsearch.training.models import build_model
 
     torch.manual_seed(seed)
     model = build_model(arch=arch, params=params).to(device)
@@ -214,9 +214,9 @@ def count_round_trips(*, ctx: Context) -> dict:
 
 def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import DataChoice
-    from pairsearch.sources import load_pools
-    from pairsearch.storage import StorageHandle
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.data.sources import load_pools
+    from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     path = write_study_file(ctx.path(f"count-{epochs}.toml"), fixed_study(

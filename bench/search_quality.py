@@ -295,8 +295,8 @@ def run_job(job: Job) -> dict:
     """In a worker process: search, choose, train the choice on the final seeds; write the record."""
     import optuna
 
-    from pairsearch.data import DataChoice
-    from pairsearch.training import set_threads
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.training.loop import set_threads
 
     set_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent prints one line per search
@@ -319,8 +319,8 @@ def run_job(job: Job) -> dict:
 
 def run_search(*, job: Job, fingerprint: str) -> list:
     """Run (or continue) the job's study to its budget; return its trials."""
-    from pairsearch.data import DataChoice
-    from pairsearch.storage import StorageHandle
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
     from pairsearch.tuning import TuneRequest, prepare_study, run_trials
 
@@ -347,8 +347,8 @@ def run_trials_to_epoch_budget(*, request, budget: int) -> None:
     """
     import optuna
 
-    from pairsearch.runtime import WorkQueue, work_until_done
     from pairsearch.tuning import worker_queue
+    from pairsearch.workers.runtime import WorkQueue, work_until_done
 
     shipped = worker_queue(request=request)
     study, objective = shipped.study, shipped.objective
@@ -431,8 +431,8 @@ def rescore(*, job: Job, candidates, pools) -> dict:
 
     The search's own split is left out of the mean: its score is the one the choice inflated.
     """
-    from pairsearch.data import tuning_split
-    from pairsearch.training import train_run
+    from pairsearch.data.pairs import tuning_split
+    from pairsearch.training.loop import train_run
 
     seeds = [RESCORE_SEED_BASE + job.search * job.size.rescore_splits + r for r in range(job.size.rescore_splits)]
     epochs, rescored, epochs_run, seconds = job.spec().epochs, [], 0, 0.0
@@ -456,15 +456,15 @@ def rescore(*, job: Job, candidates, pools) -> dict:
 
 def trial_params(job: Job, trial) -> dict:
     """A trial's full params, as the final stage resolves them (``final.make_plan``)."""
-    from pairsearch.models import resolve_params
+    from pairsearch.training.models import resolve_params
 
     return resolve_params(arch=job.arch, overrides={**job.spec().fixed, **trial.params})
 
 
 def train_finals(*, job: Job, params: dict, pools) -> dict:
     """The chosen params on the final protocol, seeds 3000 … 3000+F−1: test accuracy after the last epoch."""
-    from pairsearch.data import final_split
-    from pairsearch.training import train_run
+    from pairsearch.data.pairs import final_split
+    from pairsearch.training.loop import train_run
 
     started, tests = time.perf_counter(), []
     for seed in range(FINAL_SEED_BASE, FINAL_SEED_BASE + job.size.final_seeds):
@@ -584,7 +584,7 @@ def strategy_row(*, arch: str, strategy: str, units: list[dict], reference: dict
     import numpy as np
     import pandas as pd
 
-    from pairsearch.inference import paired_summary, t_interval
+    from pairsearch.report.statistics import paired_summary, t_interval
 
     tests = np.array([unit["test"] for unit in units])
     low, high = t_interval(values=tests, confidence=CONFIDENCE)
@@ -689,7 +689,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def rest_unfinished(out: Path) -> list[Path]:
     """Fold each unfinished search's write-ahead log into its file (rollback journal): one file to commit."""
-    from pairsearch.backends import rest_in_one_file
+    from pairsearch.storage.backends import rest_in_one_file
 
     finished = {record.stem for record in (out / "records").glob("*.json")}
     unfinished = [db for db in sorted((out / "storages").glob("*.db")) if db.stem not in finished]

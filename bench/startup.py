@@ -1,7 +1,7 @@
 """startup_ratio: process start → first training step in a tune worker ÷ ``python -c "import torch"``.
 
 The worker is started exactly as ``pairsearch tune`` starts one (a multiprocessing *spawn*
-child through :func:`pairsearch.supervisor.start_processes`, unpickling its ``TuneRequest``) and runs
+child through :func:`pairsearch.workers.supervisor.start_processes`, unpickling its ``TuneRequest``) and runs
 :func:`pairsearch.tuning.run_worker`: pools from the cache, storage opened, study loaded and
 checked, split drawn, first trial created, model built. A global module forward hook stamps
 the end of the first training step (forward, backward, update: the moment the model's second
@@ -33,9 +33,9 @@ STAGES = ("entry", "pools_loaded", "study_loaded", "trial_started", "model_built
 
 def run(*, ctx: Context) -> dict:
     from pairsearch import tuning
-    from pairsearch.data import DataChoice
-    from pairsearch.sources import load_pools
-    from pairsearch.storage import StorageHandle
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.data.sources import load_pools
+    from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
 
     spec = load_study_file(path=write_study_file(
@@ -82,7 +82,7 @@ def time_import_torch() -> tuple[float, float]:
 
 
 def time_worker_start(*, job, out: Path) -> dict:
-    from pairsearch.supervisor import start_processes
+    from pairsearch.workers.supervisor import start_processes
 
     started = time.time()
     (process,) = start_processes(target=probe_entry, config=(started, job, str(out)), count=1)
@@ -99,7 +99,9 @@ def probe_entry(arg: tuple) -> None:
     import optuna
     from torch.nn.modules.module import register_module_forward_pre_hook
 
-    from pairsearch import data, training, tuning
+    from pairsearch import tuning
+    from pairsearch.data import pairs
+    from pairsearch.training import loop
 
     def stamped(function, stage: str, *, before: bool = False):
         def wrapper(*args, **kwargs):
@@ -112,10 +114,10 @@ def probe_entry(arg: tuple) -> None:
         return wrapper
 
     # The worker looks these up at call time, so the wrappers see its own calls.
-    data.load_pools = stamped(data.load_pools, "pools_loaded")  # what DataChoice.load calls
+    pairs.load_pools = stamped(pairs.load_pools, "pools_loaded")  # what DataChoice.load calls
     optuna.load_study = stamped(optuna.load_study, "study_loaded")
     tuning.suggest_params = stamped(tuning.suggest_params, "trial_started", before=True)
-    training.build_model = stamped(training.build_model, "model_built")
+    loop.build_model = stamped(loop.build_model, "model_built")
     model = []
 
     def on_forward(module, inputs) -> None:

@@ -2,8 +2,8 @@
 
 For SQLite, an Optuna journal file and PostgreSQL, at 1, 4 and 8 worker processes (spawned,
 as ``tune`` spawns them). Each worker repeats the real claim step of the worker runtime,
-:func:`pairsearch.runtime.claim_one` (study lock, stale sweep, count, create, run, tell), on a
-storage opened by :meth:`pairsearch.storage.StorageHandle.open`; the objective reports once and returns a float. The
+:func:`pairsearch.workers.runtime.claim_one` (study lock, stale sweep, count, create, run, tell), on a
+storage opened by :meth:`pairsearch.storage.handle.StorageHandle.open`; the objective reports once and returns a float. The
 rate is finished trials ÷ (first trial start → last trial end), read from the storage.
 
 The worker processes are started once and reused for every storage and worker count, so
@@ -101,7 +101,7 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     except Exception as error:  # noqa: BLE001 -- no server, no driver, no rights: say which, go on
-        from pairsearch.storage_errors import describe_error
+        from pairsearch.storage.failures import describe_error
 
         raise Unavailable(f"PostgreSQL at {server.rsplit('@', 1)[-1]}: {describe_error(error)}") from None
     try:
@@ -116,7 +116,7 @@ def measure(*, url: str, study: str, workers: int, trials: int, pool: WorkerPool
     """Run ``trials`` trivial trials with ``workers`` processes; the rate from the storage's times."""
     import optuna
 
-    from pairsearch.storage import StorageHandle
+    from pairsearch.storage.handle import StorageHandle
 
     optuna.create_study(study_name=study, storage=StorageHandle.resolve(url=url).open(), direction="maximize")
     with contextlib.ExitStack() as stack:
@@ -199,7 +199,9 @@ def worker_main(index: int, commands, replies) -> None:
     """A pool worker: import what ``tune`` workers import, then serve budget loops."""
     import optuna
 
-    from pairsearch import runtime, storage, tuning
+    from pairsearch import tuning
+    from pairsearch.storage import handle as storage
+    from pairsearch.workers import runtime
 
     replies.put(("ready", index, os.getpid()))
     while (command := commands.get()) is not None:

@@ -1,7 +1,7 @@
-"""epoch_ratio: one epoch of :func:`pairsearch.training.train_run` ÷ the textbook loop, same network.
+"""epoch_ratio: one epoch of :func:`pairsearch.training.loop.train_run` ÷ the textbook loop, same network.
 
 The textbook loop is written here, as a user would write it from the PyTorch tutorials around
-``pairsearch.models.build_model``: a ``DataLoader`` over a ``TensorDataset`` (``shuffle=True``),
+``pairsearch.training.models.build_model``: a ``DataLoader`` over a ``TensorDataset`` (``shuffle=True``),
 ``torch.optim.Adam`` + ``CosineAnnealingLR`` stepped every batch down to zero at the last one
 (train_run's schedule, so the two accuracies compare like with like), ``loss.item()`` summed
 for the epoch's training loss, ``model.train()`` / ``model.eval()``, and evaluation every
@@ -110,10 +110,10 @@ def run_child(request: dict) -> dict:
 
 def child_main(request: dict) -> dict:
     """Train one loop from scratch for ``epochs`` epochs; seconds of every epoch, final test accuracy."""
-    from pairsearch.data import final_split
-    from pairsearch.models import resolve_params
-    from pairsearch.sources import load_pools
-    from pairsearch.training import set_threads, train_run
+    from pairsearch.data.pairs import final_split
+    from pairsearch.data.sources import load_pools
+    from pairsearch.training.loop import set_threads, train_run
+    from pairsearch.training.models import resolve_params
 
     set_threads(1)
     pools = load_pools(source=request["source"], data_dir=request["data_dir"])
@@ -143,7 +143,7 @@ def textbook_loop(*, params: dict, split, epochs: int, seed: int, on_epoch) -> f
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from pairsearch.models import build_model
+    from pairsearch.training.models import build_model
 
     torch.manual_seed(seed)
     model = build_model(arch=ARCH, params=params)
@@ -187,19 +187,19 @@ LEVERS = {
 
 
 def switch_off(levers: tuple[str, ...]) -> None:
-    """Undo levers of :mod:`pairsearch.training` in this (child) process, as it was before them."""
+    """Undo levers of :mod:`pairsearch.training.loop` in this (child) process, as it was before them."""
     import torch
 
-    from pairsearch import training
+    from pairsearch.training import loop
 
     if "channels_last" in levers:
-        training.MEMORY_FORMAT = torch.contiguous_format
+        loop.MEMORY_FORMAT = torch.contiguous_format
     if "fused_adam" in levers:
-        training.Adam = per_tensor_adam()
+        loop.Adam = per_tensor_adam()
     if "eval_chunks" in levers:
-        training.EVAL_BATCH_SIZE = 4096  # the whole evaluation set at once
+        loop.EVAL_BATCH_SIZE = 4096  # the whole evaluation set at once
     if "kept_memory" in levers:
-        training.keep_freed_memory = lambda: None
+        loop.keep_freed_memory = lambda: None
 
 
 def per_tensor_adam() -> type:
@@ -207,9 +207,9 @@ def per_tensor_adam() -> type:
 
     import torch
 
-    from pairsearch import training
+    from pairsearch.training import loop
 
-    class PerTensorAdam(training.Adam):
+    class PerTensorAdam(loop.Adam):
         """The update before the fused kernel: six elementwise passes per parameter tensor."""
 
         @torch.no_grad()

@@ -60,7 +60,7 @@ def archs(
         help="Only the names of the archs of the 2×2 design (weights shared/separate × auxiliary loss or not).")] = False,
 ) -> None:
     """List every architecture: name, description, default params."""
-    from pairsearch.models import ARCHS
+    from pairsearch.training.models import ARCHS
 
     if design:
         print("\n".join(name for name, arch in ARCHS.items() if arch.cell is not None))
@@ -86,7 +86,8 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of lines.")] = False,
 ) -> None:
     """Train one run on the final protocol (training pairs → test pairs) and print test accuracy."""
-    from pairsearch import inputs, training
+    from pairsearch import inputs
+    from pairsearch.training import loop
 
     params = inputs.run_params(arch=arch, assignments=set_ or [])
     checked_device = inputs.check_device(device)
@@ -96,7 +97,7 @@ def train(
         if not as_json:
             print(format_epoch(record=record, epochs=epochs), flush=True)
 
-    result = training.train_final_protocol(
+    result = loop.train_final_protocol(
         arch=arch, params=params, data=choice, epochs=epochs, seed=seed, device=checked_device,
         threads=threads, announce=say, on_epoch=print_epoch,
     )
@@ -307,7 +308,7 @@ def data_info(dataset: Dataset = "auto", data_dir: DataDir = defaults.DATA_DIR) 
 @data_app.command("download")
 def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
     """Download full MNIST with torchvision (needs internet)."""
-    from pairsearch import sources
+    from pairsearch.data import sources
 
     print(f"MNIST files are under {sources.download_mnist(data_dir=data_dir)}")
 
@@ -391,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:
         # A storage that refuses a write (a read-only database file) or goes away while this
         # process itself uses it (workers ride outages out; this is the one-shot parent).
-        from pairsearch.storage_errors import describe_error, is_storage_failure
+        from pairsearch.storage.failures import describe_error, is_storage_failure
 
         if not is_storage_failure(error):
             raise

@@ -8,9 +8,9 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from pairsearch.backends import serve_grpc_proxy
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.storage.proxy import serve_grpc_proxy
 
 
 def check_port_free(*, host: str, port: int) -> None:

@@ -1,10 +1,10 @@
 """The final stage: each tuned study's best configuration retrained over paired seeds, as jobs.
 
 :func:`final_report` turns each study's best params into seeded jobs (:mod:`pairsearch.jobs`),
-runs them on the worker runtime (:mod:`pairsearch.runtime`) with the same lock, heartbeat and
+runs them on the worker runtime (:mod:`pairsearch.workers.runtime`) with the same lock, heartbeat and
 retry as tuning, and writes the report. Any number of workers on any host can run the jobs
 (:func:`run_final_jobs`); a rerun only trains what is missing. The jobs train under one training
-recipe (:mod:`pairsearch.recipes`): by default the one the studies were tuned with (the course's
+recipe (:mod:`pairsearch.training.recipes`): by default the one the studies were tuned with (the course's
 unless ``tune --recipe`` said otherwise), else ``--recipe``'s, whose report then also answers
 under the studies' own recipe where its jobs ran. A report never mixes recipes across archs.
 """
@@ -21,7 +21,6 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.final_worker import JobWorker, final_study_names, run_job_worker
 from pairsearch.jobs import (
     FinalJob,
     FinalPlan,
@@ -30,17 +29,23 @@ from pairsearch.jobs import (
     plan_trials,
     tuning_studies,
 )
-from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.records import TunedStudy
-from pairsearch.results import check_writable, default_report_dir, job_counts, write_final_report
-from pairsearch.runtime import (
+from pairsearch.report.results import (
+    check_writable,
+    default_report_dir,
+    job_counts,
+    write_final_report,
+)
+from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
+from pairsearch.storage.failures import NoOptunaSchema
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.training.recipes import Recipe, recipe_from_record
+from pairsearch.workers.final_worker import JobWorker, final_study_names, run_job_worker
+from pairsearch.workers.runtime import (
     label_objective,
     own_study,
 )
-from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
-from pairsearch.storage import StorageHandle
-from pairsearch.storage_errors import NoOptunaSchema
-from pairsearch.supervisor import Display, WorkerExits, run_workers
+from pairsearch.workers.supervisor import Display, WorkerExits, run_workers
 
 JOB_VALUE_LABEL = "test accuracy"
 
@@ -287,7 +292,7 @@ def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | 
         recipe: ``--recipe`` (None: the recipe the study was tuned with — the course's training
             at the study's epochs, for every study made before tuning took recipes).
     """
-    from pairsearch.models import resolve_params
+    from pairsearch.training.models import resolve_params
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -318,7 +323,7 @@ def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | 
 
 def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
     """The local data must be the study's, or the comparison would not be the one tuned for."""
-    from pairsearch.data import DataChoice
+    from pairsearch.data.pairs import DataChoice
 
     pools = DataChoice(source=plan.data_source, data_dir=data_dir).load()
     if pools.fingerprint != plan.data_fingerprint:

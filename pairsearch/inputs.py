@@ -14,7 +14,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.searches import FINAL_SUFFIX, SEARCH_SUFFIX, split_search_name
 
 if TYPE_CHECKING:
-    from pairsearch.recipes import Recipe
+    from pairsearch.training.recipes import Recipe
 
 MAX_WORKERS = 512
 TRAINING_DEVICES = ("cpu", "cuda", "mps", "xpu")  # device types that hold data and run kernels
@@ -40,7 +40,7 @@ def check_device(raw: str) -> str:
     """
     import torch
 
-    from pairsearch.training import resolve_device
+    from pairsearch.training.loop import resolve_device
 
     device = resolve_device(raw)
     if device.type not in TRAINING_DEVICES:  # e.g. meta: tensors without data, nothing trains there
@@ -70,14 +70,14 @@ def study_name(raw: str | None, *, default: str) -> str:
 
 def choose_data(*, dataset: str, data_dir: Path):
     """``--dataset`` / ``--data-dir`` → a :class:`~pairsearch.data.DataChoice`."""
-    from pairsearch.data import DataChoice
+    from pairsearch.data.pairs import DataChoice
 
     return DataChoice.resolve(dataset=dataset, data_dir=data_dir)
 
 
 def storage_handle(*, url: str | None):
     """``--storage`` (else ``$PAIRSEARCH_STORAGE``, else the local SQLite file) → a handle."""
-    from pairsearch.storage import StorageHandle
+    from pairsearch.storage.handle import StorageHandle
 
     return StorageHandle.resolve(url=url)
 
@@ -102,7 +102,7 @@ def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner
 
 def run_params(*, arch: str, assignments: list[str]) -> dict:
     """``--set name=value`` options → the arch's full, checked params."""
-    from pairsearch import models, params
+    from pairsearch.training import models, params
 
     spec = models.get_arch(arch)
     overrides = dict(params.parse_assignment(text) for text in assignments)
@@ -113,7 +113,7 @@ def run_params(*, arch: str, assignments: list[str]) -> dict:
 
 def training_recipe(*, name_or_path: str | None):
     """``--recipe NAME|PATH`` → a validated :class:`~pairsearch.recipes.Recipe` (None when not given)."""
-    from pairsearch import recipes
+    from pairsearch.training import recipes
 
     if name_or_path is not None and not name_or_path.strip():
         raise PairsearchError("--recipe must name a recipe (course, strong) or a TOML file, got an empty text")

@@ -17,8 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.defaults import DEFAULT_RECIPE
-from pairsearch.recipes import Recipe, recipe_from_record
 from pairsearch.searches import FINAL_SUFFIX
+from pairsearch.training.recipes import Recipe, recipe_from_record
 
 
 @dataclass(frozen=True)

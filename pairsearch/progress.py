@@ -19,11 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pairsearch.errors import PairsearchError
-from pairsearch.recipes import recipe_from_record
 from pairsearch.redaction import redact_urls
 from pairsearch.searches import FINAL_SUFFIX, split_search_name
-from pairsearch.storage_errors import is_storage_outage
-from pairsearch.supervisor import Snapshot, snapshot
+from pairsearch.storage.failures import is_storage_outage
+from pairsearch.training.recipes import recipe_from_record
+from pairsearch.workers.supervisor import Snapshot, snapshot
 
 POLL_SECONDS = 1.0
 

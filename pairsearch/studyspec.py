@@ -17,8 +17,6 @@ from pathlib import Path
 
 from pairsearch.defaults import MAX_EPOCHS, MAX_SEED
 from pairsearch.errors import PairsearchError
-from pairsearch.models import ARCHS, get_arch
-from pairsearch.params import PARAM_RANGES, check_value
 from pairsearch.tomlfile import (
     TableError,
     check_choice,
@@ -31,6 +29,8 @@ from pairsearch.tomlfile import (
     require,
     shown,
 )
+from pairsearch.training.models import ARCHS, get_arch
+from pairsearch.training.params import PARAM_RANGES, check_value
 
 SOURCE_STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 # The keys of a searched param besides `type`, by type.

@@ -1,7 +1,7 @@
 """The tune stage: an objective that reports and prunes every epoch, under an exact study-wide budget.
 
 :func:`tune` prepares (or checks) the study, then runs worker processes on the worker runtime
-(:mod:`pairsearch.runtime`): each one claims a trial under the study's lock only while
+(:mod:`pairsearch.workers.runtime`): each one claims a trial under the study's lock only while
 ``finished + running`` is below the budget, so ``--trials N`` ends with exactly N finished
 (complete + pruned) trials however many workers, hosts and re-runs join.
 """
@@ -18,12 +18,17 @@ from dataclasses import dataclass
 import optuna
 
 from pairsearch import __version__
-from pairsearch.data import DataChoice, tuning_split
+from pairsearch.data.pairs import DataChoice, tuning_split
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import tuning_studies
-from pairsearch.recipes import Recipe, course_recipe, recipe_from_record
 from pairsearch.records import MARKER, TunedStudy
-from pairsearch.runtime import (
+from pairsearch.samplers import build_pruner, build_sampler, suggest_params
+from pairsearch.searches import search_study_name, split_search_name, tuning_seed
+from pairsearch.storage.failures import NoOptunaSchema, is_storage_outage
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.studyspec import StudySpec
+from pairsearch.training.recipes import Recipe, course_recipe, recipe_from_record
+from pairsearch.workers.runtime import (
     Counts,
     SurplusTrial,
     WorkQueue,
@@ -34,12 +39,7 @@ from pairsearch.runtime import (
     work_until_done,
     worker_exit_code,
 )
-from pairsearch.samplers import build_pruner, build_sampler, suggest_params
-from pairsearch.searches import search_study_name, split_search_name, tuning_seed
-from pairsearch.storage import StorageHandle
-from pairsearch.storage_errors import NoOptunaSchema, is_storage_outage
-from pairsearch.studyspec import StudySpec
-from pairsearch.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
+from pairsearch.workers.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
 
 OBJECTIVE_LABEL = "validation accuracy"
 
@@ -330,9 +330,9 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
 
 def make_objective(*, request: TuneRequest, split, device):
     """The Optuna objective: train, report validation accuracy every epoch, prune when told."""
-    from pairsearch.augment import make_augment
-    from pairsearch.models import resolve_params
-    from pairsearch.training import train_run
+    from pairsearch.training.augment import make_augment
+    from pairsearch.training.loop import train_run
+    from pairsearch.training.models import resolve_params
 
     spec = request.spec
     max_shift = request.training.max_shift
@@ -424,7 +424,7 @@ def worker_queue(*, request: TuneRequest) -> WorkQueue:
 def run_trials(*, request: TuneRequest) -> None:
     """The worker's loop, in this process: claim and run trials until every search's budget is
     spent, the first unfinished search first."""
-    from pairsearch.training import set_threads
+    from pairsearch.training.loop import set_threads
 
     set_threads(request.threads)
     queues = [worker_queue(request=search) for search in request.searches()]

@@ -44,7 +44,7 @@ name = "none"
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """A data dir with the mnist5k pool cache built once per test session."""
-    from pairsearch.sources import load_pools
+    from pairsearch.data.sources import load_pools
 
     directory = tmp_path_factory.mktemp("data")
     load_pools(source="mnist5k", data_dir=directory)
@@ -53,7 +53,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pools(data_dir):
-    from pairsearch.sources import load_pools
+    from pairsearch.data.sources import load_pools
 
     return load_pools(source="mnist5k", data_dir=data_dir)
 
@@ -61,7 +61,7 @@ def pools(data_dir):
 @pytest.fixture(scope="session")
 def small_split(pools):
     """200 training pairs, 100 validation pairs: enough to learn a little, fast to train."""
-    from pairsearch.data import tuning_split
+    from pairsearch.data.pairs import tuning_split
 
     return tuning_split(pools=pools, seed=0, n_train=200, n_validation=100)
 

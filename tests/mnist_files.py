@@ -6,7 +6,7 @@ import gzip
 
 import numpy as np
 
-from pairsearch import idx
+from pairsearch.data import idx
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -9,7 +9,7 @@ import time
 
 import optuna
 
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 
 LOAD_WORKERS = 8
 LOAD_BUDGET = 200
@@ -24,8 +24,8 @@ def trivial_objective(trial: optuna.Trial) -> float:
 
 def load_worker(url: str, study_name: str, budget: int, start, results) -> None:
     """One worker process: the real claim step (lock, sweep, count, run) around a trivial objective."""
-    from pairsearch.runtime import WorkQueue, claim_one
     from pairsearch.tuning import budget_decision
+    from pairsearch.workers.runtime import WorkQueue, claim_one
 
     ran, errors, waits = 0, [], 0
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pairsearch.augment import SEED_OFFSET, make_augment, random_shift
+from pairsearch.training.augment import SEED_OFFSET, make_augment, random_shift
 
 
 def shifted_by_hand(image: torch.Tensor, down: int, right: int) -> torch.Tensor:

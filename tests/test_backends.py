@@ -16,9 +16,10 @@ from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 from pg_cluster import running_cluster
 
-from pairsearch import backends, runtime
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle
+from pairsearch.storage import backends
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.workers import runtime
 
 
 def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
@@ -66,7 +67,7 @@ def test_the_heartbeat_outlives_a_storage_outage(monkeypatch):
 
 HOLD_AND_STOP = """
 import os, signal, sys
-from pairsearch import backends
+from pairsearch.storage import backends
 backends.LOCK_HOLD_LIMIT_SECONDS = 2
 with backends.advisory_lock(url=sys.argv[1], study_name="s"):
     print("held", flush=True)

@@ -28,9 +28,9 @@ from mnist_files import idx_bytes
 from pg_cluster import running_cluster, unavailable_reason
 
 from pairsearch import final, tuning
-from pairsearch.data import DataChoice
-from pairsearch.idx import IDX_FILES
-from pairsearch.storage import StorageHandle
+from pairsearch.data.idx import IDX_FILES
+from pairsearch.data.pairs import DataChoice
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 PASSWORD = "Sup3r-s3cret-pw"  # in every URL below that has one: it must never be printed

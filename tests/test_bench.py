@@ -107,9 +107,9 @@ def test_gpu_figure_is_skipped_without_cuda(tmp_path):
 def test_vectorised_seeds_train_like_sequential_runs(pools):
     """The vmapped ensemble of the GPU figure is the same training as train_run, seed by seed."""
     from bench.gpu import train_vectorised
-    from pairsearch.data import final_split
-    from pairsearch.models import resolve_params
-    from pairsearch.training import train_run
+    from pairsearch.data.pairs import final_split
+    from pairsearch.training.loop import train_run
+    from pairsearch.training.models import resolve_params
 
     params = resolve_params(arch="sep_aux", overrides={"channels": 4, "hidden": 8, "dropout": 0.0,
                                                        "batchnorm": False, "batch_size": 250})
@@ -171,11 +171,11 @@ def test_training_speed_levers_switch_off_in_place(small_split, monkeypatch):
     import torch
 
     from bench import training_speed
-    from pairsearch import training
+    from pairsearch.training import loop
 
     for name in ("MEMORY_FORMAT", "Adam", "EVAL_BATCH_SIZE", "keep_freed_memory"):
-        monkeypatch.setattr(training, name, getattr(training, name))  # restored after the test
-    fused = training.Adam
+        monkeypatch.setattr(loop, name, getattr(loop, name))  # restored after the test
+    fused = loop.Adam
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(27, 1))
     model = model.to(memory_format=torch.channels_last)  # the fused kernel meets train_run's layout
@@ -184,9 +184,9 @@ def test_training_speed_levers_switch_off_in_place(small_split, monkeypatch):
 
     training_speed.switch_off(training_speed.LEVERS["no_levers"])
 
-    assert training.MEMORY_FORMAT == torch.contiguous_format and training.EVAL_BATCH_SIZE == 4096
-    assert training.keep_freed_memory() is None and training.Adam is not fused
-    optimizers.append(training.Adam(list(twin.parameters()), lr=0.01, weight_decay=1e-3, total_steps=5))
+    assert loop.MEMORY_FORMAT == torch.contiguous_format and loop.EVAL_BATCH_SIZE == 4096
+    assert loop.keep_freed_memory() is None and loop.Adam is not fused
+    optimizers.append(loop.Adam(list(twin.parameters()), lr=0.01, weight_decay=1e-3, total_steps=5))
     for step in range(5):
         for net, optimizer in zip((model, twin), optimizers):
             optimizer.zero_grad()
@@ -195,7 +195,7 @@ def test_training_speed_levers_switch_off_in_place(small_split, monkeypatch):
     for mine, theirs in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
     params = {**TINY_CONFIG, "lr": 3e-3, "batchnorm": True, "weight_decay": 0.0}
-    result = training.train_run(arch="base", params=params, split=small_split, epochs=1, seed=0)
+    result = loop.train_run(arch="base", params=params, split=small_split, epochs=1, seed=0)
     assert result.status == "completed"
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import run_cli
 
-from pairsearch.models import ARCHS
+from pairsearch.training.models import ARCHS
 
 ALL_ARCHS = list(ARCHS)
 TINY_TRAIN = ["train", "--arch", "base", "--epochs", "1", "--set", "channels=4", "--set", "hidden=8"]

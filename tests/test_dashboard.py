@@ -18,8 +18,8 @@ import pytest
 from conftest import REPO, cli_env, free_port, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import tuning
-from pairsearch.data import DataChoice
-from pairsearch.storage import StorageHandle
+from pairsearch.data.pairs import DataChoice
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pairsearch import data
+from pairsearch.data import pairs as data
 from pairsearch.errors import PairsearchError
 
 # Distinct mnist5k images never reach a cosine similarity of 0.993 once each is centred;

@@ -23,17 +23,18 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, final_worker, jobs, searches, studyspec, tuning
-from pairsearch.augment import make_augment
-from pairsearch.data import DataChoice, final_split
+from pairsearch import final, jobs, searches, studyspec, tuning
+from pairsearch.data.pairs import DataChoice, final_split
+from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
-from pairsearch.models import get_arch
-from pairsearch.recipes import Recipe
 from pairsearch.records import TunedStudy
-from pairsearch.results import collect_results, write_final_report
-from pairsearch.sources import load_pools
-from pairsearch.storage import StorageHandle
-from pairsearch.training import train_run
+from pairsearch.report.results import collect_results, write_final_report
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.training.augment import make_augment
+from pairsearch.training.loop import train_run
+from pairsearch.training.models import get_arch
+from pairsearch.training.recipes import Recipe
+from pairsearch.workers import final_worker
 
 TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
 REPORT_FILES = ("report.html", "results.csv", "curves.csv", "summary.md", "pairwise.csv")
@@ -427,7 +428,7 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
     # The default recipe's results are those of the plain report, untouched by this run.
     course, _ = collect_results(storage=storage, plans=defaults, seeds=2)
     course_effects = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
-    from pairsearch.stats import factorial_effects
+    from pairsearch.report.stats import factorial_effects
 
     assert course_effects["mean_diff"].tolist() == factorial_effects(results=course)["mean_diff"].tolist()
 

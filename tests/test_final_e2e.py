@@ -28,7 +28,7 @@ from test_final import (
 )
 
 from pairsearch import final, searches
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,7 @@ ENQUEUE_SCRIPT = """
 import sys, time
 from pathlib import Path
 from pairsearch import final, searches
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 storage = StorageHandle.resolve(url=url).open()

@@ -18,9 +18,10 @@ from conftest import TINY_STUDY
 from fuzzing import PROFILES, check_property
 from hypothesis import strategies as st
 
-from pairsearch import cli, dashboard, final, progress, training, tuning
+from pairsearch import cli, dashboard, final, progress, tuning
 from pairsearch.inputs import MAX_STUDY_NAME, MAX_WORKERS
 from pairsearch.searches import FINAL_SUFFIX, MAX_REPEATS, split_search_name
+from pairsearch.training import loop
 
 PASSWORD = "Fz-s3cret-77"
 TEXT = st.one_of(
@@ -77,7 +78,7 @@ def stubbed_stages(monkeypatch, tmp_path, data_dir):
         return record
 
     for module, name in [(tuning, "tune"), (final, "final_report"), (final, "run_final_jobs"),
-                         (training, "train_final_protocol"), (dashboard, "serve"),
+                         (loop, "train_final_protocol"), (dashboard, "serve"),
                          (dashboard, "serve_storage_proxy"), (progress, "print_status")]:
         monkeypatch.setattr(module, name, recorder(name))
     for key in ("PAIRSEARCH_STORAGE", "PAIRSEARCH_HEARTBEAT_SECONDS", "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"):

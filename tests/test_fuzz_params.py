@@ -13,7 +13,7 @@ from fuzzing import PROFILES, check_property
 from hypothesis import strategies as st
 
 from pairsearch.errors import PairsearchError
-from pairsearch.params import PARAM_RANGES, check_value, parse_assignment, parse_value
+from pairsearch.training.params import PARAM_RANGES, check_value, parse_assignment, parse_value
 
 NUMBER_TEXTS = st.one_of(
     st.integers().map(str),

@@ -28,8 +28,6 @@ from optuna.pruners import HyperbandPruner, MedianPruner
 from optuna.samplers import RandomSampler, TPESampler
 
 from pairsearch.errors import PairsearchError
-from pairsearch.models import ARCHS, get_arch, resolve_params
-from pairsearch.params import PARAM_RANGES
 from pairsearch.studyspec import (
     MAX_SEED,
     PRUNER_KEYS,
@@ -41,6 +39,8 @@ from pairsearch.studyspec import (
     parse_spec,
 )
 from pairsearch.tomlfile import TableError
+from pairsearch.training.models import ARCHS, get_arch, resolve_params
+from pairsearch.training.params import PARAM_RANGES
 
 SHIPPED = Path(__file__).resolve().parent.parent / "studies"
 SCHEMA_WORDS = sorted(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mnist_files import idx_bytes, write_idx
 
-from pairsearch import idx
+from pairsearch.data import idx
 from pairsearch.errors import PairsearchError
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from pairsearch import inference, stats
+from pairsearch.report import statistics, stats
 from pairsearch.searches import default_seeds_per_search
 
 
@@ -20,84 +20,84 @@ def _series(values_by_search: list[list[float]]) -> pd.Series:
 def test_t_interval_hand_computed():
     values = np.array([0.1, 0.2, 0.3, 0.4])
     half = scipy_stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
-    low, high = inference.t_interval(values=values, confidence=0.95)
+    low, high = statistics.t_interval(values=values, confidence=0.95)
     assert (low, high) == pytest.approx((0.25 - half, 0.25 + half))
-    assert inference.t_interval(values=np.array([0.3, 0.3]), confidence=0.95) == (0.3, 0.3)
-    assert np.isnan(inference.t_interval(values=np.array([0.3]), confidence=0.95)[0])
+    assert statistics.t_interval(values=np.array([0.3, 0.3]), confidence=0.95) == (0.3, 0.3)
+    assert np.isnan(statistics.t_interval(values=np.array([0.3]), confidence=0.95)[0])
 
 
 def test_t_test_agrees_with_the_interval():
     values = np.array([0.01, 0.03, -0.005, 0.02])
-    p = inference.t_test_p(values=values)
+    p = statistics.t_test_p(values=values)
     assert p == pytest.approx(scipy_stats.ttest_1samp(values, 0.0).pvalue)
-    low, _ = inference.t_interval(values=values, confidence=0.95)
+    low, _ = statistics.t_interval(values=values, confidence=0.95)
     assert (p < 0.05) == (low > 0)
-    assert inference.t_test_p(values=np.array([0.01, 0.01])) == 0.0
+    assert statistics.t_test_p(values=np.array([0.01, 0.01])) == 0.0
 
 
 def test_wilson_interval_hand_computed_and_never_a_point_at_the_edge():
-    low, high = inference.wilson_interval(successes=5, n=5, confidence=0.95)
+    low, high = statistics.wilson_interval(successes=5, n=5, confidence=0.95)
     assert high == 1.0
     assert low == pytest.approx(0.5655, abs=1e-4)  # 5 of 5: P(A > B) is not known to be 1
-    low, high = inference.wilson_interval(successes=3, n=10, confidence=0.95)
+    low, high = statistics.wilson_interval(successes=3, n=10, confidence=0.95)
     assert (low, high) == pytest.approx((0.1078, 0.6032), abs=1e-4)
 
 
 def test_replicate_values_are_search_means_with_several_searches_else_seeds():
     two = _series([[0.1, 0.3], [0.5, 0.7]])
-    values, level = inference.replicate_values(two)
+    values, level = statistics.replicate_values(two)
     assert level == "searches"
     np.testing.assert_allclose(values, [0.2, 0.6])
     one = _series([[0.1, 0.3, 0.5]])
-    values, level = inference.replicate_values(one)
+    values, level = statistics.replicate_values(one)
     assert level == "seeds"
     np.testing.assert_allclose(values, [0.1, 0.3, 0.5])
 
 
 def test_variance_components_split_search_and_seed():
     searches_apart = _series([[0.80, 0.81, 0.79], [0.90, 0.91, 0.89], [0.70, 0.71, 0.69]])
-    sd_search, sd_seed = inference.variance_components(searches_apart)
+    sd_search, sd_seed = statistics.variance_components(searches_apart)
     assert sd_seed == pytest.approx(0.01)
     assert sd_search == pytest.approx(np.sqrt(0.01 - 0.0001 / 3))
     alike = _series([[0.80, 0.82], [0.82, 0.80]])
-    assert inference.variance_components(alike)[0] == 0.0
-    assert np.isnan(inference.variance_components(_series([[0.8, 0.9]]))[0])
+    assert statistics.variance_components(alike)[0] == 0.0
+    assert np.isnan(statistics.variance_components(_series([[0.8, 0.9]]))[0])
 
 
 def test_paired_summary_over_replicates():
     differences = _series([[0.01, 0.03], [0.02, 0.02], [-0.01, 0.01]])
-    row = inference.paired_summary(differences=differences, confidence=0.95)
+    row = statistics.paired_summary(differences=differences, confidence=0.95)
     assert (row["n_searches"], row["n_pairs"], row["level"]) == (3, 6, "searches")
     assert row["mean_diff"] == pytest.approx(np.mean([0.02, 0.02, 0.0]))
     assert row["p_better"] == pytest.approx(2.5 / 3)  # a search whose mean difference is 0 counts half
     assert row["share_won"] == pytest.approx(5 / 6)
     assert row["p_better_low"] < row["p_better"] < row["p_better_high"]
-    one = inference.paired_summary(differences=_series([[0.01, 0.03, 0.02]]), confidence=0.95)
+    one = statistics.paired_summary(differences=_series([[0.01, 0.03, 0.02]]), confidence=0.95)
     assert one["level"] == "seeds"
     assert np.isnan(one["p_better"])
 
 
 def test_paired_effect_size_is_mean_over_sample_std():
-    assert inference.paired_effect_size(differences=[0.01, 0.02, 0.03]) == pytest.approx(2.0)
-    assert inference.paired_effect_size(differences=[-0.01, -0.01]) == -np.inf
-    assert np.isnan(inference.paired_effect_size(differences=[0.0, 0.0]))
-    assert np.isnan(inference.paired_effect_size(differences=[0.05]))
+    assert statistics.paired_effect_size(differences=[0.01, 0.02, 0.03]) == pytest.approx(2.0)
+    assert statistics.paired_effect_size(differences=[-0.01, -0.01]) == -np.inf
+    assert np.isnan(statistics.paired_effect_size(differences=[0.0, 0.0]))
+    assert np.isnan(statistics.paired_effect_size(differences=[0.05]))
 
 
 def test_interquartile_mean_drops_the_outer_quarters():
-    assert inference.interquartile_mean(values=np.array([0.0, 0.5, 0.6, 10.0])) == pytest.approx(
+    assert statistics.interquartile_mean(values=np.array([0.0, 0.5, 0.6, 10.0])) == pytest.approx(
         0.55
     )
 
 
 def test_holm_adjustment_hand_computed():
-    adjusted = inference.holm_adjust(p_values=np.array([0.01, 0.04, 0.03]))
+    adjusted = statistics.holm_adjust(p_values=np.array([0.01, 0.04, 0.03]))
 
     np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06])
 
 
 def test_holm_adjustment_caps_at_one_and_keeps_nan():
-    adjusted = inference.holm_adjust(p_values=np.array([0.6, np.nan, 0.9]))
+    adjusted = statistics.holm_adjust(p_values=np.array([0.6, np.nan, 0.9]))
 
     np.testing.assert_allclose(adjusted, [1.0, np.nan, 1.0])
 

@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from pairsearch.errors import PairsearchError
-from pairsearch.models import (
+from pairsearch.training.models import (
     ARCHS,
     build_model,
     conv_trunk,
@@ -17,7 +17,7 @@ from pairsearch.models import (
     register_arch,
     resolve_params,
 )
-from pairsearch.params import PARAM_RANGES
+from pairsearch.training.params import PARAM_RANGES
 
 ALL_ARCHS = tuple(ARCHS)
 DIGIT_ARCHS = {name for name, arch in ARCHS.items() if arch.predicts_digits}

@@ -70,7 +70,7 @@ def test_the_new_arch_runs_through_archs_tune_and_final_report(extended_repo, da
 def test_the_unit_suite_passes_with_the_new_arch(extended_repo):
     env = {key: value for key, value in os.environ.items() if not key.startswith("PAIRSEARCH_")}
     env["PYTHONPATH"] = str(extended_repo)
-    check = subprocess.run([sys.executable, "-c", "import pairsearch.models as m; print(m.__file__, len(m.ARCHS))"],
+    check = subprocess.run([sys.executable, "-c", "import pairsearch.training.models as m; print(m.__file__, len(m.ARCHS))"],
                            capture_output=True, text=True, env=env, cwd=extended_repo, check=True)
     assert check.stdout.startswith(str(extended_repo))  # the copy is what runs
     pytest_args = [sys.executable, "-m", "pytest", "-m", "not slow", "-p", "no:cacheprovider"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pairsearch.errors import PairsearchError
-from pairsearch.params import PARAM_RANGES, check_value, parse_assignment, parse_value
+from pairsearch.training.params import PARAM_RANGES, check_value, parse_assignment, parse_value
 
 
 def test_every_param_has_a_kind_and_a_range():

@@ -6,11 +6,12 @@ import optuna
 import pytest
 from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
 
-from pairsearch import progress, runtime, supervisor, tuning
-from pairsearch.data import DataChoice
+from pairsearch import progress, tuning
+from pairsearch.data.pairs import DataChoice
 from pairsearch.jobs import job_recipe_name
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.workers import runtime, supervisor
 
 
 def table_row(stdout: str, study: str) -> list[str]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from pairsearch import recipe_stats, stats
+from pairsearch.report import recipe_stats, stats
 
 SEEDS = range(12)
 

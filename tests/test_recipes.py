@@ -18,7 +18,8 @@ from conftest import REPO, run_cli
 
 from pairsearch import final, jobs, searches
 from pairsearch.errors import PairsearchError
-from pairsearch.recipes import (
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.training.recipes import (
     MAX_SHIFT,
     Recipe,
     course_recipe,
@@ -26,7 +27,6 @@ from pairsearch.recipes import (
     recipe_from_record,
     recipe_path,
 )
-from pairsearch.storage import StorageHandle
 
 BEFORE_RECIPES_DB = Path(__file__).parent / "data" / "before-recipes.db.gz"
 VALID = """\

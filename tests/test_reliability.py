@@ -49,8 +49,8 @@ from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
 from pairsearch import final, searches, tuning
-from pairsearch.data import DataChoice
-from pairsearch.storage import StorageHandle
+from pairsearch.data.pairs import DataChoice
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 ARTIFACTS = REPO / "test-artifacts" / "reliability.json"

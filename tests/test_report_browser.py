@@ -12,13 +12,13 @@ import pandas as pd
 import plotly.offline
 import pytest
 
-from pairsearch import report, report_format, stats
+from pairsearch.report import document, formatting, stats
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report.png"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "html.png"
 RENDER_TIMEOUT_S = 60
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -149,7 +149,7 @@ def report_page(driver, tmp_path) -> tuple[object, pd.DataFrame]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     results, curves = _results_and_curves()
-    paths = report.write_report(
+    paths = document.write_report(
         out_dir=tmp_path / "report",
         results=results,
         curves=curves,
@@ -227,22 +227,22 @@ def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
     average = effects.set_index(["factor", "given"]).loc[("shared_weights", "average")]
     assert (
         f"{100 * average['mean_diff']:.2f} points on average (95 % CI "
-        f"{report_format.points(average['ci_low'])} to {report_format.points(average['ci_high'])}"
+        f"{formatting.points(average['ci_low'])} to {formatting.points(average['ci_high'])}"
         in sentences
     )
 
 
 def _expected_cells(row) -> list[str]:
     """The cells of one paired comparison, built here from the stats row (not by the report's code)."""
-    better = report_format.DASH if row.level != "searches" else (
+    better = formatting.DASH if row.level != "searches" else (
         f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
     runs = f"{row.n_searches} × {row.n_pairs // row.n_searches}"
     return [
         runs,
-        report_format.points(row.mean_diff),
-        report_format.interval(row.ci_low, row.ci_high, signed=True),
+        formatting.points(row.mean_diff),
+        formatting.interval(row.ci_low, row.ci_high, signed=True),
         better,
-        report_format.share(row.share_won),
-        report_format.share(row.tuning_share),
-        report_format.effect_size(row.effect_size),
+        formatting.share(row.share_won),
+        formatting.share(row.tuning_share),
+        formatting.effect_size(row.effect_size),
     ]

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from test_report import factorial_results
 
-from pairsearch import report
-from pairsearch.report_caveats import caveats_html
+from pairsearch.report import document
+from pairsearch.report.caveats import caveats_html
 
 
 def caveats(results) -> str:
-    analysis = report.analyse(results=results, studies={})
+    analysis = document.analyse(results=results, studies={})
     text = caveats_html(results=results, analysis=analysis, protocol={"data source": "mnist5k"})
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
 

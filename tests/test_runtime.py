@@ -11,9 +11,9 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from pairsearch import runtime
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.workers import runtime
 
 
 def unlabelled(tmp_path) -> tuple[str, optuna.Study]:

@@ -28,9 +28,9 @@ from conftest import REPO, cli_env, main_in_process, write_tiny_study
 from pg_cluster import free_port, running_cluster
 
 from pairsearch import final, tuning
-from pairsearch.data import DataChoice
+from pairsearch.data.pairs import DataChoice
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 PACKAGE = REPO / "pairsearch"
@@ -273,7 +273,7 @@ class Poison:
 
 
 def test_a_poisoned_pool_cache_is_rebuilt_not_executed(tmp_path, data_dir):
-    from pairsearch.sources import load_pools, pools_cache_path
+    from pairsearch.data.sources import load_pools, pools_cache_path
 
     live = tmp_path / "live.pt"
     torch.save({"pools": Poison(tmp_path / "payload-is-live")}, live)

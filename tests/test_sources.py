@@ -9,7 +9,7 @@ import pytest
 import torch
 from mnist_files import write_fake_mnist, write_idx
 
-from pairsearch import idx, sources
+from pairsearch.data import idx, sources
 from pairsearch.errors import PairsearchError
 
 

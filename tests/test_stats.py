@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from pairsearch import inference, stats
+from pairsearch.report import statistics, stats
 
 
 def _results(accuracies: dict[str, list[float]]) -> pd.DataFrame:
@@ -174,7 +174,7 @@ def test_pairwise_has_one_row_per_pair_sorted_by_holm_p_with_holm_applied():
     assert len(table) == 3
     assert table["holm_p"].is_monotonic_increasing
     np.testing.assert_allclose(
-        table["holm_p"], inference.holm_adjust(p_values=table["p_value"].to_numpy())
+        table["holm_p"], statistics.holm_adjust(p_values=table["p_value"].to_numpy())
     )
     assert (table["mean_diff"] > 0).all()
 

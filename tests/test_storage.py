@@ -13,9 +13,9 @@ import optuna
 import pytest
 from conftest import REPO, run_cli
 
-from pairsearch import storage
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import StorageHandle, kind_of
+from pairsearch.storage import handle as storage
+from pairsearch.storage.handle import StorageHandle, kind_of
 
 PASSWORD = "s3cretpw"
 UNREACHABLE = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/x"
@@ -210,7 +210,7 @@ def test_a_tune_ending_while_another_process_reads_keeps_the_log_and_loses_nothi
 READ_AFTER_WRITING = """
 import multiprocessing, os, sys
 import optuna
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 
 def add_three(url):  # another process writing, as a worker does
     study = optuna.load_study(study_name="s", storage=StorageHandle.resolve(url=url).open())
@@ -307,7 +307,7 @@ def test_file_lock_is_per_study(tmp_path):
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 with StorageHandle.resolve(url=sys.argv[1]).lock(study_name="s"):
     Path(sys.argv[2]).write_text(str(time.time()))
     time.sleep(2.0)

@@ -9,8 +9,8 @@ import pytest
 from conftest import REPO, run_cli, write_tiny_study
 
 from pairsearch.errors import PairsearchError
-from pairsearch.models import ARCHS, get_arch
 from pairsearch.studyspec import StudySpec, load_study_file
+from pairsearch.training.models import ARCHS, get_arch
 
 STUDIES = REPO / "studies"
 VALID = """\

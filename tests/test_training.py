@@ -8,12 +8,12 @@ import dataclasses
 import pytest
 import torch
 
-from pairsearch import training
-from pairsearch.augment import make_augment
-from pairsearch.data import PairSet, Split
+from pairsearch.data.pairs import PairSet, Split
 from pairsearch.errors import PairsearchError
-from pairsearch.models import ARCHS, build_model, count_parameters, resolve_params
-from pairsearch.training import EpochRecord, evaluate, resolve_device, set_threads, train_run
+from pairsearch.training import loop
+from pairsearch.training.augment import make_augment
+from pairsearch.training.loop import EpochRecord, evaluate, resolve_device, set_threads, train_run
+from pairsearch.training.models import ARCHS, build_model, count_parameters, resolve_params
 
 DIGIT_ARCHS = {name for name, arch in ARCHS.items() if arch.predicts_digits}
 RECORD_FIELDS = ["epoch", "train_loss", "train_accuracy", "eval_accuracy", "digit_accuracy", "seconds"]
@@ -112,7 +112,7 @@ def test_non_finite_loss_ends_the_run_as_diverged(arch, bad_value, small_split, 
 
 
 def test_final_accuracy_is_none_without_history():
-    result = training.RunResult(arch="base", params={}, seed=0, epochs=1, n_parameters=1)
+    result = loop.RunResult(arch="base", params={}, seed=0, epochs=1, n_parameters=1)
     assert result.final_accuracy is None
 
 
@@ -141,7 +141,7 @@ def test_evaluation_in_chunks_matches_one_batch(small_split, tiny_params, monkey
     torch.manual_seed(0)
     model = build_model(arch="split", params=params)
     whole = evaluate(model=model, pairs=small_split.evaluation)
-    monkeypatch.setattr(training, "EVAL_BATCH_SIZE", 7)  # 100 pairs: 15 chunks, the last short
+    monkeypatch.setattr(loop, "EVAL_BATCH_SIZE", 7)  # 100 pairs: 15 chunks, the last short
     assert evaluate(model=model, pairs=small_split.evaluation) == pytest.approx(whole)
 
 
@@ -176,7 +176,7 @@ def test_set_threads_sets_torch_threads():
 
 def test_adam_matches_torch_adam_with_cosine_decay():
     """pairsearch's Adam (kept free of torch._dynamo for start-up) is torch's Adam + cosine decay."""
-    from pairsearch.training import Adam
+    from pairsearch.training.loop import Adam
 
     torch.manual_seed(0)
     ours_model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
@@ -198,7 +198,7 @@ def test_adam_matches_torch_adam_with_cosine_decay():
 
 def test_adam_leaves_parameters_without_gradient_alone_as_torch_adam():
     """A tensor without a gradient skips the step and its step count, as in ``torch.optim.Adam``."""
-    from pairsearch.training import Adam
+    from pairsearch.training.loop import Adam
 
     torch.manual_seed(0)
     used, unused = torch.nn.Linear(3, 1), torch.nn.Linear(3, 1)
@@ -223,7 +223,7 @@ def test_adam_leaves_parameters_without_gradient_alone_as_torch_adam():
 
 
 def tiny_split(pools) -> Split:
-    from pairsearch.data import final_split
+    from pairsearch.data.pairs import final_split
 
     return final_split(pools=pools, seed=0, n_train=200, n_test=100)
 

@@ -33,10 +33,11 @@ from conftest import (
 )
 from optuna.trial import TrialState
 
-from pairsearch import runtime, tuning
-from pairsearch.data import DataChoice, PairSet, Split
-from pairsearch.storage import StorageHandle
+from pairsearch import tuning
+from pairsearch.data.pairs import DataChoice, PairSet, Split
+from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.workers import runtime
 
 TINY_EPOCHS = 2
 SLOW_STUDY = SECONDS_STUDY
@@ -188,7 +189,8 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
 
 
 def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
-    from pairsearch import final, recipes
+    from pairsearch import final
+    from pairsearch.training import recipes
 
     # Small batches: a tiny net learns something in one epoch, so the shifts can show in its accuracy.
     tiny_study = tmp_path / "study.toml"

@@ -11,9 +11,9 @@ import itertools
 
 import pandas as pd
 
-from pairsearch import inference, report_answer
-from pairsearch import report_format as fmt
-from pairsearch.stats import FACTORS, Cell
+from pairsearch.report import answer, statistics
+from pairsearch.report import formatting as fmt
+from pairsearch.report.stats import FACTORS, Cell
 
 PAIRWISE_GROUPS = {
     "shared_weights": "Weight sharing: shared − separate weights",
@@ -60,7 +60,7 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
     caption = fmt.note(
         f"A − B in percentage points, paired by search and seed; mean and 95 % t interval over the {over}"
         f"{'' if over == 'searches' else ' (one search per arch: the interval excludes tuning luck)'}; "
-        f"the columns as in the answer. One test for every pair: the {inference.TEST_NAME}, the test "
+        f"the columns as in the answer. One test for every pair: the {statistics.TEST_NAME}, the test "
         f"that matches the interval (p < 0.05 exactly when the CI excludes 0). Holm p: Holm-corrected "
         f"over all {len(comparisons)} pairs.",
         css_class="ps-caption",
@@ -70,10 +70,10 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
         if row.group != current:
             rows.append(PAIRWISE_GROUPS[row.group])
             current = row.group
-        rows.append([f"{row.arch_a} − {row.arch_b}", *report_answer.paired_cells(row),
+        rows.append([f"{row.arch_a} − {row.arch_b}", *answer.paired_cells(row),
                      fmt.p_value(row.p_value), fmt.p_value(row.holm_p)])
-    headers = ["A − B", *report_answer.PAIRED_HEADERS, "t-test p", "Holm p"]
-    forest = report_answer.forest(
+    headers = ["A − B", *answer.PAIRED_HEADERS, "t-test p", "Holm p"]
+    forest = answer.forest(
         labels=[f"{r.arch_a} − {r.arch_b}" for r in comparisons.itertuples(index=False)],
         rows=list(comparisons.itertuples(index=False)),
         title="Every pairwise difference of test accuracy, with its 95 % CI",

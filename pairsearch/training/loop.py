@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from pairsearch.data import DataChoice, PairSet, Split, final_split
+from pairsearch.data.pairs import DataChoice, PairSet, Split, final_split
 from pairsearch.errors import PairsearchError
-from pairsearch.models import build_model, count_parameters
+from pairsearch.training.models import build_model, count_parameters
 
 EVAL_BATCH_SIZE = 128  # pairs: bounds the activation memory that keep_freed_memory then keeps
 MEMORY_FORMAT = torch.channels_last  # oneDNN's fast layout for these convolutions (used on CPU)
@@ -94,7 +94,7 @@ def train_run(
 
     ``on_epoch`` is called after each epoch (tuning reports and prunes there, by raising);
     ``on_start`` once the model is built (tuning records its size there, pruned or not).
-    ``augment`` (:func:`pairsearch.augment.make_augment`) transforms each training minibatch's
+    ``augment`` (:func:`pairsearch.training.augment.make_augment`) transforms each training minibatch's
     images; evaluation pairs are never augmented.
     A NaN or infinite loss ends the run with status ``diverged``. Runs are repeatable bit for
     bit for a seed at a fixed thread count.
@@ -242,7 +242,7 @@ def train_final_protocol(
 
     Args:
         arch: A registered arch.
-        params: Its checked params (see :func:`pairsearch.models.resolve_params`).
+        params: Its checked params (see :func:`pairsearch.training.models.resolve_params`).
         data: The data source and folder.
         epochs: Epochs to train.
         seed: Draws the training and test pairs and the initial weights.

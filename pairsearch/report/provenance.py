@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 from optuna.visualization import plot_param_importances
 
-from pairsearch import report_format as fmt
-from pairsearch.recipes import recipe_from_record
+from pairsearch.report import formatting as fmt
+from pairsearch.training.recipes import recipe_from_record
 
 RUN_COLUMNS = ["device", "host", "torch", "optuna", "pairsearch", "python"]
 WRITER_KEYS = {*RUN_COLUMNS, "date (UTC)"}  # protocol keys about the writing process

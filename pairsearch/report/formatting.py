@@ -18,7 +18,7 @@ import plotly.colors
 import plotly.graph_objects as go
 import plotly.offline
 
-from pairsearch.stats import FACTORIAL_DESIGN
+from pairsearch.report.stats import FACTORIAL_DESIGN
 
 PLOT_HEIGHT_PX = 440
 # Offline and private: no link, button or URL that could send a chart (and its data) to a
@@ -73,7 +73,9 @@ def arch_order(*, labels: Iterable[str], arch_of: Mapping[str, str] | None = Non
     Returns:
         The labels, ordered.
     """
-    from pairsearch.models import ARCHS  # the registry's order; imports torch, so only here
+    from pairsearch.training.models import (
+        ARCHS,  # the registry's order; imports torch, so only here
+    )
 
     known = list(dict.fromkeys([*FACTORIAL_DESIGN, *ARCHS]))
     arch_of = arch_of or {}

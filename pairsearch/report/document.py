@@ -1,8 +1,8 @@
 """The final report: CSV files, a Markdown summary and one self-contained offline HTML page.
 
-The page opens with the answer to the experiment's questions (:mod:`pairsearch.report_answer`),
+The page opens with the answer to the experiment's questions (:mod:`pairsearch.report.answer`),
 then shows the evidence: per-arch accuracy, pairwise comparisons, learning curves, the runs'
-provenance, the tuning (:mod:`pairsearch.report_provenance`) and caveats. plotly.js is
+provenance, the tuning (:mod:`pairsearch.report.provenance`) and caveats. plotly.js is
 embedded once, inline, so the page opens on a machine with no network; every text that comes
 from data is escaped. Accuracies are in percent, differences in percentage points.
 """
@@ -16,18 +16,11 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from pairsearch import (
-    report_answer,
-    report_pairwise,
-    report_plots,
-    report_provenance,
-    report_recipes,
-    stats,
-)
-from pairsearch import report_format as fmt
-from pairsearch.report_caveats import caveats_html
-from pairsearch.report_recipes import RecipeComparison, RecipePair
-from pairsearch.stats import Cell
+from pairsearch.report import answer, pairwise, plots, provenance, readings, stats
+from pairsearch.report import formatting as fmt
+from pairsearch.report.caveats import caveats_html
+from pairsearch.report.readings import RecipeComparison, RecipePair
+from pairsearch.report.stats import Cell
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ def write_report(
             shown under both, and the effects under both go to ``effects_by_recipe.csv``.
         recipe_summary: The recipe of ``results`` in words, for the summary's caption (None:
             the course's, not named).
-        trials: The tuning studies' finished trials, as :func:`pairsearch.results.tuning_trials`
+        trials: The tuning studies' finished trials, as :func:`pairsearch.report.results.tuning_trials`
             reads them: the budget curves (None: none drawn).
 
     Returns:
@@ -101,7 +94,7 @@ def write_report(
     # Without the studies' arch names, as final-report prints it: the file equals the printout.
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
     best_epoch = stats.summarize(results=stats.best_epoch_results(curves=curves, results=results))
-    markdown = report_answer.answer_markdown(effects=analysis.effects, versus=analysis.versus,
+    markdown = answer.answer_markdown(effects=analysis.effects, versus=analysis.versus,
                                              summary=analysis.summary) + "\n" + summary_markdown(
         summary=analysis.summary, best_epoch=best_epoch, recipe_line=recipe_line)
     paths["summary_md"].write_text(markdown, encoding="utf-8")
@@ -140,11 +133,11 @@ def analyse(
     """
     arch_of = {label: study.user_attrs.get("arch", label) for label, study in studies.items()}
     archs = fmt.arch_order(labels=results["arch"].astype(str), arch_of=arch_of)
-    design, notes = report_answer.resolve_design(labels=archs, arch_of=arch_of)
+    design, notes = answer.resolve_design(labels=archs, arch_of=arch_of)
     summary = stats.summarize(results=results)
     versus = stats.versus_best(results=results, design=design)
     versus = versus.set_index("arch").loc[[a for a in archs if a in set(versus["arch"])]]
-    groups = report_pairwise.comparison_groups(archs=archs, design=design, summary=summary)
+    groups = pairwise.comparison_groups(archs=archs, design=design, summary=summary)
     comparisons = stats.pairwise(results=results, pairs=[pair for _, pair in groups])
     comparisons.insert(0, "group", [group for group, _ in groups])
     return Analysis(
@@ -154,9 +147,9 @@ def analyse(
         summary=summary,
         effects=stats.factorial_effects(results=results, design=design),
         versus=versus.reset_index(),
-        comparisons=report_pairwise.sort_rest(comparisons),
+        comparisons=pairwise.sort_rest(comparisons),
         recipes=recipes,
-        by_recipe=recipes and report_recipes.compare(pair=recipes, results=results, design=design),
+        by_recipe=recipes and readings.compare(pair=recipes, results=results, design=design),
         budget=None if trials is None or trials.empty else stats.budget_curves(trials=trials),
     )
 
@@ -168,13 +161,13 @@ def summary_markdown(
     order: list[str] | None = None,
     recipe_line: str = "",
 ) -> str:
-    """Render a :func:`pairsearch.stats.summarize` table as a captioned Markdown table.
+    """Render a :func:`pairsearch.report.stats.summarize` table as a captioned Markdown table.
 
     Args:
-        summary: The output of :func:`pairsearch.stats.summarize`.
-        best_epoch: The same summary of :func:`pairsearch.stats.best_epoch_results`: a last
+        summary: The output of :func:`pairsearch.report.stats.summarize`.
+        best_epoch: The same summary of :func:`pairsearch.report.stats.best_epoch_results`: a last
             column, the earlier projects' protocol, for like-for-like comparison with them.
-        order: The archs' order; default :func:`pairsearch.report_format.arch_order`.
+        order: The archs' order; default :func:`pairsearch.report.formatting.arch_order`.
         recipe_line: A sentence ending the caption on the training recipe (none for the default).
 
     Returns:
@@ -198,7 +191,7 @@ def summary_markdown(
     for row in rows.itertuples(index=False):
         cells = [str(row.arch).replace("|", r"\|"), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
                  fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
-                 report_answer.runs_text(runs=row.n, searches=row.n_searches), f"{_sd(row.sd_search)} / {_sd(row.sd_seed)}"]
+                 answer.runs_text(runs=row.n, searches=row.n_searches), f"{_sd(row.sd_search)} / {_sd(row.sd_seed)}"]
         if best_epoch is not None:
             mine = best.get(row.arch)
             cells.append(fmt.DASH if mine is None else f"{fmt.percent(mine.mean)} ± {fmt.percent(mine.std)}")
@@ -245,8 +238,8 @@ def report_html(
     """
     archs, summary = analysis.archs, analysis.summary
     colours = fmt.arch_colours(archs=archs)
-    facts, trials = report_provenance.tuning_facts(studies=studies)
-    per_seed = report_plots.per_seed_figure(
+    facts, trials = provenance.tuning_facts(studies=studies)
+    per_seed = plots.per_seed_figure(
         results=results, summary=summary, archs=archs, colours=colours
     )
     sections = [
@@ -255,7 +248,7 @@ def report_html(
          _summary_table(summary=summary, results=results, archs=archs)
          + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
         ("pairwise", "Pairwise comparisons",
-         report_pairwise.pairwise_html(comparisons=analysis.comparisons)),
+         pairwise.pairwise_html(comparisons=analysis.comparisons)),
         ("curves", "Learning curves", _curves(curves=curves, archs=archs, colours=colours)),
         ("runs", "Protocol and provenance of the runs",
          _runs(results=results, protocol=protocol, archs=archs)),
@@ -272,12 +265,12 @@ def report_html(
 
 def _answer(*, analysis: Analysis) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
-    answer = notes + report_answer.answer_html(
+    text = notes + answer.answer_html(
         effects=analysis.effects, versus=analysis.versus, summary=analysis.summary
     )
     if analysis.recipes is None:
-        return answer
-    return answer + report_recipes.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
+        return text
+    return text + readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
 
 
 def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[str]) -> str:
@@ -293,7 +286,7 @@ def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[
             arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
             fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
             f"{_sd(row.sd_search)} / {_sd(row.sd_seed)}",
-            report_answer.runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
+            answer.runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
             else f"{row.n} of {runs[arch]}",
         ])
     headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)",
@@ -305,7 +298,7 @@ def _summary_table(*, summary: pd.DataFrame, results: pd.DataFrame, archs: list[
 
 def _curves(*, curves: pd.DataFrame, archs: list[str], colours: dict) -> str:
     parts = []
-    for column, figure, note in report_plots.curve_figures(
+    for column, figure, note in plots.curve_figures(
         curves=curves, archs=archs, colours=colours
     ):
         plot = fmt.plot(plot_id=f"curve-{column}", figure=figure) if figure else ""
@@ -314,8 +307,8 @@ def _curves(*, curves: pd.DataFrame, archs: list[str], colours: dict) -> str:
 
 
 def _runs(*, results: pd.DataFrame, protocol: dict, archs: list[str]) -> str:
-    experiment, writer = report_provenance.protocol_tables(protocol=protocol)
-    jobs, differing = report_provenance.run_provenance_table(results=results, archs=archs)
+    experiment, writer = provenance.protocol_tables(protocol=protocol)
+    jobs, differing = provenance.run_provenance_table(results=results, archs=archs)
     agreement = "".join(fmt.note(text, css_class="ps-warning") for text in differing)
     return f"{experiment}\n<h3>Where the final jobs ran</h3>\n{jobs}\n{agreement}\n{writer}"
 
@@ -326,19 +319,19 @@ def _tuning(
 ) -> str:
     if not studies:
         return fmt.note("No tuning studies were given.")
-    size = report_plots.size_figure(
+    size = plots.size_figure(
         summary=analysis.summary, results=results, trials=trials, archs=analysis.archs,
         colours=colours,
     )
     ordered = [arch for arch in analysis.archs if arch in studies]
     ordered += sorted(set(studies) - set(ordered))
     return "\n".join([
-        report_provenance.tuning_table(facts=facts, summary=analysis.summary, results=results,
+        provenance.tuning_table(facts=facts, summary=analysis.summary, results=results,
                                        archs=ordered),
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
-        report_provenance.settings_table(facts=facts, archs=ordered),
+        provenance.settings_table(facts=facts, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),
-        *(report_provenance.study_plots(label=label, study=studies[label])
+        *(provenance.study_plots(label=label, study=studies[label])
           for label in ordered),
     ])
 
@@ -358,7 +351,7 @@ def _budget(*, analysis: Analysis, colours: dict) -> str:
         f"{100 * stats.PLATEAU:.1f} points of its value at the largest budget): {lines}. Searches per "
         f"arch: {', '.join(f'{arch} {searches[arch]}' for arch in analysis.archs if arch in searches)}.",
         css_class="ps-caption")
-    figure = report_plots.budget_figure(budget=analysis.budget, archs=analysis.archs, colours=colours)
+    figure = plots.budget_figure(budget=analysis.budget, archs=analysis.archs, colours=colours)
     return caption + fmt.plot(plot_id="budget-curves", figure=figure)
 
 

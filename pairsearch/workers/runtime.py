@@ -6,7 +6,7 @@ study's lock, sweep stale trials of killed workers, count, and — only if the s
 so — create and run one trial. The lock makes a study-wide budget exact however many workers,
 hosts and re-runs join. Around that loop: interrupts, exit codes, and riding out a storage
 outage. The parent's side (starting, watching and stopping the processes) is
-:mod:`pairsearch.supervisor`.
+:mod:`pairsearch.workers.supervisor`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.backends import adopt_heartbeatless_trials
 from pairsearch.errors import PairsearchError, error_line
-from pairsearch.storage import StorageHandle
-from pairsearch.storage_errors import describe_error, is_storage_failure, is_storage_outage
+from pairsearch.storage.failures import describe_error, is_storage_failure, is_storage_outage
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
 
 WAIT_SECONDS = 2.0
 # Without a shared lock (gRPC) a study another process has just made is labelled within a second.

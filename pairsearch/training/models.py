@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pairsearch.errors import PairsearchError
-from pairsearch.params import PARAM_RANGES, check_value
+from pairsearch.training.params import PARAM_RANGES, check_value
 
 SHARED_PARAMS = ("channels", "hidden", "lr", "dropout", "batchnorm", "batch_size", "weight_decay")
 AUX_PARAMS = (*SHARED_PARAMS, "aux_weight")
@@ -42,7 +42,7 @@ class Arch:
         name: What the CLI, study files and the report call it.
         description: One line for ``pairsearch archs``.
         builder: ``params -> nn.Module``.
-        param_names: The hyperparameters it takes (each defined once, in :mod:`pairsearch.params`).
+        param_names: The hyperparameters it takes (each defined once, in :mod:`pairsearch.training.params`).
         predicts_digits: Whether its output carries digit logits (digit accuracy is reported).
         cell: Its place in the 2×2 design the report's answer is built from (None: outside it).
     """

@@ -1,6 +1,6 @@
 """The storage handle: one object built from the URL — its kind, its redacted text, opening, the lock.
 
-How each kind is opened and locked is :mod:`pairsearch.backends`; this module is what the rest of
+How each kind is opened and locked is :mod:`pairsearch.storage.backends`; this module is what the rest of
 pairsearch uses.
 
 Supported: ``sqlite:///path.db`` (default, one machine), ``postgresql+psycopg://…`` (many
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import optuna
 
-from pairsearch import backends
+from pairsearch.storage import backends
 from pairsearch.defaults import STORAGE_ENV, STORAGE_URL
 from pairsearch.errors import PairsearchError
 from pairsearch.redaction import redact
-from pairsearch.storage_errors import describe_error
+from pairsearch.storage.failures import describe_error
 
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 10

@@ -1,7 +1,7 @@
 """Real MNIST as digit pairs: the chosen source, pair drawing, the tuning and final splits.
 
 The image pools themselves (full MNIST or mnist5k, read, checked and cached) come from
-:mod:`pairsearch.sources`.
+:mod:`pairsearch.data.sources`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import torch
 
-from pairsearch.errors import PairsearchError
-from pairsearch.sources import (
+from pairsearch.data.sources import (
     Pools,
     describe_pools,
     load_pools,
@@ -20,6 +19,7 @@ from pairsearch.sources import (
     pools_cache_path,
     resolve_source,
 )
+from pairsearch.errors import PairsearchError
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 Input is one row per (arch, search, seed) with a ``test_accuracy`` column (a table without a
 ``search`` column is one search, search 0). Search r of every arch is one replicate of the
 experiment and seeds are shared across archs and searches, so comparisons pair runs by
-(search, seed), and intervals are over the replicates (:mod:`pairsearch.inference`). Rows
+(search, seed), and intervals are over the replicates (:mod:`pairsearch.report.statistics`). Rows
 whose accuracy is missing (a diverged run) are left out, which shows up as a smaller ``n`` /
 ``n_pairs``. Every paired comparison is summarised and tested the same way
-(:func:`pairsearch.inference.paired_summary`).
+(:func:`pairsearch.report.statistics.paired_summary`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pairsearch.inference import (
+from pairsearch.report.statistics import (
     holm_adjust,
     interquartile_mean,
     paired_summary,
@@ -25,7 +25,7 @@ from pairsearch.inference import (
     t_interval,
     variance_components,
 )
-from pairsearch.models import ARCHS, Cell
+from pairsearch.training.models import ARCHS, Cell
 
 # The 2×2 design as the registry declares it: each arch that names its cell in @register_arch.
 FACTORIAL_DESIGN: dict[str, Cell] = {name: arch.cell for name, arch in ARCHS.items() if arch.cell is not None}

@@ -49,7 +49,7 @@ class Recipe:
         epochs: Epochs per run.
         max_shift: Each training image is moved by a random whole number of pixels from
             ``-max_shift`` to ``max_shift`` along each axis, drawn anew for every image of every
-            pair in every epoch (0: no augmentation). See :mod:`pairsearch.augment`.
+            pair in every epoch (0: no augmentation). See :mod:`pairsearch.training.augment`.
         description: One line for people; not part of the recipe's identity.
     """
 

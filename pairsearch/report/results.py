@@ -17,7 +17,7 @@ from pairsearch.defaults import DEFAULT_RECIPE, REPORTS_DIR
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
 from pairsearch.searches import final_seeds
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
 
 RESULT_COLUMNS = ["arch", "search", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
 PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
@@ -108,7 +108,7 @@ def _last_reported(trial: optuna.trial.FrozenTrial) -> float | None:
 
 def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int):
     """The reported recipe and the baseline's results, for the answer under both recipes."""
-    from pairsearch.report_recipes import RecipePair
+    from pairsearch.report.readings import RecipePair
 
     recipe, default = plans[0].recipe, baseline[0].recipe
     name = recipe.name if recipe.name != default.name else f"{recipe.name} #{recipe.to_record()['hash'][:8]}"
@@ -216,7 +216,7 @@ def write_final_report(
     Returns:
         The summary table in Markdown.
     """
-    from pairsearch import report
+    from pairsearch.report import document
 
     storage = handle.open(readonly=True)
     results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
@@ -226,7 +226,7 @@ def write_final_report(
     recipes = _recipe_pair(storage=storage, plans=plans, baseline=baseline, seeds=seeds) if baseline else None
     named = baseline or any(plan.recipe.name != DEFAULT_RECIPE or plan.recipe.training_changes() for plan in plans)
     try:
-        paths = report.write_report(
+        paths = document.write_report(
             out_dir=out_dir, results=results, curves=curves,
             protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
             trials=tuning_trials(storage=storage, plans=plans),

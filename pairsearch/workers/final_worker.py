@@ -19,8 +19,14 @@ from pairsearch import __version__
 from pairsearch.defaults import MAX_SEED
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FINAL_SUFFIX, FinalJob
-from pairsearch.runtime import Counts, SurplusTrial, WorkQueue, work_until_done, worker_exit_code
-from pairsearch.storage import StorageHandle
+from pairsearch.storage.handle import StorageHandle
+from pairsearch.workers.runtime import (
+    Counts,
+    SurplusTrial,
+    WorkQueue,
+    work_until_done,
+    worker_exit_code,
+)
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,9 @@ def job_decision(counts: Counts) -> str:
 
 def make_job_objective(*, data_dir: Path, device):
     """Train one seeded job on the final protocol; the value is test accuracy after the last epoch."""
-    from pairsearch.augment import make_augment
-    from pairsearch.data import DataChoice, final_split
-    from pairsearch.training import train_run
+    from pairsearch.data.pairs import DataChoice, final_split
+    from pairsearch.training.augment import make_augment
+    from pairsearch.training.loop import train_run
 
     pools_by_source = {}
 
@@ -109,7 +115,7 @@ def run_jobs(*, worker: JobWorker) -> None:
     """The worker's loop, in this process: claim and run jobs until every final study is done."""
     import torch
 
-    from pairsearch.training import set_threads
+    from pairsearch.training.loop import set_threads
 
     set_threads(worker.threads)
     objective = make_job_objective(data_dir=worker.data_dir, device=torch.device(worker.device))

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from pairsearch import report_format as fmt
-from pairsearch.stats import with_search
+from pairsearch.report import formatting as fmt
+from pairsearch.report.stats import with_search
 
 JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
 MEAN_OFFSET = 0.32

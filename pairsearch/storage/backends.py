@@ -1,6 +1,6 @@
 """How each kind of storage opens and locks: RDB (read-write or read-only), journal file, gRPC proxy.
 
-:class:`pairsearch.storage.StorageHandle` is the one way in; these functions take a handle.
+:class:`pairsearch.storage.handle.StorageHandle` is the one way in; these functions take a handle.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from pairsearch.errors import PairsearchError
-from pairsearch.storage_errors import NoOptunaSchema, is_storage_outage
-
-if TYPE_CHECKING:
-    from pairsearch.storage import StorageHandle
+from pairsearch.storage.failures import NoOptunaSchema
+from pairsearch.storage.heartbeats import SteadyHeartbeatRDBStorage
 
 MAX_RETRY = 3
 LOCK_TIMEOUT_SECONDS = 600
@@ -35,6 +33,16 @@ LOCK_HOLD_LIMIT_SECONDS = 60
 POSTGRES_CONNECT_ARGS = {"connect_timeout": 10, "keepalives_idle": 30, "keepalives_interval": 10,
                          "keepalives_count": 3}
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
+
+
+class StorageHandle(Protocol):
+    """What these functions read of :class:`pairsearch.storage.handle.StorageHandle` (no import cycle)."""
+
+    kind: str
+    url: str
+    redacted: str
+    file_path: Path
+    heartbeat_seconds: int | None
 
 
 _OPENED: dict[str, optuna.storages.BaseStorage] = {}
@@ -172,47 +180,6 @@ def _rdb_storage(handle: StorageHandle, *, schema_ready: bool) -> RDBStorage:
     return storage
 
 
-class SteadyHeartbeatRDBStorage(RDBStorage):
-    """An RDB storage whose heartbeat outlives a storage outage.
-
-    Optuna's heartbeat thread ends at its first failed beat: a trial still training in a live
-    worker would then look stale once the storage is back, and be failed and re-run by another.
-    """
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        try:
-            super().record_heartbeat(trial_id)
-        except Exception as error:
-            if not is_storage_outage(error):
-                raise
-            # A missed beat: the thread tries again one heartbeat interval later.
-
-
-def adopt_heartbeatless_trials(study: optuna.Study) -> None:
-    """Give each RUNNING trial of ``study`` that has no heartbeat row a heartbeat now.
-
-    A trial created just before the storage went away may never have beaten. Optuna never
-    calls such a trial stale, so it would hold the budget forever. Adopted, it goes stale like
-    any other unless its worker is alive and beating (a worker that beats after this takes
-    the same row over).
-    """
-    import sqlalchemy
-
-    storage = getattr(study._storage, "_backend", study._storage)  # load_study wraps it in a cache
-    if not isinstance(storage, RDBStorage) or storage.get_heartbeat_interval() is None:
-        return
-    heartbeatless = sqlalchemy.text(
-        "SELECT trials.trial_id FROM trials LEFT JOIN trial_heartbeats"
-        " ON trial_heartbeats.trial_id = trials.trial_id"
-        " WHERE trials.study_id = :study_id AND trials.state = 'RUNNING'"
-        " AND trial_heartbeats.trial_id IS NULL"
-    )
-    with storage.engine.connect() as connection:
-        trial_ids = connection.execute(heartbeatless, {"study_id": study._study_id}).scalars().all()
-    for trial_id in trial_ids:
-        storage.record_heartbeat(trial_id)
-
-
 def _rdb_storage_readonly(handle: StorageHandle) -> RDBStorage:
     """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
     if handle.kind == "sqlite" and handle.file_path.stat().st_size == 0:
@@ -337,21 +304,6 @@ def _grpc_storage(handle: StorageHandle) -> optuna.storages.BaseStorage:
         proxy = GrpcStorageProxy(host=host, port=port)
     proxy.wait_server_ready(timeout=10)
     return proxy
-
-
-def serve_grpc_proxy(*, handle: StorageHandle, host: str, port: int, announce) -> None:
-    """Block serving ``handle``'s storage to gRPC clients (``grpc://host:port``) until Ctrl-C."""
-    try:
-        from optuna.storages import run_grpc_proxy_server
-    except ImportError:
-        raise PairsearchError("storage-proxy needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
-    if handle.kind == "grpc":
-        raise PairsearchError("storage-proxy needs the real storage behind it, not another grpc:// proxy")
-    storage = handle.open()
-    announce(f"gRPC storage proxy for {handle.redacted} on grpc://{host}:{port} (Ctrl-C stops)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        run_grpc_proxy_server(storage, host=host, port=port)
 
 
 def psycopg_url(url: str) -> str:

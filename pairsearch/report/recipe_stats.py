@@ -2,7 +2,7 @@
 
 A run's change is its contrast (or its arch's accuracy) under the second recipe − under the
 first, so every change is paired by (search, seed) and summarised like every other paired comparison
-(:func:`pairsearch.inference.paired_summary`).
+(:func:`pairsearch.report.statistics.paired_summary`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from pairsearch import stats
-from pairsearch.inference import paired_summary
+from pairsearch.report import stats
+from pairsearch.report.statistics import paired_summary
 
 CHANGE_COLUMNS = ["factor", "given", "contrast", *stats.PAIRED_COLUMNS]
 # Tags that keep two sets of results of the same archs apart in one seeds × archs table.
@@ -26,20 +26,20 @@ def effect_changes(
     design: Mapping[str, stats.Cell] = stats.FACTORIAL_DESIGN,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """How each effect of :func:`pairsearch.stats.factorial_effects` changes from ``before`` to ``after``.
+    """How each effect of :func:`pairsearch.report.stats.factorial_effects` changes from ``before`` to ``after``.
 
     The two sets of results are of the same archs on the same seeds, trained two ways (two
     recipes): a seed's change is its contrast in ``after`` − its contrast in ``before``, over
     the seeds where all eight runs have a result.
 
     Args:
-        before: Results as for :func:`pairsearch.stats.factorial_effects`.
+        before: Results as for :func:`pairsearch.report.stats.factorial_effects`.
         after: Results of the same archs, trained otherwise.
-        design: As for :func:`pairsearch.stats.factorial_effects`.
+        design: As for :func:`pairsearch.report.stats.factorial_effects`.
         confidence: Confidence level of the intervals.
 
     Returns:
-        The seven rows of :func:`pairsearch.stats.factorial_effects`, with the columns :data:`CHANGE_COLUMNS`.
+        The seven rows of :func:`pairsearch.report.stats.factorial_effects`, with the columns :data:`CHANGE_COLUMNS`.
     """
     by_run = _tagged_table(before=before, after=after)
     rows = [
@@ -59,7 +59,7 @@ def arch_changes(
     """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
 
     Returns:
-        One row per arch with the columns ``arch`` and :data:`pairsearch.stats.PAIRED_COLUMNS`.
+        One row per arch with the columns ``arch`` and :data:`pairsearch.report.stats.PAIRED_COLUMNS`.
     """
     by_run = _tagged_table(before=before, after=after)
     archs = sorted(set(before["arch"].astype(str)) & set(after["arch"].astype(str)))

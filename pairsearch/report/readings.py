@@ -2,7 +2,7 @@
 
 The same archs, configurations and seeds trained under two recipes (the default and
 ``--recipe``'s) give two sets of results. The 2×2 effects are computed under each, and their
-change (second − first) is paired by run (:func:`pairsearch.recipe_stats.effect_changes`). One
+change (second − first) is paired by run (:func:`pairsearch.report.recipe_stats.effect_changes`). One
 generated sentence per effect reads signs first: it **changes sign** only when both recipes are
 clear (95 % CI excluding 0) in opposite directions; it **vanishes** (or **appears**) when it is
 clear under the first recipe only (or the second only); with the same clear sign under both it
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pairsearch import recipe_stats, stats
-from pairsearch import report_format as fmt
-from pairsearch.inference import holm_adjust
-from pairsearch.report_answer import FACTOR_NAMES, QUESTIONS, _ci, _effect_name, verdict
-from pairsearch.stats import INTERACTION, PAIRED_COLUMNS, Cell
+from pairsearch.report import formatting as fmt
+from pairsearch.report import recipe_stats, stats
+from pairsearch.report.answer import FACTOR_NAMES, QUESTIONS, _ci, _effect_name, verdict
+from pairsearch.report.statistics import holm_adjust
+from pairsearch.report.stats import INTERACTION, PAIRED_COLUMNS, Cell
 
 ALPHA = 0.05  # a change is clear when its Holm-corrected p is below this
 
@@ -98,9 +98,9 @@ def recipe_sentence(*, before, after, change, names: tuple[str, str]) -> str:
     """One effect's fate from one recipe to the other, in numbers.
 
     Args:
-        before: The effect's row under the first recipe (:func:`pairsearch.stats.factorial_effects`).
+        before: The effect's row under the first recipe (:func:`pairsearch.report.stats.factorial_effects`).
         after: Its row under the second.
-        change: Its row of :func:`pairsearch.recipe_stats.effect_changes`.
+        change: Its row of :func:`pairsearch.report.recipe_stats.effect_changes`.
         names: The two recipes' names.
 
     Returns:

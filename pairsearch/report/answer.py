@@ -1,7 +1,7 @@
 """The report's opening: the answer to the experiment's questions, in numbers and in sentences.
 
-Every sentence is generated from the numbers of :func:`pairsearch.stats.factorial_effects` and
-:func:`pairsearch.stats.versus_best`: its verdict is the sign of the mean where the 95 % CI
+Every sentence is generated from the numbers of :func:`pairsearch.report.stats.factorial_effects` and
+:func:`pairsearch.report.stats.versus_best`: its verdict is the sign of the mean where the 95 % CI
 excludes 0, and "not clear" where it does not.
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from pairsearch import report_format as fmt
-from pairsearch.stats import FACTORIAL_DESIGN, INTERACTION, Cell
+from pairsearch.report import formatting as fmt
+from pairsearch.report.stats import FACTORIAL_DESIGN, INTERACTION, Cell
 
 FACTOR_NAMES = {"shared_weights": "weight sharing", "aux_loss": "the auxiliary loss"}
 GIVEN_NAMES = {
@@ -44,7 +44,7 @@ def resolve_design(
         arch_of: Label → the arch of its study.
 
     Returns:
-        The design for :func:`pairsearch.stats.factorial_effects`, and notes for the reader.
+        The design for :func:`pairsearch.report.stats.factorial_effects`, and notes for the reader.
     """
     design, notes = {}, []
     for arch, cell in FACTORIAL_DESIGN.items():
@@ -72,9 +72,9 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
     """The answer section's content: sentences, the two tables and the forest plot.
 
     Args:
-        effects: :func:`pairsearch.stats.factorial_effects` of the results.
-        versus: :func:`pairsearch.stats.versus_best` of the results, in report order.
-        summary: :func:`pairsearch.stats.summarize` of the results.
+        effects: :func:`pairsearch.report.stats.factorial_effects` of the results.
+        versus: :func:`pairsearch.report.stats.versus_best` of the results, in report order.
+        summary: :func:`pairsearch.report.stats.summarize` of the results.
 
     Returns:
         HTML.

