@@ -218,7 +218,7 @@ def test_a_real_server_listens_on_loopback_unless_told(command, host_args, tiny_
 
 def package_calls() -> list[tuple[Path, ast.Call]]:
     calls = []
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if isinstance(node, ast.Call):
                 calls.append((path, node))
@@ -250,7 +250,7 @@ def test_no_unsafe_deserialisation_or_code_execution_in_the_package():
                 f"{path.name}:{call.lineno}: torch.load without weights_only=True"
             torch_loads.append(f"{path.name}:{call.lineno}")
     assert torch_loads == ["sources.py:" + torch_loads[0].split(":")[1]], torch_loads  # the pool cache only
-    source = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
+    source = "\n".join(path.read_text() for path in PACKAGE.rglob("*.py"))
     assert "import pickle" not in source and "from pickle" not in source
 
 
@@ -258,7 +258,7 @@ def test_no_model_checkpoints_are_written_or_read():
     """torch.save only writes the pool cache (tensors); no state_dict is saved or loaded."""
     saves = [f"{path.name}:{call.lineno}" for path, call in package_calls() if dotted(call.func) == "torch.save"]
     assert all(place.startswith("sources.py:") for place in saves), saves
-    source = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
+    source = "\n".join(path.read_text() for path in PACKAGE.rglob("*.py"))
     assert "load_state_dict" not in source
 
 

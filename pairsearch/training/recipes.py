@@ -31,7 +31,7 @@ from pairsearch.tomlfile import (
     shown,
 )
 
-SOURCE_RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+SOURCE_RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 TOP_LEVEL_KEYS = {"name", "description", "epochs", "augment"}
 AUGMENT_KEYS = {"max_shift"}
 # A 14×14 digit moved by more than a few pixels leaves the frame; ±2 px already hurts (README, Training recipes).
