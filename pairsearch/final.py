@@ -21,15 +21,18 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import (
+from pairsearch.jobs import FinalPlan, job_recipe_name, job_state, plan_trials, tuning_studies
+from pairsearch.records import (
     FinalJob,
-    FinalPlan,
-    job_recipe_name,
-    job_state,
-    plan_trials,
-    tuning_studies,
+    FinalStudy,
+    enqueue_job,
+    final_job,
+    final_study,
+    is_final_study,
+    is_labelled,
+    label_study,
+    tuned_study,
 )
-from pairsearch.records import TunedStudy
 from pairsearch.report.results import (
     check_writable,
     default_report_dir,
@@ -39,7 +42,7 @@ from pairsearch.report.results import (
 from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
 from pairsearch.storage.failures import NoOptunaSchema
 from pairsearch.storage.handle import StorageHandle
-from pairsearch.training.recipes import Recipe, recipe_from_record
+from pairsearch.training.recipes import Recipe
 from pairsearch.workers.final_worker import JobWorker, final_study_names, run_job_worker
 from pairsearch.workers.runtime import (
     label_objective,
@@ -298,21 +301,20 @@ def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | 
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         raise PairsearchError(f"no study {study_name!r} in this storage; see 'pairsearch status'") from None
-    attrs = study.user_attrs
-    if not attrs.get("pairsearch"):
+    if not is_labelled(study):
         raise PairsearchError(f"study {study_name!r} was not made by pairsearch tune")
-    if attrs.get("kind") == "final":
+    if is_final_study(study):
         raise PairsearchError(
             f"study {study_name!r} holds final-report jobs; name its tuning study "
-            f"{attrs.get('tuning_study')!r} instead"
+            f"{final_study(study, study_name=study_name).tuning_study!r} instead"
         )
-    tuned = TunedStudy.from_attrs(attrs, study_name=study_name)
+    tuned = tuned_study(study, study_name=study_name)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise PairsearchError(f"study {study_name!r} has no complete trial yet; tune it first")
     best = max(complete, key=lambda trial: trial.value)
     params = resolve_params(arch=tuned.arch, overrides={**tuned.spec_table.get("fixed", {}), **best.params})
-    recipe = recipe or recipe_from_record(tuned.recipe, epochs=tuned.epochs)
+    recipe = recipe or tuned.training_recipe
     return FinalPlan(
         study_name=study_name, arch=tuned.arch, params=params, epochs=epochs or recipe.epochs,
         data_source=tuned.data_source, data_fingerprint=tuned.data_fingerprint,
@@ -347,7 +349,7 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
         )
         # Earlier jobs of this recipe: jobs of another recipe are no earlier configuration.
         earlier = [job for t in study.get_trials(deepcopy=False) if job_recipe_name(t) == plan.recipe.name
-                   and (job := FinalJob.from_user_attrs(t.user_attrs)) is not None]
+                   and (job := final_job(t)) is not None]
         if earlier and plan.config_hash not in {job.config_hash for job in earlier}:  # say it once
             notes.append(
                 f"{plan.study_name}: {_what_changed(earlier=earlier[-1], now=plan.job(seed=final_seeds(1)[0]))} since earlier final "
@@ -356,7 +358,7 @@ def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[
         missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
         for seed in missing:
             # The seed as the trial's one param: optuna-dashboard has something to plot and rank.
-            study.enqueue_trial({"seed": seed}, user_attrs=plan.job(seed=seed).to_user_attrs())
+            enqueue_job(study, job=plan.job(seed=seed))
     return len(missing), notes
 
 
@@ -383,13 +385,10 @@ def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:
         study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
     except KeyError:
         return final_seeds(seeds)
-    have = {t.user_attrs["seed"] for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
+    have = {final_job(t).seed for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
     return [seed for seed in final_seeds(seeds) if seed not in have]
 
 
 def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
-    study.set_user_attr("pairsearch", True)
-    study.set_user_attr("kind", "final")
-    study.set_user_attr("arch", plan.arch)
-    study.set_user_attr("tuning_study", plan.study_name)
     label_objective(study=study, name=JOB_VALUE_LABEL)
+    label_study(study, record=FinalStudy(arch=plan.arch, tuning_study=plan.study_name))

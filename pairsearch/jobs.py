@@ -1,14 +1,14 @@
-"""Final-stage jobs as stored: the plan of one tuned study and the seeded job record.
+"""Final-stage jobs: the plan of one tuned study, and its stored jobs queried (state, trials).
 
 Jobs live in the same storage as the tuning, as enqueued trials of a companion study
-``<study>.final``: a :class:`FinalJob` travels in the trial's user attrs. A job is tied to its
-configuration by :attr:`FinalPlan.config_hash`, so when a study's best trial or the training
-recipe changes, new jobs are made and old results are never mixed in.
+``<study>.final``: a :class:`pairsearch.records.FinalJob` travels in the trial's user attrs. A
+job is tied to its configuration by :attr:`pairsearch.records.FinalPlan.config_hash`, so when a
+study's best trial or the training recipe changes, new jobs are made and old results are never
+mixed in.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,8 +17,9 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.defaults import DEFAULT_RECIPE
+from pairsearch.records import FinalJob, final_job, is_labelled, run_facts
 from pairsearch.searches import FINAL_SUFFIX
-from pairsearch.training.recipes import Recipe, recipe_from_record
+from pairsearch.training.recipes import Recipe
 
 
 @dataclass(frozen=True)
@@ -72,42 +73,6 @@ class FinalPlan:
         )
 
 
-@dataclass(frozen=True)
-class FinalJob:
-    """One seeded final run: what to train and which plan it belongs to.
-
-    ``recipe`` is the :meth:`Recipe.to_record` of the plan's recipe; None for a job made before
-    recipes existed, which ran the course's training (see :attr:`training_recipe`).
-    """
-
-    seed: int
-    arch: str
-    params: dict
-    epochs: int
-    config_hash: str
-    data_source: str
-    data_fingerprint: str
-    best_trial: int
-    recipe: dict | None = None
-
-    @property
-    def training_recipe(self) -> Recipe:
-        """The recipe this job trains with, its epochs the job's own."""
-        return dataclasses.replace(recipe_from_record(self.recipe, epochs=self.epochs), epochs=self.epochs)
-
-    def to_user_attrs(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_user_attrs(cls, attrs: dict) -> FinalJob | None:
-        """The job a trial's user attrs hold, or None for a trial that is no job."""
-        fields = dataclasses.fields(cls)
-        required = [f.name for f in fields if f.default is dataclasses.MISSING]
-        if any(name not in attrs for name in required):
-            return None
-        return cls(**{f.name: attrs[f.name] for f in fields if f.name in attrs})
-
-
 def job_state(trial: optuna.trial.FrozenTrial) -> str:
     """``finished`` (a result: complete, or diverged — a result too), ``queued`` or ``lost``.
 
@@ -115,7 +80,7 @@ def job_state(trial: optuna.trial.FrozenTrial) -> str:
     """
     if trial.state == TrialState.COMPLETE:
         return "finished"
-    if trial.state == TrialState.FAIL and trial.user_attrs.get("stop_reason") == "diverged":
+    if trial.state == TrialState.FAIL and run_facts(trial).stop_reason == "diverged":
         return "finished"
     if trial.state in (TrialState.WAITING, TrialState.RUNNING):
         return "queued"
@@ -124,17 +89,18 @@ def job_state(trial: optuna.trial.FrozenTrial) -> str:
 
 def job_recipe_name(trial: optuna.trial.FrozenTrial) -> str:
     """The name of the recipe a job was made under (the course's, for a job from before recipes)."""
-    return (trial.user_attrs.get("recipe") or {}).get("name", DEFAULT_RECIPE)
+    job = final_job(trial)
+    return ((job.recipe if job else None) or {}).get("name", DEFAULT_RECIPE)
 
 
 def tuning_studies(*, storage) -> list[optuna.study.StudySummary]:
     """Every pairsearch tuning study in the storage (not the final companions), with its user attrs."""
     return [
         summary for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False)
-        if summary.user_attrs.get("pairsearch") and not summary.study_name.endswith(FINAL_SUFFIX)
+        if is_labelled(summary) and not summary.study_name.endswith(FINAL_SUFFIX)
     ]
 
 
 def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:
     """The trials of ``study`` that are jobs of ``plan`` (not of an earlier configuration)."""
-    return [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("config_hash") == plan.config_hash]
+    return [t for t in study.get_trials(deepcopy=False) if (job := final_job(t)) and job.config_hash == plan.config_hash]

@@ -19,10 +19,17 @@ from rich.table import Table
 from rich.text import Text
 
 from pairsearch.errors import PairsearchError
+from pairsearch.records import (
+    FinalJob,
+    final_job,
+    final_study,
+    is_final_study,
+    study_arch,
+    tuned_study,
+)
 from pairsearch.redaction import redact_urls
 from pairsearch.searches import FINAL_SUFFIX, split_search_name
 from pairsearch.storage.failures import is_storage_outage
-from pairsearch.training.recipes import recipe_from_record
 from pairsearch.workers.supervisor import Snapshot, snapshot
 
 POLL_SECONDS = 1.0
@@ -148,9 +155,9 @@ def status_rows(storage) -> list[dict]:
     for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         shot = snapshot(study)
-        row = {"study": summary.study_name, "arch": summary.user_attrs.get("arch", "?"), "counts": shot.counts,
+        row = {"study": summary.study_name, "arch": study_arch(summary), "counts": shot.counts,
                "best": shot.best_value, "params": shot.best_params}
-        if summary.user_attrs.get("kind") == "final":
+        if is_final_study(summary):
             row.update(_current_jobs(study=study, storage=storage))
         else:
             row["value"] = "—" if shot.best_value is None else f"{100 * shot.best_value:.2f} %"
@@ -171,43 +178,46 @@ def _current_jobs(*, study: optuna.Study, storage) -> dict:
     was tuned with, as a plain ``final-report`` makes them; else the newest jobs (e.g. the
     tuning study is gone).
     """
-    jobs = [t for t in study.get_trials(deepcopy=False) if "config_hash" in t.user_attrs]
+    jobs = [(trial, job) for trial in study.get_trials(deepcopy=False) if (job := final_job(trial))]
     if not jobs:
         return {"best": None, "value": "—", "params": {}}
-    current = _current_config(study=study, storage=storage, jobs=jobs) or max(jobs, key=lambda t: t.number).user_attrs
-    values = [t.value for t in jobs if t.user_attrs["config_hash"] == current["config_hash"]
-              and t.state == optuna.trial.TrialState.COMPLETE]
+    current = _current_config(study=study, storage=storage, jobs=[job for _, job in jobs])
+    current = current or max(jobs, key=lambda pair: pair[0].number)[1]
+    values = [trial.value for trial, job in jobs if job.config_hash == current.config_hash
+              and trial.state == optuna.trial.TrialState.COMPLETE]
     if not values:
-        return {"best": None, "value": "—", "params": current.get("params", {})}
+        return {"best": None, "value": "—", "params": current.params}
     mean = sum(values) / len(values)
     std = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
-    return {"best": None, "value": f"{100 * mean:.2f} ± {100 * std:.2f} % ({len(values)})",
-            "params": current.get("params", {})}
+    return {"best": None, "value": f"{100 * mean:.2f} ± {100 * std:.2f} % ({len(values)})", "params": current.params}
 
 
-def _current_config(*, study: optuna.Study, storage, jobs: list) -> dict | None:
+def _current_config(*, study: optuna.Study, storage, jobs: list[FinalJob]) -> FinalJob | None:
     try:
-        tuned = optuna.load_study(study_name=study.user_attrs.get("tuning_study", ""), storage=storage)
-    except KeyError:
+        tuning_name = final_study(study, study_name=study.study_name).tuning_study
+        tuning = optuna.load_study(study_name=tuning_name, storage=storage)
+        tuned = tuned_study(tuning, study_name=tuning_name)
+        recipe = _trains(tuned.training_recipe)
+    except (KeyError, PairsearchError):  # the tuning study gone or its record broken
         return None
-    best = snapshot(tuned)
-    complete = [t for t in tuned.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
-                and t.value == best.best_value]
-    numbers = {t.number for t in complete}
-    epochs = tuned.user_attrs.get("epochs")
-    recipe = recipe_hash(tuned.user_attrs.get("recipe"), epochs=epochs)
-    matching = [t.user_attrs for t in jobs if t.user_attrs.get("best_trial") in numbers
-                and t.user_attrs.get("epochs") == epochs and recipe_hash(t.user_attrs.get("recipe"), epochs=epochs) == recipe]
-    return max(matching, key=lambda attrs: attrs["seed"], default=None)
+    best = snapshot(tuning)
+    numbers = {t.number for t in tuning.get_trials(deepcopy=False)
+               if t.state == optuna.trial.TrialState.COMPLETE and t.value == best.best_value}
+    matching = [job for job in jobs if job.best_trial in numbers and job.epochs == tuned.epochs
+                and _job_trains(job) == recipe]
+    return max(matching, key=lambda job: job.seed, default=None)
 
 
-def recipe_hash(record: dict | None, *, epochs: int | None) -> str | None:
-    """What a recorded recipe trains (its content hash; a job or study from before recipes: the
-    course's at ``epochs``), or None for a record that is no recipe."""
+def _job_trains(job: FinalJob) -> str | None:
+    """What a job's recipe trains (its content hash), or None for a record that is no recipe."""
     try:
-        return recipe_from_record(record, epochs=epochs).to_record()["hash"]
+        return _trains(job.training_recipe)
     except PairsearchError:
         return None
+
+
+def _trains(recipe) -> str:
+    return recipe.to_record()["hash"]
 
 
 def print_status(*, handle) -> None:

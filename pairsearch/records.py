@@ -1,21 +1,28 @@
 """Typed records of what the storage holds between commands (as Optuna's ``FrozenTrial``).
 
 The storage is the interface between ``tune``, ``final-report``, ``status`` and the report, so
-what a study holds has a type: a :class:`TunedStudy` is the user attrs of a tuning study. Each
-record has ``to_attrs`` / ``from_attrs`` and a schema version; storages written before records
-existed (schema 1: no ``schema`` attr, no search, no recipe for the course's training) read
-unchanged, with the defaults they implied.
+what it holds has a type: a :class:`TunedStudy` (a tuning study's user attrs), a
+:class:`FinalStudy` (a ``<study>.final`` study's), a :class:`FinalJob` (an enqueued final
+trial's, made from a :class:`pairsearch.jobs.FinalPlan`) and :class:`RunFacts` (what any trial records of its
+run). Each has ``to_attrs`` / ``from_attrs``; this module is the only one that reads or writes
+user attrs by key. Storages written before records existed (schema 1: no ``schema`` attr, no
+search, no recipe for the course's training) read unchanged, with the defaults they implied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
+import optuna
+
 from pairsearch.errors import PairsearchError
+from pairsearch.training.recipes import Recipe, recipe_from_record
 
 SCHEMA_VERSION = 2  # 1: before records (no "schema", "search", "search_group", "tuning_seed")
 MARKER = "pairsearch"  # written last: only a fully labelled study carries it
+FINAL_KIND = "final"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,11 @@ class TunedStudy:
     search: int = 0
     tuning_seed: int = 0
     schema: int = SCHEMA_VERSION
+
+    @property
+    def training_recipe(self) -> Recipe:
+        """The recipe its trials trained under (the course's at its epochs, for a study from before recipes)."""
+        return recipe_from_record(self.recipe, epochs=self.epochs)
 
     @property
     def spec_table(self) -> dict:
@@ -87,6 +99,160 @@ class TunedStudy:
             tuning_seed=_read(attrs, "tuning_seed", int, study_name, seed),
             schema=_read(attrs, "schema", int, study_name, 1),
         )
+
+
+@dataclass(frozen=True)
+class FinalJob:
+    """One seeded final run: what to train and which plan it belongs to.
+
+    ``recipe`` is the :meth:`Recipe.to_record` of the plan's recipe; None for a job made before
+    recipes existed, which ran the course's training (see :attr:`training_recipe`).
+    """
+
+    seed: int
+    arch: str
+    params: dict
+    epochs: int
+    config_hash: str
+    data_source: str
+    data_fingerprint: str
+    best_trial: int
+    recipe: dict | None = None
+
+    @property
+    def training_recipe(self) -> Recipe:
+        """The recipe this job trains with, its epochs the job's own."""
+        return dataclasses.replace(recipe_from_record(self.recipe, epochs=self.epochs), epochs=self.epochs)
+
+    def to_attrs(self) -> dict:
+        """The user attrs of its enqueued trial."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> FinalJob | None:
+        """The job a trial's user attrs hold, or None for a trial that is no job."""
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields if f.default is dataclasses.MISSING]
+        if any(name not in attrs for name in required):
+            return None
+        return cls(**{f.name: attrs[f.name] for f in fields if f.name in attrs})
+
+
+@dataclass(frozen=True)
+class FinalStudy:
+    """What a ``<study>.final`` study records about itself: its arch and the tuned study it serves."""
+
+    arch: str
+    tuning_study: str
+
+    def to_attrs(self) -> dict:
+        """The user attrs to write, the marker last."""
+        return {"kind": FINAL_KIND, "arch": self.arch, "tuning_study": self.tuning_study, MARKER: True}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict, *, study_name: str) -> FinalStudy:
+        """The record a final study's user attrs hold (a bad attr: one line naming it)."""
+        return cls(arch=_read(attrs, "arch", str, study_name), tuning_study=_read(attrs, "tuning_study", str, study_name))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a trial records of its run as it goes (a tuning trial or a final job alike).
+
+    Attributes:
+        stop_reason: Why it ended (``completed``, ``pruned``, ``diverged``, ``interrupted``, …).
+        epochs_run: Epochs it trained.
+        seconds_per_epoch: Mean wall time of an epoch.
+        seconds: Wall time of the whole job.
+        n_parameters: The network's parameter count.
+        history: Per-epoch metrics (final jobs).
+        provenance: Device, threads and versions of the run (final jobs).
+        retry_of: The number of the interrupted trial this one repeats.
+    """
+
+    stop_reason: str | None = None
+    epochs_run: int | None = None
+    seconds_per_epoch: float | None = None
+    seconds: float | None = None
+    n_parameters: int | None = None
+    history: list = field(default_factory=list)
+    provenance: dict | None = None
+    retry_of: int | None = None
+
+    def to_attrs(self) -> dict:
+        """The facts that are set, as user attrs."""
+        return {name: value for name, value in dataclasses.asdict(self).items() if value not in (None, [])}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> RunFacts:
+        """The facts a trial's user attrs hold (absent ones None)."""
+        return cls(**{f.name: attrs[f.name] for f in dataclasses.fields(cls) if f.name in attrs})
+
+
+def record_run(trial: optuna.trial.BaseTrial, **facts) -> None:
+    """Write facts of ``trial``'s run (keyword names of :class:`RunFacts`) to its user attrs."""
+    for name, value in RunFacts(**facts).to_attrs().items():
+        trial.set_user_attr(name, value)
+
+
+def run_facts(trial: optuna.trial.FrozenTrial) -> RunFacts:
+    """What ``trial`` recorded of its run."""
+    return RunFacts.from_attrs(trial.user_attrs)
+
+
+def final_job(trial: optuna.trial.FrozenTrial) -> FinalJob | None:
+    """The job ``trial`` holds, or None for a trial that is no job."""
+    return FinalJob.from_attrs(trial.user_attrs)
+
+
+def enqueue_job(study: optuna.Study, *, job: FinalJob) -> None:
+    """Queue ``job`` as a trial of its ``<study>.final`` study."""
+    study.enqueue_trial({"seed": job.seed}, user_attrs=job.to_attrs())
+
+
+def enqueue_retry(study: optuna.Study, *, params: dict, retry_of: int) -> None:
+    """Queue ``params`` again for the interrupted trial ``retry_of``."""
+    study.enqueue_trial(params, user_attrs=RunFacts(retry_of=retry_of).to_attrs())
+
+
+def tuned_study(study, *, study_name: str) -> TunedStudy:
+    """The :class:`TunedStudy` of a tuning study (or its summary)."""
+    return TunedStudy.from_attrs(study.user_attrs, study_name=study_name)
+
+
+def final_study(study, *, study_name: str) -> FinalStudy:
+    """The :class:`FinalStudy` of a ``<study>.final`` study (or its summary)."""
+    return FinalStudy.from_attrs(study.user_attrs, study_name=study_name)
+
+
+def study_arch(study) -> str:
+    """The arch a study (or its summary) names, ``?`` where it names none (a foreign study)."""
+    arch = study.user_attrs.get("arch")
+    return arch if isinstance(arch, str) else "?"
+
+
+def is_labelled(study) -> bool:
+    """Whether a study (or its summary) carries pairsearch's marker (written last: fully labelled)."""
+    return bool(study.user_attrs.get(MARKER))
+
+
+def is_final_study(study) -> bool:
+    """Whether a study (or its summary) is a ``<study>.final`` study."""
+    return study.user_attrs.get("kind") == FINAL_KIND
+
+
+def label_study(study: optuna.Study, *, record: TunedStudy | FinalStudy) -> None:
+    """Write ``record`` to ``study``'s user attrs, the marker last: only a fully labelled study is checked."""
+    attrs = record.to_attrs()
+    marker = attrs.pop(MARKER)
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    study.set_user_attr(MARKER, marker)
+
+
+def note_tune_started(study: optuna.Study, *, when: str) -> None:
+    """Record when a ``tune`` last continued ``study`` (its first write: a read-only storage fails here)."""
+    study.set_user_attr("last_tune_started", when)
 
 
 _MISSING = object()

@@ -21,13 +21,20 @@ from pairsearch import __version__
 from pairsearch.data.pairs import DataChoice, tuning_split
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import tuning_studies
-from pairsearch.records import MARKER, TunedStudy
+from pairsearch.records import (
+    TunedStudy,
+    is_labelled,
+    label_study,
+    note_tune_started,
+    record_run,
+    tuned_study,
+)
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
 from pairsearch.searches import search_study_name, split_search_name, tuning_seed
 from pairsearch.storage.failures import NoOptunaSchema, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import StudySpec
-from pairsearch.training.recipes import Recipe, course_recipe, recipe_from_record
+from pairsearch.training.recipes import Recipe, course_recipe
 from pairsearch.workers.runtime import (
     Counts,
     SurplusTrial,
@@ -193,13 +200,13 @@ def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
     existing = _existing_study(request=request)
     if existing is not None and _foreign(existing):
         raise PairsearchError(refusal)
-    if existing is not None and existing.user_attrs.get("pairsearch"):
+    if existing is not None and is_labelled(existing):
         check_compatible(study=existing, request=request, fingerprint=fingerprint)
         request.storage.check_writable()
         study = optuna.load_study(study_name=request.study_name, storage=request.storage.open())
         # A write before any worker starts (and before any lock file): a read-only storage fails
         # here with one clear line. To the microsecond: an unchanged value is no write (the ORM skips it).
-        study.set_user_attr("last_tune_started", datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"))
+        note_tune_started(study, when=datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"))
         return study
     # Under the study's lock: a second `tune` starting at the same moment must not check the
     # attrs while the first is still writing them one by one, nor make the study twice.
@@ -220,17 +227,17 @@ def unlike_studies_note(*, request: TuneRequest) -> str | None:
     :func:`pairsearch.final.check_trained_alike` does), so the user learns it before hours of tuning."""
     other_recipe, other_epochs = [], []
     for summary in tuning_studies(storage=request.storage.open(readonly=True)):
-        attrs = summary.user_attrs
         try:
-            theirs = recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs"))
+            tuned = tuned_study(summary, study_name=summary.study_name)
+            theirs = tuned.training_recipe
         except PairsearchError:  # a broken record: the report says so when it reads it
             continue
         if split_search_name(summary.study_name)[0] == request.study_name:  # its own searches
             continue
         if not theirs.trains_like(request.training):
             other_recipe.append(f"{summary.study_name} ({theirs.name})")
-        elif attrs.get("epochs") != request.spec.epochs:
-            other_epochs.append(f"{summary.study_name} ({attrs.get('epochs')})")
+        elif tuned.epochs != request.spec.epochs:
+            other_epochs.append(f"{summary.study_name} ({tuned.epochs})")
     if other_recipe:
         return (f"note: {', '.join(other_recipe)} in this storage {_was(other_recipe)} tuned under another recipe than "
                 f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
@@ -248,7 +255,7 @@ def _was(studies: list[str]) -> str:
 
 def _foreign(study: optuna.Study) -> bool:
     """Unmarked and not an empty maximize study another ``tune`` may be labelling right now."""
-    return not study.user_attrs.get("pairsearch") and not may_be_in_labelling(study)
+    return not is_labelled(study) and not may_be_in_labelling(study)
 
 
 def _existing_study(*, request: TuneRequest) -> optuna.Study | None:
@@ -280,19 +287,15 @@ def tuned_record(*, request: TuneRequest, fingerprint: str) -> TunedStudy:
 
 
 def _label_new_study(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
-    attrs = tuned_record(request=request, fingerprint=fingerprint).to_attrs()
-    marker = attrs.pop(MARKER)
-    for key, value in attrs.items():
-        study.set_user_attr(key, value)
     label_objective(study=study, name=OBJECTIVE_LABEL)
-    study.set_user_attr(MARKER, marker)  # last: only a fully labelled study is checked
+    label_study(study, record=tuned_record(request=request, fingerprint=fingerprint))
 
 
 def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: str) -> None:
     """Refuse a study made under another recipe, with another spec, on other data or as another
     search (saying what to do)."""
-    tuned = TunedStudy.from_attrs(study.user_attrs, study_name=request.study_name)
-    recipe = recipe_from_record(tuned.recipe, epochs=tuned.epochs)
+    tuned = tuned_study(study, study_name=request.study_name)
+    recipe = tuned.training_recipe
     if not recipe.trains_like(request.training):
         raise PairsearchError(
             f"study {request.study_name!r} was tuned under recipe {recipe.name} ({recipe.augmentation()}), "
@@ -342,7 +345,7 @@ def make_objective(*, request: TuneRequest, split, device):
         epoch_seconds: list[float] = []
 
         def on_start(run) -> None:  # before training: pruned, diverged and interrupted trials have it too
-            trial.set_user_attr("n_parameters", run.n_parameters)
+            record_run(trial, n_parameters=run.n_parameters)
 
         def on_epoch(record) -> None:
             epoch_seconds.append(record.seconds)
@@ -365,11 +368,9 @@ def make_objective(*, request: TuneRequest, split, device):
 
 
 def record_run_attrs(*, trial: optuna.Trial, seconds: list[float], stop_reason: str) -> None:
-    """The user attrs a dashboard user reads: why the trial stopped, epochs run, seconds per epoch."""
-    trial.set_user_attr("stop_reason", stop_reason)
-    trial.set_user_attr("epochs_run", len(seconds))
-    if seconds:
-        trial.set_user_attr("seconds_per_epoch", round(sum(seconds) / len(seconds), 3))
+    """What a dashboard user reads of a trial: why it stopped, epochs run, seconds per epoch."""
+    per_epoch = round(sum(seconds) / len(seconds), 3) if seconds else None
+    record_run(trial, stop_reason=stop_reason, epochs_run=len(seconds), seconds_per_epoch=per_epoch)
 
 
 def budget_decision(counts: Counts, *, budget: int) -> str:
@@ -387,7 +388,7 @@ def refuse_surplus(*, objective, study: optuna.Study, budget: int):
     def checked(trial: optuna.Trial) -> float:
         earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
         if budget_decision(count_trials(earlier), budget=budget) != "run":
-            trial.set_user_attr("stop_reason", "over budget")
+            record_run(trial, stop_reason="over budget")
             raise SurplusTrial("the study-wide budget was already taken")
         return objective(trial)
 

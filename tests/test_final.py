@@ -384,7 +384,7 @@ def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
     study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
     seed = searches.final_seeds(2)[1]  # the second final seed, which ensure_jobs(seeds=1) did not queue
-    legacy = {key: value for key, value in plan.job(seed=seed).to_user_attrs().items() if key != "recipe"}
+    legacy = {key: value for key, value in plan.job(seed=seed).to_attrs().items() if key != "recipe"}
     study.enqueue_trial({}, user_attrs=legacy)  # as an older pairsearch queued it
 
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from pairsearch.errors import PairsearchError
 from pairsearch.training.models import (
     ARCHS,
+    Cell,
     build_model,
     conv_trunk,
     count_parameters,
@@ -63,6 +64,12 @@ def test_register_arch_refuses_a_param_pairsearch_does_not_define():
     with pytest.raises(ValueError, match="depth"):
         register_arch(name="deep", description="x", params=("channels", "depth"))
     assert "deep" not in ARCHS
+
+
+def test_register_arch_refuses_a_cell_of_the_design_another_arch_holds():
+    with pytest.raises(ValueError, match=r"is base's already; one arch per cell"):
+        register_arch(name="base_twin", description="x", cell=Cell(shared_weights=True, aux_loss=False))
+    assert "base_twin" not in ARCHS
 
 
 @pytest.mark.parametrize("batchnorm", [True, False], ids=["bn", "no-bn"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from pairsearch import final, jobs, searches
+from pairsearch import final, jobs, records, searches
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.recipes import (
@@ -194,16 +194,16 @@ def test_another_recipe_makes_every_job_anew_and_records_itself(published):
         unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
         assert unshifted.config_hash in stored_hashes(published, plan)
 
-        attrs = plan.job(seed=3).to_user_attrs()
+        attrs = plan.job(seed=3).to_attrs()
         assert attrs["epochs"] == 25 and attrs["recipe"]["name"] == "strong"
         assert attrs["recipe"]["augment"] == {"max_shift": 1} and len(attrs["recipe"]["hash"]) == 16
-        assert jobs.FinalJob.from_user_attrs(attrs).training_recipe.max_shift == 1
+        assert records.FinalJob.from_attrs(attrs).training_recipe.max_shift == 1
 
 
 def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
     strong = load_recipe(name_or_path="strong")
     plan = final.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
-    job = jobs.FinalJob.from_user_attrs(plan.job(seed=0).to_user_attrs())
+    job = records.FinalJob.from_attrs(plan.job(seed=0).to_attrs())
 
     assert (job.epochs, job.recipe["epochs"]) == (12, 25)
     assert job.training_recipe == dataclasses.replace(strong, epochs=12)
@@ -213,9 +213,9 @@ def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
 
 def test_a_job_from_before_recipes_is_a_course_job(published):
     plan = final.make_plan(storage=published, study_name="base", epochs=None)
-    legacy = {key: value for key, value in plan.job(seed=0).to_user_attrs().items() if key != "recipe"}
+    legacy = {key: value for key, value in plan.job(seed=0).to_attrs().items() if key != "recipe"}
 
-    job = jobs.FinalJob.from_user_attrs(legacy)
+    job = records.FinalJob.from_attrs(legacy)
 
     assert job is not None and job.recipe is None
     assert job.training_recipe == course_recipe(epochs=plan.epochs)

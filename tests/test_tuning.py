@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 
 from pairsearch import tuning
 from pairsearch.data.pairs import DataChoice, PairSet, Split
+from pairsearch.records import label_study
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 from pairsearch.workers import runtime
@@ -258,8 +259,8 @@ def test_tune_notes_the_studies_beside_it_tuned_at_other_epochs(tmp_path):
     storage = request.storage.open()
     for name, epochs in (("sep", TINY_EPOCHS), ("joint", TINY_EPOCHS + 1)):
         beside = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        beside.set_user_attr("epochs", epochs)
-        beside.set_user_attr("pairsearch", True)
+        record = tuning.tuned_record(request=request, fingerprint="beside")
+        label_study(beside, record=dataclasses.replace(record, arch=name, epochs=epochs))
 
     assert tuning.unlike_studies_note(request=request) == (
         f"note: joint ({TINY_EPOCHS + 1}) in this storage was tuned at other epochs per trial than {TINY_EPOCHS}; "
@@ -405,9 +406,9 @@ def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
 
 def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, monkeypatch):
     """The first trial diverges (NaN data); the worker still finishes the whole budget."""
-    import pairsearch.training
+    from pairsearch.training import loop
 
-    real_train_run = pairsearch.training.train_run
+    real_train_run = loop.train_run
     calls = []
 
     def first_run_diverges(**kwargs):
@@ -416,7 +417,7 @@ def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, m
             kwargs["split"] = nan_split(kwargs["split"])
         return real_train_run(**kwargs)
 
-    monkeypatch.setattr(pairsearch.training, "train_run", first_run_diverges)
+    monkeypatch.setattr(loop, "train_run", first_run_diverges)
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data=DataChoice(source="mnist5k", data_dir=data_dir))
     tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
     run_worker_loop_here(job)

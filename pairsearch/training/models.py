@@ -78,7 +78,10 @@ def register_arch(
     an arch of the 2×2 design, its cell."""
     unknown = sorted(set(params) - set(PARAM_RANGES))
     if unknown:
-        raise ValueError(f"arch {name}: params {unknown} are not defined in pairsearch.params")
+        raise ValueError(f"arch {name}: params {unknown} are not defined in pairsearch.training.params")
+    taken = [arch.name for arch in ARCHS.values() if cell is not None and arch.cell == cell]
+    if taken:
+        raise ValueError(f"arch {name}: cell {cell} of the 2×2 design is {taken[0]}'s already; one arch per cell")
 
     def decorator(builder: Callable[[dict], nn.Module]) -> Callable[[dict], nn.Module]:
         ARCHS[name] = Arch(name, description, builder, tuple(params), predicts_digits, cell)

@@ -1,7 +1,7 @@
 """What a final-stage worker process runs: waiting seeded jobs, each trained on the final protocol.
 
 :func:`pairsearch.final.final_report` and ``final-run`` start these workers on the worker runtime;
-a job is an enqueued trial of a ``<study>.final`` study (:class:`pairsearch.jobs.FinalJob`).
+a job is an enqueued trial of a ``<study>.final`` study (:class:`pairsearch.records.FinalJob`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import optuna
 from pairsearch import __version__
 from pairsearch.defaults import MAX_SEED
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import FINAL_SUFFIX, FinalJob
+from pairsearch.records import final_job, record_run
+from pairsearch.searches import FINAL_SUFFIX
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.workers.runtime import (
     Counts,
@@ -64,9 +65,9 @@ def make_job_objective(*, data_dir: Path, device):
     pools_by_source = {}
 
     def objective(trial: optuna.Trial) -> float:
-        job = FinalJob.from_user_attrs(trial.user_attrs)
+        job = final_job(trial)
         if job is None:  # only possible without a shared lock (gRPC): not a real job
-            trial.set_user_attr("stop_reason", "no job")
+            record_run(trial, stop_reason="no job")
             raise SurplusTrial("no waiting job")
         trial.suggest_int("seed", 0, MAX_SEED)  # the enqueued value: the job's seed
         if job.data_source not in pools_by_source:
@@ -83,11 +84,9 @@ def make_job_objective(*, data_dir: Path, device):
             epochs=job.epochs, seed=job.seed, device=device,
             augment=make_augment(max_shift=job.training_recipe.max_shift, seed=job.seed),
         )
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
-        trial.set_user_attr("n_parameters", result.n_parameters)
-        trial.set_user_attr("history", result.history_dicts())
-        trial.set_user_attr("stop_reason", result.status)
-        trial.set_user_attr("provenance", run_provenance(device=device))
+        record_run(trial, seconds=round(time.perf_counter() - started, 3), n_parameters=result.n_parameters,
+                   history=result.history_dicts(), stop_reason=result.status,
+                   provenance=run_provenance(device=device))
         return math.nan if result.final_accuracy is None else result.final_accuracy
 
     return objective

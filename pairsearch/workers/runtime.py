@@ -23,6 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError, error_line
+from pairsearch.records import enqueue_retry, is_labelled, record_run, run_facts
 from pairsearch.storage.failures import describe_error, is_storage_failure, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
@@ -95,7 +96,7 @@ def own_study(
             label(study)
             return study
     deadline = time.monotonic() + (0 if locked else LABEL_WAIT_SECONDS)
-    while not study.user_attrs.get("pairsearch"):
+    while not is_labelled(study):
         if not may_be_in_labelling(study) or time.monotonic() > deadline:
             raise PairsearchError(refusal)
         time.sleep(WAIT_SECONDS)
@@ -203,7 +204,7 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
                 with _GATE.open():
                     value = queue.objective(trial)
             except KeyboardInterrupt:
-                trial.set_user_attr("stop_reason", "interrupted")  # the dashboard says why it failed
+                record_run(trial, stop_reason="interrupted")  # the dashboard says why it failed
                 raise
             except optuna.exceptions.UpdateFinishedTrialError:
                 raise TrialTakenOver from None
@@ -241,10 +242,10 @@ def retry_interrupted(*, study: optuna.Study, number: int) -> None:
     params = trial.params or trial.system_attrs.get("fixed_params")
     if trial.state != TrialState.FAIL or not params:
         return
-    if any(t.user_attrs.get("retry_of") == number for t in trials):
+    if any(run_facts(t).retry_of == number for t in trials):
         return
     # Not skip_if_exists: it matches the failed trial itself (same params) and never enqueues.
-    study.enqueue_trial(params, user_attrs={"retry_of": number})
+    enqueue_retry(study, params=params, retry_of=number)
 
 
 class OutageBackoff:
