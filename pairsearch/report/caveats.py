@@ -11,9 +11,9 @@ def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
     """A short list of what the intervals and tests do and do not cover.
 
     Args:
-        results: Per-run results, as for :func:`pairsearch.report.document.write_report`.
-        analysis: The report's :class:`pairsearch.report.document.Analysis`.
-        protocol: Protocol facts, as for :func:`pairsearch.report.document.write_report`.
+        results: Per-run results, as for :func:`pairsearch.report.writer.write_report`.
+        analysis: The report's :class:`pairsearch.report.analysis.Analysis`.
+        protocol: Protocol facts, as for :func:`pairsearch.report.writer.write_report`.
 
     Returns:
         HTML.
