@@ -15,7 +15,7 @@ from pairsearch.report.caveats import caveats_html
 
 def caveats(results) -> str:
     analysis = analyse(results=results)
-    text = caveats_html(results=results, analysis=analysis, protocol={"data source": "mnist5k"})
+    text = caveats_html(analysis=analysis, protocol={"data source": "mnist5k"})
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
 
 

@@ -21,6 +21,7 @@ from pairsearch.report.stats import Cell
 from pairsearch.report.verdicts import with_verdicts
 
 TUNING_COLUMNS = ["final_mean", "final_minus_best", "n_parameters", "mean_seconds"]
+CURVE_COLUMNS = ["test_accuracy", "train_accuracy", "train_loss", "digit_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class Analysis:
             its difference from the best validation accuracy, its parameter count and mean run time.
         complete_trials: Every complete tuning trial, with columns ``arch`` (the label) and
             :data:`pairsearch.report.records.COMPLETE_TRIAL_COLUMNS`.
+        curve_means: Per recorded curve (:data:`CURVE_COLUMNS`; absent: recorded for no arch), its
+            ``mean`` and ``std`` over the runs, indexed by (arch, epoch).
+        epochs: How many distinct epochs the curves have.
+        seeds: The final seeds of the results, ascending.
+        unfinished: Runs without a test accuracy (diverged or unfinished).
     """
 
     archs: list[str]
@@ -68,6 +74,10 @@ class Analysis:
     budget_searches: dict[str, int] | None = None
     tuning: pd.DataFrame | None = None
     complete_trials: pd.DataFrame | None = None
+    curve_means: dict[str, pd.DataFrame] | None = None
+    epochs: int = 0
+    seeds: list[int] | None = None
+    unfinished: int = 0
 
 
 def analyse(
@@ -112,6 +122,10 @@ def analyse(
             str(arch): int(n) for arch, n in budget.groupby("arch")["searches"].max().items()},
         tuning=_tuning(studies=studies, summary=summary, results=results) if studies else None,
         complete_trials=_complete_trials(studies=studies),
+        curve_means=None if curves is None else _curve_means(curves),
+        epochs=0 if curves is None else int(curves["epoch"].nunique()),
+        seeds=[int(seed) for seed in sorted(results["seed"].unique())],
+        unfinished=int(results["test_accuracy"].isna().sum()),
     )
 
 
@@ -151,3 +165,12 @@ def _complete_trials(*, studies: Mapping[str, TuningStudy]) -> pd.DataFrame:
     frames = [study.complete.assign(arch=label) for label, study in studies.items() if not study.complete.empty]
     columns = ["arch", *COMPLETE_TRIAL_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _curve_means(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each recorded curve's mean and std over the runs, per (arch, epoch)."""
+    return {
+        column: curves.dropna(subset=[column]).groupby(["arch", "epoch"])[column].agg(["mean", "std"])
+        for column in CURVE_COLUMNS
+        if column in curves.columns and curves[column].notna().sum() > 0
+    }

@@ -68,7 +68,7 @@ def write_files(
     if analysis.budget is not None:
         paths["budget_csv"] = out_dir / "budget.csv"
         analysis.budget.to_csv(paths["budget_csv"], index=False)
-    page = report_html(results=results, curves=curves, protocol=protocol, studies=studies, analysis=analysis)
+    page = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis)
     paths["report_html"].write_text(page, encoding="utf-8")
     return paths
 
@@ -82,8 +82,7 @@ def summary_markdown(*, analysis: Analysis, recipe_summary: str | None = None) -
 
 
 def report_html(
-    *, results: pd.DataFrame, curves: pd.DataFrame, protocol: dict, studies: Mapping[str, TuningStudy],
-    analysis: Analysis,
+    *, results: pd.DataFrame, protocol: dict, studies: Mapping[str, TuningStudy], analysis: Analysis,
 ) -> str:
     """Build the self-contained HTML page (arguments as for :func:`write_files`).
 
@@ -99,13 +98,13 @@ def report_html(
          accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs)
          + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
         ("pairwise", "Pairwise comparisons", pairwise.pairwise_html(comparisons=analysis.comparisons)),
-        ("curves", "Learning curves", _curves(curves=curves, archs=archs, colours=colours)),
+        ("curves", "Learning curves", _curves(analysis=analysis, colours=colours)),
         ("runs", "Protocol and provenance of the runs", _runs(results=results, protocol=protocol, archs=archs)),
         ("tuning", "Tuning provenance",
          _tuning(studies=studies, results=results, analysis=analysis, colours=colours)),
         ("budget", "Budget curves", _budget(analysis=analysis, colours=colours)),
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
-        ("caveats", "Caveats", caveats_html(results=results, analysis=analysis, protocol=protocol)),
+        ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
     return fmt.page(sections=sections)
 
@@ -118,9 +117,10 @@ def _answer(*, analysis: Analysis) -> str:
     return text + readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
 
 
-def _curves(*, curves: pd.DataFrame, archs: list[str], colours: dict) -> str:
+def _curves(*, analysis: Analysis, colours: dict) -> str:
     parts = []
-    for column, figure, note in plots.curve_figures(curves=curves, archs=archs, colours=colours):
+    for column, figure, note in plots.curve_figures(curve_means=analysis.curve_means or {}, epochs=analysis.epochs,
+                                                    archs=analysis.archs, colours=colours):
         plot = fmt.plot(plot_id=f"curve-{column}", figure=figure) if figure else ""
         parts.append(f"<div>{plot}{fmt.note(note) if note else ''}</div>")
     return '<div class="ps-grid">\n' + "\n".join(parts) + "\n</div>"

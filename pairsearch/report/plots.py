@@ -82,16 +82,23 @@ def per_seed_figure(
 
 
 def curve_figures(
-    *, curves: pd.DataFrame, archs: Sequence[str], colours: Mapping
+    *, curve_means: Mapping[str, pd.DataFrame], epochs: int, archs: Sequence[str], colours: Mapping
 ) -> list[tuple[str, go.Figure | None, str]]:
-    """One figure per recorded curve: (id, figure or None when nothing was recorded, note)."""
+    """One figure per curve: (id, figure or None when nothing was recorded, note).
+
+    Args:
+        curve_means: Per recorded curve, its mean and std per (arch, epoch)
+            (:attr:`pairsearch.report.analysis.Analysis.curve_means`).
+        epochs: How many distinct epochs there are (for the axis ticks).
+        archs: The archs, in the report's order.
+        colours: Arch → colour.
+    """
     figures = []
     for column, title, subtitle, axis, scale, missing_note in CURVES:
-        if column not in curves.columns or curves[column].notna().sum() == 0:
+        if column not in curve_means:
             figures.append((column, None, f"{title}: not recorded for any arch."))
             continue
-        recorded = curves.dropna(subset=[column])
-        per_epoch = recorded.groupby(["arch", "epoch"])[column].agg(["mean", "std"])
+        per_epoch = curve_means[column]
         figure = go.Figure()
         for arch in archs:
             if arch in per_epoch.index.get_level_values("arch"):
@@ -100,7 +107,7 @@ def curve_figures(
         figure.update_layout(
             title={"text": title, "subtitle": {"text": subtitle}},
             xaxis_title="epoch",
-            xaxis_dtick=max(1, math.ceil(curves["epoch"].nunique() / 12)),  # whole epochs only
+            xaxis_dtick=max(1, math.ceil(epochs / 12)),  # whole epochs only
             yaxis_title=axis,
             legend={"orientation": "h", "y": -0.2},
         )
