@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,10 @@ import time
 import uuid
 from pathlib import Path
 
+import optuna
 import pytest
+
+from pairsearch.records import TunedStudy, label_study
 
 REPO = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("PAIRSEARCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -259,3 +263,11 @@ def worker_pids(parent: int) -> list[int]:
         except FileNotFoundError:
             continue
     return workers
+
+
+def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None, recipe: dict | None = None) -> optuna.Study:
+    """Write the record ``tune`` writes on a tuning study (what the report reads of it)."""
+    label_study(study, record=TunedStudy(
+        arch=arch, spec=json.dumps(spec or {"arch": arch}), spec_hash="test", epochs=3, data_source="mnist5k",
+        data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe=recipe))
+    return study

@@ -9,8 +9,23 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
+from conftest import label_tuned
 
-from pairsearch.report import answer, document, formatting, readings, statistics, stats
+from pairsearch.report import (
+    accuracy,
+    answer,
+    design,
+    formatting,
+    readings,
+    recipe_stats,
+    statistics,
+    stats,
+    verdicts,
+)
+from pairsearch.report.analysis import Analysis, analyse
+from pairsearch.report.facts import RecipePair
+from pairsearch.report.studies import read_studies
+from pairsearch.report.writer import write_report
 from pairsearch.training.recipes import Recipe
 
 ARCHS = ["base", "sep_aux", "digits"]
@@ -124,18 +139,18 @@ PROTOCOL = {
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    base_study = quadratic_study(name="base-tune", n_trials=8)
-    base_study.set_user_attr("spec", json.dumps(BASE_SPEC))
-    shifted_study = quadratic_study(name="sep_aux-tune", n_trials=1)
-    shifted_study.set_user_attr("recipe", Recipe(name="strong", epochs=25, max_shift=1).to_record())
-    studies = {"base": base_study, "sep_aux": shifted_study, "digits": flat_study(name="digits-tune", n_trials=3)}
+    base_study = label_tuned(quadratic_study(name="base-tune", n_trials=8), arch="base", spec=BASE_SPEC)
+    shifted_study = label_tuned(quadratic_study(name="sep_aux-tune", n_trials=1), arch="sep_aux",
+                                recipe=Recipe(name="strong", epochs=25, max_shift=1).to_record())
+    digits_study = label_tuned(flat_study(name="digits-tune", n_trials=3), arch="digits")
+    studies = {"base": base_study, "sep_aux": shifted_study, "digits": digits_study}
     out_dir = tmp_path_factory.mktemp("report") / "nested"
-    return document.write_report(
+    return write_report(
         out_dir=out_dir,
         results=synthetic_results(),
         curves=synthetic_curves(),
         protocol=PROTOCOL,
-        studies=studies,
+        studies=read_studies(studies=studies),
     )
 
 
@@ -212,7 +227,7 @@ def test_summary_markdown_formats_percentages():
         [summary_row(), summary_row(arch="sep", n=14, mean=0.8512, rank=2)], columns=stats.SUMMARY_COLUMNS
     )
 
-    text = document.summary_markdown(summary=summary)
+    text = accuracy.summary_markdown(summary=summary)
 
     lines = text.splitlines()
     assert lines[2].endswith("| Searches × seeds | SD search / seed (points) |")
@@ -224,7 +239,7 @@ def test_summary_markdown_formats_percentages():
 
     one_search = pd.DataFrame([summary_row(n_searches=1, level="seeds", sd_search=np.nan)],
                               columns=stats.SUMMARY_COLUMNS)
-    text = document.summary_markdown(summary=one_search)
+    text = accuracy.summary_markdown(summary=one_search)
 
     assert text.splitlines()[4] == (
         f"| base | 1 | 88.71 ± 0.48 | [88.50, 88.95] | 88.80 | 88.75 | 1 × 15 | {formatting.DASH} / 0.36 |"
@@ -251,7 +266,7 @@ def test_summary_markdown_best_epoch_is_the_mean_of_each_seeds_highest_epoch():
     last = stats.summarize(results=curves[curves["epoch"] == 3])
     best = stats.summarize(results=stats.best_epoch_results(curves=curves, results=curves))
 
-    text = document.summary_markdown(summary=last, best_epoch=best)
+    text = accuracy.summary_markdown(summary=last, best_epoch=best)
 
     row = text.splitlines()[4].split("|")
     assert row[3].strip() == "85.50 ± 0.71"  # after the last epoch: (85 + 86) / 2
@@ -327,7 +342,7 @@ def test_html_escapes_an_arch_label_everywhere(tmp_path):
     results = synthetic_results().replace({"arch": {"digits": label}})
     curves = synthetic_curves().replace({"arch": {"digits": label}})
 
-    paths = document.write_report(
+    paths = write_report(
         out_dir=tmp_path, results=results, curves=curves, protocol={}, studies={}
     )
 
@@ -347,7 +362,7 @@ def test_report_of_one_arch_says_what_cannot_be_compared(tmp_path):
     results = synthetic_results()
     curves = synthetic_curves()
 
-    paths = document.write_report(
+    paths = write_report(
         out_dir=tmp_path, results=results[results["arch"] == "digits"],
         curves=curves[curves["arch"] == "digits"], protocol={}, studies={},
     )
@@ -363,7 +378,7 @@ def test_report_of_one_arch_says_what_cannot_be_compared(tmp_path):
 
 
 def test_report_without_studies_says_so(tmp_path):
-    paths = document.write_report(
+    paths = write_report(
         out_dir=tmp_path,
         results=synthetic_results(),
         curves=synthetic_curves(),
@@ -396,8 +411,8 @@ def factorial_results(
     return pd.DataFrame(rows)
 
 
-def answer_of(results: pd.DataFrame) -> tuple[str, document.Analysis]:
-    analysis = document.analyse(results=results, studies={})
+def answer_of(results: pd.DataFrame) -> tuple[str, Analysis]:
+    analysis = analyse(results=results)
     text = answer.answer_html(
         effects=analysis.effects, versus=analysis.versus, summary=analysis.summary
     )
@@ -470,10 +485,9 @@ def test_pairwise_table_leads_with_the_comparisons_that_answer_the_questions():
 def test_a_study_not_named_after_its_arch_plays_its_cell():
     results = factorial_results(sharing=0.03, aux=0.02)
     results["arch"] = results["arch"].replace({"sep": "sep-wide"})
-    study = optuna.create_study(study_name="sep-wide", direction="maximize")
-    study.set_user_attr("arch", "sep")
+    study = label_tuned(optuna.create_study(study_name="sep-wide", direction="maximize"), arch="sep")
 
-    analysis = document.analyse(results=results, studies={"sep-wide": study})
+    analysis = analyse(results=results, studies=read_studies(studies={"sep-wide": study}))
 
     assert "sep-wide" in analysis.design
     assert analysis.effects["n_pairs"].min() == 8
@@ -483,10 +497,10 @@ def test_a_study_not_named_after_its_arch_plays_its_cell():
 def test_arch_order_is_the_design_then_the_registry_then_the_alphabet():
     labels = ["zeta", "digits", "sep", "base_aux", "joint", "base", "split", "sep_aux", "alpha"]
 
-    assert formatting.arch_order(labels=labels) == [
+    assert design.arch_order(labels=labels) == [
         "base", "base_aux", "sep", "sep_aux", "joint", "split", "digits", "alpha", "zeta"
     ]
-    assert formatting.arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
+    assert design.arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
         "wide", "joint"
     ]
 
@@ -500,7 +514,7 @@ def test_run_provenance_is_recorded_per_job_and_differences_are_said(tmp_path):
     results["torch"] = "2.11.0+cu130"
     results.loc[0, "host"] = "node-1"
 
-    page = document.write_report(
+    page = write_report(
         out_dir=tmp_path, results=results, curves=synthetic_curves(),
         protocol={"data source": "mnist5k", "device": "cpu", "torch": "9.9.9"}, studies={},
     )["report_html"].read_text(encoding="utf-8")
@@ -525,7 +539,6 @@ def test_tuning_provenance_shows_the_stored_spec_and_the_trials(page):
         "<td>pruner</td><td>median (n_startup_trials 10, n_warmup_steps 3)</td><td>base</td>"
         in page
     )
-    assert "<td>search space, sampler, pruner</td><td>not recorded</td>" in page
     # How the trials trained: a study without a recorded recipe ran the course's training.
     assert "<td>trials trained under</td><td>recipe course (no augmentation)</td><td>base, digits</td>" in page
     assert ("<td>trials trained under</td><td>recipe strong (training images shifted by up to 1 px)</td>"
@@ -544,15 +557,15 @@ def retrained(results: pd.DataFrame, *, gains: dict[str, float]) -> pd.DataFrame
     return moved
 
 
-def recipe_pair(before: pd.DataFrame) -> readings.RecipePair:
-    return readings.RecipePair(
+def recipe_pair(before: pd.DataFrame) -> RecipePair:
+    return RecipePair(
         recipe="strong", recipe_summary="strong (25 epochs, training images shifted by up to 1 px)",
         baseline="course", baseline_summary="course (10 epochs, no augmentation)", baseline_results=before,
     )
 
 
-def recipe_answer(*, before: pd.DataFrame, after: pd.DataFrame) -> tuple[str, document.Analysis]:
-    analysis = document.analyse(results=after, studies={}, recipes=recipe_pair(before))
+def recipe_answer(*, before: pd.DataFrame, after: pd.DataFrame) -> tuple[str, Analysis]:
+    analysis = analyse(results=after, recipes=recipe_pair(before))
     text = readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text))), analysis
 
@@ -588,31 +601,31 @@ def test_a_reading_compares_signs_first_and_needs_a_holm_clear_change_to_grow_or
     clear_up, unclear_up = row(0.02, 0.01, 0.03), row(0.002, -0.01, 0.014)
     clear_down, unclear_down = row(-0.03, -0.04, -0.02), row(-0.002, -0.01, 0.006)
     big_change = row(-0.03, -0.04, -0.02, holm_p=0.001)
-    assert readings.reading(before=clear_up, after=clear_up, change=row(0.0, -0.01, 0.01)) == "holds"
+    assert verdicts.reading(before=clear_up, after=clear_up, change=row(0.0, -0.01, 0.01)) == "holds"
     # A change whose own CI excludes 0 but not after Holm's correction is no change.
-    assert readings.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
+    assert verdicts.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
                                   change=row(-0.02, -0.03, -0.01, holm_p=0.08)) == "holds"
-    assert readings.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
+    assert verdicts.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
                                   change=row(-0.02, -0.03, -0.01, holm_p=0.01)) == "grows"
-    assert readings.reading(before=clear_up, after=clear_down, change=big_change) == "changes sign"
+    assert verdicts.reading(before=clear_up, after=clear_down, change=big_change) == "changes sign"
     # Only one side clear: never "changes sign", whatever the signs.
-    assert readings.reading(before=unclear_up, after=clear_down, change=big_change) == "appears"
-    assert readings.reading(before=clear_up, after=unclear_down, change=big_change) == "vanishes"
-    assert readings.reading(before=unclear_up, after=unclear_down, change=big_change) == "unclear under both"
-    assert readings.reading(before=clear_up, after=clear_up, change=SimpleNamespace(n_pairs=0)) is None
+    assert verdicts.reading(before=unclear_up, after=clear_down, change=big_change) == "appears"
+    assert verdicts.reading(before=clear_up, after=unclear_down, change=big_change) == "vanishes"
+    assert verdicts.reading(before=unclear_up, after=unclear_down, change=big_change) == "unclear under both"
+    assert verdicts.reading(before=clear_up, after=clear_up, change=SimpleNamespace(n_pairs=0)) is None
 
 
 def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_path):
     before = factorial_results(sharing=0.03, aux=0.06)
     pair = recipe_pair(before)
-    paths = document.write_report(out_dir=tmp_path, results=retrained(before, gains={"base": 0.03}),
+    paths = write_report(out_dir=tmp_path, results=retrained(before, gains={"base": 0.03}),
                                 curves=synthetic_curves(), protocol={"data source": "mnist5k"}, studies={},
                                 recipes=pair, recipe_summary=pair.recipe_summary)
 
     by_recipe = pd.read_csv(paths["effects_by_recipe_csv"])
     # 7 effects per recipe and their change: each factor given the other's two levels and on average, and the interaction
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "strong": 7}
-    assert list(by_recipe.columns) == readings.BY_RECIPE_COLUMNS
+    assert list(by_recipe.columns) == recipe_stats.BY_RECIPE_COLUMNS
     # Holm's correction is over the seven changes; the effects under each recipe have no holm_p.
     change = by_recipe[by_recipe.recipe == "change"]
     np.testing.assert_allclose(change["holm_p"], statistics.holm_adjust(p_values=change["p_value"].to_numpy()))
@@ -626,7 +639,7 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
     assert 'data-key="recipes/arch/joint"' in page
 
     # The plain report written into the same folder afterwards keeps nothing of this one.
-    plain = document.write_report(out_dir=tmp_path, results=before, curves=synthetic_curves(),
+    plain = write_report(out_dir=tmp_path, results=before, curves=synthetic_curves(),
                                 protocol={"data source": "mnist5k"}, studies={})
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in plain.values())
 
@@ -638,7 +651,7 @@ def test_a_second_recipe_without_default_results_says_how_to_get_them(tmp_path):
 
     assert analysis.by_recipe is None
     assert "No finished jobs under the course recipe for these studies yet" in text
-    paths = document.write_report(out_dir=tmp_path, results=results, curves=synthetic_curves(),
+    paths = write_report(out_dir=tmp_path, results=results, curves=synthetic_curves(),
                                 protocol={}, studies={}, recipes=recipe_pair(empty))
     assert "effects_by_recipe_csv" not in paths
 

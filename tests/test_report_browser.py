@@ -11,8 +11,10 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
+from conftest import label_tuned
 
-from pairsearch.report import document, formatting, stats
+from pairsearch.report import formatting, stats, writer
+from pairsearch.report.studies import read_studies
 
 pytestmark = pytest.mark.browser
 
@@ -113,7 +115,7 @@ def _tuning_study() -> optuna.Study:
         ),
         n_trials=8,
     )
-    return study
+    return label_tuned(study, arch="base")
 
 
 @pytest.fixture
@@ -149,12 +151,12 @@ def report_page(driver, tmp_path) -> tuple[object, pd.DataFrame]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     results, curves = _results_and_curves()
-    paths = document.write_report(
+    paths = writer.write_report(
         out_dir=tmp_path / "report",
         results=results,
         curves=curves,
         protocol={"data source": "mnist5k", "epochs": 3, "seeds": "0–5"},
-        studies={"base": _tuning_study()},
+        studies=read_studies(studies={"base": _tuning_study()}),
     )
     driver.get(paths["report_html"].as_uri())
     WebDriverWait(driver, RENDER_TIMEOUT_S).until(

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 from test_report import factorial_results
 
-from pairsearch.report import document
+from pairsearch.report.analysis import analyse
 from pairsearch.report.caveats import caveats_html
 
 
 def caveats(results) -> str:
-    analysis = document.analyse(results=results, studies={})
-    text = caveats_html(results=results, analysis=analysis, protocol={"data source": "mnist5k"})
+    analysis = analyse(results=results)
+    text = caveats_html(analysis=analysis, protocol={"data source": "mnist5k"})
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
 
 

@@ -1,80 +1,39 @@
 """The report's opening: the answer to the experiment's questions, in numbers and in sentences.
 
-Every sentence is generated from the numbers of :func:`pairsearch.report.stats.factorial_effects` and
-:func:`pairsearch.report.stats.versus_best`: its verdict is the sign of the mean where the 95 % CI
-excludes 0, and "not clear" where it does not.
+Every sentence is generated from the analysis's effects and other archs − the best of the four
+(:class:`pairsearch.report.analysis.Analysis`): it follows each row's ``verdict`` — the sign of the
+mean where the 95 % CI excludes 0, and "not clear" where it does not.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.stats import FACTORIAL_DESIGN, INTERACTION, Cell
-
-FACTOR_NAMES = {"shared_weights": "weight sharing", "aux_loss": "the auxiliary loss"}
-GIVEN_NAMES = {
-    ("shared_weights", "without"): "without the auxiliary loss",
-    ("shared_weights", "with"): "with the auxiliary loss",
-    ("aux_loss", "without"): "with separate weights",
-    ("aux_loss", "with"): "with shared weights",
-}
-QUESTIONS = {
-    "shared_weights": "Does weight sharing help?",
-    "aux_loss": "Does the auxiliary loss help?",
-    INTERACTION: "Do the two effects add up?",
-}
-VERDICT_COLOURS = {"higher": "#1a7f37", "lower": "#cf222e", "unclear": "#6e7781"}
-
-
-def resolve_design(
-    *, labels: Sequence[str], arch_of: Mapping[str, str]
-) -> tuple[dict[str, Cell], list[str]]:
-    """Which label plays each cell of the 2×2 design.
-
-    A cell is played by the label named after its arch, else by the one label whose study is of
-    that arch. A cell nobody plays keeps the arch's name (it then has no results).
-
-    Args:
-        labels: The labels with results.
-        arch_of: Label → the arch of its study.
-
-    Returns:
-        The design for :func:`pairsearch.report.stats.factorial_effects`, and notes for the reader.
-    """
-    design, notes = {}, []
-    for arch, cell in FACTORIAL_DESIGN.items():
-        players = [label for label in labels if arch_of.get(label, label) == arch]
-        if arch in players or not players:
-            design[arch] = cell
-        elif len(players) == 1:
-            design[players[0]] = cell
-        else:
-            design[arch] = cell
-            notes.append(f"Several studies of {arch} ({', '.join(players)}); none is used here.")
-    return design, notes
-
-
-def verdict(row) -> str:
-    """``higher``, ``lower`` or ``unclear``: where the 95 % CI of the difference lies."""
-    if row.ci_low > 0:
-        return "higher"
-    if row.ci_high < 0:
-        return "lower"
-    return "unclear"
+from pairsearch.report.paired import (
+    FACTOR_NAMES,
+    GIVEN_NAMES,
+    PAIRED_HEADERS,
+    QUESTIONS,
+    ci_text,
+    effect_name,
+    forest,
+    paired_cells,
+)
+from pairsearch.report.stats import INTERACTION
 
 
 def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
     """The answer section's content: sentences, the two tables and the forest plot.
 
     Args:
-        effects: :func:`pairsearch.report.stats.factorial_effects` of the results.
-        versus: :func:`pairsearch.report.stats.versus_best` of the results, in report order.
-        summary: :func:`pairsearch.report.stats.summarize` of the results.
+        effects: The analysis's 2×2 effects, with their verdicts.
+        versus: The analysis's other archs − the best of the four, in report order, with verdicts.
+        summary: The analysis's per-arch summary.
 
     Returns:
         HTML.
@@ -87,7 +46,7 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
     ]
     sentences.append((QUESTIONS[INTERACTION], interaction_sentence(row=by_key[(INTERACTION, "")])))
     others = "How do the other archs compare with the best of the four?"
-    sentences.append((others, versus_sentence(versus, means)))
+    sentences.append((others, versus_sentence(versus=versus, means=means)))
     paragraphs = "\n".join(
         f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> '
         f"{html.escape(sentence)}</p>"
@@ -111,11 +70,11 @@ def answer_markdown(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.
     for factor in FACTOR_NAMES:
         lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
     lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]
-    lines += [f"**How do the other archs compare with the best of the four?** {versus_sentence(versus, means)}", ""]
+    lines += [f"**How do the other archs compare with the best of the four?** {versus_sentence(versus=versus, means=means)}", ""]
     lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
               "|:---|" + "---:|" * len(PAIRED_HEADERS)]
     for row in effects.itertuples(index=False):
-        cells = [f"{_effect_name(row)} ({row.contrast})", *paired_cells(row)]
+        cells = [f"{effect_name(row)} ({row.contrast})", *paired_cells(row)]
         lines.append("| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -154,7 +113,7 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
         parts = [_change(name=name, row=row, given=_given(factor, row)) for row in answered]
         return f"Only in part ({reason}, so no average): " + "; ".join(parts) + "."
     levels_text = " and ".join(
-        f"{fmt.points(row.mean_diff)} {_given(factor, row)} ({_ci(row)}{_unclear_mark(row)})"
+        f"{fmt.points(row.mean_diff)} {_given(factor, row)} ({ci_text(row)}{_unclear_mark(row)})"
         for row in levels
     )
     lead = {
@@ -163,10 +122,10 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
         f"{_size(average.mean_diff)} points",
         "unclear": f"Not clearly: {name} changes test accuracy by "
         f"{fmt.points(average.mean_diff)} points",
-    }[verdict(average)]
-    closing = " — the CI includes 0" if verdict(average) == "unclear" else ""
+    }[average.verdict]
+    closing = " — the CI includes 0" if average.verdict == "unclear" else ""
     return (
-        f"{lead} on average ({_ci(average)}, d_z {fmt.effect_size(average.effect_size)}, "
+        f"{lead} on average ({ci_text(average)}, d_z {fmt.effect_size(average.effect_size)}, "
         f"{_seeds_won(average)}{closing}); {levels_text}."
     )
 
@@ -176,20 +135,20 @@ def interaction_sentence(*, row) -> str:
     if row.n_pairs == 0:
         return f"Cannot be answered: it needs all four archs (no results for {row.missing})."
     shared = FACTOR_NAMES["shared_weights"]
-    size = f"{fmt.points(row.mean_diff)} points ({_ci(row)})"
+    size = f"{fmt.points(row.mean_diff)} points ({ci_text(row)})"
     return {
         "higher": f"They reinforce each other: the effect of {shared} is {size} larger with the "
         "auxiliary loss than without it — equally, the auxiliary loss gains that much more "
         "with shared weights.",
         "lower": f"They overlap: the effect of {shared} is {_size(row.mean_diff)} points "
-        f"smaller with the auxiliary loss than without it ({_ci(row)}).",
+        f"smaller with the auxiliary loss than without it ({ci_text(row)}).",
         "unclear": f"The data do not show an interaction: {size}; the CI includes 0, so the "
         f"effect of {shared} with the auxiliary loss is not distinguishable from its effect "
         "without it.",
-    }[verdict(row)]
+    }[row.verdict]
 
 
-def versus_sentence(versus: pd.DataFrame, means: Mapping[str, float]) -> str:
+def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
     """Each arch outside the design against the best of the four."""
     if versus.empty:
         return "Cannot be answered: none of the four archs of the 2×2 design has results."
@@ -201,7 +160,7 @@ def versus_sentence(versus: pd.DataFrame, means: Mapping[str, float]) -> str:
             continue
         word = {"higher": "better", "lower": "worse", "unclear": "not clearly different"}
         parts.append(
-            f"{row.arch} {word[verdict(row)]}, {fmt.points(row.mean_diff)} points ({_ci(row)}, "
+            f"{row.arch} {word[row.verdict]}, {fmt.points(row.mean_diff)} points ({ci_text(row)}, "
             f"{_seeds_won(row)})"
         )
     return (
@@ -215,7 +174,7 @@ def effects_table(*, effects: pd.DataFrame) -> str:
     """The 2×2 effects, one row each, keyed ``factor/given`` (``interaction`` for the last)."""
     rows, keys, classes = [], [], []
     for row in effects.itertuples(index=False):
-        rows.append([(_effect_name(row), row.contrast), *paired_cells(row)])
+        rows.append([(effect_name(row), row.contrast), *paired_cells(row)])
         keys.append(f"{row.factor}/{row.given}" if row.given else row.factor)
         classes.append("ps-lead" if row.given in ("average", "") else "")
     headers = ["Effect (contrast)", *PAIRED_HEADERS]
@@ -237,68 +196,11 @@ def versus_table(*, versus: pd.DataFrame) -> str:
 
 def forest_figure(*, effects: pd.DataFrame, versus: pd.DataFrame) -> go.Figure:
     """Every effect and every other arch − best of the four, with its 95 % CI, in points."""
-    labels = [_effect_name(row) for row in effects.itertuples(index=False)]
+    labels = [effect_name(row) for row in effects.itertuples(index=False)]
     labels += [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
     rows = [*effects.itertuples(index=False), *versus.itertuples(index=False)]
     return forest(labels=labels, rows=rows, title="Effects on test accuracy, with 95 % CIs",
                   subtitle="2×2 design (paired by search and seed), then other archs − the best of the four")
-
-
-def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) -> go.Figure:
-    """A forest plot: one row per difference, mean and 95 % CI in points, a line at 0."""
-    figure = go.Figure()
-    for label, row in zip(labels, rows, strict=True):
-        if row.n_pairs == 0:
-            continue
-        colour = VERDICT_COLOURS[verdict(row)]
-        figure.add_trace(
-            go.Scatter(
-                x=[100 * row.mean_diff], y=[label], mode="markers",
-                marker={"color": colour, "size": 9, "symbol": "diamond"},
-                error_x={"type": "data", "symmetric": False, "color": colour, "thickness": 2,
-                         "array": [100 * (row.ci_high - row.mean_diff)],
-                         "arrayminus": [100 * (row.mean_diff - row.ci_low)]},
-                hovertemplate=f"{html.escape(label)}: %{{x:+.2f}} points "
-                f"[{fmt.points(row.ci_low)}, {fmt.points(row.ci_high)}]<extra></extra>",
-                showlegend=False,
-            )
-        )
-    figure.add_vline(x=0, line_dash="dash", line_color="#52606d")
-    figure.update_layout(
-        title={"text": title, "subtitle": {"text": subtitle}},
-        xaxis_title="difference of test accuracy (percentage points)",
-        yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed",
-               "automargin": True},
-    )
-    return figure
-
-
-PAIRED_HEADERS = ["Searches × seeds", "Mean (points)", "95 % CI (points)", "P(better) over searches",
-                  "Share won", "Tuning share", "d_z"]
-
-
-def paired_cells(row) -> list[str]:
-    """The cells of :data:`PAIRED_HEADERS` for one paired comparison."""
-    better = fmt.DASH if row.level != "searches" else (
-        f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
-    return [runs_text(runs=row.n_pairs, searches=row.n_searches), fmt.points(row.mean_diff), fmt.interval(row.ci_low, row.ci_high, signed=True),
-            better, fmt.share(row.share_won), fmt.share(row.tuning_share), fmt.effect_size(row.effect_size)]
-
-
-def runs_text(*, runs: int, searches: int) -> str:
-    """``5 × 3``: searches × seeds per search; ``14 runs`` when the searches have unequal seeds."""
-    if runs == 0:
-        return "0"
-    per_search = runs / searches
-    return f"{searches} × {per_search:.0f}" if per_search == int(per_search) else f"{runs} runs"
-
-
-def _effect_name(row) -> str:
-    if row.factor == INTERACTION:
-        return "Interaction"
-    name = FACTOR_NAMES[row.factor]
-    given = "average" if row.given == "average" else GIVEN_NAMES[(row.factor, row.given)]
-    return f"{name[0].upper()}{name[1:]}, {given}"
 
 
 def _given(factor: str, row) -> str:
@@ -307,7 +209,7 @@ def _given(factor: str, row) -> str:
 
 def _change(*, name: str, row, given: str) -> str:
     return f"{given}, {name} changes test accuracy by {fmt.points(row.mean_diff)} points " \
-        f"({_ci(row)}{_unclear_mark(row)})"
+        f"({ci_text(row)}{_unclear_mark(row)})"
 
 
 def _size(value: float) -> str:
@@ -315,12 +217,8 @@ def _size(value: float) -> str:
     return f"{100 * abs(value):.2f}"
 
 
-def _ci(row) -> str:
-    return f"95 % CI {fmt.points(row.ci_low)} to {fmt.points(row.ci_high)}"
-
-
 def _unclear_mark(row) -> str:
-    return ", includes 0" if verdict(row) == "unclear" else ""
+    return ", includes 0" if row.verdict == "unclear" else ""
 
 
 def _seeds_won(row) -> str:

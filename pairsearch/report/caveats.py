@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import html
 
-import pandas as pd
+from pairsearch.report.analysis import Analysis
 
 
-def caveats_html(*, results: pd.DataFrame, analysis, protocol: dict) -> str:
+def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
     """A short list of what the intervals and tests do and do not cover.
 
     Args:
-        results: Per-run results, as for :func:`pairsearch.report.document.write_report`.
-        analysis: The report's :class:`pairsearch.report.document.Analysis`.
-        protocol: Protocol facts, as for :func:`pairsearch.report.document.write_report`.
+        analysis: The report's :class:`~pairsearch.report.analysis.Analysis`.
+        protocol: Protocol facts, as for :func:`pairsearch.report.writer.write_report`.
 
     Returns:
         HTML.
     """
-    seeds = sorted(results["seed"].unique())
+    seeds = analysis.seeds
     seed_text = f"{len(seeds)} final seeds ({seeds[0]}…{seeds[-1]})" if seeds else "no seeds"
     searches = int(analysis.summary["n_searches"].max()) if len(analysis.summary) else 0
     source = protocol.get("data source")
-    unfinished = results["test_accuracy"].isna().sum()
+    unfinished = analysis.unfinished
     if searches >= 2:
         within = (
             f"Every interval and p-value is over up to {searches} independent searches per arch (search r "

@@ -1,4 +1,4 @@
-"""What every part of the report shares: arch order and colours, number formats, HTML pieces.
+"""What every part of the report shares: arch colours, number formats, HTML pieces.
 
 Accuracies are shown in percent and differences in percentage points ("points"), each with two
 decimals. Every text that comes from data is escaped here, in :func:`table`, :func:`note` and
@@ -10,15 +10,13 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 import plotly.offline
-
-from pairsearch.report.stats import FACTORIAL_DESIGN
 
 PLOT_HEIGHT_PX = 440
 # Offline and private: no link, button or URL that could send a chart (and its data) to a
@@ -60,34 +58,8 @@ table.ps-transposed td.num { white-space: normal; }
 """
 
 
-def arch_order(*, labels: Iterable[str], arch_of: Mapping[str, str] | None = None) -> list[str]:
-    """The one order of archs on every table and plot.
-
-    The 2×2 design first, then the other registered archs in registry order, then any other
-    label alphabetically. A label (a study name) sorts as its arch, ``arch_of[label]``.
-
-    Args:
-        labels: The labels to order (the ``arch`` column of the results).
-        arch_of: Label → arch, for studies not named after their arch.
-
-    Returns:
-        The labels, ordered.
-    """
-    from pairsearch.training.models import (
-        ARCHS,  # the registry's order; imports torch, so only here
-    )
-
-    known = list(dict.fromkeys([*FACTORIAL_DESIGN, *ARCHS]))
-    arch_of = arch_of or {}
-
-    def key(label: str) -> tuple[int, str]:
-        arch = arch_of.get(label, label)
-        return (known.index(arch) if arch in known else len(known), str(label))
-
-    return sorted(dict.fromkeys(str(label) for label in labels), key=key)
-
-
 def arch_colours(*, archs: Sequence[str]) -> dict[str, str]:
+    """Arch → its colour, plotly's qualitative palette in the report's order."""
     palette = plotly.colors.qualitative.Plotly
     return {arch: palette[index % len(palette)] for index, arch in enumerate(archs)}
 

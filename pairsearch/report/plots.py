@@ -14,7 +14,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.stats import with_search
 
 JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
 MEAN_OFFSET = 0.32
@@ -33,21 +32,23 @@ CURVES = [
 
 
 def per_seed_figure(
-    *, results: pd.DataFrame, summary: pd.DataFrame, archs: Sequence[str], colours: Mapping
+    *, runs: pd.DataFrame, summary: pd.DataFrame, archs: Sequence[str], colours: Mapping
 ) -> go.Figure:
-    """Each seed's test accuracy as a dot, and beside it the arch's mean with its 95 % CI."""
+    """Each run's test accuracy as a dot, and beside it the arch's mean with its 95 % CI.
+
+    ``runs`` are the results with a ``search`` column (:attr:`pairsearch.report.analysis.Analysis.runs`).
+    """
     figure = go.Figure()
-    results = with_search(results)
     stats_by_arch = summary.set_index("arch")
     for position, arch in enumerate(archs):
-        runs = results[(results["arch"] == arch) & results["test_accuracy"].notna()]
-        runs = runs.sort_values(["search", "seed"])
-        spread = np.linspace(-JITTER_WIDTH / 2, JITTER_WIDTH / 2, max(len(runs), 2))[: len(runs)]
+        shown = runs[(runs["arch"] == arch) & runs["test_accuracy"].notna()]
+        shown = shown.sort_values(["search", "seed"])
+        spread = np.linspace(-JITTER_WIDTH / 2, JITTER_WIDTH / 2, max(len(shown), 2))[: len(shown)]
         figure.add_trace(
             go.Scatter(
-                x=position - 0.1 + spread, y=100 * runs["test_accuracy"], mode="markers",
+                x=position - 0.1 + spread, y=100 * shown["test_accuracy"], mode="markers",
                 marker={"color": fmt.with_alpha(colours[arch], 0.7), "size": 7},
-                customdata=runs[["search", "seed"]],
+                customdata=shown[["search", "seed"]],
                 name=arch, showlegend=False,
                 hovertemplate=f"search %{{customdata[0]}}, seed %{{customdata[1]}}: %{{y:.2f}} %"
                               f"<extra>{escape(arch)}</extra>",
@@ -81,16 +82,23 @@ def per_seed_figure(
 
 
 def curve_figures(
-    *, curves: pd.DataFrame, archs: Sequence[str], colours: Mapping
+    *, curve_means: Mapping[str, pd.DataFrame], epochs: int, archs: Sequence[str], colours: Mapping
 ) -> list[tuple[str, go.Figure | None, str]]:
-    """One figure per recorded curve: (id, figure or None when nothing was recorded, note)."""
+    """One figure per curve: (id, figure or None when nothing was recorded, note).
+
+    Args:
+        curve_means: Per recorded curve, its mean and std per (arch, epoch)
+            (:attr:`pairsearch.report.analysis.Analysis.curve_means`).
+        epochs: How many distinct epochs there are (for the axis ticks).
+        archs: The archs, in the report's order.
+        colours: Arch → colour.
+    """
     figures = []
     for column, title, subtitle, axis, scale, missing_note in CURVES:
-        if column not in curves.columns or curves[column].notna().sum() == 0:
+        if column not in curve_means:
             figures.append((column, None, f"{title}: not recorded for any arch."))
             continue
-        recorded = curves.dropna(subset=[column])
-        per_epoch = recorded.groupby(["arch", "epoch"])[column].agg(["mean", "std"])
+        per_epoch = curve_means[column]
         figure = go.Figure()
         for arch in archs:
             if arch in per_epoch.index.get_level_values("arch"):
@@ -99,7 +107,7 @@ def curve_figures(
         figure.update_layout(
             title={"text": title, "subtitle": {"text": subtitle}},
             xaxis_title="epoch",
-            xaxis_dtick=max(1, math.ceil(curves["epoch"].nunique() / 12)),  # whole epochs only
+            xaxis_dtick=max(1, math.ceil(epochs / 12)),  # whole epochs only
             yaxis_title=axis,
             legend={"orientation": "h", "y": -0.2},
         )

@@ -1,124 +1,70 @@
 """Where the numbers come from: the tuning of each arch, and the machines and versions of the runs.
 
-Tuning facts are read from the studies (trial states and user attrs ``epochs_run``,
-``seconds_per_epoch``, ``n_parameters``; study user attrs ``spec`` and ``versions``). Run facts
-are the per-job columns of the results (:data:`RUN_COLUMNS`); absent columns are "not
-recorded", never filled in from the process that writes the report.
+Tuning facts come from the :class:`~pairsearch.report.facts.TuningFacts` records (read once
+from the studies by :mod:`pairsearch.report.studies`) and the analysis's final-versus-tuning
+numbers. Run facts are the per-job columns of the results (:data:`RUN_COLUMNS`); absent columns
+are "not recorded", never filled in from the process that writes the report.
 """
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Mapping, Sequence
 
-import optuna
 import pandas as pd
 import plotly.graph_objects as go
-from optuna.trial import TrialState
-from optuna.visualization import plot_param_importances
 
 from pairsearch.report import formatting as fmt
-from pairsearch.training.recipes import recipe_from_record
+from pairsearch.report.facts import MIN_TRIALS_FOR_IMPORTANCES, TuningFacts
 
 RUN_COLUMNS = ["device", "host", "torch", "optuna", "pairsearch", "python"]
 WRITER_KEYS = {*RUN_COLUMNS, "date (UTC)"}  # protocol keys about the writing process
 NOT_RECORDED = "not recorded"
-MIN_TRIALS_FOR_IMPORTANCES = 2
 
 
-def tuning_facts(*, studies: Mapping[str, optuna.Study]) -> tuple[dict[str, dict], pd.DataFrame]:
-    """Per study: counts, compute and stored settings; and every complete trial's size and value.
+def tuning_table(*, studies: Mapping[str, TuningFacts], tuning: pd.DataFrame, archs: Sequence[str]) -> str:
+    """One column per arch: trials, compute, best validation against final test, size.
 
     Args:
-        studies: Label → tuning study.
+        studies: Label → its tuning study's record.
+        tuning: The analysis's final-versus-tuning numbers per label
+            (:attr:`pairsearch.report.analysis.Analysis.tuning`).
+        archs: The labels, in the report's order.
 
     Returns:
-        Label → facts, and a frame of complete trials with columns ``arch, number,
-        n_parameters, value``.
+        HTML.
     """
-    facts, rows = {}, []
-    for label, study in studies.items():
-        trials = study.get_trials(deepcopy=False)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-        epochs = [t.user_attrs.get("epochs_run") for t in trials]
-        seconds = [
-            t.user_attrs["epochs_run"] * t.user_attrs["seconds_per_epoch"]
-            for t in trials
-            if "epochs_run" in t.user_attrs and "seconds_per_epoch" in t.user_attrs
-        ]
-        walls = [
-            (t.datetime_complete - t.datetime_start).total_seconds()
-            for t in trials
-            if t.datetime_complete and t.datetime_start
-        ]
-        best = max(complete, key=lambda t: t.value) if complete else None
-        attrs = study.user_attrs
-        facts[label] = {
-            "study": study.study_name,
-            "states": {state: sum(t.state == state for t in trials) for state in TrialState},
-            "epochs": sum(e for e in epochs if e is not None) if any(epochs) else None,
-            "training_seconds": sum(seconds) if seconds else None,
-            "wall_seconds": sum(walls) if walls else None,
-            "best": best,
-            "spec": json.loads(attrs["spec"]) if "spec" in attrs else None,
-            "versions": attrs.get("versions"),
-            "recipe": recipe_from_record(attrs.get("recipe"), epochs=attrs.get("epochs", 0)),
-        }
-        rows += [
-            {"arch": label, "number": t.number, "n_parameters": t.user_attrs.get("n_parameters"),
-             "value": t.value}
-            for t in complete
-        ]
-    return facts, pd.DataFrame(rows, columns=["arch", "number", "n_parameters", "value"])
-
-
-def tuning_table(
-    *, facts: Mapping[str, dict], summary: pd.DataFrame, results: pd.DataFrame,
-    archs: Sequence[str],
-) -> str:
-    """One column per arch: trials, compute, best validation against final test, size."""
-    labels = [arch for arch in archs if arch in facts]
-    means = summary.set_index("arch")["mean"]
-    runs = results.groupby("arch")
+    labels = [arch for arch in archs if arch in studies]
+    final = tuning.reindex(labels)
     rows = {
-        "Trials complete / pruned / failed": [_states(facts[a]["states"]) for a in labels],
-        "Epochs trained": [f"{facts[a]['epochs']:,}" if facts[a]["epochs"] is not None
+        "Trials complete / pruned / failed": [_states(studies[a].states) for a in labels],
+        "Epochs trained": [f"{studies[a].epochs:,}" if studies[a].epochs is not None
                            else fmt.DASH for a in labels],
-        "Training time (Σ epochs × s/epoch)": [fmt.duration(facts[a]["training_seconds"])
-                                               for a in labels],
-        "Trial time (Σ wall clock)": [fmt.duration(facts[a]["wall_seconds"]) for a in labels],
-        "Best validation accuracy (%)": [_best(facts[a]["best"]) for a in labels],
-        "Final test accuracy, mean (%)": [fmt.percent(means.get(a)) for a in labels],
-        "Final − best validation (points)": [_gap(facts[a]["best"], means.get(a)) for a in labels],
-        "Parameters (final configuration)": [
-            fmt.count(runs["n_parameters"].first().get(a)) for a in labels
-        ],
-        "Final run time (mean)": [fmt.duration(runs["seconds"].mean().get(a))
-                                  if "seconds" in results else fmt.DASH for a in labels],
+        "Training time (Σ epochs × s/epoch)": [fmt.duration(studies[a].training_seconds) for a in labels],
+        "Trial time (Σ wall clock)": [fmt.duration(studies[a].wall_seconds) for a in labels],
+        "Best validation accuracy (%)": [_best(studies[a]) for a in labels],
+        "Final test accuracy, mean (%)": [fmt.percent(final.loc[a, "final_mean"]) for a in labels],
+        "Final − best validation (points)": [fmt.points(final.loc[a, "final_minus_best"]) for a in labels],
+        "Parameters (final configuration)": [fmt.count(final.loc[a, "n_parameters"]) for a in labels],
+        "Final run time (mean)": [fmt.duration(final.loc[a, "mean_seconds"]) for a in labels],
     }
-    if any(facts[a]["study"] != a for a in labels):  # only worth a row when they differ
-        rows = {"Tuning study": [facts[a]["study"] for a in labels], **rows}
+    if any(studies[a].study_name != a for a in labels):  # only worth a row when they differ
+        rows = {"Tuning study": [studies[a].study_name for a in labels], **rows}
     return fmt.table(headers=["", *labels], rows=[[name, *cells] for name, cells in rows.items()],
                      numeric=range(1, len(labels) + 1), css_class="ps-transposed")
 
 
-def settings_table(*, facts: Mapping[str, dict], archs: Sequence[str]) -> str:
+def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) -> str:
     """The stored search space, sampler and pruner, each setting with the studies that used it."""
-    labels = [arch for arch in archs if arch in facts]
+    labels = [arch for arch in archs if arch in studies]
     by_setting: dict[tuple[str, str], list[str]] = {}
     for label in labels:
-        spec = facts[label]["spec"]
-        if spec is None:
-            by_setting.setdefault(("search space, sampler, pruner", NOT_RECORDED), []).append(label)
-            continue
-        for name, text in _spec_settings(spec):
+        for name, text in _spec_settings(studies[label].spec):
             by_setting.setdefault((name, text), []).append(label)
     for label in labels:
-        recipe = facts[label]["recipe"]
-        by_setting.setdefault(("trials trained under", f"recipe {recipe.name} ({recipe.augmentation()})"),
+        study = studies[label]
+        by_setting.setdefault(("trials trained under", f"recipe {study.recipe_name} ({study.recipe_augmentation})"),
                               []).append(label)
-        by_setting.setdefault(("tuned with", _versions(facts[label]["versions"])), []).append(label)
+        by_setting.setdefault(("tuned with", _versions(study.versions)), []).append(label)
     study_wide = ("epochs per trial", "trials trained under", "sampler", "pruner", "tuned with")
     ordered = sorted(by_setting.items(), key=lambda item: item[0][0] in study_wide)  # stable
     rows = [
@@ -128,23 +74,20 @@ def settings_table(*, facts: Mapping[str, dict], archs: Sequence[str]) -> str:
     return fmt.table(headers=["Setting", "Stored value", "Studies"], rows=rows)
 
 
-def study_plots(*, label: str, study: optuna.Study) -> str:
+def study_plots(*, label: str, study: TuningFacts) -> str:
     """The study's validation accuracy per trial, and its hyperparameter importances."""
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not complete:
+    if study.complete.empty:
         return fmt.note(f"{label}: no complete tuning trial to plot.")
-    history = fmt.plot(plot_id=f"history-{label}", figure=_history_figure(label, complete))
-    if len(complete) < MIN_TRIALS_FOR_IMPORTANCES:
+    history = fmt.plot(plot_id=f"history-{label}", figure=_history_figure(label, study.complete))
+    if len(study.complete) < MIN_TRIALS_FOR_IMPORTANCES:
         importance = fmt.note(
             f"{label}: hyperparameter importances need at least {MIN_TRIALS_FOR_IMPORTANCES} "
-            f"complete trials; this study has {len(complete)}."
+            f"complete trials; this study has {len(study.complete)}."
         )
+    elif study.importance_error is not None:
+        importance = fmt.note(f"{label}: hyperparameter importances unavailable: {study.importance_error}")
     else:
-        try:
-            importance = fmt.plot(plot_id=f"importance-{label}",
-                                  figure=_importance_figure(label, study))
-        except (ValueError, RuntimeError, ImportError) as error:
-            importance = fmt.note(f"{label}: hyperparameter importances unavailable: {error}")
+        importance = fmt.plot(plot_id=f"importance-{label}", figure=_importance_figure(label, study))
     return f'<div class="ps-grid">\n{history}\n{importance}\n</div>'
 
 
@@ -213,19 +156,14 @@ def _options_text(options: dict) -> str:
     return f"{name} ({rest})" if rest else name
 
 
-def _states(states: Mapping[TrialState, int]) -> str:
-    text = " / ".join(str(states[s]) for s in (TrialState.COMPLETE, TrialState.PRUNED,
-                                                   TrialState.FAIL))
-    unfinished = states[TrialState.RUNNING] + states[TrialState.WAITING]
+def _states(states: Mapping[str, int]) -> str:
+    text = " / ".join(str(states[state]) for state in ("complete", "pruned", "fail"))
+    unfinished = states["running"] + states["waiting"]
     return text + (f" (+{unfinished} unfinished)" if unfinished else "")
 
 
-def _best(trial) -> str:
-    return fmt.DASH if trial is None else f"{fmt.percent(trial.value)} (#{trial.number})"
-
-
-def _gap(trial, mean: float | None) -> str:
-    return fmt.DASH if trial is None or mean is None else fmt.points(mean - trial.value)
+def _best(study: TuningFacts) -> str:
+    return fmt.DASH if study.best_value is None else f"{fmt.percent(study.best_value)} (#{study.best_number})"
 
 
 def _versions(versions) -> str:
@@ -234,9 +172,9 @@ def _versions(versions) -> str:
     return ", ".join(f"{name} {version}" for name, version in versions.items())
 
 
-def _history_figure(label: str, complete: list) -> go.Figure:
-    numbers = [t.number for t in complete]
-    values = [100 * t.value for t in complete]
+def _history_figure(label: str, complete: pd.DataFrame) -> go.Figure:
+    numbers = list(complete["number"])
+    values = [100 * value for value in complete["value"]]
     best = pd.Series(values).cummax()
     figure = go.Figure(
         [
@@ -256,16 +194,19 @@ def _history_figure(label: str, complete: list) -> go.Figure:
     return figure
 
 
-def _importance_figure(label: str, study: optuna.Study) -> go.Figure:
-    """Hyperparameter importances; raises ValueError when the evaluator can only return ties."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        figure = plot_param_importances(study, target_name="validation accuracy")
-    # Too few (or too similar) trials make the evaluator warn and return equal importances,
-    # which would look like a real result on the page.
-    for warning in caught:
-        if "importances will be equal" in str(warning.message):
-            raise ValueError(str(warning.message))
+def _importance_figure(label: str, study: TuningFacts) -> go.Figure:
+    """Hyperparameter importances as Optuna's ``plot_param_importances`` draws them."""
+    shown = list(reversed(study.importances))  # the most important at the top
+    figure = go.Figure(
+        [go.Bar(
+            x=[item.value for item in shown], y=[item.name for item in shown], name="validation accuracy",
+            text=[f"{item.value:.2f}" if item.value >= 0.01 else "<0.01" for item in shown],
+            textposition="outside", cliponaxis=False, orientation="h",
+            hovertemplate=[f"{item.name} ({item.distribution}): {item.value}<extra></extra>" for item in shown],
+        )],
+        go.Layout(title="Hyperparameter Importances", xaxis={"title": "Hyperparameter Importance"},
+                  yaxis={"title": "Hyperparameter"}),
+    )
     figure.update_layout(
         title={"text": f"{label}: hyperparameter importances",
                "subtitle": {"text": "for validation accuracy; PED-ANOVA (Optuna's default), "

@@ -8,13 +8,17 @@ first, so every change is paired by (search, seed) and summarised like every oth
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
 from pairsearch.report import stats
-from pairsearch.report.statistics import paired_summary
+from pairsearch.report.facts import RecipePair
+from pairsearch.report.statistics import holm_adjust, paired_summary
+from pairsearch.report.verdicts import reading
 
 CHANGE_COLUMNS = ["factor", "given", "contrast", *stats.PAIRED_COLUMNS]
+BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *stats.PAIRED_COLUMNS, "holm_p", "missing"]
 # Tags that keep two sets of results of the same archs apart in one seeds × archs table.
 BEFORE, AFTER = "\x00before", "\x00after"
 
@@ -82,3 +86,54 @@ def _change_summary(*, by_run: pd.DataFrame, weights: Mapping[str, float], confi
     both = {**{arch + AFTER: w for arch, w in weights.items()},
             **{arch + BEFORE: -w for arch, w in weights.items()}}
     return paired_summary(differences=stats.contrast(by_run=by_run, weights=both), confidence=confidence)
+
+
+@dataclass(frozen=True)
+class RecipeComparison:
+    """Every number of the answer under two recipes, computed once.
+
+    Attributes:
+        effects: Long, with the columns :data:`BY_RECIPE_COLUMNS`: ``recipe`` is the baseline's
+            name, the reported recipe's, or ``change``.
+        archs: Per arch: ``before_mean``, ``after_mean`` and the paired change.
+        readings: (factor, given) → :func:`pairsearch.report.verdicts.reading` of the effect
+            (None: the change has no runs).
+    """
+
+    effects: pd.DataFrame
+    archs: pd.DataFrame
+    readings: dict[tuple[str, str], str | None]
+
+
+def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, stats.Cell]) -> RecipeComparison | None:
+    """The effects under each recipe, their changes and readings; None when the baseline has no results."""
+    before = pair.baseline_results
+    if before.empty:
+        return None
+    under_each = [stats.factorial_effects(results=before, design=design).assign(recipe=pair.baseline),
+                  stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe)]
+    missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
+               for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
+    change = effect_changes(before=before, after=results, design=design).assign(recipe="change")
+    change["holm_p"] = holm_adjust(p_values=change["p_value"].to_numpy(dtype=float))
+    frames = [*under_each, change.assign(missing=missing)]
+    effects = pd.concat([frame.reindex(columns=BY_RECIPE_COLUMNS) for frame in frames], ignore_index=True)
+    return RecipeComparison(effects=effects, archs=_arch_means_and_changes(before=before, after=results),
+                            readings=_readings(effects=effects, pair=pair))
+
+
+def _arch_means_and_changes(*, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    means = {name: stats.summarize(results=frame).set_index("arch")["mean"]
+             for name, frame in (("before_mean", before), ("after_mean", after))}
+    archs = arch_changes(before=before, after=after)
+    for column, series in means.items():
+        archs.insert(1 if column == "before_mean" else 2, column, archs["arch"].map(series))
+    return archs
+
+
+def _readings(*, effects: pd.DataFrame, pair: RecipePair) -> dict[tuple[str, str], str | None]:
+    roles = {pair.baseline: "before", pair.recipe: "after", "change": "change"}
+    rows: dict[tuple[str, str], dict] = {}
+    for row in effects.itertuples(index=False):
+        rows.setdefault((row.factor, row.given), {})[roles[row.recipe]] = row
+    return {key: reading(**by_role) for key, by_role in rows.items()}

@@ -1,5 +1,8 @@
 """The final stage's results read back: per-seed rows, learning curves, job counts, the report files.
 
+The report's read layer: :func:`read_report_inputs` loads each study it needs from the storage
+once and reads everything the report shows into plain data (frames and
+:mod:`pairsearch.report.facts`); nothing after it sees an Optuna object or the storage.
 Everything here only reads the storage; :func:`write_final_report` writes files, never the storage.
 """
 
@@ -7,6 +10,8 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -16,6 +21,10 @@ from optuna.trial import TrialState
 from pairsearch.defaults import DEFAULT_RECIPE, REPORTS_DIR
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import FinalPlan, job_state, plan_trials
+from pairsearch.records import final_job, run_facts
+from pairsearch.report import writer
+from pairsearch.report.facts import RecipePair, TuningFacts
+from pairsearch.report.studies import read_studies
 from pairsearch.searches import final_seeds
 from pairsearch.storage.handle import StorageHandle
 
@@ -40,12 +49,24 @@ def collect_results(
         diverged job is a result too, with ``status`` diverged and no test accuracy — and one
         row per (arch, search, seed, epoch).
     """
+    studies = load_studies(storage=storage, names=(plan.final_study_name for plan in plans))
+    return _collect(studies=studies, plans=plans, seeds=seeds)
+
+
+def load_studies(*, storage: optuna.storages.BaseStorage, names: Iterable[str]) -> dict[str, optuna.Study]:
+    """Study name → the study, each loaded once."""
+    return {name: optuna.load_study(study_name=name, storage=storage) for name in dict.fromkeys(names)}
+
+
+def _collect(
+    *, studies: Mapping[str, optuna.Study], plans: list[FinalPlan], seeds: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`collect_results` from the loaded ``<study>.final`` studies."""
     wanted = None if seeds is None else set(final_seeds(seeds))
     result_rows, curve_rows = [], []
     for plan in plans:
-        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        for trial in plan_trials(study=study, plan=plan):
-            seed = trial.user_attrs["seed"]
+        for trial in plan_trials(study=studies[plan.final_study_name], plan=plan):
+            seed = final_job(trial).seed
             if job_state(trial) != "finished" or (wanted is not None and seed not in wanted):
                 continue
             result_rows.append(_result_row(plan=plan, trial=trial))
@@ -58,12 +79,12 @@ def collect_results(
 
 
 def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
-    attrs = trial.user_attrs
-    provenance = attrs.get("provenance", {})
+    facts = run_facts(trial)
+    provenance = facts.provenance or {}
     return {
-        "arch": plan.label, "search": plan.search, "seed": attrs["seed"], "test_accuracy": trial.value,
-        "status": attrs.get("stop_reason", "completed"), "seconds": attrs.get("seconds"),
-        "n_parameters": attrs.get("n_parameters"), "params": json.dumps(plan.params, sort_keys=True),
+        "arch": plan.label, "search": plan.search, "seed": final_job(trial).seed, "test_accuracy": trial.value,
+        "status": facts.stop_reason or "completed", "seconds": facts.seconds,
+        "n_parameters": facts.n_parameters, "params": json.dumps(plan.params, sort_keys=True),
         "recipe": plan.recipe.name,
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
     }
@@ -76,15 +97,15 @@ def _curve_rows(*, plan: FinalPlan, seed: int, trial: optuna.trial.FrozenTrial) 
             "train_accuracy": epoch["train_accuracy"], "test_accuracy": epoch["eval_accuracy"],
             "digit_accuracy": epoch["digit_accuracy"],
         }
-        for epoch in trial.user_attrs.get("history", [])
+        for epoch in run_facts(trial).history
     ]
 
 
 TRIAL_COLUMNS = ["arch", "search", "number", "state", "value"]
 
 
-def tuning_trials(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> pd.DataFrame:
-    """Every finished trial of the plans' tuning studies, for the budget curves.
+def tuning_trials(*, studies: Mapping[str, optuna.Study], plans: list[FinalPlan]) -> pd.DataFrame:
+    """Every finished trial of the plans' tuning studies (loaded, by name), for the budget curves.
 
     Returns:
         One row per complete or pruned trial with the columns :data:`TRIAL_COLUMNS`: ``arch`` is
@@ -93,7 +114,7 @@ def tuning_trials(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan
     """
     rows = []
     for plan in plans:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+        study = studies[plan.study_name]
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             value = trial.value if trial.state == TrialState.COMPLETE else _last_reported(trial)
             rows.append({"arch": plan.label, "search": plan.search, "number": trial.number,
@@ -106,13 +127,13 @@ def _last_reported(trial: optuna.trial.FrozenTrial) -> float | None:
     return steps[max(steps)] if steps else None
 
 
-def _recipe_pair(*, storage, plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int):
+def _recipe_pair(
+    *, studies: Mapping[str, optuna.Study], plans: list[FinalPlan], baseline: list[FinalPlan], seeds: int
+) -> RecipePair:
     """The reported recipe and the baseline's results, for the answer under both recipes."""
-    from pairsearch.report.readings import RecipePair
-
     recipe, default = plans[0].recipe, baseline[0].recipe
     name = recipe.name if recipe.name != default.name else f"{recipe.name} #{recipe.to_record()['hash'][:8]}"
-    baseline_results, _ = collect_results(storage=storage, plans=baseline, seeds=seeds)
+    baseline_results, _ = _collect(studies=studies, plans=baseline, seeds=seeds)
     return RecipePair(recipe=name, recipe_summary=_summary(plans), baseline=default.name,
                       baseline_summary=_summary(baseline), baseline_results=baseline_results)
 
@@ -135,15 +156,16 @@ def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) 
     return counts
 
 
-def protocol(*, handle: StorageHandle, plans: list[FinalPlan], seeds: int) -> dict:
+def protocol(
+    *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, studies: Mapping[str, optuna.Study]
+) -> dict:
     """The facts a reader needs to reproduce the comparison (the runs' own devices and versions
-    are recorded per job, in the results)."""
+    are recorded per job, in the results); ``studies`` are the plans' tuning studies, by name."""
     from pairsearch import __version__
 
-    storage = handle.open(readonly=True)
     trials = {}
     for plan in plans:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+        study = studies[plan.study_name]
         trials[plan.study_name] = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     return {
         "data source": plans[0].data_source,
@@ -199,11 +221,58 @@ def check_writable(out_dir: Path) -> None:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None
 
 
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report shows, read once from the storage (arguments of
+    :func:`pairsearch.report.writer.write_report`)."""
+
+    results: pd.DataFrame
+    curves: pd.DataFrame
+    protocol: dict
+    studies: dict[str, TuningFacts]
+    trials: pd.DataFrame
+    recipes: RecipePair | None = None
+    recipe_summary: str | None = None
+
+
+def read_report_inputs(
+    *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, baseline: list[FinalPlan] | None = None
+) -> ReportInputs:
+    """Load each study the report needs once and read it into plain data.
+
+    Args:
+        handle: The storage, opened read-only here.
+        plans: The plans whose results are reported.
+        seeds: The first ``seeds`` final seeds of each search.
+        baseline: Plans of the same studies under the recipe they were tuned with (None: none).
+
+    Returns:
+        The :class:`ReportInputs`.
+
+    Raises:
+        PairsearchError: No final job has finished.
+    """
+    storage = handle.open(readonly=True)
+    finals = [plan.final_study_name for plan in [*plans, *(baseline or [])]]
+    loaded = load_studies(storage=storage, names=[*finals, *(plan.study_name for plan in plans)])
+    results, curves = _collect(studies=loaded, plans=plans, seeds=seeds)
+    if results.empty:
+        raise PairsearchError("no finished final jobs to report yet")
+    tuned = {plan.study_name: loaded[plan.study_name] for plan in plans}
+    named = baseline or any(plan.recipe.name != DEFAULT_RECIPE or plan.recipe.training_changes() for plan in plans)
+    return ReportInputs(
+        results=results, curves=curves, protocol=protocol(handle=handle, plans=plans, seeds=seeds, studies=tuned),
+        studies=read_studies(studies=tuned), trials=tuning_trials(studies=tuned, plans=plans),
+        recipes=_recipe_pair(studies=loaded, plans=plans, baseline=baseline, seeds=seeds) if baseline else None,
+        recipe_summary=_summary(plans) if named else None,
+    )
+
+
 def write_final_report(
     *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, out_dir: Path,
     baseline: list[FinalPlan] | None = None,
 ) -> str:
-    """Collect results, write every report file, and return the summary table in Markdown.
+    """Read the results once, write every report file, and return the summary in Markdown.
 
     Args:
         handle: The storage.
@@ -214,23 +283,14 @@ def write_final_report(
             the answer is also shown under that recipe, from whichever of its jobs have finished.
 
     Returns:
-        The summary table in Markdown.
+        The summary (summary.md) in Markdown.
     """
-    from pairsearch.report import document
-
-    storage = handle.open(readonly=True)
-    results, curves = collect_results(storage=storage, plans=plans, seeds=seeds)
-    if results.empty:
-        raise PairsearchError("no finished final jobs to report yet")
-    studies = {plan.study_name: optuna.load_study(study_name=plan.study_name, storage=storage) for plan in plans}
-    recipes = _recipe_pair(storage=storage, plans=plans, baseline=baseline, seeds=seeds) if baseline else None
-    named = baseline or any(plan.recipe.name != DEFAULT_RECIPE or plan.recipe.training_changes() for plan in plans)
+    inputs = read_report_inputs(handle=handle, plans=plans, seeds=seeds, baseline=baseline)
     try:
-        paths = document.write_report(
-            out_dir=out_dir, results=results, curves=curves,
-            protocol=protocol(handle=handle, plans=plans, seeds=seeds), studies=studies, recipes=recipes,
-            trials=tuning_trials(storage=storage, plans=plans),
-            recipe_summary=_summary(plans) if named else None,
+        paths = writer.write_report(
+            out_dir=out_dir, results=inputs.results, curves=inputs.curves, protocol=inputs.protocol,
+            studies=inputs.studies, recipes=inputs.recipes, recipe_summary=inputs.recipe_summary,
+            trials=inputs.trials,
         )
     except OSError as error:
         raise PairsearchError(f"cannot write the report to {out_dir}: {error.strerror}") from None

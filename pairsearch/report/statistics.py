@@ -8,7 +8,7 @@ value of a replicate is its mean over the final seeds it shares. With two or mor
 intervals are Student t intervals over the replicates (K − 1 degrees of freedom): they include
 the tuning luck. With one search they are t intervals over the seeds, which hold the chosen
 configurations fixed, and the report says so. Both kinds are checked by a coverage simulation
-(``tests/test_inference.py``).
+(``tests/test_statistics.py``).
 
 These are the building blocks of :mod:`pairsearch.report.stats`, which applies them to results tables.
 Values come as a :class:`pandas.Series` indexed by ``(search, seed)``.

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import optuna
 
-from pairsearch.storage import backends
 from pairsearch.defaults import STORAGE_ENV, STORAGE_URL
 from pairsearch.errors import PairsearchError
 from pairsearch.redaction import redact
+from pairsearch.storage import backends
 from pairsearch.storage.failures import describe_error
 
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"

@@ -1,0 +1,98 @@
+"""The per-arch accuracy table: in Markdown for summary.md and the terminal, and in HTML.
+
+Accuracies in percent; the caption says what the mean and its interval are over.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pairsearch.report import formatting as fmt
+from pairsearch.report.paired import runs_text
+
+
+def summary_markdown(
+    *,
+    summary: pd.DataFrame,
+    best_epoch: pd.DataFrame | None = None,
+    order: list[str] | None = None,
+    recipe_line: str = "",
+) -> str:
+    """Render the per-arch summary as a captioned Markdown table.
+
+    Args:
+        summary: The analysis's per-arch summary (:func:`pairsearch.report.stats.summarize`).
+        best_epoch: The same summary of each seed's best epoch: a last column, the earlier
+            projects' protocol, for like-for-like comparison with them.
+        order: The archs' order (:attr:`pairsearch.report.analysis.Analysis.summary_order`);
+            default the summary's (by rank).
+        recipe_line: A sentence ending the caption on the training recipe (none for the default).
+
+    Returns:
+        A caption line, a blank line and the table (test accuracy in percent), ending with a
+        newline.
+    """
+    order = order or list(summary["arch"])
+    rows = summary.set_index("arch").reindex([a for a in order if a in set(summary["arch"])])
+    rows = rows.reset_index()
+    caption = f"{accuracy_caption(summary)}{recipe_line}"
+    header = [("| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | Searches × seeds | "
+               "SD search / seed (points) |"),
+              "|:---|---:|---:|:---:|---:|---:|---:|---:|"]
+    best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
+    if best_epoch is not None:
+        caption += (" Best epoch: each seed's highest test accuracy over the epochs, mean ± std — the "
+                    "earlier projects' protocol, optimistic (the epoch is chosen on the test set), "
+                    "shown only to compare with figures published that way.")
+        header = [header[0] + " Best epoch (%) |", header[1] + "---:|"]
+    lines = []
+    for row in rows.itertuples(index=False):
+        cells = [str(row.arch).replace("|", r"\|"), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+                 fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
+                 runs_text(runs=row.n, searches=row.n_searches), f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}"]
+        if best_epoch is not None:
+            mine = best.get(row.arch)
+            cells.append(fmt.DASH if mine is None else f"{fmt.percent(mine.mean)} ± {fmt.percent(mine.std)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([caption, "", *header, *lines]) + "\n"
+
+
+def accuracy_caption(summary: pd.DataFrame) -> str:
+    """What the per-arch numbers are: runs, the mean, and what its interval is over."""
+    common = ("Test accuracy (%) after the last epoch of each search's chosen configuration, on the final "
+              "seeds (the same seeds for every arch and search). Mean: of each search's mean over its seeds; "
+              "± std over every run; median and IQM (mean of the middle 50 %) over every run; rank 1 = best "
+              "mean. SD search / seed: the variance split (one-way random effects).")
+    if (summary.get("level", pd.Series(dtype=str)) == "searches").any():
+        return common + (" 95 % CI: t interval over the searches (K − 1 degrees of freedom): it includes "
+                         "which configuration a search happened to choose.")
+    return common + (" 95 % CI: t interval over the seeds of one search per arch: it holds each arch's "
+                     "configuration fixed and excludes tuning luck ('tune --repeats' includes it).")
+
+
+def sd_points(value: float) -> str:
+    return fmt.DASH if pd.isna(value) else f"{100 * value:.2f}"
+
+
+def summary_table(*, summary: pd.DataFrame, run_counts: dict[str, int], archs: list[str]) -> str:
+    """The per-arch table of the page; an arch without a result shows its runs."""
+    by_arch = {row.arch: row for row in summary.itertuples(index=False)}
+    runs = run_counts
+    rows = []
+    for arch in archs:
+        row = by_arch.get(arch)
+        if row is None:
+            rows.append([arch, *[fmt.DASH] * 6, f"0 of {runs[arch]}"])
+            continue
+        rows.append([
+            arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+            fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
+            f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}",
+            runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
+            else f"{row.n} of {runs[arch]}",
+        ])
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)",
+               "SD search / seed (points)", "Searches × seeds"]
+    caption = fmt.note(accuracy_caption(summary) + " Searches × seeds: runs with a result (of all runs).",
+                       css_class="ps-caption")
+    return caption + fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7})

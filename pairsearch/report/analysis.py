@@ -1,0 +1,176 @@
+"""Every number and every verdict the report shows, computed once from the results.
+
+The analysis layer: plain data in (results, curves, tuning trials and
+:class:`~pairsearch.report.facts.TuningFacts` records, read once by
+:mod:`pairsearch.report.results`), an :class:`Analysis` out. The render modules only format it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pairsearch.report import budget as budgets
+from pairsearch.report import design as layout
+from pairsearch.report import recipe_stats, stats
+from pairsearch.report.facts import COMPLETE_TRIAL_COLUMNS, RecipePair, TuningFacts
+from pairsearch.report.recipe_stats import RecipeComparison
+from pairsearch.report.stats import Cell
+from pairsearch.report.verdicts import with_verdicts
+
+TUNING_COLUMNS = ["final_mean", "final_minus_best", "n_parameters", "mean_seconds"]
+CURVE_COLUMNS = ["test_accuracy", "train_accuracy", "train_loss", "digit_accuracy"]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every number the report shows, computed once from the results.
+
+    Attributes:
+        archs: The labels with results, in the report's order.
+        design: Label → its cell of the 2×2 design.
+        design_notes: Notes for the reader on the design (several studies of one arch).
+        runs: The results with a ``search`` column (0 where they had none).
+        summary: :func:`pairsearch.report.stats.summarize` of the results, by rank.
+        summary_order: The order of summary.md's rows: the labels' own registry order.
+        run_counts: Label → its runs, with a result or not.
+        best_epoch: The same summary of each seed's best epoch (None: no curves given).
+        effects: The 2×2 effects, with a ``verdict`` column.
+        versus: Each other arch − the best of the four, in report order, with a ``verdict``.
+        comparisons: The pairwise table, grouped and ordered, with a ``verdict``.
+        recipes: The default recipe's results to compare with (None: one recipe).
+        by_recipe: The answer under both recipes (None: one recipe, or no default results).
+        budget: The budget curves (None: no tuning trials given).
+        plateau: Label → the budget from which its curve stops rising.
+        budget_searches: Label → the searches its budget curve is over.
+        tuning: Per label with a tuning study: the final configuration's mean test accuracy,
+            its difference from the best validation accuracy, its parameter count and mean run time.
+        complete_trials: Every complete tuning trial, with columns ``arch`` (the label) and
+            :data:`pairsearch.report.facts.COMPLETE_TRIAL_COLUMNS`.
+        curve_means: Per recorded curve (:data:`CURVE_COLUMNS`; absent: recorded for no arch), its
+            ``mean`` and ``std`` over the runs, indexed by (arch, epoch).
+        epochs: How many distinct epochs the curves have.
+        seeds: The final seeds of the results, ascending.
+        unfinished: Runs without a test accuracy (diverged or unfinished).
+    """
+
+    archs: list[str]
+    design: dict[str, Cell]
+    design_notes: list[str]
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    summary_order: list[str]
+    run_counts: dict[str, int]
+    effects: pd.DataFrame
+    versus: pd.DataFrame
+    comparisons: pd.DataFrame
+    best_epoch: pd.DataFrame | None = None
+    recipes: RecipePair | None = None
+    by_recipe: RecipeComparison | None = None
+    budget: pd.DataFrame | None = None
+    plateau: dict[str, int] | None = None
+    budget_searches: dict[str, int] | None = None
+    tuning: pd.DataFrame | None = None
+    complete_trials: pd.DataFrame | None = None
+    curve_means: dict[str, pd.DataFrame] | None = None
+    epochs: int = 0
+    seeds: list[int] | None = None
+    unfinished: int = 0
+
+
+def analyse(
+    *, results: pd.DataFrame, curves: pd.DataFrame | None = None,
+    studies: Mapping[str, TuningFacts] | None = None, recipes: RecipePair | None = None,
+    trials: pd.DataFrame | None = None,
+) -> Analysis:
+    """Order the archs, place them in the 2×2 design and compute every table of the report.
+
+    Args:
+        results: Per-seed results (:func:`pairsearch.report.results.collect_results`).
+        curves: Per-epoch curves, for the best-epoch summary (None: none).
+        studies: Label → its tuning study's record (:func:`pairsearch.report.studies.read_studies`).
+        recipes: The default recipe's results to compare with (None: one recipe).
+        trials: The tuning trials (:func:`pairsearch.report.results.tuning_trials`), for the
+            budget curves (None: none).
+
+    Returns:
+        The :class:`Analysis`.
+    """
+    studies = studies or {}
+    arch_of = {label: study.arch or label for label, study in studies.items()}
+    archs = layout.arch_order(labels=results["arch"].astype(str), arch_of=arch_of)
+    design, notes = layout.resolve_design(labels=archs, arch_of=arch_of)
+    summary = stats.summarize(results=results)
+    has_budget = trials is not None and not trials.empty
+    budget = budgets.budget_curves(trials=trials) if has_budget else None
+    return Analysis(
+        archs=archs, design=design, design_notes=notes, runs=stats.with_search(results), summary=summary,
+        summary_order=layout.arch_order(labels=summary["arch"]),
+        run_counts={str(arch): int(n) for arch, n in results.groupby("arch").size().items()},
+        effects=with_verdicts(stats.factorial_effects(results=results, design=design)),
+        versus=with_verdicts(_versus(results=results, design=design, archs=archs)),
+        comparisons=with_verdicts(_comparisons(results=results, design=design, archs=archs, summary=summary)),
+        best_epoch=None if curves is None else stats.summarize(
+            results=stats.best_epoch_results(curves=curves, results=results)),
+        recipes=recipes,
+        by_recipe=recipes and recipe_stats.compare(pair=recipes, results=results, design=design),
+        budget=budget,
+        plateau=None if budget is None else budgets.plateau_trials(budget),
+        budget_searches=None if budget is None else {
+            str(arch): int(n) for arch, n in budget.groupby("arch")["searches"].max().items()},
+        tuning=_tuning(studies=studies, summary=summary, results=results) if studies else None,
+        complete_trials=_complete_trials(studies=studies),
+        curve_means=None if curves is None else _curve_means(curves),
+        epochs=0 if curves is None else int(curves["epoch"].nunique()),
+        seeds=[int(seed) for seed in sorted(results["seed"].unique())],
+        unfinished=int(results["test_accuracy"].isna().sum()),
+    )
+
+
+def _versus(*, results: pd.DataFrame, design: dict[str, Cell], archs: list[str]) -> pd.DataFrame:
+    """Each arch outside the design − the best of the four, in report order."""
+    versus = stats.versus_best(results=results, design=design)
+    versus = versus.set_index("arch").loc[[a for a in archs if a in set(versus["arch"])]]
+    return versus.reset_index()
+
+
+def _comparisons(
+    *, results: pd.DataFrame, design: dict[str, Cell], archs: list[str], summary: pd.DataFrame
+) -> pd.DataFrame:
+    """Every pair, grouped as :func:`pairsearch.report.design.comparison_groups` orders them."""
+    groups = layout.comparison_groups(archs=archs, design=design, summary=summary)
+    comparisons = stats.pairwise(results=results, pairs=[pair for _, pair in groups])
+    comparisons.insert(0, "group", [group for group, _ in groups])
+    return layout.sort_rest(comparisons)
+
+
+def _tuning(*, studies: Mapping[str, TuningFacts], summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Per study label: final mean, final − best validation, parameters, mean run time (NaN: none)."""
+    means = summary.set_index("arch")["mean"]
+    runs = results.groupby("arch")
+    parameters = runs["n_parameters"].first()
+    seconds = runs["seconds"].mean() if "seconds" in results else pd.Series(dtype=float)
+    rows = {}
+    for label, study in studies.items():
+        mean = means.get(label)
+        gap = None if study.best_value is None or mean is None else mean - study.best_value
+        rows[label] = [mean, gap, parameters.get(label), seconds.get(label)]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=TUNING_COLUMNS, dtype=float)
+
+
+def _complete_trials(*, studies: Mapping[str, TuningFacts]) -> pd.DataFrame:
+    """Every study's complete trials in one frame, labelled by ``arch``."""
+    frames = [study.complete.assign(arch=label) for label, study in studies.items() if not study.complete.empty]
+    columns = ["arch", *COMPLETE_TRIAL_COLUMNS]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _curve_means(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each recorded curve's mean and std over the runs, per (arch, epoch)."""
+    return {
+        column: curves.dropna(subset=[column]).groupby(["arch", "epoch"])[column].agg(["mean", "std"])
+        for column in CURVE_COLUMNS
+        if column in curves.columns and curves[column].notna().sum() > 0
+    }
