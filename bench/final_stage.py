@@ -68,7 +68,7 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     """A tuned study whose best trial is the fixed config, and its final jobs. Returns the job study."""
     import optuna
 
-    from pairsearch import final, tuning
+    from pairsearch import final_plans, tuning, tuning_setup
     from pairsearch.data.pairs import DataChoice
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
@@ -77,11 +77,11 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     spec = load_study_file(path=study_file)
     fingerprint = load_pools(source=ctx.source, data_dir=ctx.data_dir).fingerprint
     job = tuning.TuneRequest(spec=spec, study_name=STUDY, storage=StorageHandle.resolve(url=url), trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
-    study = tuning.prepare_study(request=job, fingerprint=fingerprint)
+    study = tuning_setup.prepare_study(request=job, fingerprint=fingerprint)
     params = {space.name: space.choices[0] for space in spec.space}
     distributions = {name: optuna.distributions.CategoricalDistribution([value]) for name, value in params.items()}
     study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.5))
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name=STUDY, epochs=None)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=seeds)
+    plan = final_plans.make_plan(storage=storage, study_name=STUDY, epochs=None)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=seeds)
     return plan.final_study_name

@@ -213,7 +213,7 @@ def count_round_trips(*, ctx: Context) -> dict:
 
 
 def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
-    from pairsearch import tuning
+    from pairsearch import tuning, tuning_setup
     from pairsearch.data.pairs import DataChoice
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
@@ -228,7 +228,7 @@ def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     for budget in (1, 3):
         job = tuning.TuneRequest(spec=spec, study_name="count", storage=StorageHandle.resolve(url=url), trials=budget,
                              data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
-        tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+        tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
         before = dict(counts)
         tuning.run_trials(request=job)
         seen.append({kind: counts[kind] - before[kind] for kind in counts})

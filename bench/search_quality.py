@@ -32,7 +32,7 @@ validation accuracy − its test accuracy.
 Every search is pairsearch's own tuning machinery, in one worker process with one torch
 thread: a study file written for it (``studies/ARCH.toml`` with the strategy's ``[sampler]``
 and ``[pruner]``, checked by the study-file loader), the study made by
-:func:`pairsearch.tuning.prepare_study`, trials claimed by the runtime's locked loop and
+:func:`pairsearch.tuning_setup.prepare_study`, trials claimed by the runtime's locked loop and
 trained by tune's objective (report and prune every epoch). The shipped strategy's search *is*
 :func:`pairsearch.tuning.run_trials`; the others run the same loop with an epoch budget. One
 worker per search keeps its trial sequence deterministic; searches run side by side,
@@ -455,7 +455,7 @@ def rescore(*, job: Job, candidates, pools) -> dict:
 
 
 def trial_params(job: Job, trial) -> dict:
-    """A trial's full params, as the final stage resolves them (``final.make_plan``)."""
+    """A trial's full params, as the final stage resolves them (``final_plans.make_plan``)."""
     from pairsearch.training.models import resolve_params
 
     return resolve_params(arch=job.arch, overrides={**job.spec().fixed, **trial.params})

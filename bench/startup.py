@@ -32,7 +32,7 @@ STAGES = ("entry", "pools_loaded", "study_loaded", "trial_started", "model_built
 
 
 def run(*, ctx: Context) -> dict:
-    from pairsearch import tuning
+    from pairsearch import tuning, tuning_setup
     from pairsearch.data.pairs import DataChoice
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
@@ -48,7 +48,7 @@ def run(*, ctx: Context) -> dict:
         torch_walls.append(ended)
         job = tuning.TuneRequest(spec=spec, study_name="startup", storage=StorageHandle.resolve(url=ctx.sqlite_url(f"startup-{repeat}")),
                              trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
-        tuning.prepare_study(request=job, fingerprint=fingerprint)
+        tuning_setup.prepare_study(request=job, fingerprint=fingerprint)
         probes.append(time_worker_start(job=job, out=ctx.path(f"startup-{repeat}.json")))
     first_step = median(p["first_step"] for p in probes)
     torch_import = median(torch_seconds)

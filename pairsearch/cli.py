@@ -1,22 +1,22 @@
-"""The ``pairsearch`` command line: parse, call one stage's entry function, print, map errors to exit 2.
+"""The ``pairsearch`` commands: parse, call one stage's entry function, print the outcome.
 
-Every option is checked at the boundary (:mod:`pairsearch.inputs`) before a stage starts.
-Heavy imports (torch, optuna) happen inside the commands so ``--help`` stays instant.
+Every option is defined in :mod:`pairsearch.options` and checked at the boundary
+(:mod:`pairsearch.inputs`) before a stage starts; :mod:`pairsearch.__main__` runs the commands
+and maps every error to its exit code. Heavy imports (torch, optuna) happen inside the commands
+so ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer._click.exceptions import NoArgsIsHelpError
-from typer.exceptions import Abort, Exit, TyperException
+from typer.exceptions import Exit
 
 from pairsearch import defaults
-from pairsearch.errors import PairsearchError, error_line
+from pairsearch import options as o
+from pairsearch.version import version_text
 
 app = typer.Typer(
     name="pairsearch",
@@ -27,19 +27,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect or fetch the MNIST data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-
-DataDir = Annotated[
-    Path, typer.Option(envvar=defaults.DATA_DIR_ENV, help="Where MNIST files and pool caches live.")
-]
-Dataset = Annotated[str, typer.Option(help="auto (mnist if its files exist, else mnist5k), mnist or mnist5k.")]
-Device = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
-Threads = Annotated[int, typer.Option(min=1, max=1024, help="Torch threads per process.")]
-Workers = Annotated[str, typer.Option(help="Local worker processes: a number, or auto (one per core).")]
-Quiet = Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")]
-Storage = Annotated[
-    str | None,
-    typer.Option(help=f"Optuna storage URL [default: ${defaults.STORAGE_ENV} or {defaults.STORAGE_URL}]."),
-]
 
 
 def say(message: str) -> None:
@@ -56,8 +43,7 @@ def show(message: str) -> None:
 
 @app.command()
 def archs(
-    design: Annotated[bool, typer.Option(
-        help="Only the names of the archs of the 2×2 design (weights shared/separate × auxiliary loss or not).")] = False,
+    design: o.DesignOnly = False,
 ) -> None:
     """List every architecture: name, description, default params."""
     from pairsearch.training.models import ARCHS
@@ -72,18 +58,15 @@ def archs(
 
 @app.command()
 def train(
-    arch: Annotated[str, typer.Option(help="Architecture (see 'pairsearch archs').")],
-    epochs: Annotated[int, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Epochs to train.")] = 10,
-    seed: Annotated[int, typer.Option(
-        min=0, max=defaults.MAX_SEED, help="Draws the training and test pairs and the initial weights.")] = 0,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a param: --set lr=0.002 (repeatable).")
-    ] = None,
-    dataset: Dataset = "auto",
-    data_dir: DataDir = defaults.DATA_DIR,
-    device: Device = "auto",
-    threads: Threads = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of lines.")] = False,
+    arch: o.TrainArch,
+    epochs: o.TrainEpochs = 10,
+    seed: o.TrainSeed = 0,
+    set_: o.SetParams = None,
+    dataset: o.Dataset = "auto",
+    data_dir: o.DataDir = defaults.DATA_DIR,
+    device: o.Device = "auto",
+    threads: o.Threads = 1,
+    as_json: o.AsJson = False,
 ) -> None:
     """Train one run on the final protocol (training pairs → test pairs) and print test accuracy."""
     from pairsearch import inputs
@@ -126,28 +109,22 @@ def format_epoch(*, record, epochs: int) -> str:
 
 @app.command()
 def tune(
-    arch: Annotated[str, typer.Option(help="Architecture to tune (see 'pairsearch archs').")],
-    trials: Annotated[int, typer.Option(min=1, max=1_000_000, help="Study-wide budget of finished trials.")],
-    repeats: Annotated[int, typer.Option(
-        min=1, max=100,
-        help="Independent searches, each its own study (NAME, NAME.search1, …) with its own budget, sampler "
-             "stream and tuning seed; a larger number later adds searches.")] = 1,
-    study: Annotated[str | None, typer.Option(help="Study name (of search 0) [default: the arch name].")] = None,
-    study_file: Annotated[Path | None, typer.Option(help="Study TOML [default: studies/ARCH.toml].")] = None,
-    storage: Storage = None,
-    workers: Workers = "auto",
-    epochs: Annotated[int | None, typer.Option(min=1, max=defaults.MAX_EPOCHS, help="Override the study file's epochs.")] = None,
-    pruner: Annotated[str | None, typer.Option(help="Override the pruner: median, hyperband, successive_halving or none.")] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Stop starting trials after this many seconds.")] = None,
-    recipe: Annotated[str | None, typer.Option(
-        help="Training recipe of every trial: a name in recipes/ (course, strong) or a TOML file; its epochs "
-             "replace the study file's unless --epochs is given; final-report then trains under it "
-             "[default: the course's training].")] = None,
-    dataset: Dataset = "auto",
-    data_dir: DataDir = defaults.DATA_DIR,
-    device: Device = "auto",
-    threads: Threads = 1,
-    quiet: Quiet = False,
+    arch: o.TuneArch,
+    trials: o.Trials,
+    repeats: o.Repeats = 1,
+    study: o.StudyName = None,
+    study_file: o.StudyFile = None,
+    storage: o.Storage = None,
+    workers: o.Workers = "auto",
+    epochs: o.TuneEpochs = None,
+    pruner: o.Pruner = None,
+    timeout: o.Timeout = None,
+    recipe: o.TuneRecipe = None,
+    dataset: o.Dataset = "auto",
+    data_dir: o.DataDir = defaults.DATA_DIR,
+    device: o.Device = "auto",
+    threads: o.Threads = 1,
+    quiet: o.Quiet = False,
 ) -> None:
     """Run pruned trials until the study-wide budget of finished trials is spent."""
     from pairsearch import inputs, progress, tuning
@@ -193,29 +170,17 @@ def end_on_worker_exits(exits, *, unit: str) -> None:
 
 @app.command("final-report")
 def final_report(
-    arch: Annotated[
-        list[str] | None, typer.Option(
-            help="Study to report, with all its searches (repeatable) [default: every tuned study].")
-    ] = None,
-    seeds: Annotated[int | None, typer.Option(
-        min=2, max=1000,
-        help="Final seeds per search (1000…999+N), the same for every arch and search [default: 15 runs per "
-             "arch spread over its searches, at least 3 a search: 15 for one search, 3 each for 5].")] = None,
-    epochs: Annotated[int | None, typer.Option(
-        min=1, max=defaults.MAX_EPOCHS,
-        help="Epochs of every final run [default: the recipe's; without --recipe, each study's tuning epochs].")] = None,
-    workers: Workers = "auto",
-    storage: Storage = None,
-    out: Annotated[str | None, typer.Option(
-        metavar="DIR", help=f"Folder for the report's files [default: {defaults.REPORTS_DIR}/<UTC timestamp>/].")] = None,
-    recipe: Annotated[str | None, typer.Option(
-        help="Training recipe: a name in recipes/ (course, strong) or a TOML file; --epochs overrides its "
-             f"epochs; the report also answers under the studies' own recipe [default: the recipe the studies "
-             f"were tuned with: {defaults.DEFAULT_RECIPE} unless tune --recipe said otherwise].")] = None,
-    data_dir: DataDir = defaults.DATA_DIR,
-    device: Device = "auto",
-    threads: Threads = 1,
-    quiet: Quiet = False,
+    arch: o.ReportStudies = None,
+    seeds: o.FinalSeeds = None,
+    epochs: o.FinalEpochs = None,
+    workers: o.Workers = "auto",
+    storage: o.Storage = None,
+    out: o.OutDir = None,
+    recipe: o.FinalRecipe = None,
+    data_dir: o.DataDir = defaults.DATA_DIR,
+    device: o.Device = "auto",
+    threads: o.Threads = 1,
+    quiet: o.Quiet = False,
 ) -> None:
     """Retrain each study's best config over paired seeds and write the comparison report."""
     from pairsearch import final, inputs, progress
@@ -237,11 +202,11 @@ def final_report(
 
 @app.command("final-run")
 def final_run(
-    storage: Storage = None,
-    workers: Workers = "auto",
-    data_dir: DataDir = defaults.DATA_DIR,
-    device: Device = "auto",
-    threads: Threads = 1,
+    storage: o.Storage = None,
+    workers: o.Workers = "auto",
+    data_dir: o.DataDir = defaults.DATA_DIR,
+    device: o.Device = "auto",
+    threads: o.Threads = 1,
 ) -> None:
     """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
     from pairsearch import final, inputs
@@ -258,7 +223,7 @@ def final_run(
 
 
 @app.command()
-def status(storage: Storage = None) -> None:
+def status(storage: o.Storage = None) -> None:
     """A table of every study in the storage: counts, best validation accuracy, best params."""
     from pairsearch import inputs, progress
 
@@ -267,9 +232,9 @@ def status(storage: Storage = None) -> None:
 
 @app.command()
 def dashboard(
-    storage: Storage = None,
-    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to serve the dashboard on.")] = 8080,
+    storage: o.Storage = None,
+    host: o.Host = "127.0.0.1",
+    port: o.DashboardPort = 8080,
 ) -> None:
     """Serve optuna-dashboard on the same storage."""
     from pairsearch import dashboard as dashboard_module
@@ -280,9 +245,9 @@ def dashboard(
 
 @app.command("storage-proxy")
 def storage_proxy(
-    storage: Storage = None,
-    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port for the gRPC proxy.")] = 13000,
+    storage: o.Storage = None,
+    host: o.Host = "127.0.0.1",
+    port: o.ProxyPort = 13000,
 ) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
     from pairsearch import dashboard as dashboard_module
@@ -293,7 +258,7 @@ def storage_proxy(
 
 
 @data_app.command("info")
-def data_info(dataset: Dataset = "auto", data_dir: DataDir = defaults.DATA_DIR) -> None:
+def data_info(dataset: o.Dataset = "auto", data_dir: o.DataDir = defaults.DATA_DIR) -> None:
     """Print the data source, pool sizes, class counts, fingerprint and cache path."""
     from pairsearch import inputs
 
@@ -306,49 +271,11 @@ def data_info(dataset: Dataset = "auto", data_dir: DataDir = defaults.DATA_DIR) 
 
 
 @data_app.command("download")
-def data_download(data_dir: DataDir = defaults.DATA_DIR) -> None:
+def data_download(data_dir: o.DataDir = defaults.DATA_DIR) -> None:
     """Download full MNIST with torchvision (needs internet)."""
     from pairsearch.data import sources
 
     print(f"MNIST files are under {sources.download_mnist(data_dir=data_dir)}")
-
-
-def fail(message: str) -> None:
-    """The one way a user error ends: one line on stderr, exit code 2."""
-    print(error_line(message), file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def version_text() -> str:
-    """``pairsearch 0.1.0`` and, in a git checkout, the commit it runs (``(commit a69019a)``)."""
-    from pairsearch import __version__
-
-    commit = git_commit(Path(__file__).resolve().parent.parent)
-    return f"pairsearch {__version__}" + (f" (commit {commit})" if commit else "")
-
-
-def git_commit(root: Path) -> str | None:
-    """The commit checked out at ``root``, read from ``.git`` (no subprocess); None outside a checkout."""
-    git = root / ".git"
-    if git.is_file():  # a worktree: "gitdir: PATH"
-        git = Path(git.read_text(encoding="utf-8").removeprefix("gitdir:").strip())
-    try:
-        head = (git / "HEAD").read_text(encoding="utf-8").strip()
-        if not head.startswith("ref: "):
-            return head[:7]
-        ref = head.removeprefix("ref: ")
-        common = Path((git / "commondir").read_text(encoding="utf-8").strip()) if (git / "commondir").exists() else None
-        for folder in filter(None, (git, common and (git / common))):
-            if (folder / ref).is_file():
-                return (folder / ref).read_text(encoding="utf-8").strip()[:7]
-            packed = folder / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text(encoding="utf-8").splitlines():
-                    if line.endswith(f" {ref}"):
-                        return line[:7]
-    except OSError:
-        return None
-    return None
 
 
 def show_version(value: bool) -> None:
@@ -366,35 +293,3 @@ def before_every_command(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress display says what matters
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    try:
-        code = app(args=argv, prog_name="pairsearch", standalone_mode=False)
-    except PairsearchError as error:
-        fail(str(error))
-    except NoArgsIsHelpError as error:  # a bare command: its help, which is what was asked for
-        print(str(error))
-        sys.exit(0)
-    except TyperException as error:  # usage errors: unknown option, bad value, missing option
-        message = error.format_message().strip()
-        context = getattr(error, "ctx", None)
-        if not message and context is not None:  # a group called without a command: typer showed its help
-            sys.exit(0)
-        fail(message.splitlines()[0])
-    except (Abort, KeyboardInterrupt):
-        print("pairsearch: interrupted: running work was failed and re-queued; run the same command to continue",
-              file=sys.stderr)
-        sys.exit(130)
-    except Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except Exception as error:
-        # A storage that refuses a write (a read-only database file) or goes away while this
-        # process itself uses it (workers ride outages out; this is the one-shot parent).
-        from pairsearch.storage.failures import describe_error, is_storage_failure
-
-        if not is_storage_failure(error):
-            raise
-        fail(f"the storage failed: {describe_error(error)}")
-    sys.exit(code if isinstance(code, int) else 0)

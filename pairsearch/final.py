@@ -18,39 +18,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import FinalPlan, job_recipe_name, job_state, plan_trials, tuning_studies
-from pairsearch.records import (
-    FinalJob,
-    FinalStudy,
-    enqueue_job,
-    final_job,
-    final_study,
-    is_final_study,
-    is_labelled,
-    label_study,
-    tuned_study,
+from pairsearch.final_plans import (
+    check_local_data,
+    check_seeds_apart,
+    ensure_jobs,
+    make_plan,
+    missing_seeds,
+    searches_of,
 )
+from pairsearch.jobs import FinalPlan, job_state
 from pairsearch.report.results import (
     check_writable,
     default_report_dir,
     job_counts,
     write_final_report,
 )
-from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
+from pairsearch.searches import default_seeds_per_search
 from pairsearch.storage.failures import NoOptunaSchema
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.recipes import Recipe
 from pairsearch.workers.final_worker import JobWorker, final_study_names, run_job_worker
-from pairsearch.workers.runtime import (
-    label_objective,
-    own_study,
-)
 from pairsearch.workers.supervisor import Display, WorkerExits, run_workers
-
-JOB_VALUE_LABEL = "test accuracy"
 
 
 @dataclass(frozen=True)
@@ -254,141 +244,3 @@ def _work_left(*, storage, plans: list[FinalPlan], seeds: int) -> bool:
 def _unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
     counts = job_counts(storage=storage, plans=plans)
     return {label: total - done for label, (done, total) in counts.items() if done < total}
-
-
-# --- plans and jobs --------------------------------------------------------------------------
-
-
-def searches_of(*, storage, groups: tuple[str, ...]) -> list[str]:
-    """The tuning studies of ``groups`` — each group's searches, search 0 first — or of every
-    tuned study in the storage when none is named."""
-    names = [summary.study_name for summary in tuning_studies(storage=storage)]
-    if not groups:
-        return names
-    chosen = []
-    for group in groups:
-        members = sorted((split_search_name(name)[1], name) for name in names if split_search_name(name)[0] == group)
-        chosen.extend(name for _, name in members)
-        if not members:
-            chosen.append(group)  # make_plan says why it is not a tuned study
-    return chosen
-
-
-def check_seeds_apart(*, plans: list[FinalPlan], seeds: int) -> None:
-    """Refuse a final seed that is a tuning seed: that run would re-use the draws that chose its config."""
-    final = set(final_seeds(seeds))
-    for plan in plans:
-        if plan.tuning_seed in final:
-            raise PairsearchError(
-                f"{plan.study_name} was tuned with seed {plan.tuning_seed}, one of the final seeds "
-                f"{min(final)}…{max(final)}: its final runs would re-use the draws that chose its configuration; "
-                "give its study file a seed outside the final seeds and tune anew, or fewer --seeds")
-
-
-def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:
-    """The plan for one tuned study: its best complete trial's params, under ``recipe``.
-
-    Args:
-        storage: The opened storage.
-        study_name: The tuned study.
-        epochs: ``--epochs``: overrides the recipe's (None: the recipe's).
-        recipe: ``--recipe`` (None: the recipe the study was tuned with — the course's training
-            at the study's epochs, for every study made before tuning took recipes).
-    """
-    from pairsearch.training.models import resolve_params
-
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise PairsearchError(f"no study {study_name!r} in this storage; see 'pairsearch status'") from None
-    if not is_labelled(study):
-        raise PairsearchError(f"study {study_name!r} was not made by pairsearch tune")
-    if is_final_study(study):
-        raise PairsearchError(
-            f"study {study_name!r} holds final-report jobs; name its tuning study "
-            f"{final_study(study, study_name=study_name).tuning_study!r} instead"
-        )
-    tuned = tuned_study(study, study_name=study_name)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        raise PairsearchError(f"study {study_name!r} has no complete trial yet; tune it first")
-    best = max(complete, key=lambda trial: trial.value)
-    params = resolve_params(arch=tuned.arch, overrides={**tuned.spec_table.get("fixed", {}), **best.params})
-    recipe = recipe or tuned.training_recipe
-    return FinalPlan(
-        study_name=study_name, arch=tuned.arch, params=params, epochs=epochs or recipe.epochs,
-        data_source=tuned.data_source, data_fingerprint=tuned.data_fingerprint,
-        best_trial=best.number, recipe=recipe, group=tuned.group, search=tuned.search,
-        tuning_seed=tuned.tuning_seed,
-    )
-
-
-def check_local_data(*, plan: FinalPlan, data_dir: Path) -> None:
-    """The local data must be the study's, or the comparison would not be the one tuned for."""
-    from pairsearch.data.pairs import DataChoice
-
-    pools = DataChoice(source=plan.data_source, data_dir=data_dir).load()
-    if pools.fingerprint != plan.data_fingerprint:
-        raise PairsearchError(
-            f"{plan.study_name} was tuned on {plan.data_source} {plan.data_fingerprint}, "
-            f"but the data here is {pools.fingerprint}"
-        )
-
-
-def ensure_jobs(*, handle: StorageHandle, plan: FinalPlan, seeds: int) -> tuple[int, list[str]]:
-    """Enqueue the missing seeds of ``plan`` (idempotent). Returns (jobs added, notes for the user)."""
-    storage = handle.open()
-    notes = []
-    with handle.lock(study_name=plan.final_study_name):
-        study = own_study(
-            storage=storage, study_name=plan.final_study_name,
-            label=lambda new: _label_final_study(study=new, plan=plan),
-            refusal=f"study {plan.final_study_name!r} in {handle.redacted} was not made by pairsearch; "
-                    "final-report keeps its jobs under that name: rename or delete that study",
-            locked=handle.has_lock,
-        )
-        # Earlier jobs of this recipe: jobs of another recipe are no earlier configuration.
-        earlier = [job for t in study.get_trials(deepcopy=False) if job_recipe_name(t) == plan.recipe.name
-                   and (job := final_job(t)) is not None]
-        if earlier and plan.config_hash not in {job.config_hash for job in earlier}:  # say it once
-            notes.append(
-                f"{plan.study_name}: {_what_changed(earlier=earlier[-1], now=plan.job(seed=final_seeds(1)[0]))} since earlier final "
-                f"jobs of recipe {plan.recipe.name} were made; making new jobs, the old results are kept but not used"
-            )
-        missing = missing_seeds(storage=storage, plan=plan, seeds=seeds)
-        for seed in missing:
-            # The seed as the trial's one param: optuna-dashboard has something to plot and rank.
-            enqueue_job(study, job=plan.job(seed=seed))
-    return len(missing), notes
-
-
-def _what_changed(*, earlier: FinalJob, now: FinalJob) -> str:
-    """What differs between an earlier job's configuration and this plan's, in words."""
-    changes = []
-    if earlier.best_trial != now.best_trial:
-        changes.append(f"its best trial (#{earlier.best_trial}, now #{now.best_trial})")
-    elif earlier.params != now.params:
-        changes.append("its best trial's params")
-    if earlier.epochs != now.epochs:
-        changes.append(f"the epochs ({earlier.epochs}, now {now.epochs})")
-    before, after = earlier.training_recipe, now.training_recipe
-    if not before.trains_like(after):
-        changes.append(f"what recipe {after.name} trains ({before.augmentation()}, now {after.augmentation()})")
-    if earlier.data_fingerprint != now.data_fingerprint:
-        changes.append("the data")
-    return (" and ".join(changes) or "its configuration") + " changed"
-
-
-def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:
-    """The first ``seeds`` final seeds of ``plan`` that have no job yet (finished or queued)."""
-    try:
-        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-    except KeyError:
-        return final_seeds(seeds)
-    have = {final_job(t).seed for t in plan_trials(study=study, plan=plan) if job_state(t) != "lost"}
-    return [seed for seed in final_seeds(seeds) if seed not in have]
-
-
-def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
-    label_objective(study=study, name=JOB_VALUE_LABEL)
-    label_study(study, record=FinalStudy(arch=plan.arch, tuning_study=plan.study_name))

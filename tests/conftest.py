@@ -196,12 +196,12 @@ def _restore_torch_threads():
 
 
 def main_in_process(args: list[str], *, capsys) -> tuple[int, str, str]:
-    """``pairsearch ARGS`` through ``cli.main`` in this process: (exit code, stdout, stderr).
+    """``pairsearch ARGS`` through ``pairsearch.__main__.main`` in this process: (exit code, stdout, stderr).
 
     A subprocess per case would cost ~2 s of ``import torch`` each; ``main`` is exactly what
     the console script runs (the torch thread count it sets is restored after the test).
     """
-    from pairsearch.cli import main
+    from pairsearch.__main__ import main
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exited:

@@ -39,14 +39,15 @@ def imported_modules(module: str) -> set[str]:
 LAYERS = [
     {"__main__"},
     {"cli"},
-    {"inputs", "progress", "dashboard"},                # the boundary and what the user sees
+    {"inputs", "options", "progress", "dashboard"},     # the boundary and what the user sees
     {"tuning", "final"},                                # the two stages
+    {"tuning_setup", "final_plans"},                    # each stage's study work before workers start
     {"workers", "report", "samplers"},                  # what the stages run on
     {"jobs", "studyspec"},                              # stored jobs queried; the study file
     {"records"},                                        # what the storage holds, typed
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage
-    {"tomlfile"},                                       # a TOML file read safely
+    {"tomlfile", "version"},                            # a TOML file read safely; which code runs
     {"defaults", "errors"},                             # limits and defaults; the one error type
     {"redaction"},                                      # passwords out of any text
 ]
@@ -87,7 +88,8 @@ def test_the_import_graph_has_no_cycle():
         visit(module, ())
 
 
-@pytest.mark.parametrize(("module", "sibling"), [("final", "tuning"), ("tuning", "final")])
+@pytest.mark.parametrize(("module", "sibling"), [("final", "tuning"), ("tuning", "final"),
+                                                ("final_plans", "tuning_setup"), ("tuning_setup", "final_plans")])
 def test_the_two_stages_do_not_import_each_other(module, sibling):
     assert sibling not in imported_modules(module)
 
@@ -95,7 +97,7 @@ def test_the_two_stages_do_not_import_each_other(module, sibling):
 # Each wing's door: the modules of a subpackage that the rest of the package may import.
 WING_DOORS = {
     "storage": {"storage.handle", "storage.failures", "storage.heartbeats", "storage.proxy"},
-    "workers": {"workers.runtime", "workers.supervisor", "workers.final_worker"},
+    "workers": {"workers.runtime", "workers.supervisor", "workers.final_worker", "workers.interrupts"},
     "report": {"report.results"},
     "training": {"training.loop", "training.models", "training.params", "training.recipes", "training.augment"},
     "data": {"data.pairs", "data.sources"},
@@ -214,7 +216,7 @@ def test_the_analysis_never_calls_back_into_the_render(module):
 
 MAX_LINES = 300
 # Modules still over MAX_LINES: debts being paid, that may only shrink.
-OVER_MAX_LINES = {"cli", "final", "tuning", "storage.backends", "workers.runtime"}
+OVER_MAX_LINES = {"storage.backends"}
 
 
 def test_no_module_is_over_300_lines():

@@ -3,7 +3,7 @@
 Every row must end the same way: exactly one line on stderr (``pairsearch: error: …``), exit
 code 2, no traceback, nothing on stdout, and every storage file that existed before the
 command byte-for-byte as it was (no file appears either). Most rows run through
-:func:`pairsearch.cli.main` in this process (a process per row would cost ~2 s of ``import
+:func:`pairsearch.__main__.main` in this process (a process per row would cost ~2 s of ``import
 torch`` each); ``SUBPROCESS_ROWS`` also run as real processes. No row may reach the point of
 starting workers: the fixture makes that a test failure.
 """
@@ -27,7 +27,7 @@ from conftest import main_in_process as run_main
 from mnist_files import idx_bytes
 from pg_cluster import running_cluster, unavailable_reason
 
-from pairsearch import final, tuning
+from pairsearch import final, tuning, tuning_setup
 from pairsearch.data.idx import IDX_FILES
 from pairsearch.data.pairs import DataChoice
 from pairsearch.storage.handle import StorageHandle
@@ -307,7 +307,7 @@ def world(tmp_path_factory, data_dir, pools):
     db, journal = storage_dir / "p.db", storage_dir / "j.log"
     for url in (f"sqlite:///{db}", f"journal:{journal}"):
         job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=data_dir))
-        study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+        study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
         distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                          "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
         for channels, value in ((4, 0.61), (8, 0.66)):

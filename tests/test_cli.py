@@ -56,8 +56,8 @@ def runs(data_dir):
 
 @pytest.fixture
 def main_in_process(data_dir, monkeypatch, capsys):
-    """``pairsearch ARGS`` through :func:`pairsearch.cli.main`: (exit code, stdout, stderr)."""
-    from pairsearch.cli import main
+    """``pairsearch ARGS`` through :func:`pairsearch.__main__.main`: (exit code, stdout, stderr)."""
+    from pairsearch.__main__ import main
 
     for key in [key for key in os.environ if key.startswith("PAIRSEARCH_")]:
         monkeypatch.delenv(key)

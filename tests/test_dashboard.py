@@ -17,7 +17,7 @@ import optuna
 import pytest
 from conftest import REPO, cli_env, free_port, run_cli, storage_digest, write_tiny_study
 
-from pairsearch import tuning
+from pairsearch import tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
@@ -43,7 +43,7 @@ def tiny_db(tmp_path, pools) -> str:
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
     job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
-    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for channels, curve in ((4, {1: 0.6, 2: 0.7}), (8, {1: 0.65, 2: 0.75})):
         study.add_trial(optuna.trial.create_trial(
@@ -133,13 +133,13 @@ def test_every_study_of_a_report_storage_answers_200_and_reading_changes_nothing
     from test_final import run_final_jobs
     from test_final import tune as tune_in_process
 
-    from pairsearch import final
+    from pairsearch import final_plans
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=3, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     db = tmp_path / "p.db"
     with sqlite3.connect(db) as connection:  # a settled, one-file storage, as a user leaves it

@@ -23,7 +23,7 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, jobs, searches, studyspec, tuning
+from pairsearch import final, final_plans, jobs, searches, studyspec, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, final_split
 from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
@@ -57,7 +57,7 @@ def tune(
         spec=spec, study_name=study_name or arch, storage=StorageHandle.resolve(url=url), trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
         recipe=recipe,
     )
-    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     tuning.run_trials(request=job)
     return optuna.load_study(study_name=job.study_name, storage=StorageHandle.resolve(url=url).open())
 
@@ -108,20 +108,20 @@ def test_ensure_jobs_is_idempotent_and_tops_up_when_seeds_grow(tmp_path, data_di
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=2)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=2)
 
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (3, [])
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (0, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (3, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3) == (0, [])
     trials = final_trials(url=url, plan=plan)
     assert seeds_of(trials, config_hash=plan.config_hash) == {1000: 1, 1001: 1, 1002: 1}
     assert {t.state for t in trials} == {TrialState.WAITING}
 
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=5) == (2, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=5) == (2, [])
     assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {
         s: 1 for s in searches.final_seeds(5)}
 
     # Fewer seeds later removes nothing and adds nothing.
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2) == (0, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2) == (0, [])
     assert len(final_trials(url=url, plan=plan)) == 5
 
 
@@ -129,13 +129,13 @@ def test_job_attributes_describe_the_job(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=3)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=3)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
 
     final_study = optuna.load_study(study_name="base.final", storage=storage)
     assert final_study.user_attrs["kind"] == "final"
     assert final_study.user_attrs["tuning_study"] == "base"
-    assert final.searches_of(storage=storage, groups=()) == ["base"]  # not base.final
+    assert final_plans.searches_of(storage=storage, groups=()) == ["base"]  # not base.final
     assert sorted(t.user_attrs["seed"] for t in final_study.trials) == searches.final_seeds(2)
     for trial in final_study.trials:
         attrs = trial.user_attrs
@@ -151,13 +151,13 @@ def test_job_attributes_describe_the_job(tmp_path, data_dir):
 def test_ensure_jobs_from_concurrent_threads_makes_each_job_once(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
     callers = 4
     barrier = threading.Barrier(callers)
 
     def enqueue(_: int) -> int:
         barrier.wait()
-        return final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0]
+        return final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0]
 
     with ThreadPoolExecutor(callers) as pool:  # the .final study does not exist yet either
         added = list(pool.map(enqueue, range(callers)))
@@ -174,9 +174,9 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
     for arch in ("base", "digits"):
         tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=3)
     storage = StorageHandle.resolve(url=url).open()
-    plans = [final.make_plan(storage=storage, study_name=arch, epochs=2) for arch in ("base", "digits")]
+    plans = [final_plans.make_plan(storage=storage, study_name=arch, epochs=2) for arch in ("base", "digits")]
     for plan in plans:
-        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
+        final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
     run_final_jobs(url=url, data_dir=data_dir, plans=plans)
     results, curves = collect_results(storage=storage, plans=plans)
 
@@ -231,8 +231,8 @@ def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
 
     out = tmp_path / "report"
@@ -247,10 +247,10 @@ def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
     other = tune(url=url, data_dir=data_dir, directory=tmp_path, study_name="base_again", trials=1)
     add_better_trial(other)  # a different best config from the first study's
     storage = StorageHandle.resolve(url=url).open()
-    plans = [final.make_plan(storage=storage, study_name=name, epochs=1) for name in ("base", "base_again")]
+    plans = [final_plans.make_plan(storage=storage, study_name=name, epochs=1) for name in ("base", "base_again")]
     assert plans[0].config_hash != plans[1].config_hash
     for plan in plans:
-        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+        final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=plans)
 
     results, _ = collect_results(storage=storage, plans=plans)
@@ -267,16 +267,16 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
     storage = StorageHandle.resolve(url=url).open()
-    old = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
+    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[old])
 
     better = add_better_trial(tuned)
-    new = final.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
     assert new.best_trial == better.number
     assert new.params == expected_params(arch="base", trial=better)
     assert new.config_hash != old.config_hash
-    added, notes = final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2)
+    added, notes = final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2)
     assert added == 2
     assert len(notes) == 1 and f"#{better.number}" in notes[0] and "changed" in notes[0]
     run_final_jobs(url=url, data_dir=data_dir, plans=[new])
@@ -295,9 +295,9 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
     assert set(results["test_accuracy"]) == new_values
 
     # Said once: a later run with nothing new to make neither repeats it nor makes jobs.
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2) == (0, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=new, seeds=2) == (0, [])
     # Back to the old best: its finished jobs count again.
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)[0] == 0
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)[0] == 0
 
 
 # --- a rerun trains nothing ---------------------------------------------------------------------
@@ -307,8 +307,8 @@ def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
@@ -343,13 +343,13 @@ def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
-    course = final.make_plan(storage=storage, study_name="base", epochs=None)
-    shifted = final.make_plan(storage=storage, study_name="base", epochs=None, recipe=SHIFTED)
+    course = final_plans.make_plan(storage=storage, study_name="base", epochs=None)
+    shifted = final_plans.make_plan(storage=storage, study_name="base", epochs=None, recipe=SHIFTED)
     assert (course.epochs, shifted.epochs) == (1, 1) and course.config_hash != shifted.config_hash
 
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=course, seeds=2) == (2, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=course, seeds=2) == (2, [])
     # Another recipe's jobs are new, and no "best trial changed" note: they are no earlier config.
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=shifted, seeds=2) == (2, [])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=shifted, seeds=2) == (2, [])
     run_final_jobs(url=url, data_dir=data_dir, plans=[course, shifted])
 
     trials = final_trials(url=url, plan=course)
@@ -369,19 +369,19 @@ def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir
             assert [(r.train_loss, r.eval_accuracy) for r in again.history] == stored
     assert histories(by_recipe["course"]) != histories(by_recipe["shifted"])
     # The same name for another training: new jobs, and the note says what changed.
-    wider = final.make_plan(storage=storage, study_name="base", epochs=None,
+    wider = final_plans.make_plan(storage=storage, study_name="base", epochs=None,
                             recipe=dataclasses.replace(SHIFTED, max_shift=2))
     note = ("base: what recipe shifted trains (training images shifted by up to 1 px, now training images shifted "
             "by up to 2 px) changed since earlier final jobs of recipe shifted were made; making new jobs, the old "
             "results are kept but not used")
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=wider, seeds=1) == (1, [note])
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=wider, seeds=1) == (1, [note])
 
 
 def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
-    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=None)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=None)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
     study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
     seed = searches.final_seeds(2)[1]  # the second final seed, which ensure_jobs(seeds=1) did not queue
     legacy = {key: value for key, value in plan.job(seed=seed).to_attrs().items() if key != "recipe"}
@@ -394,7 +394,7 @@ def test_a_job_queued_before_recipes_runs_as_a_course_job(tmp_path, data_dir):
     pools = load_pools(source="mnist5k", data_dir=data_dir)
     plain = train_run(arch="base", params=plan.params, split=final_split(pools=pools, seed=seed), epochs=1, seed=seed)
     assert histories(trials[1:]) == {seed: [(r.train_loss, r.eval_accuracy) for r in plain.history]}
-    assert final.missing_seeds(storage=StorageHandle.resolve(url=url).open(), plan=plan, seeds=2) == []
+    assert final_plans.missing_seeds(storage=StorageHandle.resolve(url=url).open(), plan=plan, seeds=2) == []
 
 
 def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_dir):
@@ -403,9 +403,9 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
     for arch in design:
         tune(url=url, data_dir=data_dir, directory=tmp_path, arch=arch, trials=1, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
-    defaults = [final.make_plan(storage=storage, study_name=arch, epochs=None) for arch in design]
+    defaults = [final_plans.make_plan(storage=storage, study_name=arch, epochs=None) for arch in design]
     for plan in defaults:  # what a plain final-report --seeds 2 trains
-        final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+        final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=defaults)
     recipe = tmp_path / "shifted.toml"
     recipe.write_text(SHIFTED_RECIPE)
@@ -500,15 +500,15 @@ def test_a_final_seed_that_is_a_tuning_seed_is_refused_in_one_line():
     course = Recipe(name="course", epochs=10)
     apart = [dataclasses.replace(_plan("base", course), tuning_seed=0),
              dataclasses.replace(_plan("sep", course), tuning_seed=2**20 + 5)]
-    final.check_seeds_apart(plans=apart, seeds=15)  # the study files' seed 0 and a derived seed
+    final_plans.check_seeds_apart(plans=apart, seeds=15)  # the study files' seed 0 and a derived seed
     clash = dataclasses.replace(_plan("sep", course), tuning_seed=searches.final_seeds(3)[2])
 
     with pytest.raises(PairsearchError) as caught:
-        final.check_seeds_apart(plans=[*apart, clash], seeds=3)
+        final_plans.check_seeds_apart(plans=[*apart, clash], seeds=3)
 
     message = one_line(str(caught.value))
     assert message.startswith("sep was tuned with seed 1002, one of the final seeds 1000…1002")
-    final.check_seeds_apart(plans=[*apart, clash], seeds=2)  # 1000 and 1001 only: apart again
+    final_plans.check_seeds_apart(plans=[*apart, clash], seeds=2)  # 1000 and 1001 only: apart again
 
 
 def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir):
@@ -524,16 +524,16 @@ def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir)
     assert [search.study_name for search in group] == ["base", "base.search1", "base.search2"]
     # Made out of order, with a study whose name only starts like the group's, and another group.
     for search in (group[2], request("basement"), group[0], request("other"), group[1]):
-        tuning.prepare_study(request=search, fingerprint="f")
+        tuning_setup.prepare_study(request=search, fingerprint="f")
     storage = handle.open()
     optuna.create_study(study_name="someone-elses", storage=storage)  # no pairsearch study
 
-    assert final.searches_of(storage=storage, groups=("base",)) == ["base", "base.search1", "base.search2"]
-    assert final.searches_of(storage=storage, groups=("other", "base")) == [
+    assert final_plans.searches_of(storage=storage, groups=("base",)) == ["base", "base.search1", "base.search2"]
+    assert final_plans.searches_of(storage=storage, groups=("other", "base")) == [
         "other", "base", "base.search1", "base.search2"]
-    assert final.searches_of(storage=storage, groups=("base.search1",)) == ["base.search1"]
-    assert final.searches_of(storage=storage, groups=("nosuch",)) == ["nosuch"]  # make_plan says why
-    assert sorted(final.searches_of(storage=storage, groups=())) == [
+    assert final_plans.searches_of(storage=storage, groups=("base.search1",)) == ["base.search1"]
+    assert final_plans.searches_of(storage=storage, groups=("nosuch",)) == ["nosuch"]  # make_plan says why
+    assert sorted(final_plans.searches_of(storage=storage, groups=())) == [
         "base", "base.search1", "base.search2", "basement", "other"]
     records = [TunedStudy.from_attrs(optuna.load_study(study_name=name, storage=storage).user_attrs, study_name=name)
                for name in ("base", "base.search1", "base.search2")]
@@ -548,11 +548,11 @@ def test_a_final_study_is_not_a_tuned_study(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     with pytest.raises(PairsearchError, match="base.final"):
-        final.make_plan(storage=storage, study_name="base.final", epochs=1)
+        final_plans.make_plan(storage=storage, study_name="base.final", epochs=1)
 
 
 def test_a_study_without_complete_trials_has_no_plan(tmp_path, data_dir):
@@ -563,7 +563,7 @@ def test_a_study_without_complete_trials_has_no_plan(tmp_path, data_dir):
     for key, value in optuna.load_study(study_name="base", storage=storage).user_attrs.items():
         study.set_user_attr(key, value)
     with pytest.raises(PairsearchError, match="no complete trial"):
-        final.make_plan(storage=storage, study_name="empty", epochs=1)
+        final_plans.make_plan(storage=storage, study_name="empty", epochs=1)
 
 
 # --- bad input on the command line --------------------------------------------------------------

@@ -27,7 +27,7 @@ from test_final import (
     tune,
 )
 
-from pairsearch import final, searches
+from pairsearch import final_plans, searches
 from pairsearch.storage.handle import StorageHandle
 
 pytestmark = pytest.mark.slow
@@ -120,8 +120,8 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
     url = sqlite_url(tmp_path)
     tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
     storage = StorageHandle.resolve(url=url).open()
-    old = final.make_plan(storage=storage, study_name="base", epochs=1)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
+    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[old])
     better = add_better_trial(tuned)
 
@@ -132,7 +132,7 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
             "recipe course were made") in result.stderr
     assert "2 new job(s) of 2" in result.stderr
 
-    new = final.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
     trials = final_trials(url=url, plan=new)
     assert seeds_of(trials, config_hash=new.config_hash) == {s: 1 for s in searches.final_seeds(2)}
     assert seeds_of(trials, config_hash=old.config_hash) == {s: 1 for s in searches.final_seeds(2)}
@@ -153,11 +153,11 @@ from pairsearch.storage.handle import StorageHandle
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 storage = StorageHandle.resolve(url=url).open()
-plan = final.make_plan(storage=storage, study_name="base", epochs=2)
+plan = final_plans.make_plan(storage=storage, study_name="base", epochs=2)
 ready.touch()
 while not go.exists():
     time.sleep(0.005)
-print(final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0])
+print(final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0])
 """
 
 
@@ -187,7 +187,7 @@ def test_ensure_jobs_from_concurrent_processes_makes_each_job_once(tmp_path, dat
                 process.kill()
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     assert sorted(int(out.strip()) for out, _ in outputs) == [0, 0, 3]
-    plan = final.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
     assert seeds_of(final_trials(url=url, plan=plan), config_hash=plan.config_hash) == {s: 1 for s in searches.final_seeds(3)}
 
 
@@ -213,9 +213,9 @@ def test_a_killed_final_job_is_retried(tmp_path, data_dir):
     study_file.write_text(SLOW_JOB_STUDY)  # channels 32, 5 epochs: a few seconds per job
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=None)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=None)
     assert plan.epochs == 5 and plan.params["channels"] == 32
-    assert final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0] == 3
+    assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)[0] == 3
 
     heartbeat = {"PAIRSEARCH_HEARTBEAT_SECONDS": "2"}
     runner = subprocess.Popen(
@@ -266,7 +266,7 @@ def test_final_report_with_two_workers_on_postgres(tmp_path, data_dir, pg_url):
     assert_report(out=out, archs=["base", "digits"], seeds=3, epochs=2)
     storage = StorageHandle.resolve(url=pg_url).open()
     for arch in ("base", "digits"):
-        plan = final.make_plan(storage=storage, study_name=arch, epochs=2)
+        plan = final_plans.make_plan(storage=storage, study_name=arch, epochs=2)
         trials = final_trials(url=pg_url, plan=plan)
         assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
         assert seeds_of(trials, config_hash=plan.config_hash) == {s: 1 for s in searches.final_seeds(3)}

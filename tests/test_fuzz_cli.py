@@ -1,6 +1,6 @@
 """Property-based tests of every CLI option parser: a checked, typed value reaches the stage, or one line.
 
-Each example runs ``pairsearch COMMAND --OPTION VALUE`` through :func:`pairsearch.cli.main` in
+Each example runs ``pairsearch COMMAND --OPTION VALUE`` through :func:`pairsearch.__main__.main` in
 this process. The stages' entry functions are replaced by a stub that records what reached
 it, so a valid value stops there (checked: the request holds typed, in-range values) and an
 invalid one must end in exit code 2 with exactly one ``pairsearch: error:`` line on stderr —
@@ -18,7 +18,8 @@ from conftest import TINY_STUDY
 from fuzzing import PROFILES, check_property
 from hypothesis import strategies as st
 
-from pairsearch import cli, dashboard, final, progress, tuning
+from pairsearch import dashboard, final, progress, tuning
+from pairsearch.__main__ import main
 from pairsearch.inputs import MAX_STUDY_NAME, MAX_WORKERS
 from pairsearch.searches import FINAL_SUFFIX, MAX_REPEATS, split_search_name
 from pairsearch.training import loop
@@ -95,7 +96,7 @@ def run_main(args: list[str]) -> tuple[int | None, str, str, bool]:
     code, reached = None, False
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            cli.main(args)
+            main(args)
         except SystemExit as exited:
             code = exited.code
         except Reached:

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
 
-from pairsearch import progress, tuning
+from pairsearch import progress, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.jobs import job_recipe_name
 from pairsearch.storage.handle import StorageHandle
@@ -31,7 +31,7 @@ def add_study(*, url: str, name: str, arch: str, tmp_path, pools, complete: int,
     """A pairsearch study written in-process: ``complete`` finished and ``failed`` failed trials."""
     spec = load_study_file(path=write_tiny_study(tmp_path, arch=arch))
     job = tuning.TuneRequest(spec=spec, study_name=name, storage=StorageHandle.resolve(url=url), trials=complete, data=DataChoice(source=pools.source, data_dir=tmp_path))
-    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for number in range(complete):
         study.add_trial(optuna.trial.create_trial(

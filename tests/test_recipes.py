@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from pairsearch import final, jobs, records, searches
+from pairsearch import final_plans, jobs, records, searches
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.recipes import (
@@ -142,7 +142,7 @@ def published(tmp_path_factory):
     copy = tmp_path_factory.mktemp("published") / "pairsearch.db"
     copy.write_bytes(gzip.decompress(BEFORE_RECIPES_DB.read_bytes()))
     storage = StorageHandle.resolve(url=f"sqlite:///{copy}").open(readonly=True)
-    assert final.searches_of(storage=storage, groups=()), "the storage holds no tuned study"
+    assert final_plans.searches_of(storage=storage, groups=()), "the storage holds no tuned study"
     return storage
 
 
@@ -163,12 +163,12 @@ def stored_seeds(storage, plan: jobs.FinalPlan) -> list[int]:
 
 def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
     course = load_recipe(name_or_path="course")
-    names = final.searches_of(storage=published, groups=())
+    names = final_plans.searches_of(storage=published, groups=())
     assert sorted(names) == ["base", "base_aux", "digits", "joint", "sep", "sep_aux", "split"]
     for name in names:
-        default = final.make_plan(storage=published, study_name=name, epochs=None)
-        explicit = final.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
-        longer = final.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
+        default = final_plans.make_plan(storage=published, study_name=name, epochs=None)
+        explicit = final_plans.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
+        longer = final_plans.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
 
         assert default.config_hash == explicit.config_hash
         assert {default.config_hash, longer.config_hash} == stored_hashes(published, default)
@@ -177,19 +177,19 @@ def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
         # ... but they ran seeds 0…14, which re-used the tuning seed 0; the final seeds are 1000…
         assert (default.group, default.search, default.tuning_seed) == (name, 0, 0)
         assert default.tuning_seed in stored_seeds(published, default)
-        final.check_seeds_apart(plans=[default, longer], seeds=15)
-        assert final.missing_seeds(storage=published, plan=default, seeds=15) == searches.final_seeds(15)
-        assert final.missing_seeds(storage=published, plan=longer, seeds=15) == searches.final_seeds(15)
+        final_plans.check_seeds_apart(plans=[default, longer], seeds=15)
+        assert final_plans.missing_seeds(storage=published, plan=default, seeds=15) == searches.final_seeds(15)
+        assert final_plans.missing_seeds(storage=published, plan=longer, seeds=15) == searches.final_seeds(15)
     assert searches.final_seeds(15) == list(range(1000, 1015))
 
 
 def test_another_recipe_makes_every_job_anew_and_records_itself(published):
     strong = load_recipe(name_or_path="strong")
-    for name in final.searches_of(storage=published, groups=()):
-        plan = final.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
+    for name in final_plans.searches_of(storage=published, groups=()):
+        plan = final_plans.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
         assert plan.config_hash not in stored_hashes(published, plan)
         assert stored_seeds(published, plan) == []
-        assert final.missing_seeds(storage=published, plan=plan, seeds=15) == searches.final_seeds(15)
+        assert final_plans.missing_seeds(storage=published, plan=plan, seeds=15) == searches.final_seeds(15)
         # The same training without the shift is the stored 25-epoch job: only training counts.
         unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
         assert unshifted.config_hash in stored_hashes(published, plan)
@@ -202,17 +202,17 @@ def test_another_recipe_makes_every_job_anew_and_records_itself(published):
 
 def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
     strong = load_recipe(name_or_path="strong")
-    plan = final.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
+    plan = final_plans.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
     job = records.FinalJob.from_attrs(plan.job(seed=0).to_attrs())
 
     assert (job.epochs, job.recipe["epochs"]) == (12, 25)
     assert job.training_recipe == dataclasses.replace(strong, epochs=12)
-    assert plan.config_hash != final.make_plan(storage=published, study_name="base", epochs=None,
+    assert plan.config_hash != final_plans.make_plan(storage=published, study_name="base", epochs=None,
                                                recipe=strong).config_hash
 
 
 def test_a_job_from_before_recipes_is_a_course_job(published):
-    plan = final.make_plan(storage=published, study_name="base", epochs=None)
+    plan = final_plans.make_plan(storage=published, study_name="base", epochs=None)
     legacy = {key: value for key, value in plan.job(seed=0).to_attrs().items() if key != "recipe"}
 
     job = records.FinalJob.from_attrs(legacy)

@@ -48,7 +48,7 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
-from pairsearch import final, searches, tuning
+from pairsearch import final, final_plans, searches, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
@@ -396,7 +396,7 @@ def tuned_db(tmp_path, pools) -> Path:
     db = folder / "p.db"
     job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{db}"), trials=2,
                          data=DataChoice(source=pools.source, data_dir=tmp_path))
-    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                      "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
     for channels, value in ((4, 0.61), (8, 0.66)):
@@ -466,8 +466,8 @@ def finished_final_jobs(tmp_path, data_dir):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     tune_in_process(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
-    plan = final.make_plan(storage=storage, study_name="base", epochs=None)
-    final.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
+    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=None)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
     run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
     return url
 

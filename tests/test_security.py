@@ -27,7 +27,7 @@ import torch
 from conftest import REPO, cli_env, main_in_process, write_tiny_study
 from pg_cluster import free_port, running_cluster
 
-from pairsearch import final, tuning
+from pairsearch import final, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.handle import StorageHandle
@@ -170,7 +170,7 @@ def tiny_db(tmp_path, pools) -> str:
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
     job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
-    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     return url
 
 

@@ -33,12 +33,12 @@ from conftest import (
 )
 from optuna.trial import TrialState
 
-from pairsearch import tuning
+from pairsearch import tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, PairSet, Split
 from pairsearch.records import label_study
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
-from pairsearch.workers import runtime
+from pairsearch.workers import interrupts, runtime
 
 TINY_EPOCHS = 2
 SLOW_STUDY = SECONDS_STUDY
@@ -190,7 +190,7 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
 
 
 def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
-    from pairsearch import final
+    from pairsearch import final_plans
     from pairsearch.training import recipes
 
     # Small batches: a tiny net learns something in one epoch, so the shifts can show in its accuracy.
@@ -219,10 +219,10 @@ def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(
     assert [t.params for t in study.trials] == [t.params for t in course.trials]
     assert [t.value for t in study.trials] != [t.value for t in course.trials]
     # final-report without --recipe trains the study's best config under the recipe it was tuned with.
-    plan = final.make_plan(storage=StorageHandle.resolve(url=shifted).open(readonly=True), study_name="base",
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=shifted).open(readonly=True), study_name="base",
                            epochs=None)
     assert (plan.recipe.name, plan.recipe.max_shift, plan.epochs) == ("shifted", 1, 1)
-    plain_plan = final.make_plan(storage=StorageHandle.resolve(url=plain).open(readonly=True), study_name="base",
+    plain_plan = final_plans.make_plan(storage=StorageHandle.resolve(url=plain).open(readonly=True), study_name="base",
                                  epochs=None)
     assert (plain_plan.recipe, plain_plan.epochs) == (recipes.course_recipe(epochs=1), 1)
 
@@ -259,10 +259,10 @@ def test_tune_notes_the_studies_beside_it_tuned_at_other_epochs(tmp_path):
     storage = request.storage.open()
     for name, epochs in (("sep", TINY_EPOCHS), ("joint", TINY_EPOCHS + 1)):
         beside = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        record = tuning.tuned_record(request=request, fingerprint="beside")
+        record = tuning_setup.tuned_record(request=request, fingerprint="beside")
         label_study(beside, record=dataclasses.replace(record, arch=name, epochs=epochs))
 
-    assert tuning.unlike_studies_note(request=request) == (
+    assert tuning_setup.unlike_studies_note(request=request) == (
         f"note: joint ({TINY_EPOCHS + 1}) in this storage was tuned at other epochs per trial than {TINY_EPOCHS}; "
         "a report trains each study's choice at its own epochs and compares them only when given --epochs N for all")
 
@@ -341,7 +341,7 @@ def _prepare_at_once(url: str, tmp_path: Path, fingerprint: str, *, name: str, s
     def prepare() -> None:
         barrier.wait()
         try:
-            tuning.prepare_study(request=job, fingerprint=fingerprint)
+            tuning_setup.prepare_study(request=job, fingerprint=fingerprint)
             returned.append(True)
         except Exception as error:  # noqa: BLE001 - collected for the assertion
             errors.append(f"{type(error).__name__}: {error}")
@@ -395,7 +395,7 @@ def run_worker_loop_here(job: tuning.TuneRequest) -> None:
 
 def test_diverged_trial_fails_with_stop_reason(tmp_path, pools, small_split):
     job = tiny_job(tmp_path=tmp_path, trials=1)
-    study = tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     objective = tuning.make_objective(request=job, split=nan_split(small_split), device=torch.device("cpu"))
     study.optimize(objective, n_trials=1)
     (trial,) = load(job.storage.url).trials
@@ -419,7 +419,7 @@ def test_worker_loop_goes_on_after_a_diverged_trial(tmp_path, data_dir, pools, m
 
     monkeypatch.setattr(loop, "train_run", first_run_diverges)
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=3), data=DataChoice(source="mnist5k", data_dir=data_dir))
-    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     run_worker_loop_here(job)
     study = load(job.storage.url)
     counted = states(study)
@@ -452,11 +452,11 @@ class InterruptingSampler(optuna.samplers.RandomSampler):
 @pytest.fixture
 def worker_signal_handlers(monkeypatch):
     """The handlers a tune worker installs, restored afterwards."""
-    monkeypatch.setattr(runtime._GATE, "pending", False)
+    monkeypatch.setattr(interrupts.GATE, "pending", False)
     verbosity = optuna.logging.get_verbosity()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
-        signal.signal(sig, runtime._raise_keyboard_interrupt)
+        signal.signal(sig, interrupts._raise_keyboard_interrupt)
     yield
     for sig, handler in previous.items():
         signal.signal(sig, handler)
@@ -578,7 +578,7 @@ def test_every_trial_records_its_size_and_why_it_stopped(tmp_path, data_dir, poo
         '[pruner]\nname = "none"', '[pruner]\nname = "median"\nn_startup_trials = 1\nn_warmup_steps = 0'))
     job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=6), spec=load_study_file(path=study_file),
                               data=DataChoice(source="mnist5k", data_dir=data_dir))
-    tuning.prepare_study(request=job, fingerprint=pools.fingerprint)
+    tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     run_worker_loop_here(job)
     trials = load(job.storage.url).trials
     assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}, [t.state for t in trials]

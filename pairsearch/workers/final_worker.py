@@ -21,12 +21,12 @@ from pairsearch.errors import PairsearchError
 from pairsearch.records import final_job, record_run
 from pairsearch.searches import FINAL_SUFFIX
 from pairsearch.storage.handle import StorageHandle
+from pairsearch.workers.interrupts import worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
     SurplusTrial,
     WorkQueue,
     work_until_done,
-    worker_exit_code,
 )
 
 

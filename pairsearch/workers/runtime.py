@@ -4,35 +4,33 @@ A unit of work is one Optuna trial: a tuning trial, or one seeded final job (an 
 trial). Every worker is one long-lived process with one torch thread that repeats: take the
 study's lock, sweep stale trials of killed workers, count, and — only if the study's rule says
 so — create and run one trial. The lock makes a study-wide budget exact however many workers,
-hosts and re-runs join. Around that loop: interrupts, exit codes, and riding out a storage
-outage. The parent's side (starting, watching and stopping the processes) is
+hosts and re-runs join. Around that loop: riding out a storage outage (interrupts and exit
+codes: :mod:`pairsearch.workers.interrupts`). The parent's side (starting, watching and stopping the processes) is
 :mod:`pairsearch.workers.supervisor`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.errors import PairsearchError, error_line
+from pairsearch.errors import PairsearchError
 from pairsearch.records import enqueue_retry, is_labelled, record_run, run_facts
-from pairsearch.storage.failures import describe_error, is_storage_failure, is_storage_outage
+from pairsearch.storage.failures import describe_error, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
+from pairsearch.workers.interrupts import GATE
 
 WAIT_SECONDS = 2.0
 # Without a shared lock (gRPC) a study another process has just made is labelled within a second.
 LABEL_WAIT_SECONDS = 10.0
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 
 class SurplusTrial(Exception):
@@ -190,7 +188,7 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
     study = queue.study
     with contextlib.ExitStack() as held:
         held.enter_context(handle.lock(study_name=study.study_name))
-        with _GATE.deferred():
+        with GATE.deferred():
             sweep_stale_trials(study)
         decision = queue.decide(count_trials(study.get_trials(deepcopy=False)))
         if decision != "run":
@@ -201,7 +199,7 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
             started.append(trial.number)
             held.close()  # the trial exists now: let other workers count it and go on
             try:
-                with _GATE.open():
+                with GATE.open():
                     value = queue.objective(trial)
             except KeyboardInterrupt:
                 record_run(trial, stop_reason="interrupted")  # the dashboard says why it failed
@@ -213,7 +211,7 @@ def claim_one(*, handle: StorageHandle, queue: WorkQueue) -> str:
             return value
 
         try:
-            with _GATE.deferred():
+            with GATE.deferred():
                 study.optimize(guarded, n_trials=1, catch=(SurplusTrial,), gc_after_trial=False)
         except KeyboardInterrupt:
             if started:
@@ -270,83 +268,3 @@ class OutageBackoff:
               file=sys.stderr, flush=True)
         time.sleep(self.delay)
         self.delay = min(2 * self.delay, 30.0)
-
-
-# --- interrupts inside a worker --------------------------------------------------------------
-
-
-class _InterruptGate:
-    """Defers Ctrl-C while Optuna creates or finishes a trial.
-
-    An interrupt there would leave the trial RUNNING with nobody to fail or re-queue it
-    (journal storages have no heartbeat to notice); it is raised once the trial exists or has
-    been told instead.
-    """
-
-    def __init__(self) -> None:
-        self.critical = False
-        self.pending = False
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self.critical = True
-        try:
-            yield
-        finally:
-            self.critical = False
-        if self.pending:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def open(self) -> Iterator[None]:
-        if self.pending:
-            raise KeyboardInterrupt
-        self.critical = False
-        try:
-            yield
-        finally:
-            self.critical = True
-
-
-_GATE = _InterruptGate()
-
-
-def ignore_signal(signum, frame) -> None:
-    """A handler that does nothing (see :func:`_raise_keyboard_interrupt`)."""
-
-
-def _raise_keyboard_interrupt(signum, frame) -> None:
-    # Ctrl-C reaches every worker and then the parent's stop request follows at once: only
-    # the first signal may interrupt, or the second one lands inside the clean-up (failing
-    # and re-queuing the running trial) and leaves the trial RUNNING. stop_workers still
-    # kills a worker that does not exit in time. A no-op handler, not SIG_IGN: a signal already
-    # pending when the handler becomes SIG_IGN makes CPython print a race-condition traceback.
-    signal.signal(signal.SIGINT, ignore_signal)
-    signal.signal(signal.SIGTERM, ignore_signal)
-    # Optuna would log the interrupted trial as a failure with a page-long traceback per
-    # worker; the parent already says what happened.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    if _GATE.critical:
-        _GATE.pending = True
-        return
-    raise KeyboardInterrupt
-
-
-def worker_exit_code(run: Callable[[], None]) -> int:
-    """Run a worker's loop with clean interrupts: 0 done, 2 user error (said on stderr), 130 stopped."""
-    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's display says what matters
-    try:
-        run()
-    except PairsearchError as error:
-        print(error_line(str(error)), file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
-        if not is_storage_failure(error):
-            raise
-        print(error_line(f"the storage failed: {describe_error(error)}"), file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
-    return 0

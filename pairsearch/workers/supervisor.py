@@ -20,7 +20,8 @@ from typing import Protocol
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.workers.runtime import EXIT_USER_ERROR, Counts, count_trials, ignore_signal
+from pairsearch.workers.interrupts import EXIT_USER_ERROR, ignore_signal
+from pairsearch.workers.runtime import Counts, count_trials
 
 STOP_GRACE_SECONDS = 5.0
 
