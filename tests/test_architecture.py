@@ -158,7 +158,7 @@ def test_the_storage_modules_neither_print_nor_change_global_state_at_import(mod
 MAX_LINES = 300
 # Modules still over MAX_LINES: debts being paid, that may only shrink.
 OVER_MAX_LINES = {"cli", "final", "tuning", "report.answer", "report.document", "report.stats",
-                  "storage.backends", "workers.runtime"}
+                  "workers.runtime"}
 
 
 def test_no_module_is_over_300_lines():
