@@ -65,7 +65,8 @@ class StorageHandle:
 
         The environment's storage settings (``$PAIRSEARCH_HEARTBEAT_SECONDS``,
         ``$PAIRSEARCH_STORAGE_OUTAGE_SECONDS``) are checked here, once, and travel with the handle
-        to every worker process.
+        to every worker process. A file path the file system or the URL parser would not take
+        as named is refused here, before anything is opened.
         """
         chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
         if "\x00" in chosen:
@@ -82,13 +83,15 @@ class StorageHandle:
         return handle
 
     def check_file_path(self) -> None:
-        """Refuse a file path that names no file workers could share."""
+        """Refuse a file path that names no shareable file, or that would be read as another."""
         path = self.file_path
         if str(path) in ("", ".", ":memory:"):
             raise PairsearchError(
                 f"storage {self.redacted!r} names no file that workers could share; "
                 "give a path, e.g. sqlite:///storage/pairsearch.db"
             )
+        self.kind.check_path(path)
+        files.check_name_lengths(path)
 
     @property
     def redacted(self) -> str:
@@ -129,6 +132,8 @@ class StorageHandle:
                 storage in full (Optuna's tables made, their version checked), so skip both.
         """
         path = self.file_path
+        if path is not None:
+            files.refuse_a_folder(path=path)
         if (must_exist or readonly) and path is not None and not path.is_file():
             raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
         key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds} {readonly}"
@@ -141,8 +146,10 @@ class StorageHandle:
 
     def check_writable(self) -> None:
         """Refuse, before any write or lock file, a storage this process cannot or may not write:
-        a file or folder it cannot write, or another application's data."""
+        a file or folder it cannot write, a folder named as the file, or another application's data."""
         path = self.file_path
+        if path is not None:
+            files.refuse_a_folder(path=path)
         try:
             self.kind.refuse_foreign(self)
         except PairsearchError:

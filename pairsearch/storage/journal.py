@@ -6,6 +6,9 @@ from pathlib import Path
 
 import optuna
 
+from pairsearch.errors import PairsearchError
+from pairsearch.storage.sqlite_files import is_sqlite_database
+
 JOURNAL_PREFIX = "journal:"
 
 
@@ -19,9 +22,22 @@ def path_of(url: str) -> Path:
     return Path(url.removeprefix(JOURNAL_PREFIX).removeprefix("//"))
 
 
+def refuse_foreign_file(handle) -> None:
+    """Refuse an SQLite database named as a journal: Optuna would append its log lines to it."""
+    if is_sqlite_database(handle.file_path):
+        raise PairsearchError(
+            f"cannot open storage {handle.redacted}: it is an SQLite database, not an Optuna journal file "
+            f"(for it, use --storage sqlite:///{handle.file_path})")
+
+
 def open_storage(handle, *, schema_ready: bool = False) -> optuna.storages.JournalStorage:
     """The journal file, for reading or writing; its folder is made if missing."""
     from optuna.storages.journal import JournalFileBackend
 
+    refuse_foreign_file(handle)
     handle.file_path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(handle.file_path)))
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(handle.file_path)))
+    except (UnicodeDecodeError, ValueError):  # its lines are not Optuna's JSON log lines
+        raise PairsearchError(f"cannot open storage {handle.redacted}: it is not an Optuna journal file "
+                              "(its lines are not Optuna's JSON log); check --storage") from None

@@ -32,6 +32,7 @@ class StorageKind:
         name: A label for people (``sqlite``, ``postgresql``, ``journal``, ``grpc``).
         matches: Whether a URL names this kind.
         path_of: The one file a URL names, for the kinds that are a file on this host; else None.
+        check_path: Refuses a file path this kind would misread (called when the handle is built).
         open_writer: ``(handle, *, schema_ready)`` → the Optuna storage, for writing.
         open_reader: ``(handle)`` → the Optuna storage, changing nothing by opening or reading it.
         refuse_foreign: ``(handle)``: refuses, before any write, another application's data.
@@ -51,6 +52,7 @@ class StorageKind:
     open_reader: Callable
     lock: Callable
     has_heartbeat: bool
+    check_path: Callable[[Path], None] = _no_check
     refuse_foreign: Callable = _no_check
     table_names: Callable | None = None
     rests_in_one_file: bool = False
@@ -67,7 +69,7 @@ class StorageKind:
 
 SQLITE = StorageKind(
     name="sqlite", matches=lambda url: url.startswith("sqlite:///"), path_of=sqlite_files.path_of,
-    open_writer=sqlite_files.open_writer, open_reader=sqlite_files.open_reader,
+    check_path=sqlite_files.check_path, open_writer=sqlite_files.open_writer, open_reader=sqlite_files.open_reader,
     refuse_foreign=rdb.refuse_foreign_database, table_names=sqlite_files.table_names,
     lock=locks.file_lock_beside, has_heartbeat=True, rests_in_one_file=True,
 )
@@ -79,7 +81,7 @@ POSTGRESQL = StorageKind(
 )
 JOURNAL = StorageKind(
     name="journal", matches=journal.is_journal_url, path_of=journal.path_of,
-    open_writer=journal.open_storage, open_reader=journal.open_storage,
+    open_writer=journal.open_storage, open_reader=journal.open_storage, refuse_foreign=journal.refuse_foreign_file,
     lock=locks.file_lock_beside, has_heartbeat=False,
 )
 GRPC = StorageKind(

@@ -32,6 +32,10 @@ def lock_path(*, path: Path, study_name: str) -> Path:
     return Path(f"{path}.{safe_name(study_name)}.lock")
 
 
+# The longest name a storage file's companions add to it (the lock files; SQLite's -wal is shorter).
+LONGEST_SUFFIX_BYTES = len(f".{safe_name('')}.lock".encode())
+
+
 @contextlib.contextmanager
 def no_lock(*, handle, study_name: str) -> Iterator[None]:
     """No shared lock (gRPC): its workers re-check the order after creating a trial."""

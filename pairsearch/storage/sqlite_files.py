@@ -1,4 +1,4 @@
-"""SQLite storages: one file on a local disk, opening, what it holds, coming to rest.
+"""SQLite storages: one file on a local disk, its name, opening, what it holds, coming to rest.
 
 An SQLite file is inspected only through SQLite (as an immutable file), never with Python's
 ``open``: closing any descriptor of the file drops every POSIX lock this process's SQLite
@@ -17,12 +17,24 @@ from pairsearch.errors import PairsearchError
 from pairsearch.storage import rdb
 from pairsearch.storage.failures import NoOptunaSchema
 
+# Characters SQLAlchemy's URL parsing (%XX, ?query) or SQLite's URI filenames (#fragment) would
+# read differently: a path holding one would open another file than the one named.
+URL_CHARACTERS = "%?#"
 BUSY_TIMEOUT = {"connect_args": {"timeout": 60}}  # parallel local workers wait for the write lock
 
 
 def path_of(url: str) -> Path:
     """The file of a ``sqlite:///PATH`` URL."""
     return Path(url.removeprefix("sqlite:///"))
+
+
+def check_path(path: Path) -> None:
+    """Refuse a path that SQLAlchemy or SQLite would read as another file's."""
+    found = sorted({character for character in str(path) if character in URL_CHARACTERS})
+    if found:
+        raise PairsearchError(
+            f"the SQLite path {str(path)!a} holds {' and '.join(map(repr, found))}, which a database URL "
+            "reads as an escape, a query or a fragment (it would open another file): rename it without them")
 
 
 def open_writer(handle, *, schema_ready: bool):
@@ -55,6 +67,17 @@ def table_names(handle) -> set[str]:
         return _read_immutable(path, "SELECT name FROM sqlite_master WHERE type = 'table'")
     except sqlite3.DatabaseError:
         raise PairsearchError(f"sqlite:///{path} is not an SQLite database (nor an Optuna storage)") from None
+
+
+def is_sqlite_database(path: Path) -> bool:
+    """Whether the non-empty file at ``path`` is an SQLite database, read through SQLite."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        _read_immutable(path, "PRAGMA schema_version")
+    except sqlite3.DatabaseError:
+        return False
+    return True
 
 
 def _read_immutable(path: Path, query: str) -> set:
