@@ -38,7 +38,9 @@ Workers = Annotated[str, typer.Option(help="Local worker processes: a number, or
 Quiet = Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")]
 Storage = Annotated[
     str | None,
-    typer.Option(help=f"Optuna storage URL [default: ${defaults.STORAGE_ENV} or {defaults.STORAGE_URL}]."),
+    typer.Option(help=f"Optuna storage URL [default: ${defaults.STORAGE_ENV} or {defaults.STORAGE_URL}]. "
+                 f"Any user of this machine sees a password given here in the process list (ps): "
+                 f"put a URL with a password in ${defaults.STORAGE_ENV} instead."),
 ]
 
 

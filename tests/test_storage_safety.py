@@ -1,4 +1,4 @@
-"""Storage paths a user may mistype: one line, exit 2, no traceback, no byte changed."""
+"""Storage paths and server hosts a user may mistype: one line, exit 2, no traceback, no byte changed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import main_in_process, write_tiny_study
+from conftest import main_in_process, run_cli, write_tiny_study
 
 from pairsearch import tuning
 from pairsearch.storage import files, locks
@@ -136,3 +136,23 @@ def test_a_journal_url_pointed_at_another_applications_sqlite_file_is_one_line(r
 def test_a_journal_url_pointed_at_binary_bytes_is_one_line(refused, world):
     (world / "bin.log").write_bytes(bytes(range(256)) * 8)
     refused([*TUNE, "--storage", "journal:{dir}/bin.log"], words=["not an Optuna journal file"])
+
+
+# --- servers: the host ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "203.0.113.7", "h" * 300])
+@pytest.mark.parametrize("command", ["storage-proxy", "dashboard"])
+def test_a_bad_host_is_about_the_host_not_the_port(refused, command, host):
+    line = refused([command, "--storage", "sqlite:///{dir}/p.db", "--host", host, "--port", "18080"],
+                   words=["--host"] if len(host) > 100 or not host[0].isdigit() else ["not an address"])
+    assert "choose another --port" not in line
+
+
+# --- passwords: where --storage is documented -------------------------------------------------
+
+
+def test_the_storage_option_says_a_password_there_is_visible_and_names_the_environment(data_dir):
+    shown = run_cli(["tune", "--help"], data_dir=data_dir).stdout
+    flat = " ".join(shown.replace("│", " ").split())
+    assert "process list" in flat and "PAIRSEARCH_STORAGE instead" in flat
