@@ -138,6 +138,20 @@ def test_a_journal_url_pointed_at_binary_bytes_is_one_line(refused, world):
     refused([*TUNE, "--storage", "journal:{dir}/bin.log"], words=["not an Optuna journal file"])
 
 
+@pytest.mark.parametrize("content", [b"not a database\n", b"notes without a newline", b"[1, 2]\n"])
+@pytest.mark.parametrize("command", [TUNE, ["status"]])
+def test_a_journal_url_pointed_at_a_text_file_is_refused_untouched(refused, world, command, content):
+    (world / "notes.txt").write_bytes(content)  # Optuna would read it as an empty journal and append to it
+    refused([*command, "--storage", "journal:{dir}/notes.txt"], words=["not an Optuna journal file"])
+
+
+@pytest.mark.parametrize("head", [b"", b"{", b'{"op_co', b'{"op_code":0,"worker_id":"w"'])
+def test_a_journal_whose_first_line_is_still_being_written_is_taken(tmp_path, head):
+    (tmp_path / "j.log").write_bytes(head)
+    handle = StorageHandle.resolve(url=f"journal:{tmp_path}/j.log")
+    handle.kind.refuse_foreign(handle)  # another worker is writing its first line: not refused
+
+
 # --- servers: the host ------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from pairsearch.storage.failures import NoOptunaSchema
 # Characters SQLAlchemy's URL parsing (%XX, ?query) or SQLite's URI filenames (#fragment) would
 # read differently: a path holding one would open another file than the one named.
 URL_CHARACTERS = "%?#"
+SMALLEST_PAGE_BYTES = 512
 BUSY_TIMEOUT = {"connect_args": {"timeout": 60}}  # parallel local workers wait for the write lock
 
 
@@ -70,8 +71,12 @@ def table_names(handle) -> set[str]:
 
 
 def is_sqlite_database(path: Path) -> bool:
-    """Whether the non-empty file at ``path`` is an SQLite database, read through SQLite."""
-    if not path.is_file() or path.stat().st_size == 0:
+    """Whether the file at ``path`` is an SQLite database holding a page or more, read through SQLite.
+
+    SQLite takes a file shorter than its smallest page as an empty database: such a file is not
+    called one here (a journal's first line may be that short while it is written).
+    """
+    if not path.is_file() or path.stat().st_size < SMALLEST_PAGE_BYTES:
         return False
     try:
         _read_immutable(path, "PRAGMA schema_version")
