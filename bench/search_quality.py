@@ -689,7 +689,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def rest_unfinished(out: Path) -> list[Path]:
     """Fold each unfinished search's write-ahead log into its file (rollback journal): one file to commit."""
-    from pairsearch.storage.backends import rest_in_one_file
+    from pairsearch.storage.sqlite_files import rest_in_one_file
 
     finished = {record.stem for record in (out / "records").glob("*.json")}
     unfinished = [db for db in sorted((out / "storages").glob("*.db")) if db.stem not in finished]

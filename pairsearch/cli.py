@@ -149,7 +149,7 @@ def tune(
             # This process's share is done: the rest runs in other workers, which it cannot tell
             # from trials a killed worker left behind (only a heartbeat could).
             say(f"the budget is taken: {counts.finished}/{trials} finished and {counts.running} RUNNING in "
-                f"other workers, or left by a killed one (a {request.storage.kind} storage has no heartbeat "
+                f"other workers, or left by a killed one (a {request.storage.kind_name} storage has no heartbeat "
                 "to tell them apart); 'pairsearch status' shows when they end")
             return
         say(f"budget not spent ({counts.finished}/{trials} finished, {counts.running} RUNNING): "

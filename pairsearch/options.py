@@ -25,8 +25,9 @@ Workers = Annotated[str, typer.Option(
 Quiet = Annotated[bool, typer.Option(help="Plain progress lines instead of the live display.")]
 Storage = Annotated[str | None, typer.Option(
     metavar="URL",
-    help=f"Optuna storage URL [default: ${defaults.STORAGE_ENV} or {defaults.STORAGE_URL}]. A password in it "
-         f"shows in the process list while the command runs: give such a URL in ${defaults.STORAGE_ENV} instead.")]
+    help=f"Optuna storage URL [default: ${defaults.STORAGE_ENV} or {defaults.STORAGE_URL}]. Any user of this "
+         f"machine sees a password given here in the process list (ps): put a URL with a password in "
+         f"${defaults.STORAGE_ENV} instead.")]
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to bind; 0.0.0.0 exposes it to the network.")]
 
 # archs

@@ -17,13 +17,13 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 
 from pairsearch.errors import PairsearchError
-from pairsearch.storage import backends
+from pairsearch.storage import locks, opened, sqlite_files
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.workers import runtime
 
 
 def test_coming_to_rest_never_makes_a_file_that_was_moved_away(tmp_path):
-    assert backends.rest_in_one_file(tmp_path / "moved-away.db") is False
+    assert sqlite_files.rest_in_one_file(tmp_path / "moved-away.db") is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -34,10 +34,10 @@ def test_a_file_comes_to_rest_only_when_no_one_else_is_connected(tmp_path):
     other.execute("CREATE TABLE t (x INTEGER)")
     other.commit()
 
-    assert backends.rest_in_one_file(db) is False  # a worker still connected: the log stays
+    assert sqlite_files.rest_in_one_file(db) is False  # a worker still connected: the log stays
     assert (tmp_path / "p.db-wal").exists()
     other.close()
-    assert backends.rest_in_one_file(db) is True
+    assert sqlite_files.rest_in_one_file(db) is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.db"]
 
 
@@ -60,16 +60,16 @@ def test_the_heartbeat_outlives_a_storage_outage(monkeypatch):
             time.sleep(2.5)  # past the 3 s grace since the last beat before the outage
             runtime.sweep_stale_trials(study)
             state = study.get_trials()[trial.number].state
-        backends.close_all()
+        opened.close_all()
     assert thread_errors == []
     assert state == TrialState.RUNNING
 
 
 HOLD_AND_STOP = """
 import os, signal, sys
-from pairsearch.storage import backends
-backends.LOCK_HOLD_LIMIT_SECONDS = 2
-with backends.advisory_lock(url=sys.argv[1], study_name="s"):
+from pairsearch.storage import locks
+locks.LOCK_HOLD_LIMIT_SECONDS = 2
+with locks.advisory_lock(url=sys.argv[1], study_name="s"):
     print("held", flush=True)
     os.kill(os.getpid(), signal.SIGSTOP)  # a host gone: its connection stays open, silent
 """
@@ -83,7 +83,7 @@ def test_a_study_lock_whose_holder_stopped_is_released(pg_url):
         taken = threading.Event()
 
         def take_the_lock() -> None:
-            with backends.advisory_lock(url=pg_url, study_name="s"):
+            with locks.advisory_lock(url=pg_url, study_name="s"):
                 taken.set()
 
         started = time.monotonic()
@@ -93,14 +93,14 @@ def test_a_study_lock_whose_holder_stopped_is_released(pg_url):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-        backends.close_all()
+        opened.close_all()
 
 
 def test_a_file_lock_held_too_long_is_one_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "p.db.s.lock"
-    monkeypatch.setattr(backends, "LOCK_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(locks, "LOCK_TIMEOUT_SECONDS", 0.2)
     with open(path, "w") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)  # another process's hold, as filelock takes it
         with pytest.raises(PairsearchError, match="held by another process for over 0.2 s"), \
-                backends.file_lock(path=path):
+                locks.file_lock(path=path):
             pytest.fail("took a lock another holds")

@@ -1,7 +1,7 @@
 """The storage handle: one object built from the URL — its kind, its redacted text, opening, the lock.
 
-How each kind is opened and locked is :mod:`pairsearch.storage.backends`; this module is what the rest of
-pairsearch uses.
+What each kind can do is :mod:`pairsearch.storage.kinds`; this module is what the rest of
+pairsearch uses, and it asks the kind, never its name.
 
 Supported: ``sqlite:///path.db`` (default, one machine), ``postgresql+psycopg://…`` (many
 machines), ``journal:PATH`` or a bare ``*.log`` path (Optuna journal file), and
@@ -23,8 +23,11 @@ import optuna
 from pairsearch.defaults import STORAGE_ENV, STORAGE_URL
 from pairsearch.errors import PairsearchError
 from pairsearch.redaction import redact
-from pairsearch.storage import backends
+from pairsearch.storage import files, opened
 from pairsearch.storage.failures import describe_error
+from pairsearch.storage.kinds import StorageKind, kind_named, kind_of
+
+__all__ = ["StorageHandle", "kind_of"]
 
 HEARTBEAT_ENV = "PAIRSEARCH_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 10
@@ -32,7 +35,6 @@ MAX_HEARTBEAT_SECONDS = 3600
 OUTAGE_ENV = "PAIRSEARCH_STORAGE_OUTAGE_SECONDS"
 DEFAULT_OUTAGE_SECONDS = 600
 MAX_OUTAGE_SECONDS = 7 * 24 * 3600
-SUPPORTED = "sqlite:///PATH, postgresql+psycopg://USER:PASS@HOST/DB, journal:PATH, grpc://HOST:PORT"
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,21 @@ class StorageHandle:
 
     Attributes:
         url: The URL as given (it may hold a password: never show it, show :attr:`redacted`).
-        kind: ``sqlite``, ``postgresql``, ``journal`` or ``grpc``.
+        kind: What the storage is and can do; read from ``url`` when not given (a kind's name,
+            such as ``"sqlite"``, is taken too).
         heartbeat_seconds: The RDB heartbeat interval workers use (grace period: three times it).
+        outage_seconds: How long workers wait out a storage that went away.
     """
 
     url: str
-    kind: str
+    kind: StorageKind | None = None
     heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
     outage_seconds: float = DEFAULT_OUTAGE_SECONDS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, StorageKind):
+            kind = kind_of(self.url) if self.kind is None else kind_named(self.kind)
+            object.__setattr__(self, "kind", kind)
 
     @classmethod
     def resolve(cls, *, url: str | None) -> StorageHandle:
@@ -56,18 +65,16 @@ class StorageHandle:
 
         The environment's storage settings (``$PAIRSEARCH_HEARTBEAT_SECONDS``,
         ``$PAIRSEARCH_STORAGE_OUTAGE_SECONDS``) are checked here, once, and travel with the handle
-        to every worker process.
+        to every worker process. A file path the file system or the URL parser would not take
+        as named is refused here, before anything is opened.
         """
         chosen = url or os.environ.get(STORAGE_ENV) or STORAGE_URL
         if "\x00" in chosen:
             raise PairsearchError(f"storage {redact(chosen)!a} holds a NUL byte, which no file or server name can")
         handle = cls(url=chosen, kind=kind_of(chosen), heartbeat_seconds=heartbeat_seconds(),
                      outage_seconds=outage_seconds())
-        if handle.file_path is not None and str(handle.file_path) in ("", ".", ":memory:"):
-            raise PairsearchError(
-                f"storage {handle.redacted!r} names no file that workers could share; "
-                "give a path, e.g. sqlite:///storage/pairsearch.db"
-            )
+        if handle.file_path is not None:
+            handle.check_file_path()
         if "@" in chosen.partition("://")[2].rpartition("@")[0]:
             raise PairsearchError(
                 f"the storage URL's user or password holds a raw '@' ({handle.redacted}): "
@@ -75,29 +82,41 @@ class StorageHandle:
             )
         return handle
 
+    def check_file_path(self) -> None:
+        """Refuse a file path that names no shareable file, or that would be read as another."""
+        path = self.file_path
+        if str(path) in ("", ".", ":memory:"):
+            raise PairsearchError(
+                f"storage {self.redacted!r} names no file that workers could share; "
+                "give a path, e.g. sqlite:///storage/pairsearch.db"
+            )
+        self.kind.check_path(path)
+        files.check_name_lengths(path)
+
     @property
     def redacted(self) -> str:
         """The URL with any password replaced by ``***``."""
         return redact(self.url)
 
     @property
+    def kind_name(self) -> str:
+        """The kind's label, for people (``sqlite``, ``postgresql``, ``journal``, ``grpc``)."""
+        return self.kind.name
+
+    @property
     def file_path(self) -> Path | None:
         """The database or journal file, for the kinds that are one file; else None."""
-        if self.kind == "sqlite":
-            return Path(self.url.removeprefix("sqlite:///"))
-        if self.kind == "journal":
-            return Path(self.url.removeprefix("journal:").removeprefix("//"))
-        return None
+        return None if self.kind.path_of is None else self.kind.path_of(self.url)
 
     @property
     def has_lock(self) -> bool:
         """Whether :meth:`lock` serialises processes (gRPC has no shared lock)."""
-        return self.kind != "grpc"
+        return self.kind.has_lock
 
     @property
     def has_heartbeat(self) -> bool:
         """Only RDB storages run heartbeats: elsewhere a killed worker's trial stays RUNNING."""
-        return self.kind in ("sqlite", "postgresql")
+        return self.kind.has_heartbeat
 
     def open(
         self, *, must_exist: bool = False, readonly: bool = False, schema_ready: bool = False
@@ -113,11 +132,13 @@ class StorageHandle:
                 storage in full (Optuna's tables made, their version checked), so skip both.
         """
         path = self.file_path
+        if path is not None:
+            files.refuse_a_folder(path=path)
         if (must_exist or readonly) and path is not None and not path.is_file():
             raise PairsearchError(f"no storage at {path}: run 'pairsearch tune' first, or check --storage")
         key = f"{path.resolve() if path is not None else self.url} {self.heartbeat_seconds} {readonly}"
         try:
-            return backends.open_once(handle=self, key=key, readonly=readonly, schema_ready=schema_ready)
+            return opened.open_once(handle=self, key=key, readonly=readonly, schema_ready=schema_ready)
         except PairsearchError:
             raise
         except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
@@ -125,27 +146,18 @@ class StorageHandle:
 
     def check_writable(self) -> None:
         """Refuse, before any write or lock file, a storage this process cannot or may not write:
-        a file or folder it cannot write, or another application's database."""
-        if self.kind in ("sqlite", "postgresql"):
-            try:
-                backends.refuse_foreign_database(self)
-            except PairsearchError:
-                raise
-            except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
-                raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
+        a file or folder it cannot write, a folder named as the file, or another application's data."""
         path = self.file_path
-        if path is None:
-            return  # a database server refuses a write itself, in one line
-        folder = path.resolve().parent
-        while not folder.exists():  # a new folder is made where the nearest existing one allows it
-            folder = folder.parent
-        if not _can_write(folder):
-            raise PairsearchError(
-                f"cannot write beside {path}: {_why_not_writable(folder)} "
-                "(the storage's folder must be writable: it holds the study lock files)"
-            )
-        if path.exists() and not _can_write(path):
-            raise PairsearchError(f"cannot write to {self.redacted}: a readonly database here ({_why_not_writable(path)})")
+        if path is not None:
+            files.refuse_a_folder(path=path)
+        try:
+            self.kind.refuse_foreign(self)
+        except PairsearchError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
+            raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
+        if path is not None:  # a database server refuses a write itself, in one line
+            files.check_writable_beside(path=path, redacted=self.redacted)
 
     def file_identity(self) -> tuple[int, int] | None:
         """The storage file's (device, inode) now; None for a server or a missing file."""
@@ -174,35 +186,8 @@ class StorageHandle:
         A Postgres advisory lock, or a file lock beside an SQLite/journal file. gRPC has no
         shared lock; its workers re-check the order after creating a trial.
         """
-        if self.kind == "postgresql":
-            with backends.advisory_lock(url=self.url, study_name=study_name):
-                yield
-        elif self.file_path is not None:
-            with backends.file_lock(path=Path(f"{self.file_path}.{backends.safe_name(study_name)}.lock")):
-                yield
-        else:
+        with self.kind.lock(handle=self, study_name=study_name):
             yield
-
-
-def _can_write(path: Path) -> bool:
-    return os.access(path, os.W_OK)  # also False for chattr +i and read-only mounts, even for root
-
-
-def _why_not_writable(path: Path) -> str:
-    return "Read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "Permission denied"
-
-
-def kind_of(url: str) -> str:
-    """One of ``sqlite``, ``postgresql``, ``journal``, ``grpc``; unsupported URLs are refused."""
-    if url.startswith("sqlite:///"):
-        return "sqlite"
-    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
-        return "postgresql"
-    if url.startswith("journal:") or (url.endswith(".log") and "://" not in url):
-        return "journal"
-    if url.startswith("grpc://"):
-        return "grpc"
-    raise PairsearchError(f"unsupported storage URL {redact(url)!r}; use one of: {SUPPORTED}")
 
 
 def outage_seconds() -> float:

@@ -16,7 +16,7 @@ def serve_grpc_proxy(*, handle: StorageHandle, host: str, port: int, announce) -
         from optuna.storages import run_grpc_proxy_server
     except ImportError:
         raise PairsearchError("storage-proxy needs grpcio and protobuf: pip install 'pairsearch[grpc]'") from None
-    if handle.kind == "grpc":
+    if handle.kind.is_proxy:
         raise PairsearchError("storage-proxy needs the real storage behind it, not another grpc:// proxy")
     storage = handle.open()
     announce(f"gRPC storage proxy for {handle.redacted} on grpc://{host}:{port} (Ctrl-C stops)")

@@ -1,0 +1,69 @@
+"""Facts about a storage that is one file on this host: its name's length, a folder, writability."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pairsearch.errors import PairsearchError
+from pairsearch.storage.locks import LONGEST_SUFFIX_BYTES
+
+NAME_MAX_BYTES = 255  # a file or folder name, on Linux's and macOS's file systems
+PATH_MAX_BYTES = 4095  # a whole path as the kernel takes it (PATH_MAX, less its NUL)
+
+
+def check_name_lengths(path: Path) -> None:
+    """Refuse a path the file system cannot hold, with the lock files made beside it.
+
+    A lock file is named after the storage file plus a suffix, so the storage file's own name
+    must leave room for it (else the first lock would fail mid-run).
+    """
+    longest_name = NAME_MAX_BYTES - LONGEST_SUFFIX_BYTES
+    if len(os.fsencode(path.name)) > longest_name:
+        raise PairsearchError(
+            f"the storage file name {_shortened(path.name)} is {len(os.fsencode(path.name))} bytes; "
+            f"a file system takes at most {NAME_MAX_BYTES} and its lock files add {LONGEST_SUFFIX_BYTES}: "
+            f"give a name of at most {longest_name} bytes")
+    for folder in path.parent.parts:
+        if len(os.fsencode(folder)) > NAME_MAX_BYTES:
+            raise PairsearchError(
+                f"the storage path's folder {_shortened(folder)} is {len(os.fsencode(folder))} bytes; "
+                f"a file system takes names of at most {NAME_MAX_BYTES}")
+    if len(os.fsencode(str(path))) + LONGEST_SUFFIX_BYTES > PATH_MAX_BYTES:
+        raise PairsearchError(
+            f"the storage path is {len(os.fsencode(str(path)))} bytes; with its lock files' suffix it must "
+            f"fit in {PATH_MAX_BYTES}: give a shorter path")
+
+
+def refuse_a_folder(*, path: Path) -> None:
+    """Refuse a folder given where a storage file belongs."""
+    if path.is_dir():
+        raise PairsearchError(
+            f"the storage path {path} is a directory, not a storage file; name a file in it, "
+            f"e.g. {path / 'pairsearch.db'}")
+
+
+def check_writable_beside(*, path: Path, redacted: str) -> None:
+    """Refuse a file, or a folder for it and its lock files, that this process cannot write."""
+    folder = path.resolve().parent
+    while not folder.exists():  # a new folder is made where the nearest existing one allows it
+        folder = folder.parent
+    if not _can_write(folder):
+        raise PairsearchError(
+            f"cannot write beside {path}: {_why_not_writable(folder)} "
+            "(the storage's folder must be writable: it holds the study lock files)"
+        )
+    if path.exists() and not _can_write(path):
+        raise PairsearchError(f"cannot write to {redacted}: a readonly database here ({_why_not_writable(path)})")
+
+
+def _shortened(name: str) -> str:
+    return ascii(name if len(name) <= 40 else f"{name[:20]}...{name[-12:]}")
+
+
+def _can_write(path: Path) -> bool:
+    return os.access(path, os.W_OK)  # also False for chattr +i and read-only mounts, even for root
+
+
+def _why_not_writable(path: Path) -> str:
+    return "Read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "Permission denied"
