@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
 from pairsearch.final_plans import (
@@ -28,7 +29,7 @@ from pairsearch.final_plans import (
     missing_seeds,
     searches_of,
 )
-from pairsearch.jobs import FinalPlan, job_state
+from pairsearch.jobs import FinalPlan
 from pairsearch.report.results import (
     check_writable,
     default_report_dir,
@@ -225,10 +226,11 @@ def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits | None:
 
 
 def _jobs_waiting(*, storage) -> bool:
-    """Whether some final study has a job queued or running (read without writing)."""
-    return any(job_state(trial) == "queued"
-               for name in final_study_names(storage=storage)
-               for trial in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
+    """Whether some final study has a job queued or running (read without writing; only those
+    trials are read)."""
+    queued = (TrialState.WAITING, TrialState.RUNNING)  # job_state's "queued"
+    return any(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False, states=queued)
+               for name in final_study_names(storage=storage))
 
 
 def _wait(keep_watching) -> None:
