@@ -7,13 +7,22 @@ training recipe; :func:`ensure_jobs` enqueues its missing seeds as trials of ``<
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import FinalPlan, job_recipe_name, job_state, plan_trials, tuning_studies
+from pairsearch.jobs import (
+    FinalPlan,
+    job_counts,
+    job_recipe_name,
+    job_state,
+    plan_trials,
+    tuning_studies,
+)
 from pairsearch.records import (
     FinalJob,
     FinalStudy,
@@ -25,12 +34,33 @@ from pairsearch.records import (
     label_study,
     tuned_study,
 )
-from pairsearch.searches import final_seeds, split_search_name
+from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.recipes import Recipe
 from pairsearch.workers.runtime import label_objective, own_study
 
 JOB_VALUE_LABEL = "test accuracy"
+
+
+def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int | None, recipe: Recipe | None,
+                 seeds: int | None, data_dir: Path) -> tuple[list[FinalPlan], int]:
+    """The plans of a report and its final seeds per search, every plan checked before anything is written.
+
+    Raises:
+        PairsearchError: no tuned study, a study that is not one, studies trained unlike each
+            other, a tuning seed among the final seeds, or local data unlike a study's.
+    """
+    storage = handle.open(readonly=True)  # the tuned studies are only read
+    names = searches_of(storage=storage, groups=groups)
+    if not names:
+        raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
+    plans = [make_plan(storage=storage, study_name=name, epochs=epochs, recipe=recipe) for name in names]
+    seeds = seeds or default_seeds_per_search(searches=max(Counter(p.label for p in plans).values()))
+    check_trained_alike(plans=plans)
+    check_seeds_apart(plans=plans, seeds=seeds)
+    for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
+        check_local_data(plan=plan, data_dir=data_dir)
+    return plans, seeds
 
 
 def searches_of(*, storage, groups: tuple[str, ...]) -> list[str]:
@@ -166,3 +196,73 @@ def missing_seeds(*, storage, plan: FinalPlan, seeds: int) -> list[int]:
 def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
     label_objective(study=study, name=JOB_VALUE_LABEL)
     label_study(study, record=FinalStudy(arch=plan.arch, tuning_study=plan.study_name))
+
+
+def baseline_plans(*, storage, recipe: Recipe | None, plans: list[FinalPlan],
+                   say: Callable[[str], None]) -> list[FinalPlan] | None:
+    """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
+    (None without ``--recipe``, when they are the same jobs, or when the studies were tuned
+    unlike each other: no plain report compares them, and the user is told so)."""
+    if recipe is None:
+        return None
+    baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
+    if [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]:
+        return None
+    unlike = unlike_training(baseline)
+    if unlike is not None:
+        say(f"note: no answer under both recipes, since no plain report compares these studies: {unlike[0]}")
+        return None
+    return baseline
+
+
+def check_trained_alike(*, plans: list[FinalPlan]) -> None:
+    """Refuse plans whose jobs would train differently: a report compares archs trained alike.
+
+    Raises:
+        PairsearchError: the studies were tuned under recipes that train differently, or their
+            jobs would train for different epochs (no ``--recipe`` or ``--epochs`` put them under
+            one), naming which study trains how.
+    """
+    unlike = unlike_training(plans)
+    if unlike is not None:
+        difference, remedy = unlike
+        raise PairsearchError(f"{difference}; a report compares archs trained alike: {remedy}")
+
+
+def unlike_training(plans: list[FinalPlan]) -> tuple[str, str] | None:
+    """How the plans' training differs and what puts it alike, in words; None when they train alike."""
+    by_recipe = _studies_by(plans, same=lambda a, b: a.recipe.trains_like(b.recipe),
+                            label=lambda plan: f"{plan.recipe.name} ({plan.recipe.augmentation()})")
+    if len(by_recipe) > 1:
+        return (f"the studies were tuned under different training recipes ({_listing(by_recipe)})",
+                "give --recipe NAME to retrain them all under one, or --arch to report those of one recipe")
+    by_epochs = _studies_by(plans, same=lambda a, b: a.epochs == b.epochs, label=lambda plan: f"{plan.epochs} epochs")
+    if len(by_epochs) > 1:
+        return (f"the studies' jobs would train for different epochs ({_listing(by_epochs)}), as each study was tuned",
+                "give --epochs N to train them all for N, or --arch to report some")
+    return None
+
+
+def _studies_by(plans: list[FinalPlan], *, same, label) -> dict[str, list[str]]:
+    """The plans grouped by ``same`` (each group labelled by its first plan) → their study names, in order."""
+    groups: list[tuple[FinalPlan, list[str]]] = []
+    for plan in plans:
+        group = next((studies for first, studies in groups if same(first, plan)), None)
+        if group is None:
+            groups.append((plan, group := []))
+        group.append(plan.study_name)
+    return {label(first): studies for first, studies in groups}
+
+
+def _listing(groups: dict[str, list[str]]) -> str:
+    return "; ".join(f"{label} for {', '.join(studies)}" for label, studies in groups.items())
+
+
+def work_left(*, storage, plans: list[FinalPlan], seeds: int) -> bool:
+    return any(missing_seeds(storage=storage, plan=plan, seeds=seeds) for plan in plans) or bool(
+        unfinished(storage=storage, plans=plans))
+
+
+def unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
+    counts = job_counts(storage=storage, plans=plans)
+    return {label: total - done for label, (done, total) in counts.items() if done < total}

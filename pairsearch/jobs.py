@@ -104,3 +104,14 @@ def tuning_studies(*, storage) -> list[optuna.study.StudySummary]:
 def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:
     """The trials of ``study`` that are jobs of ``plan`` (not of an earlier configuration)."""
     return [t for t in study.get_trials(deepcopy=False) if (job := final_job(t)) and job.config_hash == plan.config_hash]
+
+
+def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
+    """Study label → (finished jobs, finished + queued jobs) of the current plans."""
+    counts = {}
+    for plan in plans:
+        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
+        states = [job_state(trial) for trial in plan_trials(study=study, plan=plan)]
+        finished = states.count("finished")
+        counts[plan.study_name] = (finished, finished + states.count("queued"))
+    return counts

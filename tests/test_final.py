@@ -477,10 +477,10 @@ def test_recipes_that_train_alike_are_one_recipe_whatever_their_names():
     course, plain = Recipe(name="course", epochs=10), Recipe(name="plain", epochs=10)
     shifted = Recipe(name="shifted", epochs=10, max_shift=1)
 
-    final.check_trained_alike(plans=[_plan("base", course), _plan("sep", plain)])  # a name is a label
+    final_plans.check_trained_alike(plans=[_plan("base", course), _plan("sep", plain)])  # a name is a label
     with pytest.raises(PairsearchError, match=r"\(shifted \(training images shifted by up to 1 px\) for sep; "
                                               r"course \(no augmentation\) for base, joint\)"):
-        final.check_trained_alike(plans=[_plan("sep", shifted), _plan("base", course), _plan("joint", plain)])
+        final_plans.check_trained_alike(plans=[_plan("sep", shifted), _plan("base", course), _plan("joint", plain)])
 
 
 def test_studies_whose_jobs_would_train_for_different_epochs_are_not_compared():
@@ -488,8 +488,8 @@ def test_studies_whose_jobs_would_train_for_different_epochs_are_not_compared():
 
     with pytest.raises(PairsearchError, match=r"different epochs \(10 epochs for base, joint; 20 epochs for sep\)"
                                               r".* give --epochs N"):
-        final.check_trained_alike(plans=[_plan("base", ten), _plan("sep", twenty), _plan("joint", ten)])
-    final.check_trained_alike(plans=[dataclasses.replace(_plan(arch, recipe), epochs=5)  # --epochs 5
+        final_plans.check_trained_alike(plans=[_plan("base", ten), _plan("sep", twenty), _plan("joint", ten)])
+    final_plans.check_trained_alike(plans=[dataclasses.replace(_plan(arch, recipe), epochs=5)  # --epochs 5
                                      for arch, recipe in (("base", ten), ("sep", twenty))])
 
 

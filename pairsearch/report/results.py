@@ -145,17 +145,6 @@ def _summary(plans: list[FinalPlan]) -> str:
     return f"{plans[0].recipe.name} ({epochs} {unit}, {plans[0].recipe.augmentation()})"
 
 
-def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
-    """Study label → (finished jobs, finished + queued jobs) of the current plans."""
-    counts = {}
-    for plan in plans:
-        study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        states = [job_state(trial) for trial in plan_trials(study=study, plan=plan)]
-        finished = states.count("finished")
-        counts[plan.study_name] = (finished, finished + states.count("queued"))
-    return counts
-
-
 def protocol(
     *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, studies: Mapping[str, optuna.Study]
 ) -> dict:
