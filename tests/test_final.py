@@ -23,7 +23,7 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final, final_plans, jobs, searches, studyspec, tuning, tuning_setup
+from pairsearch import final_plans, jobs, searches, studyspec, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, final_split
 from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
