@@ -163,9 +163,10 @@ def test_the_storage_modules_neither_print_nor_change_global_state_at_import(mod
 # only format. writer runs the analysis, then the render, once each.
 REPORT_READ = {"report.results", "report.studies"}
 REPORT_ANALYSIS = {"report.analysis", "report.stats", "report.statistics", "report.recipe_stats",
-                   "report.budget", "report.design", "report.verdicts"}
+                   "report.budget", "report.design", "report.verdicts", "report.cells"}
 REPORT_RENDER = {"report.document", "report.answer", "report.pairwise", "report.plots", "report.provenance",
-                 "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired"}
+                 "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired",
+                 "report.design_plots"}
 REPORT_OTHER = {"report", "report.facts", "report.writer"}
 
 

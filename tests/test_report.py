@@ -300,11 +300,12 @@ def test_html_has_every_section(page):
 def test_html_plots_have_stable_unique_ids(page):
     ids = re.findall(r'<div class="ps-plot" id="([^"]+)"', page)
 
-    # Two forest plots, per-seed plot, four learning curves, accuracy vs parameters,
-    # history of the three studies and importances of the 8-trial one.
-    assert len(ids) == 12
+    # Three forest plots (effects, other archs, pairwise), the interaction plot (no run has all
+    # four archs: no effects run by run), per-seed plot, four learning curves, accuracy vs
+    # parameters, history of the three studies and importances of the 8-trial one.
+    assert len(ids) == 14
     assert len(set(ids)) == len(ids)
-    for plot_id in ["answer-forest", "accuracy-by-arch", "pairwise-forest", "curve-train_loss",
+    for plot_id in ["answer-forest", "versus-forest", "interaction", "accuracy-by-arch", "pairwise-forest", "curve-train_loss",
                     "curve-digit_accuracy", "accuracy-vs-parameters", "history-digits"]:
         assert f"ps-plot-{plot_id}" in ids
 
@@ -312,7 +313,7 @@ def test_html_plots_have_stable_unique_ids(page):
 def test_html_plot_titles_say_what_is_shown(page):
     titles = re.findall(r'"subtitle":\{"text":"[^"]*"\},"text":"([^"]+)"', page)
 
-    assert page.count('"subtitle":{"text":') == 12  # every plot has a title and a subtitle
+    assert page.count('"subtitle":{"text":') == 14  # every plot has a title and a subtitle
 
     assert "Effects on test accuracy, with 95 % CIs" in titles
     assert "base: validation accuracy of the tuning trials" in titles

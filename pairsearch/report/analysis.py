@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pairsearch.report import budget as budgets
+from pairsearch.report import cells as design_cells
 from pairsearch.report import design as layout
 from pairsearch.report import recipe_stats, stats
 from pairsearch.report.facts import COMPLETE_TRIAL_COLUMNS, RecipePair, TuningFacts
@@ -38,6 +39,10 @@ class Analysis:
         run_counts: Label → its runs, with a result or not.
         best_epoch: The same summary of each seed's best epoch (None: no curves given).
         effects: The 2×2 effects, with a ``verdict`` column.
+        cells: Each cell of the 2×2 design with results: its levels, mean and 95 % CI
+            (:func:`pairsearch.report.cells.cell_means`).
+        run_effects: The average effects and the interaction per (search, seed) run
+            (:func:`pairsearch.report.cells.run_effects`).
         versus: Each other arch − the best of the four, in report order, with a ``verdict``.
         comparisons: The pairwise table, grouped and ordered, with a ``verdict``.
         recipes: The default recipe's results to compare with (None: one recipe).
@@ -66,6 +71,8 @@ class Analysis:
     effects: pd.DataFrame
     versus: pd.DataFrame
     comparisons: pd.DataFrame
+    cells: pd.DataFrame | None = None
+    run_effects: pd.DataFrame | None = None
     best_epoch: pd.DataFrame | None = None
     recipes: RecipePair | None = None
     by_recipe: RecipeComparison | None = None
@@ -110,6 +117,8 @@ def analyse(
         summary_order=layout.arch_order(labels=summary["arch"]),
         run_counts={str(arch): int(n) for arch, n in results.groupby("arch").size().items()},
         effects=with_verdicts(stats.factorial_effects(results=results, design=design)),
+        cells=design_cells.cell_means(summary=summary, design=design),
+        run_effects=design_cells.run_effects(results=results, design=design),
         versus=with_verdicts(_versus(results=results, design=design, archs=archs)),
         comparisons=with_verdicts(_comparisons(results=results, design=design, archs=archs, summary=summary)),
         best_epoch=None if curves is None else stats.summarize(

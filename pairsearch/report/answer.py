@@ -22,6 +22,7 @@ from pairsearch.report.paired import (
     ci_text,
     effect_name,
     forest,
+    forest_height,
     paired_cells,
 )
 from pairsearch.report.stats import INTERACTION
@@ -53,12 +54,13 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
         for question, sentence in sentences
     )
     caption = fmt.note(level_caption(effects), css_class="ps-caption")
-    forest = fmt.plot(
-        plot_id="answer-forest", figure=forest_figure(effects=effects, versus=versus),
-        height=120 + 34 * (len(effects) + len(versus)),
-    )
+    forests = [fmt.plot(plot_id="answer-forest", figure=effects_forest(effects=effects),
+                        height=forest_height(len(effects)))]
+    if not versus.empty:  # on an axis of its own: differences of archs are several times the effects
+        forests.append(fmt.plot(plot_id="versus-forest", figure=versus_forest(versus=versus),
+                                height=forest_height(len(versus))))
     return "\n".join(
-        [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), forest]
+        [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), *forests]
     )
 
 
@@ -194,13 +196,20 @@ def versus_table(*, versus: pd.DataFrame) -> str:
                      css_class="ps-versus")
 
 
-def forest_figure(*, effects: pd.DataFrame, versus: pd.DataFrame) -> go.Figure:
-    """Every effect and every other arch − best of the four, with its 95 % CI, in points."""
+def effects_forest(*, effects: pd.DataFrame) -> go.Figure:
+    """The 2×2 design's effects, each with its 95 % CI, in points."""
     labels = [effect_name(row) for row in effects.itertuples(index=False)]
-    labels += [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
-    rows = [*effects.itertuples(index=False), *versus.itertuples(index=False)]
-    return forest(labels=labels, rows=rows, title="Effects on test accuracy, with 95 % CIs",
-                  subtitle="2×2 design (paired by search and seed), then other archs − the best of the four")
+    return forest(labels=labels, rows=list(effects.itertuples(index=False)),
+                  title="Effects on test accuracy, with 95 % CIs",
+                  subtitle="the 2×2 design's effects, paired by search and seed")
+
+
+def versus_forest(*, versus: pd.DataFrame) -> go.Figure:
+    """Each other arch − the best of the four, with its 95 % CI, in points."""
+    labels = [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
+    return forest(labels=labels, rows=list(versus.itertuples(index=False)),
+                  title="Other archs against the best of the four, with 95 % CIs",
+                  subtitle="arch − best of the four, paired by search and seed")
 
 
 def _given(factor: str, row) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pairsearch.report import accuracy, answer, pairwise, plots, provenance, readings
+from pairsearch.report import accuracy, answer, design_plots, pairwise, plots, provenance, readings
 from pairsearch.report import formatting as fmt
 from pairsearch.report.analysis import Analysis
 from pairsearch.report.budget import PLATEAU
@@ -112,9 +112,21 @@ def report_html(
 def _answer(*, analysis: Analysis) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
+    text += _design_plots(analysis=analysis)
     if analysis.recipes is None:
         return text
     return text + readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
+
+
+def _design_plots(*, analysis: Analysis) -> str:
+    """The interaction plot and the effects run by run, where the design has results to draw."""
+    plots_html = []
+    if analysis.cells is not None and not analysis.cells.empty:
+        plots_html.append(fmt.plot(plot_id="interaction", figure=design_plots.interaction_figure(cells=analysis.cells)))
+    if analysis.run_effects is not None and not analysis.run_effects.empty:
+        figure = design_plots.run_effects_figure(run_effects=analysis.run_effects, effects=analysis.effects)
+        plots_html.append(fmt.plot(plot_id="effects-by-run", figure=figure))
+    return "\n" + '<div class="ps-grid">\n' + "\n".join(plots_html) + "\n</div>" if plots_html else ""
 
 
 def _curves(*, analysis: Analysis, colours: dict) -> str:

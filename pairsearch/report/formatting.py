@@ -25,7 +25,24 @@ PLOTLY_CONFIG = {
     "displaylogo": False, "responsive": True, "showSendToCloud": False,
     "toImageButtonOptions": {"format": "svg", "scale": 1},
 }
-PLOT_MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}
+PLOT_MARGIN = {"t": 80, "b": 50, "l": 60, "r": 20}
+INK = "#1f2933"
+GRID = "#d9dee3"
+FONT_PX = 14  # every figure's base type; ticks, legends and hover text are no smaller than 13 px
+# One look for every figure, fit for a paper: white paper and plot, dark legible type, light grid,
+# axes drawn as lines; the arch colours and verdict colours are set by each figure.
+TEMPLATE = go.layout.Template(layout=go.Layout(
+    font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+          "size": FONT_PX, "color": INK},
+    title={"font": {"size": 16}, "x": 0, "xanchor": "left", "automargin": True},
+    paper_bgcolor="white", plot_bgcolor="white",
+    xaxis={"showline": True, "linecolor": INK, "ticks": "outside", "gridcolor": GRID,
+           "zerolinecolor": GRID, "tickfont": {"size": 13}, "automargin": True},
+    yaxis={"showline": True, "linecolor": INK, "ticks": "outside", "gridcolor": GRID,
+           "zerolinecolor": GRID, "tickfont": {"size": 13}, "automargin": True},
+    legend={"font": {"size": 13}, "bgcolor": "rgba(255, 255, 255, 0)"},
+    hoverlabel={"font": {"size": 13}},
+))
 DASH = "–"
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933;
@@ -209,7 +226,7 @@ def _cell(cell: str | tuple[str, str]) -> str:
 def plot(*, plot_id: str, figure: go.Figure, height: int = PLOT_HEIGHT_PX) -> str:
     """A figure's div inside a ``ps-plot`` container; plotly.js itself is in the page head."""
     container_id = "ps-plot-" + re.sub(r"[^A-Za-z0-9_-]", "-", plot_id)
-    figure.update_layout(height=height, margin=PLOT_MARGIN, title_font_size=15)
+    figure.update_layout(template=TEMPLATE, height=height, margin=PLOT_MARGIN)
     figure_html = figure.to_html(
         full_html=False,
         include_plotlyjs=False,
