@@ -166,7 +166,7 @@ REPORT_ANALYSIS = {"report.analysis", "report.stats", "report.statistics", "repo
                    "report.budget", "report.design", "report.verdicts", "report.cells"}
 REPORT_RENDER = {"report.document", "report.answer", "report.pairwise", "report.plots", "report.provenance",
                  "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired",
-                 "report.design_plots"}
+                 "report.design_plots", "report.tuning_plots"}
 REPORT_OTHER = {"report", "report.facts", "report.writer"}
 
 

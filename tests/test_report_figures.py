@@ -4,11 +4,14 @@ import json
 import re
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
+from conftest import label_tuned
 
-from pairsearch.report import design_plots, formatting, paired
+from pairsearch.report import design_plots, formatting, paired, tuning_plots
 from pairsearch.report.analysis import analyse
+from pairsearch.report.studies import read_studies
 from pairsearch.report.writer import write_report
 
 DESIGN = {"base": (1, 0), "base_aux": (1, 1), "sep": (0, 0), "sep_aux": (0, 1), "joint": None}
@@ -102,3 +105,47 @@ def _figures(page: str) -> dict[str, dict]:
     ):
         found[plot_id] = {"data": json.loads(data), "layout": json.loads(layout)}
     return found
+
+
+def pruning_study() -> optuna.Study:
+    """Six trials: every other one pruned after two reports, one pruned before any."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        trial.suggest_int("hidden", 16, 256)
+        if trial.number == 5:
+            raise optuna.TrialPruned()
+        for step in (1, 2):
+            trial.report(0.5 + 0.1 * step + lr, step)
+        if trial.number % 2:
+            raise optuna.TrialPruned()
+        return 0.9 + lr
+
+    study.optimize(objective, n_trials=6)
+    return label_tuned(study, arch="base")
+
+
+def test_the_tuning_history_shows_every_finished_trial_and_marks_the_pruned():
+    facts = read_studies(studies={"base": pruning_study()})["base"]
+    assert facts.finished["state"].value_counts().to_dict() == {"complete": 3, "pruned": 3}
+    pruned = facts.finished[facts.finished["state"] == "pruned"].set_index("number")["value"]
+    assert pruned.loc[1] > 0.7  # its last report (step 2), not its first
+    assert np.isnan(pruned.loc[5])  # pruned before it reported: nothing to draw
+    figure = tuning_plots.history_figure(label="base", finished=facts.finished.dropna(subset=["value"]))
+    names = [trace.name for trace in figure.data]
+    assert names == ["complete trial: 3", "pruned trial (last reported): 2", "best complete so far"]
+    assert figure.data[1].marker.symbol != figure.data[0].marker.symbol
+    for trace in figure.data[:2]:
+        assert _contrast(trace.marker.color) >= 3.0
+    html_text = tuning_plots.study_plots(label="base", study=facts)
+    assert "from the 3 complete trials" in html_text
+
+
+def _contrast(hex_colour: str) -> float:
+    """WCAG contrast ratio of a colour against white."""
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from pairsearch.report import accuracy, answer, design_plots, pairwise, plots, provenance, readings
+from pairsearch.report import (
+    accuracy,
+    answer,
+    design_plots,
+    pairwise,
+    plots,
+    provenance,
+    readings,
+    tuning_plots,
+)
 from pairsearch.report import formatting as fmt
 from pairsearch.report.analysis import Analysis
 from pairsearch.report.budget import PLATEAU
@@ -157,7 +166,7 @@ def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, analys
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
         provenance.settings_table(studies=studies, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),
-        *(provenance.study_plots(label=label, study=studies[label]) for label in ordered),
+        *(tuning_plots.study_plots(label=label, study=studies[label]) for label in ordered),
     ])
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.facts import MIN_TRIALS_FOR_IMPORTANCES, TuningFacts
+from pairsearch.report.facts import TuningFacts
 
 RUN_COLUMNS = ["device", "host", "torch", "optuna", "pairsearch", "python"]
 WRITER_KEYS = {*RUN_COLUMNS, "date (UTC)"}  # protocol keys about the writing process
@@ -72,23 +71,6 @@ def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) 
         for (name, text), studies in ordered
     ]
     return fmt.table(headers=["Setting", "Stored value", "Studies"], rows=rows)
-
-
-def study_plots(*, label: str, study: TuningFacts) -> str:
-    """The study's validation accuracy per trial, and its hyperparameter importances."""
-    if study.complete.empty:
-        return fmt.note(f"{label}: no complete tuning trial to plot.")
-    history = fmt.plot(plot_id=f"history-{label}", figure=_history_figure(label, study.complete))
-    if len(study.complete) < MIN_TRIALS_FOR_IMPORTANCES:
-        importance = fmt.note(
-            f"{label}: hyperparameter importances need at least {MIN_TRIALS_FOR_IMPORTANCES} "
-            f"complete trials; this study has {len(study.complete)}."
-        )
-    elif study.importance_error is not None:
-        importance = fmt.note(f"{label}: hyperparameter importances unavailable: {study.importance_error}")
-    else:
-        importance = fmt.plot(plot_id=f"importance-{label}", figure=_importance_figure(label, study))
-    return f'<div class="ps-grid">\n{history}\n{importance}\n</div>'
 
 
 def run_provenance_table(*, results: pd.DataFrame, archs: Sequence[str]) -> tuple[str, list[str]]:
@@ -170,47 +152,3 @@ def _versions(versions) -> str:
     if not versions:
         return NOT_RECORDED
     return ", ".join(f"{name} {version}" for name, version in versions.items())
-
-
-def _history_figure(label: str, complete: pd.DataFrame) -> go.Figure:
-    numbers = list(complete["number"])
-    values = [100 * value for value in complete["value"]]
-    best = pd.Series(values).cummax()
-    figure = go.Figure(
-        [
-            go.Scatter(x=numbers, y=values, mode="markers", name="complete trial",
-                       marker={"color": "rgba(99, 110, 250, 0.55)", "size": 6},
-                       hovertemplate="trial %{x}: %{y:.2f} %<extra></extra>"),
-            go.Scatter(x=numbers, y=best, mode="lines", name="best so far",
-                       line={"color": "#cf222e", "shape": "hv"}, hoverinfo="skip"),
-        ]
-    )
-    figure.update_layout(
-        title={"text": f"{label}: validation accuracy of the tuning trials",
-               "subtitle": {"text": "dots: complete trials (not the pruned); line: best so far"}},
-        xaxis_title="trial number", yaxis_title="validation accuracy (%)",
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return figure
-
-
-def _importance_figure(label: str, study: TuningFacts) -> go.Figure:
-    """Hyperparameter importances as Optuna's ``plot_param_importances`` draws them."""
-    shown = list(reversed(study.importances))  # the most important at the top
-    figure = go.Figure(
-        [go.Bar(
-            x=[item.value for item in shown], y=[item.name for item in shown], name="validation accuracy",
-            text=[f"{item.value:.2f}" if item.value >= 0.01 else "<0.01" for item in shown],
-            textposition="outside", cliponaxis=False, orientation="h",
-            hovertemplate=[f"{item.name} ({item.distribution}): {item.value}<extra></extra>" for item in shown],
-        )],
-        go.Layout(title="Hyperparameter Importances", xaxis={"title": "Hyperparameter Importance"},
-                  yaxis={"title": "Hyperparameter"}),
-    )
-    figure.update_layout(
-        title={"text": f"{label}: hyperparameter importances",
-               "subtitle": {"text": "for validation accuracy; PED-ANOVA (Optuna's default), "
-                                    "complete trials; sum 1"}},
-        xaxis_title="importance",
-    )
-    return figure
