@@ -18,6 +18,7 @@ from pairsearch.report import design as layout
 from pairsearch.report import recipe_stats, stats
 from pairsearch.report.facts import COMPLETE_TRIAL_COLUMNS, RecipePair, TuningFacts
 from pairsearch.report.recipe_stats import RecipeComparison
+from pairsearch.report.run_record import RunRecord, run_record
 from pairsearch.report.stats import Cell
 from pairsearch.report.verdicts import with_verdicts
 
@@ -59,6 +60,9 @@ class Analysis:
         epochs: How many distinct epochs the curves have.
         seeds: The final seeds of the results, ascending.
         unfinished: Runs without a test accuracy (diverged or unfinished).
+        recipe: The training recipe of the results, by name (None: not recorded, or several).
+        final_epochs: Label → the epochs its final runs trained (from the curves; absent: none).
+        run_record: What the jobs recorded of their runs (:func:`pairsearch.report.run_record.run_record`).
     """
 
     archs: list[str]
@@ -85,6 +89,9 @@ class Analysis:
     epochs: int = 0
     seeds: list[int] | None = None
     unfinished: int = 0
+    run_record: RunRecord | None = None
+    recipe: str | None = None
+    final_epochs: dict[str, int] | None = None
 
 
 def analyse(
@@ -135,7 +142,19 @@ def analyse(
         epochs=0 if curves is None else int(curves["epoch"].nunique()),
         seeds=[int(seed) for seed in sorted(results["seed"].unique())],
         unfinished=int(results["test_accuracy"].isna().sum()),
+        run_record=run_record(results=results, archs=archs),
+        recipe=_recipe(results=results, recipes=recipes),
+        final_epochs=None if curves is None or curves.empty else {
+            str(arch): int(epoch) for arch, epoch in curves.groupby("arch")["epoch"].max().items()},
     )
+
+
+def _recipe(*, results: pd.DataFrame, recipes: RecipePair | None) -> str | None:
+    """The recipe every result trained under (the pair's name where two recipes are compared)."""
+    if recipes is not None:
+        return recipes.recipe
+    names = set(results["recipe"].dropna()) if "recipe" in results.columns else set()
+    return str(names.pop()) if len(names) == 1 else None
 
 
 def _versus(*, results: pd.DataFrame, design: dict[str, Cell], archs: list[str]) -> pd.DataFrame:

@@ -27,6 +27,14 @@ from pairsearch.report.paired import (
 )
 from pairsearch.report.stats import INTERACTION
 
+VERSUS_QUESTION = "Does another arch beat the best of the four?"
+VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
+
+
+def recipe_suffix(recipe: str | None) -> str:
+    """`` — strong recipe`` for titles and headings; empty when the recipe is not known."""
+    return f" — {recipe} recipe" if recipe else ""
+
 
 def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
     """The answer section's content: sentences, the two tables and the forest plot.
@@ -46,8 +54,7 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
         for factor in FACTOR_NAMES
     ]
     sentences.append((QUESTIONS[INTERACTION], interaction_sentence(row=by_key[(INTERACTION, "")])))
-    others = "How do the other archs compare with the best of the four?"
-    sentences.append((others, versus_sentence(versus=versus, means=means)))
+    sentences.append((VERSUS_QUESTION, versus_sentence(versus=versus, means=means)))
     paragraphs = "\n".join(
         f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> '
         f"{html.escape(sentence)}</p>"
@@ -64,15 +71,20 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
     )
 
 
-def answer_markdown(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects."""
+def answer_markdown(
+    *, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, recipe: str | None = None
+) -> str:
+    """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects.
+
+    ``recipe`` names the results' training recipe in the heading (None: not named).
+    """
     by_key = {(row.factor, row.given): row for row in effects.itertuples(index=False)}
     means = dict(zip(summary["arch"], summary["mean"], strict=True))
-    lines = ["## The answer", ""]
+    lines = [f"## The answer{recipe_suffix(recipe)}", ""]
     for factor in FACTOR_NAMES:
         lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
     lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]
-    lines += [f"**How do the other archs compare with the best of the four?** {versus_sentence(versus=versus, means=means)}", ""]
+    lines += [f"**{VERSUS_QUESTION}** {versus_sentence(versus=versus, means=means)}", ""]
     lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
               "|:---|" + "---:|" * len(PAIRED_HEADERS)]
     for row in effects.itertuples(index=False):
@@ -122,7 +134,7 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
         "higher": f"Yes: {name} raises test accuracy by {_size(average.mean_diff)} points",
         "lower": f"No, it hurts: {name} lowers test accuracy by "
         f"{_size(average.mean_diff)} points",
-        "unclear": f"Not clearly: {name} changes test accuracy by "
+        "unclear": f"Unclear: {name} changes test accuracy by "
         f"{fmt.points(average.mean_diff)} points",
     }[average.verdict]
     closing = " — the CI includes 0" if average.verdict == "unclear" else ""
@@ -139,12 +151,12 @@ def interaction_sentence(*, row) -> str:
     shared = FACTOR_NAMES["shared_weights"]
     size = f"{fmt.points(row.mean_diff)} points ({ci_text(row)})"
     return {
-        "higher": f"They reinforce each other: the effect of {shared} is {size} larger with the "
+        "higher": f"No, they reinforce each other: the effect of {shared} is {size} larger with the "
         "auxiliary loss than without it — equally, the auxiliary loss gains that much more "
         "with shared weights.",
-        "lower": f"They overlap: the effect of {shared} is {_size(row.mean_diff)} points "
+        "lower": f"No, they overlap: the effect of {shared} is {_size(row.mean_diff)} points "
         f"smaller with the auxiliary loss than without it ({ci_text(row)}).",
-        "unclear": f"The data do not show an interaction: {size}; the CI includes 0, so the "
+        "unclear": f"Unclear: the data do not show an interaction: {size}; the CI includes 0, so the "
         f"effect of {shared} with the auxiliary loss is not distinguishable from its effect "
         "without it.",
     }[row.verdict]
@@ -166,10 +178,17 @@ def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
             f"{_seeds_won(row)})"
         )
     return (
-        f"Against {reference}, the best of the four at {fmt.percent(means.get(reference))} %: "
-        + "; ".join(parts)
-        + "."
+        f"{VERSUS_LEAD[_versus_verdict(versus)]}. Against {reference}, the best of the four at "
+        f"{fmt.percent(means.get(reference))} %: " + "; ".join(parts) + "."
     )
+
+
+def _versus_verdict(versus: pd.DataFrame) -> str:
+    """``higher`` when some arch is clearly better, ``lower`` when every one is clearly worse."""
+    verdicts = set(versus.loc[versus["n_pairs"] > 0, "verdict"])
+    if "higher" in verdicts:
+        return "higher"
+    return "lower" if verdicts == {"lower"} else "unclear"
 
 
 def effects_table(*, effects: pd.DataFrame) -> str:

@@ -77,7 +77,8 @@ def write_files(
     if analysis.budget is not None:
         paths["budget_csv"] = out_dir / "budget.csv"
         analysis.budget.to_csv(paths["budget_csv"], index=False)
-    page = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis)
+    page = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis,
+                       recipe_summary=recipe_summary)
     paths["report_html"].write_text(page, encoding="utf-8")
     return paths
 
@@ -85,15 +86,18 @@ def write_files(
 def summary_markdown(*, analysis: Analysis, recipe_summary: str | None = None) -> str:
     """summary.md, as final-report prints it: the answer, then the per-arch table."""
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
-    return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary) + (
+    return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary,
+                                  recipe=analysis.recipe) + (
         "\n" + accuracy.summary_markdown(summary=analysis.summary, best_epoch=analysis.best_epoch,
                                          order=analysis.summary_order, recipe_line=recipe_line))
 
 
 def report_html(
     *, results: pd.DataFrame, protocol: dict, studies: Mapping[str, TuningFacts], analysis: Analysis,
+    recipe_summary: str | None = None,
 ) -> str:
-    """Build the self-contained HTML page (arguments as for :func:`write_files`).
+    """Build the self-contained HTML page (arguments as for :func:`write_files`); its title and
+    answer name the results' recipe.
 
     Returns:
         The whole HTML document.
@@ -102,24 +106,29 @@ def report_html(
     colours = fmt.arch_colours(archs=archs)
     per_seed = plots.per_seed_figure(runs=analysis.runs, summary=summary, archs=archs, colours=colours)
     sections = [
-        ("answer", "The answer", _answer(analysis=analysis)),
+        ("answer", f"The answer{answer.recipe_suffix(analysis.recipe)}",
+         _answer(analysis=analysis, recipe_summary=recipe_summary)),
         ("accuracy", "Test accuracy per arch",
          accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs)
          + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
         ("pairwise", "Pairwise comparisons", pairwise.pairwise_html(comparisons=analysis.comparisons)),
         ("curves", "Learning curves", _curves(analysis=analysis, colours=colours)),
-        ("runs", "Protocol and provenance of the runs", _runs(results=results, protocol=protocol, archs=archs)),
+        ("runs", "Protocol and provenance of the runs", _runs(protocol=protocol, analysis=analysis)),
         ("tuning", "Tuning provenance",
          _tuning(studies=studies, results=results, analysis=analysis, colours=colours)),
         ("budget", "Budget curves", _budget(analysis=analysis, colours=colours)),
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
-    return fmt.page(sections=sections)
+    return fmt.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe)}")
 
 
-def _answer(*, analysis: Analysis) -> str:
+def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
+    if analysis.recipe:
+        described = f": {recipe_summary}" if recipe_summary else ""
+        notes = fmt.note(f"Final runs trained under the {analysis.recipe} recipe{described}.",
+                         css_class="ps-caption") + notes
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
     text += _design_plots(analysis=analysis)
     if analysis.recipes is None:
@@ -147,9 +156,9 @@ def _curves(*, analysis: Analysis, colours: dict) -> str:
     return '<div class="ps-grid">\n' + "\n".join(parts) + "\n</div>"
 
 
-def _runs(*, results: pd.DataFrame, protocol: dict, archs: list[str]) -> str:
+def _runs(*, protocol: dict, analysis: Analysis) -> str:
     experiment, writer = provenance.protocol_tables(protocol=protocol)
-    jobs, differing = provenance.run_provenance_table(results=results, archs=archs)
+    jobs, differing = provenance.run_provenance_table(record=analysis.run_record)
     agreement = "".join(fmt.note(text, css_class="ps-warning") for text in differing)
     return f"{experiment}\n<h3>Where the final jobs ran</h3>\n{jobs}\n{agreement}\n{writer}"
 
@@ -162,7 +171,8 @@ def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, analys
     ordered = [arch for arch in analysis.archs if arch in studies]
     ordered += sorted(set(studies) - set(ordered))
     return "\n".join([
-        provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered),
+        provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered,
+                                final_recipe=analysis.recipe, final_epochs=analysis.final_epochs or {}),
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
         provenance.settings_table(studies=studies, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),

@@ -13,6 +13,9 @@ import pandas as pd
 TRIAL_STATES = ("complete", "pruned", "fail", "running", "waiting")
 COMPLETE_TRIAL_COLUMNS = ["number", "n_parameters", "value"]
 FINISHED_TRIAL_COLUMNS = ["number", "state", "value"]
+# The protocol's facts about the process that writes the report (never the runs'):
+# :func:`pairsearch.report.protocol.protocol` writes them, the provenance section shows them apart.
+WRITER_KEYS = ("report written by", "report date (UTC)")
 MIN_TRIALS_FOR_IMPORTANCES = 2  # complete trials; below, no importances are computed
 
 

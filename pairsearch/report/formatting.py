@@ -237,8 +237,13 @@ def plot(*, plot_id: str, figure: go.Figure, height: int = PLOT_HEIGHT_PX) -> st
     return f'<div class="ps-plot" id="{container_id}">\n{figure_html}\n</div>'
 
 
-def page(*, sections: list[tuple[str, str, str]]) -> str:
-    """The whole HTML document: (anchor, title, content) sections after a table of contents."""
+def page(*, sections: list[tuple[str, str, str]], title: str = "pairsearch final report") -> str:
+    """The whole HTML document: (anchor, title, content) sections after a table of contents.
+
+    Args:
+        sections: (anchor, heading, HTML content) of each section, in order.
+        title: The page's title and top heading (escaped here).
+    """
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     toc = " · ".join(
         f'<a href="#{anchor}">{html.escape(title)}</a>' for anchor, title, _ in sections
@@ -252,12 +257,12 @@ def page(*, sections: list[tuple[str, str, str]]) -> str:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pairsearch final report</title>
+<title>{html.escape(title)}</title>
 <style>{CSS}</style>
 <script>{plotly.offline.get_plotlyjs()}</script>
 </head>
 <body>
-<h1>pairsearch final report</h1>
+<h1>{html.escape(title)}</h1>
 <p class="ps-generated">Generated {html.escape(generated)}</p>
 <nav class="ps-toc">{toc}</nav>
 {body}
