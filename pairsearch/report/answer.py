@@ -20,6 +20,7 @@ from pairsearch.report.paired import (
     PAIRED_HEADERS,
     QUESTIONS,
     ci_text,
+    effect_label,
     effect_name,
     forest,
     forest_height,
@@ -217,7 +218,7 @@ def versus_table(*, versus: pd.DataFrame) -> str:
 
 def effects_forest(*, effects: pd.DataFrame) -> go.Figure:
     """The 2×2 design's effects, each with its 95 % CI, in points."""
-    labels = [effect_name(row) for row in effects.itertuples(index=False)]
+    labels = [effect_label(row) for row in effects.itertuples(index=False)]
     return forest(labels=labels, rows=list(effects.itertuples(index=False)),
                   title="Effects on test accuracy, with 95 % CIs",
                   subtitle="the 2×2 design's effects, paired by search and seed")

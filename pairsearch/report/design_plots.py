@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.paired import VERDICT_COLOURS, VERDICT_LEGEND, effect_name
+from pairsearch.report.paired import VERDICT_COLOURS, VERDICT_LEGEND, effect_label, effect_name
 
 # Aux loss without / with: dark enough on white (≥ 4.5:1) and told apart by marker and dash too.
 AUX_LINES = {False: ("without the auxiliary loss", "#0b6e99", "circle", "solid"),
@@ -51,7 +51,6 @@ def interaction_figure(*, cells: pd.DataFrame) -> go.Figure:
         xaxis={"tickvals": [0, 1], "ticktext": [SHARING_TICKS[False], SHARING_TICKS[True]],
                "range": [-0.35, 1.45], "title": "trunk weights"},
         yaxis_title="test accuracy (%)",
-        legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
     )
     return figure
 
@@ -74,9 +73,8 @@ def run_effects_figure(*, run_effects: pd.DataFrame, effects: pd.DataFrame) -> g
                "subtitle": {"text": "dots: one (search, seed) run's contrast; marker and bar: the "
                                     "effects table's mean and CI"}},
         xaxis_title="difference of test accuracy (percentage points)",
-        yaxis={"tickvals": list(range(len(rows))), "ticktext": [effect_name(row) for row in rows],
+        yaxis={"tickvals": list(range(len(rows))), "ticktext": [effect_label(row) for row in rows],
                "autorange": "reversed", "range": [len(rows) - 0.5, -0.5]},
-        legend={"orientation": "h", "y": -0.15, "yanchor": "top", "x": 0},
     )
     return figure
 

@@ -21,6 +21,7 @@ from pairsearch.report import (
     accuracy,
     answer,
     design_plots,
+    page,
     pairwise,
     plots,
     provenance,
@@ -77,9 +78,9 @@ def write_files(
     if analysis.budget is not None:
         paths["budget_csv"] = out_dir / "budget.csv"
         analysis.budget.to_csv(paths["budget_csv"], index=False)
-    page = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis,
-                       recipe_summary=recipe_summary)
-    paths["report_html"].write_text(page, encoding="utf-8")
+    page_html = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis,
+                            recipe_summary=recipe_summary)
+    paths["report_html"].write_text(page_html, encoding="utf-8")
     return paths
 
 
@@ -120,7 +121,7 @@ def report_html(
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
-    return fmt.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe)}")
+    return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe)}")
 
 
 def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:

@@ -31,7 +31,7 @@ QUESTIONS = {
 VERDICT_COLOURS = {"higher": "#1a7f37", "lower": "#cf222e", "unclear": "#57606a"}
 VERDICT_LEGEND = {"higher": "95 % CI above 0", "lower": "95 % CI below 0", "unclear": "95 % CI includes 0"}
 VERDICT_SYMBOLS = {"higher": "triangle-right", "lower": "triangle-left", "unclear": "diamond"}
-FOREST_ROW_PX = 30
+FOREST_ROW_PX = 36  # two lines of 13 px labels
 FOREST_FRAME_PX = 190  # title, subtitle, axis title and the legend below it
 PAIRED_HEADERS = ["Searches × seeds", "Mean (points)", "95 % CI (points)", "P(better) over searches",
                   "Share won", "Tuning share", "d_z"]
@@ -52,6 +52,11 @@ def runs_text(*, runs: int, searches: int) -> str:
         return "0"
     per_search = runs / searches
     return f"{searches} × {per_search:.0f}" if per_search == int(per_search) else f"{runs} runs"
+
+
+def effect_label(row) -> str:
+    """:func:`effect_name` on two lines, for a plot's axis: ``Weight sharing,<br>average``."""
+    return effect_name(row).replace(", ", ",<br>", 1)
 
 
 def effect_name(row) -> str:
@@ -86,8 +91,7 @@ def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) 
         xaxis_title="difference of test accuracy (percentage points)",
         yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed",
                "automargin": True},
-        legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0, "title": {"text": "colour:"},
-                "traceorder": "normal"},
+        legend={"title": {"text": "colour:"}, "traceorder": "normal"},
     )
     return figure
 

@@ -62,7 +62,6 @@ def history_figure(*, label: str, finished: pd.DataFrame) -> go.Figure:
                "subtitle": {"text": f"every finished trial ({len(complete)} complete, {len(pruned)} pruned, "
                                     "at its last reported value); line: best complete so far"}},
         xaxis_title="trial number", yaxis_title="validation accuracy (%)",
-        legend={"orientation": "h", "y": -0.2, "yanchor": "top", "x": 0},
     )
     return figure
 
