@@ -73,7 +73,7 @@ function psFitTitles() {
     }
     var chars = Math.max(24, Math.floor(plot.clientWidth / 8.5));
     var main = psWrap(plot.psTitle.text, chars), sub = psWrap(plot.psTitle.sub, Math.floor(chars * 1.15));
-    var top = Math.max(100, __TOP__ + 40 + 21 * main.length + 18 * sub.length);
+    var top = Math.max(100, __TOP__ + 52 + 21 * main.length + 18 * sub.length);
     var update = {"title.text": main.join("<br>"), "title.subtitle.text": sub.join("<br>"), "margin.t": top};
     var xLines = 1;
     if (plot.psTitle.x) {

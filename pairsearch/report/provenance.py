@@ -56,7 +56,7 @@ def tuning_table(
         "Final test accuracy, mean (%)": [(fmt.percent(final.loc[a, "final_mean"]), _trained(finals[a]))
                                           for a in labels],
         "Final test − best validation (points)": [
-            (fmt.points(final.loc[a, "final_minus_best"]), "" if tuned[a] == finals[a] else "different training")
+            (fmt.points(final.loc[a, "final_minus_best"]), "different training" if _differ(tuned[a], finals[a]) else "")
             for a in labels],
         "Parameters (final configuration)": [fmt.count(final.loc[a, "n_parameters"]) for a in labels],
         "Final run time (mean)": [fmt.duration(final.loc[a, "mean_seconds"]) for a in labels],
@@ -145,6 +145,11 @@ def protocol_tables(*, protocol: Mapping[str, object]) -> tuple[str, str]:
         fmt.table(headers=["Process that wrote this report", "Value"], rows=writer)
         if writer else "",
     )
+
+
+def _differ(tuned: tuple, final: tuple) -> bool:
+    """Whether a recipe or epoch count known for both differs (unknown is not different)."""
+    return any(a is not None and b is not None and a != b for a, b in zip(tuned, final, strict=True))
 
 
 def _trained(recipe_and_epochs: tuple[str | None, int | None]) -> str:
