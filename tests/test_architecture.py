@@ -161,11 +161,13 @@ def test_the_storage_modules_neither_print_nor_change_global_state_at_import(mod
 # The report wing in three layers: the storage is read once into plain data (frames and the records
 # of report.facts), the analysis computes every number and verdict from it, the render modules
 # only format. writer runs the analysis, then the render, once each.
-REPORT_READ = {"report.results", "report.studies"}
+REPORT_READ = {"report.results", "report.studies", "report.protocol"}
 REPORT_ANALYSIS = {"report.analysis", "report.stats", "report.statistics", "report.recipe_stats",
-                   "report.budget", "report.design", "report.verdicts"}
+                   "report.budget", "report.design", "report.verdicts", "report.cells",
+                   "report.run_record"}
 REPORT_RENDER = {"report.document", "report.answer", "report.pairwise", "report.plots", "report.provenance",
-                 "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired"}
+                 "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired",
+                 "report.design_plots", "report.tuning_plots", "report.page"}
 REPORT_OTHER = {"report", "report.facts", "report.writer"}
 
 

@@ -300,11 +300,12 @@ def test_html_has_every_section(page):
 def test_html_plots_have_stable_unique_ids(page):
     ids = re.findall(r'<div class="ps-plot" id="([^"]+)"', page)
 
-    # Two forest plots, per-seed plot, four learning curves, accuracy vs parameters,
-    # history of the three studies and importances of the 8-trial one.
-    assert len(ids) == 12
+    # Three forest plots (effects, other archs, pairwise), the interaction plot (no run has all
+    # four archs: no effects run by run), per-seed plot, four learning curves, accuracy vs
+    # parameters, history of the three studies and importances of the 8-trial one.
+    assert len(ids) == 14
     assert len(set(ids)) == len(ids)
-    for plot_id in ["answer-forest", "accuracy-by-arch", "pairwise-forest", "curve-train_loss",
+    for plot_id in ["answer-forest", "versus-forest", "interaction", "accuracy-by-arch", "pairwise-forest", "curve-train_loss",
                     "curve-digit_accuracy", "accuracy-vs-parameters", "history-digits"]:
         assert f"ps-plot-{plot_id}" in ids
 
@@ -312,7 +313,7 @@ def test_html_plots_have_stable_unique_ids(page):
 def test_html_plot_titles_say_what_is_shown(page):
     titles = re.findall(r'"subtitle":\{"text":"[^"]*"\},"text":"([^"]+)"', page)
 
-    assert page.count('"subtitle":{"text":') == 12  # every plot has a title and a subtitle
+    assert page.count('"subtitle":{"text":') == 14  # every plot has a title and a subtitle
 
     assert "Effects on test accuracy, with 95 % CIs" in titles
     assert "base: validation accuracy of the tuning trials" in titles
@@ -430,12 +431,12 @@ def test_answer_sentences_follow_the_numbers():
         f"95 % CI {formatting.points(sharing['ci_low'])} to "
         f"{formatting.points(sharing['ci_high'])}" in text
     )
-    assert "Does the auxiliary loss help? Not clearly" in text
+    assert "Does the auxiliary loss help? Unclear: " in text
     assert "the CI includes 0" in text
-    assert "Do the two effects add up? The data do not show an interaction" in text
+    assert "Do the two effects add up? Unclear: the data do not show an interaction" in text
     assert "Against sep, the best of the four" not in text
     best = analysis.versus.loc[0, "reference"]  # shared weights, and the aux loss's ±2 points by turns
-    assert f"Against {best}, the best of the four" in text
+    assert f"Does another arch beat the best of the four? Yes. Against {best}, the best of the four" in text
     assert "joint better" in text
 
 
@@ -642,6 +643,35 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
     plain = write_report(out_dir=tmp_path, results=before, curves=synthetic_curves(),
                                 protocol={"data source": "mnist5k"}, studies={})
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in plain.values())
+
+
+def test_every_question_is_answered_yes_no_or_unclear():
+    for sharing, aux in ((0.03, 0.06), (-0.03, 0.0), (0.0, 0.0)):
+        text, _ = answer_of(factorial_results(sharing=sharing, aux=aux))
+        for question in ("Does weight sharing help?", "Does the auxiliary loss help?",
+                         "Do the two effects add up?", "Does another arch beat the best of the four?"):
+            answered = text.partition(question)[2].lstrip()
+            assert answered.startswith(("Yes", "No", "Unclear")), (question, answered[:40])
+
+
+def test_the_report_names_its_recipe_in_title_heading_answer_and_tuning_comparison(tmp_path):
+    results = synthetic_results().assign(recipe="strong")
+    paths = write_report(out_dir=tmp_path, results=results, curves=synthetic_curves(),
+                         protocol={"data source": "mnist5k"},
+                         studies=read_studies(studies={"base": label_tuned(
+                             quadratic_study(name="base", n_trials=8), arch="base", spec=BASE_SPEC)}),
+                         recipe_summary="strong (3 epochs, training images shifted by up to 1 px)")
+    page = paths["report_html"].read_text()
+    assert "<title>pairsearch final report — strong recipe</title>" in page
+    assert "<h1>pairsearch final report — strong recipe</h1>" in page
+    assert "<h2>The answer — strong recipe</h2>" in page
+    assert "Final runs trained under the strong recipe: strong (3 epochs, training images shifted" in page
+    assert paths["summary_md"].read_text().startswith("## The answer — strong recipe\n")
+    # Final test (strong, the curves' epochs) against best validation (the study's recipe and epochs).
+    epochs = int(synthetic_curves()["epoch"].max())
+    assert f'<span class="ps-detail">recipe strong, {epochs} epochs</span>' in page
+    assert '<span class="ps-detail">recipe course, 3 epochs</span>' in page  # BASE_SPEC's
+    assert '<span class="ps-detail">different training</span>' in page
 
 
 def test_a_second_recipe_without_default_results_says_how_to_get_them(tmp_path):

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "html.png"
+PHONE_SCREENSHOT = SCREENSHOT.with_name("html-390px.png")
 RENDER_TIMEOUT_S = 60
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -146,8 +147,43 @@ def _save_full_page_screenshot(*, browser, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+PHONE_WIDTH_PX = 390
+# Each plot's title and subtitle lie inside the plot, and each table box inside the viewport.
+CLIPPED_JS = """
+const clipped = [];
+document.querySelectorAll('.ps-plot .js-plotly-plot').forEach(plot => {
+  const box = plot.getBoundingClientRect();
+  // The plot's drawing fits in the box the page gives it (or the next element covers it).
+  const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+  if (svg.height > plot.parentElement.getBoundingClientRect().height + 1) clipped.push(plot.id + ' taller than its box');
+  plot.querySelectorAll('.g-gtitle text, .g-xtitle text, .g-ytitle text').forEach(text => {
+    const r = text.getBoundingClientRect();
+    const outside = r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+    if (r.width > 0 && outside) clipped.push(plot.id + ': ' + text.textContent);
+  });
+});
+document.querySelectorAll('.ps-table-box').forEach(table => {
+  if (table.getBoundingClientRect().right > window.innerWidth + 1) clipped.push('a table box');
+});
+return clipped;
+"""
+
+
 @pytest.fixture
 def report_page(driver, tmp_path) -> tuple[object, pd.DataFrame]:
+    return _open_report(driver=driver, tmp_path=tmp_path)
+
+
+@pytest.fixture
+def phone_page(driver, tmp_path) -> object:
+    """The same report in a viewport as wide as a phone's."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": PHONE_WIDTH_PX, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    browser, _ = _open_report(driver=driver, tmp_path=tmp_path)
+    return browser
+
+
+def _open_report(*, driver, tmp_path) -> tuple[object, pd.DataFrame]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     results, curves = _results_and_curves()
@@ -172,8 +208,9 @@ def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(rep
     severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
     plots = driver.find_elements("css selector", ".ps-plot")
-    # Two forests, per-seed, four curves, accuracy vs parameters, one study's two plots.
-    assert len(plots) == 10
+    # Two forests of the answer (effects; other archs), the interaction plot, the effects run by
+    # run, per-seed, the pairwise forest, four curves, accuracy vs parameters, one study's two plots.
+    assert len(plots) == 13
     assert len(driver.find_elements("css selector", ".ps-plot .main-svg")) >= len(plots)
     assert driver.execute_script("return window.innerWidth") == 900
     scroll_width, client_width = driver.execute_script(
@@ -181,6 +218,31 @@ def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(rep
     )
     assert scroll_width <= client_width
     assert SCREENSHOT.stat().st_size > 0
+
+
+def test_the_report_reads_at_a_phones_width(phone_page):
+    """390 px: no sideways scroll of the page (tables scroll in their own box), plots as wide as
+    the screen allows, no title clipped, and nothing requested from outside the file."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = phone_page
+    assert driver.execute_script("return window.innerWidth") == PHONE_WIDTH_PX
+    # Titles are wrapped after the load event; wait until every plot is laid out again.
+    WebDriverWait(driver, RENDER_TIMEOUT_S).until(lambda browser: browser.execute_script(
+        "return document.documentElement.dataset.psTitlesFitted === 'yes'"))
+    scroll_width, inner_width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]")
+    _save_full_page_screenshot(browser=driver, path=PHONE_SCREENSHOT)
+    assert scroll_width <= inner_width
+    assert driver.execute_script(CLIPPED_JS) == []
+    widths = driver.execute_script(
+        "return [...document.querySelectorAll('.ps-plot .js-plotly-plot')].map(p => p.getBoundingClientRect().width)")
+    assert widths and max(widths) <= PHONE_WIDTH_PX
+    assert driver.execute_script("return document.querySelectorAll('.ps-table-box table').length") >= 5
+    requests = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(entry => entry.name)")
+    assert [name for name in requests if not name.startswith(("file:", "data:", "blob:"))] == []
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def test_the_report_offers_no_way_to_send_a_chart_anywhere_and_requests_nothing(report_page):

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pairsearch.report import budget as budgets
+from pairsearch.report import cells as design_cells
 from pairsearch.report import design as layout
 from pairsearch.report import recipe_stats, stats
 from pairsearch.report.facts import COMPLETE_TRIAL_COLUMNS, RecipePair, TuningFacts
 from pairsearch.report.recipe_stats import RecipeComparison
+from pairsearch.report.run_record import RunRecord, run_record
 from pairsearch.report.stats import Cell
 from pairsearch.report.verdicts import with_verdicts
 
@@ -38,6 +40,10 @@ class Analysis:
         run_counts: Label → its runs, with a result or not.
         best_epoch: The same summary of each seed's best epoch (None: no curves given).
         effects: The 2×2 effects, with a ``verdict`` column.
+        cells: Each cell of the 2×2 design with results: its levels, mean and 95 % CI
+            (:func:`pairsearch.report.cells.cell_means`).
+        run_effects: The average effects and the interaction per (search, seed) run
+            (:func:`pairsearch.report.cells.run_effects`).
         versus: Each other arch − the best of the four, in report order, with a ``verdict``.
         comparisons: The pairwise table, grouped and ordered, with a ``verdict``.
         recipes: The default recipe's results to compare with (None: one recipe).
@@ -54,6 +60,9 @@ class Analysis:
         epochs: How many distinct epochs the curves have.
         seeds: The final seeds of the results, ascending.
         unfinished: Runs without a test accuracy (diverged or unfinished).
+        recipe: The training recipe of the results, by name (None: not recorded, or several).
+        final_epochs: Label → the epochs its final runs trained (from the curves; absent: none).
+        run_record: What the jobs recorded of their runs (:func:`pairsearch.report.run_record.run_record`).
     """
 
     archs: list[str]
@@ -66,6 +75,8 @@ class Analysis:
     effects: pd.DataFrame
     versus: pd.DataFrame
     comparisons: pd.DataFrame
+    cells: pd.DataFrame | None = None
+    run_effects: pd.DataFrame | None = None
     best_epoch: pd.DataFrame | None = None
     recipes: RecipePair | None = None
     by_recipe: RecipeComparison | None = None
@@ -78,6 +89,9 @@ class Analysis:
     epochs: int = 0
     seeds: list[int] | None = None
     unfinished: int = 0
+    run_record: RunRecord | None = None
+    recipe: str | None = None
+    final_epochs: dict[str, int] | None = None
 
 
 def analyse(
@@ -110,6 +124,8 @@ def analyse(
         summary_order=layout.arch_order(labels=summary["arch"]),
         run_counts={str(arch): int(n) for arch, n in results.groupby("arch").size().items()},
         effects=with_verdicts(stats.factorial_effects(results=results, design=design)),
+        cells=design_cells.cell_means(summary=summary, design=design),
+        run_effects=design_cells.run_effects(results=results, design=design),
         versus=with_verdicts(_versus(results=results, design=design, archs=archs)),
         comparisons=with_verdicts(_comparisons(results=results, design=design, archs=archs, summary=summary)),
         best_epoch=None if curves is None else stats.summarize(
@@ -126,7 +142,19 @@ def analyse(
         epochs=0 if curves is None else int(curves["epoch"].nunique()),
         seeds=[int(seed) for seed in sorted(results["seed"].unique())],
         unfinished=int(results["test_accuracy"].isna().sum()),
+        run_record=run_record(results=results, archs=archs),
+        recipe=_recipe(results=results, recipes=recipes),
+        final_epochs=None if curves is None or curves.empty else {
+            str(arch): int(epoch) for arch, epoch in curves.groupby("arch")["epoch"].max().items()},
     )
+
+
+def _recipe(*, results: pd.DataFrame, recipes: RecipePair | None) -> str | None:
+    """The recipe every result trained under (the pair's name where two recipes are compared)."""
+    if recipes is not None:
+        return recipes.recipe
+    names = set(results["recipe"].dropna()) if "recipe" in results.columns else set()
+    return str(names.pop()) if len(names) == 1 else None
 
 
 def _versus(*, results: pd.DataFrame, design: dict[str, Cell], archs: list[str]) -> pd.DataFrame:

@@ -20,11 +20,21 @@ from pairsearch.report.paired import (
     PAIRED_HEADERS,
     QUESTIONS,
     ci_text,
+    effect_label,
     effect_name,
     forest,
+    forest_height,
     paired_cells,
 )
 from pairsearch.report.stats import INTERACTION
+
+VERSUS_QUESTION = "Does another arch beat the best of the four?"
+VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
+
+
+def recipe_suffix(recipe: str | None) -> str:
+    """`` — strong recipe`` for titles and headings; empty when the recipe is not known."""
+    return f" — {recipe} recipe" if recipe else ""
 
 
 def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
@@ -45,32 +55,37 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
         for factor in FACTOR_NAMES
     ]
     sentences.append((QUESTIONS[INTERACTION], interaction_sentence(row=by_key[(INTERACTION, "")])))
-    others = "How do the other archs compare with the best of the four?"
-    sentences.append((others, versus_sentence(versus=versus, means=means)))
+    sentences.append((VERSUS_QUESTION, versus_sentence(versus=versus, means=means)))
     paragraphs = "\n".join(
         f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> '
         f"{html.escape(sentence)}</p>"
         for question, sentence in sentences
     )
     caption = fmt.note(level_caption(effects), css_class="ps-caption")
-    forest = fmt.plot(
-        plot_id="answer-forest", figure=forest_figure(effects=effects, versus=versus),
-        height=120 + 34 * (len(effects) + len(versus)),
-    )
+    forests = [fmt.plot(plot_id="answer-forest", figure=effects_forest(effects=effects),
+                        height=forest_height(len(effects)))]
+    if not versus.empty:  # on an axis of its own: differences of archs are several times the effects
+        forests.append(fmt.plot(plot_id="versus-forest", figure=versus_forest(versus=versus),
+                                height=forest_height(len(versus))))
     return "\n".join(
-        [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), forest]
+        [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), *forests]
     )
 
 
-def answer_markdown(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects."""
+def answer_markdown(
+    *, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, recipe: str | None = None
+) -> str:
+    """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects.
+
+    ``recipe`` names the results' training recipe in the heading (None: not named).
+    """
     by_key = {(row.factor, row.given): row for row in effects.itertuples(index=False)}
     means = dict(zip(summary["arch"], summary["mean"], strict=True))
-    lines = ["## The answer", ""]
+    lines = [f"## The answer{recipe_suffix(recipe)}", ""]
     for factor in FACTOR_NAMES:
         lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
     lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]
-    lines += [f"**How do the other archs compare with the best of the four?** {versus_sentence(versus=versus, means=means)}", ""]
+    lines += [f"**{VERSUS_QUESTION}** {versus_sentence(versus=versus, means=means)}", ""]
     lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
               "|:---|" + "---:|" * len(PAIRED_HEADERS)]
     for row in effects.itertuples(index=False):
@@ -120,7 +135,7 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
         "higher": f"Yes: {name} raises test accuracy by {_size(average.mean_diff)} points",
         "lower": f"No, it hurts: {name} lowers test accuracy by "
         f"{_size(average.mean_diff)} points",
-        "unclear": f"Not clearly: {name} changes test accuracy by "
+        "unclear": f"Unclear: {name} changes test accuracy by "
         f"{fmt.points(average.mean_diff)} points",
     }[average.verdict]
     closing = " — the CI includes 0" if average.verdict == "unclear" else ""
@@ -137,12 +152,12 @@ def interaction_sentence(*, row) -> str:
     shared = FACTOR_NAMES["shared_weights"]
     size = f"{fmt.points(row.mean_diff)} points ({ci_text(row)})"
     return {
-        "higher": f"They reinforce each other: the effect of {shared} is {size} larger with the "
+        "higher": f"No, they reinforce each other: the effect of {shared} is {size} larger with the "
         "auxiliary loss than without it — equally, the auxiliary loss gains that much more "
         "with shared weights.",
-        "lower": f"They overlap: the effect of {shared} is {_size(row.mean_diff)} points "
+        "lower": f"No, they overlap: the effect of {shared} is {_size(row.mean_diff)} points "
         f"smaller with the auxiliary loss than without it ({ci_text(row)}).",
-        "unclear": f"The data do not show an interaction: {size}; the CI includes 0, so the "
+        "unclear": f"Unclear: the data do not show an interaction: {size}; the CI includes 0, so the "
         f"effect of {shared} with the auxiliary loss is not distinguishable from its effect "
         "without it.",
     }[row.verdict]
@@ -164,10 +179,17 @@ def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
             f"{_seeds_won(row)})"
         )
     return (
-        f"Against {reference}, the best of the four at {fmt.percent(means.get(reference))} %: "
-        + "; ".join(parts)
-        + "."
+        f"{VERSUS_LEAD[_versus_verdict(versus)]}. Against {reference}, the best of the four at "
+        f"{fmt.percent(means.get(reference))} %: " + "; ".join(parts) + "."
     )
+
+
+def _versus_verdict(versus: pd.DataFrame) -> str:
+    """``higher`` when some arch is clearly better, ``lower`` when every one is clearly worse."""
+    verdicts = set(versus.loc[versus["n_pairs"] > 0, "verdict"])
+    if "higher" in verdicts:
+        return "higher"
+    return "lower" if verdicts == {"lower"} else "unclear"
 
 
 def effects_table(*, effects: pd.DataFrame) -> str:
@@ -194,13 +216,20 @@ def versus_table(*, versus: pd.DataFrame) -> str:
                      css_class="ps-versus")
 
 
-def forest_figure(*, effects: pd.DataFrame, versus: pd.DataFrame) -> go.Figure:
-    """Every effect and every other arch − best of the four, with its 95 % CI, in points."""
-    labels = [effect_name(row) for row in effects.itertuples(index=False)]
-    labels += [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
-    rows = [*effects.itertuples(index=False), *versus.itertuples(index=False)]
-    return forest(labels=labels, rows=rows, title="Effects on test accuracy, with 95 % CIs",
-                  subtitle="2×2 design (paired by search and seed), then other archs − the best of the four")
+def effects_forest(*, effects: pd.DataFrame) -> go.Figure:
+    """The 2×2 design's effects, each with its 95 % CI, in points."""
+    labels = [effect_label(row) for row in effects.itertuples(index=False)]
+    return forest(labels=labels, rows=list(effects.itertuples(index=False)),
+                  title="Effects on test accuracy, with 95 % CIs",
+                  subtitle="the 2×2 design's effects, paired by search and seed")
+
+
+def versus_forest(*, versus: pd.DataFrame) -> go.Figure:
+    """Each other arch − the best of the four, with its 95 % CI, in points."""
+    labels = [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
+    return forest(labels=labels, rows=list(versus.itertuples(index=False)),
+                  title="Other archs against the best of the four, with 95 % CIs",
+                  subtitle="arch − best of the four, paired by search and seed")
 
 
 def _given(factor: str, row) -> str:

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from pairsearch.report import accuracy, answer, pairwise, plots, provenance, readings
+from pairsearch.report import (
+    accuracy,
+    answer,
+    design_plots,
+    page,
+    pairwise,
+    plots,
+    provenance,
+    readings,
+    tuning_plots,
+)
 from pairsearch.report import formatting as fmt
 from pairsearch.report.analysis import Analysis
 from pairsearch.report.budget import PLATEAU
@@ -68,23 +78,27 @@ def write_files(
     if analysis.budget is not None:
         paths["budget_csv"] = out_dir / "budget.csv"
         analysis.budget.to_csv(paths["budget_csv"], index=False)
-    page = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis)
-    paths["report_html"].write_text(page, encoding="utf-8")
+    page_html = report_html(results=results, protocol=protocol, studies=studies, analysis=analysis,
+                            recipe_summary=recipe_summary)
+    paths["report_html"].write_text(page_html, encoding="utf-8")
     return paths
 
 
 def summary_markdown(*, analysis: Analysis, recipe_summary: str | None = None) -> str:
     """summary.md, as final-report prints it: the answer, then the per-arch table."""
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
-    return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary) + (
+    return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary,
+                                  recipe=analysis.recipe) + (
         "\n" + accuracy.summary_markdown(summary=analysis.summary, best_epoch=analysis.best_epoch,
                                          order=analysis.summary_order, recipe_line=recipe_line))
 
 
 def report_html(
     *, results: pd.DataFrame, protocol: dict, studies: Mapping[str, TuningFacts], analysis: Analysis,
+    recipe_summary: str | None = None,
 ) -> str:
-    """Build the self-contained HTML page (arguments as for :func:`write_files`).
+    """Build the self-contained HTML page (arguments as for :func:`write_files`); its title and
+    answer name the results' recipe.
 
     Returns:
         The whole HTML document.
@@ -93,28 +107,45 @@ def report_html(
     colours = fmt.arch_colours(archs=archs)
     per_seed = plots.per_seed_figure(runs=analysis.runs, summary=summary, archs=archs, colours=colours)
     sections = [
-        ("answer", "The answer", _answer(analysis=analysis)),
+        ("answer", f"The answer{answer.recipe_suffix(analysis.recipe)}",
+         _answer(analysis=analysis, recipe_summary=recipe_summary)),
         ("accuracy", "Test accuracy per arch",
          accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs)
          + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
         ("pairwise", "Pairwise comparisons", pairwise.pairwise_html(comparisons=analysis.comparisons)),
         ("curves", "Learning curves", _curves(analysis=analysis, colours=colours)),
-        ("runs", "Protocol and provenance of the runs", _runs(results=results, protocol=protocol, archs=archs)),
+        ("runs", "Protocol and provenance of the runs", _runs(protocol=protocol, analysis=analysis)),
         ("tuning", "Tuning provenance",
          _tuning(studies=studies, results=results, analysis=analysis, colours=colours)),
         ("budget", "Budget curves", _budget(analysis=analysis, colours=colours)),
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
-    return fmt.page(sections=sections)
+    return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe)}")
 
 
-def _answer(*, analysis: Analysis) -> str:
+def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
+    if analysis.recipe:
+        described = f": {recipe_summary}" if recipe_summary else ""
+        notes = fmt.note(f"Final runs trained under the {analysis.recipe} recipe{described}.",
+                         css_class="ps-caption") + notes
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
+    text += _design_plots(analysis=analysis)
     if analysis.recipes is None:
         return text
     return text + readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
+
+
+def _design_plots(*, analysis: Analysis) -> str:
+    """The interaction plot and the effects run by run, where the design has results to draw."""
+    plots_html = []
+    if analysis.cells is not None and not analysis.cells.empty:
+        plots_html.append(fmt.plot(plot_id="interaction", figure=design_plots.interaction_figure(cells=analysis.cells)))
+    if analysis.run_effects is not None and not analysis.run_effects.empty:
+        figure = design_plots.run_effects_figure(run_effects=analysis.run_effects, effects=analysis.effects)
+        plots_html.append(fmt.plot(plot_id="effects-by-run", figure=figure))
+    return "\n" + '<div class="ps-grid">\n' + "\n".join(plots_html) + "\n</div>" if plots_html else ""
 
 
 def _curves(*, analysis: Analysis, colours: dict) -> str:
@@ -126,9 +157,9 @@ def _curves(*, analysis: Analysis, colours: dict) -> str:
     return '<div class="ps-grid">\n' + "\n".join(parts) + "\n</div>"
 
 
-def _runs(*, results: pd.DataFrame, protocol: dict, archs: list[str]) -> str:
+def _runs(*, protocol: dict, analysis: Analysis) -> str:
     experiment, writer = provenance.protocol_tables(protocol=protocol)
-    jobs, differing = provenance.run_provenance_table(results=results, archs=archs)
+    jobs, differing = provenance.run_provenance_table(record=analysis.run_record)
     agreement = "".join(fmt.note(text, css_class="ps-warning") for text in differing)
     return f"{experiment}\n<h3>Where the final jobs ran</h3>\n{jobs}\n{agreement}\n{writer}"
 
@@ -141,11 +172,12 @@ def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, analys
     ordered = [arch for arch in analysis.archs if arch in studies]
     ordered += sorted(set(studies) - set(ordered))
     return "\n".join([
-        provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered),
+        provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered,
+                                final_recipe=analysis.recipe, final_epochs=analysis.final_epochs or {}),
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
         provenance.settings_table(studies=studies, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),
-        *(provenance.study_plots(label=label, study=studies[label]) for label in ordered),
+        *(tuning_plots.study_plots(label=label, study=studies[label]) for label in ordered),
     ])
 
 

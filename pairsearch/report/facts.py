@@ -12,6 +12,10 @@ import pandas as pd
 
 TRIAL_STATES = ("complete", "pruned", "fail", "running", "waiting")
 COMPLETE_TRIAL_COLUMNS = ["number", "n_parameters", "value"]
+FINISHED_TRIAL_COLUMNS = ["number", "state", "value"]
+# The protocol's facts about the process that writes the report (never the runs'):
+# :func:`pairsearch.report.protocol.protocol` writes them, the provenance section shows them apart.
+WRITER_KEYS = ("report written by", "report date (UTC)")
 MIN_TRIALS_FOR_IMPORTANCES = 2  # complete trials; below, no importances are computed
 
 
@@ -48,6 +52,9 @@ class TuningFacts:
         recipe_name: The recipe the trials trained under.
         recipe_augmentation: That recipe's augmentation in words.
         complete: One row per complete trial with columns :data:`COMPLETE_TRIAL_COLUMNS`.
+        finished: One row per complete or pruned trial with columns :data:`FINISHED_TRIAL_COLUMNS`
+            (``state`` ``complete`` or ``pruned``; a pruned trial's value is the last validation
+            accuracy it reported, NaN when it reported none).
         importances: The hyperparameters' importances, most important first (empty when not
             computed: fewer than two complete trials, or ``importance_error``).
         importance_error: Why the importances are unavailable (None: they are not).
@@ -66,6 +73,7 @@ class TuningFacts:
     recipe_name: str
     recipe_augmentation: str
     complete: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPLETE_TRIAL_COLUMNS))
+    finished: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FINISHED_TRIAL_COLUMNS))
     importances: tuple[Importance, ...] = ()
     importance_error: str | None = None
 

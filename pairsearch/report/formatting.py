@@ -11,12 +11,10 @@ import html
 import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 
 import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
-import plotly.offline
 
 PLOT_HEIGHT_PX = 440
 # Offline and private: no link, button or URL that could send a chart (and its data) to a
@@ -25,37 +23,30 @@ PLOTLY_CONFIG = {
     "displaylogo": False, "responsive": True, "showSendToCloud": False,
     "toImageButtonOptions": {"format": "svg", "scale": 1},
 }
-PLOT_MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}
+PLOT_MARGIN = {"t": 100, "b": 50, "l": 60, "r": 20}
+TITLE_TOP_PX = 30  # the title starts below plotly's toolbar, which sits at the top right
+INK = "#1f2933"
+GRID = "#d9dee3"
+FONT_PX = 14  # every figure's base type; ticks, legends and hover text are no smaller than 13 px
+# One look for every figure, fit for a paper: white paper and plot, dark legible type, light grid,
+# axes drawn as lines; the arch colours and verdict colours are set by each figure.
+TEMPLATE = go.layout.Template(layout=go.Layout(
+    font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+          "size": FONT_PX, "color": INK},
+    title={"font": {"size": 16}, "x": 0, "xanchor": "left", "y": 1, "yanchor": "top", "yref": "container",
+           "pad": {"t": TITLE_TOP_PX},
+           "subtitle": {"font": {"size": 13, "color": "#52606d"}}},
+    paper_bgcolor="white", plot_bgcolor="white",
+    xaxis={"showline": True, "linecolor": INK, "ticks": "outside", "gridcolor": GRID,
+           "zerolinecolor": GRID, "tickfont": {"size": 13}, "automargin": True},
+    yaxis={"showline": True, "linecolor": INK, "ticks": "outside", "gridcolor": GRID,
+           "zerolinecolor": GRID, "tickfont": {"size": 13}, "automargin": True},
+    # Below the plot, across it: the plot keeps its width on a narrow screen.
+    legend={"font": {"size": 13}, "bgcolor": "rgba(255, 255, 255, 0)", "orientation": "h",
+            "x": 0, "xanchor": "left", "y": 0, "yanchor": "bottom", "yref": "container"},
+    hoverlabel={"font": {"size": 13}},
+))
 DASH = "–"
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933;
-       margin: 0 auto; max-width: 1100px; padding: 1.5rem 2rem 4rem; line-height: 1.45; }
-h1 { margin-bottom: 0.2rem; }
-h2 { margin-top: 2.5rem; border-bottom: 1px solid #d9dee3; padding-bottom: 0.3rem; }
-h3 { margin-top: 1.6rem; }
-.ps-generated, .ps-note, .ps-caption { color: #52606d; }
-.ps-caption { font-size: 0.9rem; }
-.ps-warning { color: #9a3412; font-weight: 600; }
-.ps-toc { margin: 0.8rem 0 0; line-height: 1.8; }
-.ps-answer-line { font-size: 1.05rem; margin: 0.6rem 0; }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; max-width: 100%; }
-th, td { padding: 0.35rem 0.6rem; border-bottom: 1px solid #e4e7eb; text-align: left;
-         vertical-align: top; }
-th { background: #f5f7fa; font-weight: 600; }
-/* Text cells wrap anywhere rather than push the page sideways; numbers never wrap. */
-td { overflow-wrap: anywhere; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.ps-lead td { font-weight: 600; }
-.ps-detail { color: #52606d; font-size: 0.85rem; font-weight: 400; }
-tr.ps-group th { background: #fff; border-bottom: 2px solid #d9dee3; padding-top: 0.9rem; }
-table.ps-transposed td:first-child { color: #52606d; min-width: 10em; overflow-wrap: normal; }
-table.ps-transposed td.num { white-space: normal; }
-.ps-plot { width: 100%; min-height: 200px; margin: 0.5rem 0 1.5rem; }
-.ps-grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 1rem; }
-/* Fixed tracks, not auto-fit: each plot is sized when its inline script runs, before the
-   next grid item exists. */
-@media (max-width: 1000px) { .ps-grid { grid-template-columns: minmax(0, 1fr); } }
-"""
 
 
 def arch_colours(*, archs: Sequence[str]) -> dict[str, str]:
@@ -193,9 +184,10 @@ def table(
         body.append(f"<tr{attributes}>{tds}</tr>")
     table_class = f' class="{html.escape(css_class)}"' if css_class else ""
     rows_html = "\n".join(body)
+    # In a box of its own that scrolls sideways on a narrow screen; the page never does.
     return (
-        f"<table{table_class}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows_html}\n</tbody>"
-        "\n</table>"
+        f'<div class="ps-table-box"><table{table_class}>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        f"{rows_html}\n</tbody>\n</table></div>"
     )
 
 
@@ -209,7 +201,7 @@ def _cell(cell: str | tuple[str, str]) -> str:
 def plot(*, plot_id: str, figure: go.Figure, height: int = PLOT_HEIGHT_PX) -> str:
     """A figure's div inside a ``ps-plot`` container; plotly.js itself is in the page head."""
     container_id = "ps-plot-" + re.sub(r"[^A-Za-z0-9_-]", "-", plot_id)
-    figure.update_layout(height=height, margin=PLOT_MARGIN, title_font_size=15)
+    figure.update_layout(template=TEMPLATE, height=height, margin=PLOT_MARGIN)
     figure_html = figure.to_html(
         full_html=False,
         include_plotlyjs=False,
@@ -218,32 +210,3 @@ def plot(*, plot_id: str, figure: go.Figure, height: int = PLOT_HEIGHT_PX) -> st
         default_height=f"{height}px",
     )
     return f'<div class="ps-plot" id="{container_id}">\n{figure_html}\n</div>'
-
-
-def page(*, sections: list[tuple[str, str, str]]) -> str:
-    """The whole HTML document: (anchor, title, content) sections after a table of contents."""
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    toc = " · ".join(
-        f'<a href="#{anchor}">{html.escape(title)}</a>' for anchor, title, _ in sections
-    )
-    body = "\n".join(
-        section(title=title, anchor=anchor, content=content)
-        for anchor, title, content in sections
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pairsearch final report</title>
-<style>{CSS}</style>
-<script>{plotly.offline.get_plotlyjs()}</script>
-</head>
-<body>
-<h1>pairsearch final report</h1>
-<p class="ps-generated">Generated {html.escape(generated)}</p>
-<nav class="ps-toc">{toc}</nav>
-{body}
-</body>
-</html>
-"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.paired import PAIRED_HEADERS, forest, paired_cells
+from pairsearch.report.paired import PAIRED_HEADERS, forest, forest_height, paired_cells
 from pairsearch.report.statistics import TEST_NAME
 
 PAIRWISE_GROUPS = {
@@ -51,5 +51,5 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
     return "\n".join([
         caption,
         fmt.table(headers=headers, rows=rows, numeric=range(1, 10), css_class="ps-pairwise"),
-        fmt.plot(plot_id="pairwise-forest", figure=figure, height=120 + 26 * len(comparisons)),
+        fmt.plot(plot_id="pairwise-forest", figure=figure, height=forest_height(len(comparisons))),
     ])

@@ -109,7 +109,6 @@ def curve_figures(
             xaxis_title="epoch",
             xaxis_dtick=max(1, math.ceil(epochs / 12)),  # whole epochs only
             yaxis_title=axis,
-            legend={"orientation": "h", "y": -0.2},
         )
         missing = [arch for arch in archs if arch not in per_epoch.index.get_level_values("arch")]
         note = missing_note.format(", ".join(missing)) if missing else ""
@@ -163,7 +162,6 @@ def size_figure(
                                     "95 % CI; faint dots: complete tuning trials (validation)"}},
         xaxis={"type": "log", "title": "parameters (log scale)"},
         yaxis_title="accuracy (%)",
-        legend={"orientation": "h", "y": -0.2},
     )
     return figure
 

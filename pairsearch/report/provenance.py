@@ -11,39 +11,53 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.facts import MIN_TRIALS_FOR_IMPORTANCES, TuningFacts
+from pairsearch.report.facts import WRITER_KEYS, TuningFacts
+from pairsearch.report.run_record import FACT_COLUMNS, NOT_RECORDED, RunRecord
 
-RUN_COLUMNS = ["device", "host", "torch", "optuna", "pairsearch", "python"]
-WRITER_KEYS = {*RUN_COLUMNS, "date (UTC)"}  # protocol keys about the writing process
-NOT_RECORDED = "not recorded"
+# Protocol keys about the writing process: those the read layer writes, and (from callers that
+# pass their own protocol) any named like a per-job fact, or ``date (UTC)``.
+WRITER_PROTOCOL_KEYS = {*WRITER_KEYS, *FACT_COLUMNS, "date (UTC)"}
+PREDATES = f"{NOT_RECORDED} (these jobs predate per-job records)"
 
 
-def tuning_table(*, studies: Mapping[str, TuningFacts], tuning: pd.DataFrame, archs: Sequence[str]) -> str:
+def tuning_table(
+    *, studies: Mapping[str, TuningFacts], tuning: pd.DataFrame, archs: Sequence[str],
+    final_recipe: str | None = None, final_epochs: Mapping[str, int] | None = None,
+) -> str:
     """One column per arch: trials, compute, best validation against final test, size.
+
+    The best validation and final test cells say the recipe and epochs each trained under, and
+    the gap says when they differ: then it is not only the optimism of choosing on validation.
 
     Args:
         studies: Label → its tuning study's record.
         tuning: The analysis's final-versus-tuning numbers per label
             (:attr:`pairsearch.report.analysis.Analysis.tuning`).
         archs: The labels, in the report's order.
+        final_recipe: The final runs' recipe (None: not recorded).
+        final_epochs: Label → epochs of its final runs (absent: not known).
 
     Returns:
         HTML.
     """
     labels = [arch for arch in archs if arch in studies]
     final = tuning.reindex(labels)
+    tuned = {a: (studies[a].recipe_name, studies[a].spec.get("epochs")) for a in labels}
+    finals = {a: (final_recipe, (final_epochs or {}).get(a)) for a in labels}
     rows = {
         "Trials complete / pruned / failed": [_states(studies[a].states) for a in labels],
         "Epochs trained": [f"{studies[a].epochs:,}" if studies[a].epochs is not None
                            else fmt.DASH for a in labels],
         "Training time (Σ epochs × s/epoch)": [fmt.duration(studies[a].training_seconds) for a in labels],
         "Trial time (Σ wall clock)": [fmt.duration(studies[a].wall_seconds) for a in labels],
-        "Best validation accuracy (%)": [_best(studies[a]) for a in labels],
-        "Final test accuracy, mean (%)": [fmt.percent(final.loc[a, "final_mean"]) for a in labels],
-        "Final − best validation (points)": [fmt.points(final.loc[a, "final_minus_best"]) for a in labels],
+        "Best validation accuracy (%)": [(_best(studies[a]), _trained(tuned[a])) for a in labels],
+        "Final test accuracy, mean (%)": [(fmt.percent(final.loc[a, "final_mean"]), _trained(finals[a]))
+                                          for a in labels],
+        "Final test − best validation (points)": [
+            (fmt.points(final.loc[a, "final_minus_best"]), "different training" if _differ(tuned[a], finals[a]) else "")
+            for a in labels],
         "Parameters (final configuration)": [fmt.count(final.loc[a, "n_parameters"]) for a in labels],
         "Final run time (mean)": [fmt.duration(final.loc[a, "mean_seconds"]) for a in labels],
     }
@@ -74,57 +88,75 @@ def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) 
     return fmt.table(headers=["Setting", "Stored value", "Studies"], rows=rows)
 
 
-def study_plots(*, label: str, study: TuningFacts) -> str:
-    """The study's validation accuracy per trial, and its hyperparameter importances."""
-    if study.complete.empty:
-        return fmt.note(f"{label}: no complete tuning trial to plot.")
-    history = fmt.plot(plot_id=f"history-{label}", figure=_history_figure(label, study.complete))
-    if len(study.complete) < MIN_TRIALS_FOR_IMPORTANCES:
-        importance = fmt.note(
-            f"{label}: hyperparameter importances need at least {MIN_TRIALS_FOR_IMPORTANCES} "
-            f"complete trials; this study has {len(study.complete)}."
-        )
-    elif study.importance_error is not None:
-        importance = fmt.note(f"{label}: hyperparameter importances unavailable: {study.importance_error}")
-    else:
-        importance = fmt.plot(plot_id=f"importance-{label}", figure=_importance_figure(label, study))
-    return f'<div class="ps-grid">\n{history}\n{importance}\n</div>'
-
-
-def run_provenance_table(*, results: pd.DataFrame, archs: Sequence[str]) -> tuple[str, list[str]]:
-    """Each recorded fact of the jobs, with the archs and job counts per value.
+def run_provenance_table(*, record: RunRecord) -> tuple[str, list[str]]:
+    """Each fact the jobs recorded, with the archs and job counts per value; then their dates,
+    workers and reruns.
 
     Returns:
         The table, and one sentence for each fact that differs across jobs.
     """
     rows, differing = [], []
-    for column in RUN_COLUMNS:
-        if column not in results.columns or results[column].isna().all():
-            rows.append([column, f"{NOT_RECORDED} (these jobs predate per-job records)"])
+    for fact in record.facts:
+        if not fact.values:
+            rows.append([fact.column, PREDATES])
             continue
-        values = results[column].fillna(NOT_RECORDED).astype(str)
-        groups = results.assign(value=values).groupby("value", sort=True)["arch"]
-        if len(groups) == 1:
-            rows.append([column, f"{values.iloc[0]} (all {_jobs(len(values))})"])
+        if len(fact.values) == 1:
+            rows.append([fact.column, f"{fact.values[0][0]} (all {_jobs(fact.values[0][2])})"])
             continue
-        parts = [
-            f"{value}: {', '.join(a for a in archs if a in set(arch))} ({_jobs(len(arch))})"
-            for value, arch in groups
-        ]
-        rows.append([column, "; ".join(parts)])
-        differing.append(f"The {column} differs across jobs: {'; '.join(parts)}.")
+        parts = [f"{value}: {', '.join(archs)} ({_jobs(jobs)})" for value, archs, jobs in fact.values]
+        rows.append([fact.column, "; ".join(parts)])
+        differing.append(f"The {fact.column} differs across jobs: {'; '.join(parts)}.")
+    rows += [["run dates (UTC)", _dates(record)], ["workers", _workers(record)],
+             ["failed and re-run", _reruns(record)]]
     return fmt.table(headers=["Recorded by each job", "Value (archs, jobs)"], rows=rows), differing
+
+
+def _dates(record: RunRecord) -> str:
+    if record.first_start is None or record.last_finish is None:
+        return PREDATES
+    span = f"{_minute(record.first_start)} – {_minute(record.last_finish)}"
+    return span + ("" if record.dated_jobs == record.jobs else f" ({record.dated_jobs} of {_jobs(record.jobs)} dated)")
+
+
+def _minute(stamp: str) -> str:
+    """``2026-12-02T22:40:57Z`` → ``2026-12-02 22:40``."""
+    return stamp.replace("T", " ")[:16]
+
+
+def _workers(record: RunRecord) -> str:
+    if record.workers is None:
+        return PREDATES
+    counted = "" if record.worker_jobs == record.jobs else f" (counted over the {_jobs(record.worker_jobs)} that recorded it)"
+    return f"{record.workers} worker process{'' if record.workers == 1 else 'es'}{counted}"
+
+
+def _reruns(record: RunRecord) -> str:
+    if record.reruns is None:
+        return NOT_RECORDED
+    return f"{_jobs(record.reruns)} failed (interrupted, or a worker died) and ran again"
 
 
 def protocol_tables(*, protocol: Mapping[str, object]) -> tuple[str, str]:
     """The protocol's facts about the experiment, and apart, those about the writing process."""
-    experiment = [[str(k), fmt.plain(v)] for k, v in protocol.items() if k not in WRITER_KEYS]
-    writer = [[str(k), fmt.plain(v)] for k, v in protocol.items() if k in WRITER_KEYS]
+    experiment = [[str(k), fmt.plain(v)] for k, v in protocol.items() if k not in WRITER_PROTOCOL_KEYS]
+    writer = [[str(k), fmt.plain(v)] for k, v in protocol.items() if k in WRITER_PROTOCOL_KEYS]
     return (
         fmt.table(headers=["Item", "Value"], rows=experiment),
         fmt.table(headers=["Process that wrote this report", "Value"], rows=writer)
         if writer else "",
     )
+
+
+def _differ(tuned: tuple, final: tuple) -> bool:
+    """Whether a recipe or epoch count known for both differs (unknown is not different)."""
+    return any(a is not None and b is not None and a != b for a, b in zip(tuned, final, strict=True))
+
+
+def _trained(recipe_and_epochs: tuple[str | None, int | None]) -> str:
+    """``recipe strong, 25 epochs`` (what is not known is left out)."""
+    recipe, epochs = recipe_and_epochs
+    parts = ([f"recipe {recipe}"] if recipe else []) + ([f"{epochs} epochs"] if epochs is not None else [])
+    return ", ".join(parts)
 
 
 def _jobs(count: int) -> str:
@@ -170,47 +202,3 @@ def _versions(versions) -> str:
     if not versions:
         return NOT_RECORDED
     return ", ".join(f"{name} {version}" for name, version in versions.items())
-
-
-def _history_figure(label: str, complete: pd.DataFrame) -> go.Figure:
-    numbers = list(complete["number"])
-    values = [100 * value for value in complete["value"]]
-    best = pd.Series(values).cummax()
-    figure = go.Figure(
-        [
-            go.Scatter(x=numbers, y=values, mode="markers", name="complete trial",
-                       marker={"color": "rgba(99, 110, 250, 0.55)", "size": 6},
-                       hovertemplate="trial %{x}: %{y:.2f} %<extra></extra>"),
-            go.Scatter(x=numbers, y=best, mode="lines", name="best so far",
-                       line={"color": "#cf222e", "shape": "hv"}, hoverinfo="skip"),
-        ]
-    )
-    figure.update_layout(
-        title={"text": f"{label}: validation accuracy of the tuning trials",
-               "subtitle": {"text": "dots: complete trials (not the pruned); line: best so far"}},
-        xaxis_title="trial number", yaxis_title="validation accuracy (%)",
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return figure
-
-
-def _importance_figure(label: str, study: TuningFacts) -> go.Figure:
-    """Hyperparameter importances as Optuna's ``plot_param_importances`` draws them."""
-    shown = list(reversed(study.importances))  # the most important at the top
-    figure = go.Figure(
-        [go.Bar(
-            x=[item.value for item in shown], y=[item.name for item in shown], name="validation accuracy",
-            text=[f"{item.value:.2f}" if item.value >= 0.01 else "<0.01" for item in shown],
-            textposition="outside", cliponaxis=False, orientation="h",
-            hovertemplate=[f"{item.name} ({item.distribution}): {item.value}<extra></extra>" for item in shown],
-        )],
-        go.Layout(title="Hyperparameter Importances", xaxis={"title": "Hyperparameter Importance"},
-                  yaxis={"title": "Hyperparameter"}),
-    )
-    figure.update_layout(
-        title={"text": f"{label}: hyperparameter importances",
-               "subtitle": {"text": "for validation accuracy; PED-ANOVA (Optuna's default), "
-                                    "complete trials; sum 1"}},
-        xaxis_title="importance",
-    )
-    return figure

@@ -25,7 +25,7 @@ LEADS = {
     "shrinks": "Does it hold under {second}? Yes, but it shrinks",
     "changes sign": "Does it hold under {second}? No: it changes sign",
     "vanishes": "Does it hold under {second}? No: it is no longer clear",
-    "appears": "Does it hold under {second}? It was not clear under {first}; it is under {second}",
+    "appears": "Does it hold under {second}? Unclear: not clear under {first}, clear under {second}",
     "unclear under both": "Does it hold under {second}? Unclear: clear under neither recipe",
 }
 

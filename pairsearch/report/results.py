@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,17 @@ from pairsearch.jobs import FinalPlan, job_state, plan_trials
 from pairsearch.records import final_job, run_facts
 from pairsearch.report import writer
 from pairsearch.report.facts import RecipePair, TuningFacts
+from pairsearch.report.protocol import protocol
 from pairsearch.report.studies import read_studies
 from pairsearch.searches import final_seeds
 from pairsearch.storage.handle import StorageHandle
 
-RESULT_COLUMNS = ["arch", "search", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe"]
-PROVENANCE_KEYS = ["device", "host", "pairsearch", "optuna", "torch", "python"]
+RESULT_COLUMNS = ["arch", "search", "seed", "test_accuracy", "status", "seconds", "n_parameters", "params", "recipe",
+                  "reruns"]
+# What each final job records of its run (pairsearch.workers.final_worker.run_provenance); absent
+# keys (older jobs) stay empty, never filled in from the process that reads them.
+PROVENANCE_KEYS = ["device", "gpu", "cpu", "host", "worker", "threads", "pairsearch", "commit", "optuna", "torch",
+                   "python", "started", "finished"]
 CURVE_COLUMNS = ["arch", "search", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy"]
 
 
@@ -65,11 +71,13 @@ def _collect(
     wanted = None if seeds is None else set(final_seeds(seeds))
     result_rows, curve_rows = [], []
     for plan in plans:
-        for trial in plan_trials(study=studies[plan.final_study_name], plan=plan):
+        jobs = plan_trials(study=studies[plan.final_study_name], plan=plan)
+        lost = Counter(final_job(trial).seed for trial in jobs if job_state(trial) == "lost")
+        for trial in jobs:
             seed = final_job(trial).seed
             if job_state(trial) != "finished" or (wanted is not None and seed not in wanted):
                 continue
-            result_rows.append(_result_row(plan=plan, trial=trial))
+            result_rows.append({**_result_row(plan=plan, trial=trial), "reruns": lost[seed]})
             curve_rows.extend(_curve_rows(plan=plan, seed=seed, trial=trial))
     keys = ["arch", "search", "seed"]
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS + PROVENANCE_KEYS)
@@ -143,55 +151,6 @@ def _summary(plans: list[FinalPlan]) -> str:
     epochs = "/".join(str(e) for e in sorted({p.epochs for p in plans}))
     unit = "epoch" if epochs == "1" else "epochs"
     return f"{plans[0].recipe.name} ({epochs} {unit}, {plans[0].recipe.augmentation()})"
-
-
-def protocol(
-    *, handle: StorageHandle, plans: list[FinalPlan], seeds: int, studies: Mapping[str, optuna.Study]
-) -> dict:
-    """The facts a reader needs to reproduce the comparison (the runs' own devices and versions
-    are recorded per job, in the results); ``studies`` are the plans' tuning studies, by name."""
-    from pairsearch import __version__
-
-    trials = {}
-    for plan in plans:
-        study = studies[plan.study_name]
-        trials[plan.study_name] = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-    return {
-        "data source": plans[0].data_source,
-        "data fingerprint": ", ".join(sorted({p.data_fingerprint for p in plans})),
-        "training pairs per seed": 1000,
-        "test pairs per seed": 1000,
-        "training recipe": recipe_text(plans=plans),
-        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans) + _epochs_source(plans=plans),
-        "searches per arch": ", ".join(f"{label} {n}" for label, n in _searches_per_label(plans).items()),
-        "seeds": f"{final_seeds(seeds)[0]}…{final_seeds(seeds)[-1]} per search (the same for every arch and "
-                 "search: paired; apart from every tuning seed)",
-        "reported": "test accuracy after the last epoch",
-        "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
-        "storage": handle.redacted,
-        "report written by": f"pairsearch {__version__}",
-        "report date (UTC)": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
-    }
-
-
-def _searches_per_label(plans: list[FinalPlan]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for plan in plans:
-        counts[plan.label] = counts.get(plan.label, 0) + 1
-    return counts
-
-
-def recipe_text(*, plans: list[FinalPlan]) -> str:
-    """The plans' recipe: ``strong: training images shifted by up to 1 px (content hash 0123abcd…)``."""
-    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (content hash {p.recipe.to_record()['hash']})"
-             for p in plans}
-    return "; ".join(sorted(texts))
-
-
-def _epochs_source(*, plans: list[FinalPlan]) -> str:
-    """Where the epochs came from when not from the recipe: ``--epochs`` overrides it."""
-    overridden = sorted({p.recipe.epochs for p in plans if p.epochs != p.recipe.epochs})
-    return f" (--epochs; the recipe's: {', '.join(map(str, overridden))})" if overridden else ""
 
 
 def default_report_dir() -> Path:

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pairsearch.records import run_facts, tuned_study
 from pairsearch.report.facts import (
     COMPLETE_TRIAL_COLUMNS,
+    FINISHED_TRIAL_COLUMNS,
     MIN_TRIALS_FOR_IMPORTANCES,
     Importance,
     TuningFacts,
@@ -58,6 +59,8 @@ def read_study(*, study: optuna.Study) -> TuningFacts:
         recipe_name=recipe.name,
         recipe_augmentation=recipe.augmentation(),
         complete=pd.DataFrame([_complete_row(t) for t in complete], columns=COMPLETE_TRIAL_COLUMNS),
+        finished=pd.DataFrame([_finished_row(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)],
+                              columns=FINISHED_TRIAL_COLUMNS),
         importances=importances,
         importance_error=error,
     )
@@ -83,6 +86,16 @@ def _wall_seconds(trials: list[FrozenTrial]) -> float | None:
 
 def _complete_row(trial: FrozenTrial) -> dict:
     return {"number": trial.number, "n_parameters": run_facts(trial).n_parameters, "value": trial.value}
+
+
+def _finished_row(trial: FrozenTrial) -> dict:
+    """A complete trial with its value; a pruned one with the last value it reported (NaN: none)."""
+    if trial.state == TrialState.COMPLETE:
+        value = trial.value
+    else:
+        steps = trial.intermediate_values
+        value = steps[max(steps)] if steps else float("nan")
+    return {"number": trial.number, "state": trial.state.name.lower(), "value": value}
 
 
 def _importances(*, study: optuna.Study, complete: int) -> tuple[tuple[Importance, ...], str | None]:

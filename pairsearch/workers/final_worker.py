@@ -6,7 +6,9 @@ a job is an enqueued trial of a ``<study>.final`` study (:class:`pairsearch.reco
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
 import platform
 import socket
 import time
@@ -21,6 +23,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.records import final_job, record_run
 from pairsearch.searches import FINAL_SUFFIX
 from pairsearch.storage.handle import StorageHandle
+from pairsearch.version import git_commit
 from pairsearch.workers.interrupts import worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
@@ -78,7 +81,7 @@ def make_job_objective(*, data_dir: Path, device):
                 f"this worker's {job.data_source} data ({pools.fingerprint}) differs from the study's "
                 f"({job.data_fingerprint}); it refuses to run"
             )
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), utc_now()
         result = train_run(
             arch=job.arch, params=job.params, split=final_split(pools=pools, seed=job.seed),
             epochs=job.epochs, seed=job.seed, device=device,
@@ -86,23 +89,54 @@ def make_job_objective(*, data_dir: Path, device):
         )
         record_run(trial, seconds=round(time.perf_counter() - started, 3), n_parameters=result.n_parameters,
                    history=result.history_dicts(), stop_reason=result.status,
-                   provenance=run_provenance(device=device))
+                   provenance=run_provenance(device=device, started=started_at, finished=utc_now()))
         return math.nan if result.final_accuracy is None else result.final_accuracy
 
     return objective
 
 
-def run_provenance(*, device) -> dict:
-    """Where and with what a job ran: recorded with every job, shown in the report."""
+def run_provenance(*, device, started: str, finished: str) -> dict:
+    """Where, when and with what a job ran: recorded with every job, shown in the report.
+
+    Args:
+        device: The torch device the job trained on.
+        started: When training began, UTC (:func:`utc_now`).
+        finished: When it ended, UTC.
+
+    Returns:
+        ``device`` (with the GPU's name on CUDA), ``gpu`` (``none`` off CUDA), ``cpu`` (model),
+        ``host``, ``worker`` (host and process id: one per worker process), ``threads`` (torch
+        threads), ``pairsearch``, ``commit`` (None outside a git checkout), ``optuna``, ``torch``,
+        ``python``, ``started``, ``finished``.
+    """
     import torch
 
-    name = str(device)
-    if device.type == "cuda":
-        name = f"{name} ({torch.cuda.get_device_name(device)})"
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
+    host = socket.gethostname()
     return {
-        "device": name, "host": socket.gethostname(), "pairsearch": __version__,
+        "device": str(device) if gpu == "none" else f"{device} ({gpu})", "gpu": gpu, "cpu": cpu_model(),
+        "host": host, "worker": f"{host}:{os.getpid()}", "threads": torch.get_num_threads(),
+        "pairsearch": __version__, "commit": git_commit(Path(__file__).resolve().parents[2]),
         "optuna": optuna.__version__, "torch": torch.__version__, "python": platform.python_version(),
+        "started": started, "finished": finished,
     }
+
+
+def utc_now() -> str:
+    """The time now in UTC, to the second: ``2026-12-02T22:40:57Z``."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def run_job_worker(worker: JobWorker) -> int:

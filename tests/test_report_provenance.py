@@ -1,0 +1,84 @@
+"""Where the final runs ran, as each job records it and as the report shows it."""
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pairsearch import __version__
+from pairsearch.report.facts import WRITER_KEYS
+from pairsearch.report.results import PROVENANCE_KEYS
+from pairsearch.report.run_record import FACT_COLUMNS
+from pairsearch.report.writer import write_report
+from pairsearch.version import git_commit
+from pairsearch.workers.final_worker import cpu_model, run_provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_each_job_records_version_commit_machine_threads_and_dates():
+    torch = pytest.importorskip("torch")
+    facts = run_provenance(device=torch.device("cpu"), started="2026-12-01T10:00:00Z",
+                           finished="2026-12-01T10:05:00Z")
+    assert set(facts) == set(PROVENANCE_KEYS)
+    assert facts["pairsearch"] == __version__
+    assert facts["commit"] == git_commit(ROOT)
+    assert facts["gpu"] == "none" and facts["device"] == "cpu"
+    assert facts["cpu"] == cpu_model() and facts["cpu"]
+    assert facts["threads"] == torch.get_num_threads()
+    assert facts["worker"].startswith(f"{facts['host']}:")
+    assert (facts["started"], facts["finished"]) == ("2026-12-01T10:00:00Z", "2026-12-01T10:05:00Z")
+    json.dumps(facts)  # stored as a user attr: JSON only
+
+
+def results(**columns) -> pd.DataFrame:
+    rows = [{"arch": arch, "search": 0, "seed": seed, "test_accuracy": 0.8 + 0.01 * seed + 0.02 * index,
+             "status": "completed", "seconds": 2.0, "n_parameters": 1000, "params": "{}"}
+            for index, arch in enumerate(["base", "sep"]) for seed in range(3)]
+    frame = pd.DataFrame(rows)
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+def runs_section(tmp_path, frame: pd.DataFrame, protocol: dict | None = None) -> str:
+    page = write_report(out_dir=tmp_path, results=frame, curves=pd.DataFrame(
+        columns=["arch", "search", "seed", "epoch", "train_loss", "train_accuracy", "test_accuracy",
+                 "digit_accuracy"]), protocol=protocol or {}, studies={})["report_html"].read_text()
+    return page[page.index('<section id="runs">'):page.index('<section id="tuning">')]
+
+
+def test_the_report_shows_run_dates_as_a_range_workers_and_reruns(tmp_path):
+    frame = results(
+        started=[f"2026-12-0{1 + i % 2}T1{i}:00:00Z" for i in range(6)],
+        finished=[f"2026-12-0{1 + i % 2}T1{i}:30:00Z" for i in range(6)],
+        worker=["node-1:11", "node-1:12", "node-2:7", "node-1:11", "node-1:12", "node-2:7"],
+        reruns=[0, 1, 0, 0, 2, 0], commit="abc1234", threads=1.0, gpu="none",
+    )
+    section = runs_section(tmp_path, frame)
+    assert "<td>run dates (UTC)</td><td>2026-12-01 10:00 – 2026-12-02 15:30</td>" in section
+    assert "<td>workers</td><td>3 worker processes</td>" in section
+    assert "<td>failed and re-run</td><td>3 jobs failed (interrupted, or a worker died) and ran again</td>" in section
+    assert "<td>commit</td><td>abc1234 (all 6 jobs)</td>" in section
+    assert "<td>threads</td><td>1 (all 6 jobs)</td>" in section
+
+
+def test_old_jobs_show_not_recorded_and_nothing_from_the_writing_process(tmp_path):
+    section = runs_section(tmp_path, results(), protocol={
+        WRITER_KEYS[0]: "pairsearch 9.9.9 (commit fffffff)", WRITER_KEYS[1]: "2030-01-01 00:00", "epochs": 3})
+    jobs = section[:section.index("Process that wrote this report")]
+    for fact in [*FACT_COLUMNS, "run dates (UTC)", "workers"]:
+        assert f"<td>{fact}</td><td>not recorded (these jobs predate per-job records)</td>" in jobs, fact
+    assert "<td>failed and re-run</td><td>not recorded</td>" in jobs
+    assert "9.9.9" not in jobs and "2030" not in jobs
+    writer = section[section.index("Process that wrote this report"):]
+    assert f"<td>{WRITER_KEYS[0]}</td><td>pairsearch 9.9.9 (commit fffffff)</td>" in writer
+    assert "<td>epochs</td>" not in writer
+
+
+def test_docs_name_the_keys_the_code_records_and_shows():
+    docs = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
+    for key in [*PROVENANCE_KEYS, *WRITER_KEYS]:
+        assert re.search(rf"`{re.escape(key)}`", docs), key
