@@ -43,7 +43,7 @@ LAYERS = [
     {"tuning", "final"},                                # the two stages
     {"tuning_setup", "final_plans"},                    # each stage's study work before workers start
     {"workers", "report", "samplers"},                  # what the stages run on
-    {"jobs", "studyspec"},                              # stored jobs queried; the study file
+    {"jobs", "studyspec", "overview"},                  # stored jobs queried; the study file; studies summarised
     {"records"},                                        # what the storage holds, typed
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage
