@@ -191,6 +191,7 @@ class TrialReader:
     studies: dict[str, optuna.study.FrozenStudy] = field(init=False)
     _all: dict[int, list[FrozenTrial]] = field(init=False, default_factory=dict)
     _one: dict[tuple[int, int], FrozenTrial] = field(init=False, default_factory=dict)
+    _best: dict[int, FrozenTrial | None] = field(init=False, default_factory=dict)
     _counts: dict[int, Counter] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -216,6 +217,11 @@ class TrialReader:
 
     def best(self, study) -> FrozenTrial | None:
         """A complete trial of the study's best value (None: no complete trial yet)."""
+        if study._study_id not in self._best:
+            self._best[study._study_id] = self._read_best(study)
+        return self._best[study._study_id]
+
+    def _read_best(self, study) -> FrozenTrial | None:
         if self._counts is None or study._study_id in self._all:
             complete = [t for t in self.trials(study) if t.state == TrialState.COMPLETE and t.value is not None]
             return max(complete, key=lambda trial: trial.value, default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 
 import optuna
@@ -170,6 +171,29 @@ def test_status_hides_the_password(data_dir, pg_url):
     assert result.returncode == 0, result.stderr
     assert "s3cretpw" not in result.stdout + result.stderr
     assert "no studies" in result.stdout
+
+
+def test_status_reads_each_trial_at_most_once(tmp_path):
+    """On the published results: counts by SQL, each best trial and each final job read once."""
+    db = tmp_path / "results.db"
+    shutil.copy(REPO / "docs" / "results" / "pairsearch.db", db)
+    storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
+    reads = Counter()
+    read_all, read_one = storage.get_all_trials, storage.get_trial
+
+    def all_trials(study_id, deepcopy=True, states=None):
+        trials = read_all(study_id, deepcopy=deepcopy, states=states)
+        reads.update(trial._trial_id for trial in trials)
+        return trials
+
+    def one_trial(trial_id):
+        reads[trial_id] += 1
+        return read_one(trial_id)
+
+    storage.get_all_trials, storage.get_trial = all_trials, one_trial
+    studies = overview.read_overview(storage=storage)
+    assert len(studies) == 14 and max(reads.values()) == 1
+    assert len(reads) < 300  # the final jobs and the tuning trials they name, not 1400 tuning trials
 
 
 # --- the helpers behind the live display ------------------------------------------------------
