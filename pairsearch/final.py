@@ -20,6 +20,7 @@ from pathlib import Path
 import optuna
 
 from pairsearch.errors import PairsearchError
+from pairsearch.final_notes import write_dashboard_notes
 from pairsearch.final_plans import (
     check_local_data,
     check_seeds_apart,
@@ -120,6 +121,7 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
                                  baseline=_baseline_plans(storage=reading, request=request, plans=plans,
                                                           display=display))
+    write_dashboard_notes(handle=handle, studies=[plan.study_name for plan in plans], say=display.say)
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=_unfinished(storage=reading, plans=plans),
                         exits=exits)
 
