@@ -6,6 +6,7 @@ import shutil
 from collections import Counter
 
 import optuna
+import optuna_dashboard
 import pytest
 from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
@@ -116,6 +117,9 @@ def test_status_shows_each_recipes_jobs_in_a_row_of_its_own(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr
     for recipe, mean in means.items():
         assert table_row(result.stdout, "base.final", recipe)[3:9] == ["2", "0", "0", "0", "0", f"{mean:.2f}"]
+    note = optuna_dashboard.get_note(optuna.load_study(study_name="base.final", storage=url))  # final-report wrote it
+    assert "one seeded retraining" in note
+    assert all(f"| {recipe} | 2 | {mean:.2f} ± " in note for recipe, mean in means.items()), note
 
 
 def test_status_of_an_empty_storage_says_there_are_no_studies(tmp_path, data_dir):
