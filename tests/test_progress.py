@@ -223,3 +223,18 @@ def test_progress_line_and_eta():
     assert progress.format_params({"lr": 0.00123, "channels": 32, "batchnorm": True}) == (
         "lr=0.00123 channels=32 batchnorm=True"
     )
+
+
+def test_status_reads_a_journal_storage_through_optunas_api(tmp_path):
+    """No SQL there: each study's trials read once, counted and ranked in Python."""
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+    study = optuna.create_study(study_name="other", storage=storage, direction="maximize")
+    for value in (0.25, 0.75):
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    (row,) = overview.read_overview(storage=storage)
+    assert (row.name, row.arch, row.recipe, row.is_final) == ("other", "?", "", False)
+    assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1}) and row.best.value == 0.75
+    assert progress.status_cells(row) == [("—", row.counts, "75.00 %")]
