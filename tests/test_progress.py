@@ -238,3 +238,11 @@ def test_status_reads_a_journal_storage_through_optunas_api(tmp_path):
     assert (row.name, row.arch, row.recipe, row.is_final) == ("other", "?", "", False)
     assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1}) and row.best.value == 0.75
     assert progress.status_cells(row) == [("—", row.counts, "75.00 %")]
+
+
+@pytest.mark.postgres
+def test_status_counts_a_postgres_storage_in_one_query(tmp_path, pools, pg_url):
+    add_study(url=pg_url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=1)
+    (row,) = overview.read_overview(storage=StorageHandle.resolve(url=pg_url).open(readonly=True))
+    assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1})
+    assert row.best.value == pytest.approx(0.51) and row.recipe == "course"
