@@ -30,7 +30,7 @@ def write_dashboard_notes(*, handle: StorageHandle, studies: list[str], say: Cal
     names = {f"{name}{FINAL_SUFFIX}" for name in studies}
     overviews = [study for study in read_overview(storage=handle.open(readonly=True), names=names)
                  if study.results]
-    notes = [(study.name, note_body(study)) for study in overviews]
+    notes = [(study.name, note_body(study=study)) for study in overviews]
     stale = [(name, body) for name, body in notes if _stored_note(handle, name) != body]
     if not stale:
         return
@@ -44,7 +44,7 @@ def write_dashboard_notes(*, handle: StorageHandle, studies: list[str], say: Cal
         say(f"the optuna-dashboard notes of the final studies were not written: {str(error)[:200]}")
 
 
-def note_body(study: StudyOverview) -> str:
+def note_body(*, study: StudyOverview) -> str:
     """The note of one final study, in Markdown."""
     rows = "\n".join(_row(result) for result in study.results)
     trials = ", ".join(f"#{number}" for number in sorted({result.best_trial for result in study.results}))

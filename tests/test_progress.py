@@ -237,7 +237,7 @@ def test_status_reads_a_journal_storage_through_optunas_api(tmp_path):
     (row,) = overview.read_overview(storage=storage)
     assert (row.name, row.arch, row.recipe, row.is_final) == ("other", "?", "", False)
     assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1}) and row.best.value == 0.75
-    assert progress.status_cells(row) == [("—", row.counts, "75.00 %")]
+    assert progress.status_cells(study=row) == [("—", row.counts, "75.00 %")]
 
 
 @pytest.mark.postgres
