@@ -8,7 +8,10 @@ so ``--help`` stays instant.
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
+import textwrap
 from typing import Annotated
 
 import typer
@@ -32,28 +35,29 @@ app.add_typer(data_app, name="data")
 def say(message: str) -> None:
     """A status line for the user (see :func:`pairsearch.progress.say`)."""
     from pairsearch import progress
-
     progress.say(message)
 
 
-def show(message: str) -> None:
-    """A line on stdout, at once (a server's address, before it blocks)."""
-    print(message, flush=True)
+show = functools.partial(print, flush=True)  # a line on stdout at once (a server's address, before it blocks)
 
 
 @app.command()
-def archs(
-    design: o.DesignOnly = False,
-) -> None:
+def archs(design: o.DesignOnly = False) -> None:
     """List every architecture: name, description, default params."""
-    from pairsearch.training.models import ARCHS
+    from pairsearch.training.models import ARCHS  # the registry alone: no torch, no optuna
 
     if design:
         print("\n".join(name for name, arch in ARCHS.items() if arch.cell is not None))
         return
     for arch in ARCHS.values():
-        params = " ".join(f"{name}={value}" for name, value in arch.defaults.items())
-        print(f"{arch.name:<9} {arch.description}  [{params}]")
+        print(wrapped(f"{arch.name:<9} {arch.description}", indent=10))
+        print(wrapped(" ".join(f"{name}={value}" for name, value in arch.defaults.items()), indent=10, first=10))
+
+
+def wrapped(text: str, *, indent: int, first: int = 0) -> str:
+    """``text`` wrapped to the terminal's width (80 columns off a terminal), indented ``first``, then ``indent``."""
+    return textwrap.fill(text, width=shutil.get_terminal_size().columns, initial_indent=" " * first,
+                         subsequent_indent=" " * indent, break_long_words=False, break_on_hyphens=False)
 
 
 @app.command()
@@ -69,7 +73,7 @@ def train(
     as_json: o.AsJson = False,
 ) -> None:
     """Train one run on the final protocol (training pairs → test pairs) and print test accuracy."""
-    from pairsearch import inputs
+    from pairsearch import inputs, progress
     from pairsearch.training import loop
 
     params = inputs.run_params(arch=arch, assignments=set_ or [])
@@ -78,7 +82,7 @@ def train(
 
     def print_epoch(record) -> None:
         if not as_json:
-            print(format_epoch(record=record, epochs=epochs), flush=True)
+            print(progress.format_epoch(record=record, epochs=epochs), flush=True)
 
     result = loop.train_final_protocol(
         arch=arch, params=params, data=choice, epochs=epochs, seed=seed, device=checked_device,
@@ -96,15 +100,6 @@ def train(
         print(f"test_accuracy={'nan' if accuracy is None else f'{accuracy:.4f}'}")
     if result.status != "completed":
         raise typer.Exit(1)
-
-
-def format_epoch(*, record, epochs: int) -> str:
-    digits = "" if record.digit_accuracy is None else f"  digit_acc={record.digit_accuracy:.4f}"
-    return (
-        f"epoch {record.epoch:>3}/{epochs}  train_loss={record.train_loss:.4f}  "
-        f"train_acc={record.train_accuracy:.4f}  eval_acc={record.eval_accuracy:.4f}"
-        f"{digits}  {record.seconds:.2f}s"
-    )
 
 
 @app.command()
@@ -129,6 +124,7 @@ def tune(
     """Run pruned trials until the study-wide budget of finished trials is spent."""
     from pairsearch import inputs, progress, tuning
 
+    quiet_optuna()
     training = inputs.training_recipe(name_or_path=recipe)
     request = tuning.TuneRequest(
         spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner, recipe=training),
@@ -185,6 +181,7 @@ def final_report(
     """Retrain each study's best config over paired seeds and write the comparison report."""
     from pairsearch import final, inputs, progress
 
+    quiet_optuna()
     request = final.FinalRequest(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
         seeds=seeds, epochs=epochs, out_dir=inputs.report_dir(out), workers=inputs.parse_workers(workers),
@@ -211,6 +208,7 @@ def final_run(
     """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
     from pairsearch import final, inputs
 
+    quiet_optuna()
     worker = final.JobWorker(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir,
         device=inputs.check_device(device), threads=threads,
@@ -227,6 +225,7 @@ def status(storage: o.Storage = None) -> None:
     """A table of every study in the storage: counts, best validation accuracy, best params."""
     from pairsearch import inputs, progress
 
+    quiet_optuna()
     progress.print_status(handle=inputs.storage_handle(url=storage))
 
 
@@ -240,6 +239,7 @@ def dashboard(
     from pairsearch import dashboard as dashboard_module
     from pairsearch import inputs
 
+    quiet_optuna()
     dashboard_module.serve(handle=inputs.storage_handle(url=storage), host=host, port=port, announce=show)
 
 
@@ -253,6 +253,7 @@ def storage_proxy(
     from pairsearch import dashboard as dashboard_module
     from pairsearch import inputs
 
+    quiet_optuna()
     dashboard_module.serve_storage_proxy(handle=inputs.storage_handle(url=storage), host=host, port=port,
                                          announce=show)
 
@@ -290,6 +291,10 @@ def before_every_command(
         "--version", is_eager=True, callback=show_version, help="Print the version (and git commit) and exit.")] = False,
 ) -> None:
     """Tune and fairly compare network families on MNIST digit-pair comparison."""
+
+
+def quiet_optuna() -> None:
+    """Optuna's log lines off (our display says what matters); called by commands that use optuna."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress display says what matters
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

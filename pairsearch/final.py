@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
+from pairsearch.final_notes import write_dashboard_notes
 from pairsearch.final_plans import baseline_plans, ensure_jobs, report_plans, unfinished, work_left
 from pairsearch.jobs import FinalPlan, job_counts
 from pairsearch.report.results import (
@@ -103,6 +104,7 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
                                  baseline=baseline_plans(storage=reading, recipe=request.recipe, plans=plans,
                                                          say=display.say))
+    write_dashboard_notes(handle=handle, studies=[plan.study_name for plan in plans], say=display.say)
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=unfinished(storage=reading, plans=plans),
                         exits=exits)
 

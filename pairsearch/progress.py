@@ -7,28 +7,22 @@ to the terminal.
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+from optuna.trial import TrialState
 from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pairsearch.errors import PairsearchError
-from pairsearch.records import (
-    FinalJob,
-    final_job,
-    final_study,
-    is_final_study,
-    study_arch,
-    tuned_study,
-)
+from pairsearch.overview import RecipeResult, StudyOverview, read_overview
 from pairsearch.redaction import redact_urls
-from pairsearch.searches import FINAL_SUFFIX, split_search_name
 from pairsearch.storage.failures import is_storage_outage
 from pairsearch.workers.supervisor import Snapshot, snapshot
 
@@ -73,6 +67,16 @@ def resilient(read: Callable, *, fallback):
 
 def format_params(params: dict) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def format_epoch(*, record, epochs: int) -> str:
+    """One epoch of ``pairsearch train``, on one line."""
+    digits = "" if record.digit_accuracy is None else f"  digit_acc={record.digit_accuracy:.4f}"
+    return (
+        f"epoch {record.epoch:>3}/{epochs}  train_loss={record.train_loss:.4f}  "
+        f"train_acc={record.train_accuracy:.4f}  eval_acc={record.eval_accuracy:.4f}"
+        f"{digits}  {record.seconds:.2f}s"
+    )
 
 
 def eta_text(*, done_here: int, remaining: int, elapsed: float) -> str:
@@ -143,109 +147,93 @@ def watch(
     return shot
 
 
-def status_rows(storage) -> list[dict]:
-    """One row per study in the storage, for ``pairsearch status``.
-
-    A tuning study shows its best validation accuracy and params; a ``<study>.final`` study the
-    mean ± std test accuracy of its current configuration's finished jobs (never one lucky seed).
-    The searches of one group (``tune --repeats``) stand together, in search order; the final
-    studies after the tuning ones.
-    """
-    rows = []
-    for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        shot = snapshot(study)
-        row = {"study": summary.study_name, "arch": study_arch(summary), "counts": shot.counts,
-               "best": shot.best_value, "params": shot.best_params}
-        if is_final_study(summary):
-            row.update(_current_jobs(study=study, storage=storage))
-        else:
-            row["value"] = "—" if shot.best_value is None else f"{100 * shot.best_value:.2f} %"
-        rows.append(row)
-    return sorted(rows, key=_status_order)
-
-
-def _status_order(row: dict) -> tuple[bool, str, int]:
-    tuning = row["study"].removesuffix(FINAL_SUFFIX)
-    group, search = split_search_name(tuning)
-    return tuning != row["study"], group, search
-
-
-def _current_jobs(*, study: optuna.Study, storage) -> dict:
-    """The current configuration's finished test accuracies (mean ± std, in percent) and params.
-
-    Current: made from the tuning study's best trial at its tuning epochs, under the recipe it
-    was tuned with, as a plain ``final-report`` makes them; else the newest jobs (e.g. the
-    tuning study is gone).
-    """
-    jobs = [(trial, job) for trial in study.get_trials(deepcopy=False) if (job := final_job(trial))]
-    if not jobs:
-        return {"best": None, "value": "—", "params": {}}
-    current = _current_config(study=study, storage=storage, jobs=[job for _, job in jobs])
-    current = current or max(jobs, key=lambda pair: pair[0].number)[1]
-    values = [trial.value for trial, job in jobs if job.config_hash == current.config_hash
-              and trial.state == optuna.trial.TrialState.COMPLETE]
-    if not values:
-        return {"best": None, "value": "—", "params": current.params}
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1)) ** 0.5
-    return {"best": None, "value": f"{100 * mean:.2f} ± {100 * std:.2f} % ({len(values)})", "params": current.params}
-
-
-def _current_config(*, study: optuna.Study, storage, jobs: list[FinalJob]) -> FinalJob | None:
-    try:
-        tuning_name = final_study(study, study_name=study.study_name).tuning_study
-        tuning = optuna.load_study(study_name=tuning_name, storage=storage)
-        tuned = tuned_study(tuning, study_name=tuning_name)
-        recipe = _trains(tuned.training_recipe)
-    except (KeyError, PairsearchError):  # the tuning study gone or its record broken
-        return None
-    best = snapshot(tuning)
-    numbers = {t.number for t in tuning.get_trials(deepcopy=False)
-               if t.state == optuna.trial.TrialState.COMPLETE and t.value == best.best_value}
-    matching = [job for job in jobs if job.best_trial in numbers and job.epochs == tuned.epochs
-                and _job_trains(job) == recipe]
-    return max(matching, key=lambda job: job.seed, default=None)
-
-
-def _job_trains(job: FinalJob) -> str | None:
-    """What a job's recipe trains (its content hash), or None for a record that is no recipe."""
-    try:
-        return _trains(job.training_recipe)
-    except PairsearchError:
-        return None
-
-
-def _trains(recipe) -> str:
-    return recipe.to_record()["hash"]
-
-
 def print_status(*, handle) -> None:
     """``pairsearch status``: every study in the storage, as wide as the terminal (80 columns fit).
 
-    The counts and values form a table; each study's params follow on lines of their own.
+    The counts and values form a table (a ``.final`` study one row per recipe); notes on failed
+    jobs and each study's params follow, wrapped and indented.
     """
-    rows = status_rows(handle.open(readonly=True))
-    table = Table(title=f"studies in {handle.redacted}", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    for column in ("study", "arch"):
+    studies = read_overview(storage=handle.open(readonly=True))
+    console = Console(highlight=False)
+    console.print(status_table(studies=studies, title=f"studies in {handle.redacted}"))
+    console.print(wrap(STATUS_LEGEND, width=console.width, indent=2))
+    for line in status_notes(studies=studies):
+        console.print(wrap(line, width=console.width, indent=4))
+    if not studies:
+        console.print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
+
+
+STATUS_LEGEND = (
+    "value: a tuning study's best validation accuracy; a <study>.final study's mean ± std test accuracy "
+    "(and number) of its finished jobs, one row per training recipe: one job is one seeded retraining of "
+    "the tuned configuration"
+)
+
+
+def status_table(*, studies: list[StudyOverview], title: str) -> Table:
+    """The counts and values of every study; a final study one row per recipe."""
+    table = Table(title=literal(title), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    for column in ("study", "arch", "recipe"):
         table.add_column(column, overflow="fold")
     for column in ("done", "pruned", "failed", "run", "wait"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("value", no_wrap=True)
-    for row in rows:
-        c = row["counts"]
-        table.add_row(literal(row["study"]), literal(row["arch"]), str(c.finished), str(c.pruned), str(c.failed),
-                      str(c.running), str(c.waiting), row["value"])
-    console = Console(highlight=False)
-    console.print(table)
-    console.print("value: best validation accuracy of a tuning study; for a <study>.final study, the mean ± std "
-                  "test accuracy (and number) of its current configuration's finished jobs")
-    for row in rows:
-        if row["params"]:
-            console.print(literal(row["study"]) + Text(f": {format_params(row['params'])}"))
-    if not rows:
-        console.print("no studies yet: start one with pairsearch tune --arch ARCH --trials N")
+    for study in studies:
+        for recipe, counts, value in status_cells(study=study):
+            finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+            numbers = (finished, counts[TrialState.PRUNED], counts[TrialState.FAIL], counts[TrialState.RUNNING],
+                       counts[TrialState.WAITING])
+            table.add_row(literal(study.name), literal(study.arch), literal(recipe), *map(str, numbers), value)
+    return table
+
+
+def status_cells(*, study: StudyOverview) -> list[tuple[str, Counter, str]]:
+    """(recipe, counts, value) of each row of ``study``: one for a tuning study, one per recipe of a final one."""
+    if not study.is_final:
+        best = "—" if study.best is None else f"{100 * study.best.value:.2f} %"
+        return [(study.recipe or "—", study.counts, best)]
+    rows = [(result.recipe, result.counts, mean_text(result=result)) for result in study.results]
+    return rows or [("—", study.counts, "—")]
+
+
+def mean_text(*, result: RecipeResult) -> str:
+    """``86.52 ± 0.68 % (15)``: mean ± std test accuracy in percent, and how many jobs."""
+    if result.mean is None:
+        return "—"
+    spread = "" if result.std is None else f" ± {100 * result.std:.2f}"
+    return f"{100 * result.mean:.2f}{spread} % ({len(result.values)})"
+
+
+def status_notes(*, studies: list[StudyOverview]) -> list[str]:
+    """Failed jobs (re-run or not), earlier configurations' jobs, and each study's params."""
+    notes = []
+    for study in studies:
+        for result in study.results:
+            failed = result.counts[TrialState.FAIL]
+            if failed:
+                rerun = f"{result.rerun} re-run and finished" if result.rerun == failed else f"{result.rerun} re-run"
+                notes.append(f"{study.name} ({result.recipe}): {failed} failed jobs (a worker was stopped or "
+                             f"killed), {rerun}; the value counts each seed once")
+        if study.earlier:
+            notes.append(f"{study.name}: {study.earlier} jobs of an earlier best trial are not shown")
+    for study in studies:
+        notes.extend(params_notes(study=study))
+    return [literal(note).plain for note in notes]
+
+
+def params_notes(*, study: StudyOverview) -> list[str]:
+    """A tuning study's best params; for a final study, the tuning trial whose params its jobs train."""
+    if study.best is not None:
+        return [f"{study.name}: {format_params(study.best.params)}"]
+    trials = sorted({result.best_trial for result in study.results})
+    if trials and study.tuning_study != "?":
+        return [f"{study.name}: the params of {study.tuning_study}'s trial #{', #'.join(map(str, trials))}"]
+    return [f"{study.name}: {format_params(result.params)}" for result in study.results]
+
+
+def wrap(text: str, *, width: int, indent: int) -> Text:
+    """``text`` wrapped at spaces to ``width``, lines after the first indented by ``indent``."""
+    return Text(textwrap.fill(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False))
 
 
 def jobs_line(counts: dict[str, tuple[int, int]]) -> str:

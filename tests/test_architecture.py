@@ -41,9 +41,9 @@ LAYERS = [
     {"cli"},
     {"inputs", "options", "progress", "dashboard"},     # the boundary and what the user sees
     {"tuning", "final"},                                # the two stages
-    {"tuning_setup", "final_plans"},                    # each stage's study work before workers start
+    {"tuning_setup", "final_plans", "final_notes"},     # each stage's study work before and after workers
     {"workers", "report", "samplers"},                  # what the stages run on
-    {"jobs", "studyspec"},                              # stored jobs queried; the study file
+    {"jobs", "studyspec", "overview"},                  # stored jobs queried; the study file; studies summarised
     {"records"},                                        # what the storage holds, typed
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import REPO as REPO_ROOT
+from conftest import cli_env, run_cli
 
 from pairsearch.training.models import ARCHS
 
@@ -82,7 +85,41 @@ def test_archs_lists_every_registered_arch_one_per_line(runs):
     result = runs["archs"]
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ALL_ARCHS
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == ALL_ARCHS
+    assert all("=" in word for line in lines if line.startswith(" ") for word in line.split())  # params, indented
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+def test_archs_wraps_to_the_terminal_width_and_indents_the_params(data_dir, columns):
+    result = run_cli(["archs"], data_dir=data_dir, COLUMNS=str(columns))
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and max(map(len, lines)) <= max(columns, 60), result.stdout  # no word is split
+    params = " ".join(" ".join(line.split()) for line in lines if line.startswith(" " * 10))
+    assert all(f"{name}={value}" in params for name, value in ARCHS["base_aux"].defaults.items())
+
+
+IMPORTED = """
+import sys
+from pairsearch.__main__ import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("IMPORTED", *sorted(name for name in ("torch", "optuna") if name in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(("args", "heavy"), [
+    (["--help"], set()), (["archs"], set()), (["archs", "--design"], set()), (["status"], {"optuna"}),
+])
+def test_answering_commands_do_not_import_torch(data_dir, args, heavy):
+    """``--help``, ``archs`` and ``status`` answer at once: no torch (~1.5 s), and no optuna where none is read."""
+    db = REPO_ROOT / "docs" / "results" / "pairsearch.db"
+    extra = ["--storage", f"sqlite:///{db}"] if args == ["status"] else []
+    done = subprocess.run([sys.executable, "-c", IMPORTED, *args, *extra], capture_output=True, text=True,
+                          env=cli_env(data_dir), cwd=REPO_ROOT, timeout=120, check=False)
+    imported = done.stderr.strip().splitlines()[-1].split()
+    assert imported[0] == "IMPORTED" and set(imported[1:]) == heavy, done.stderr[-2000:]
 
 
 def test_train_prints_epoch_lines_then_test_accuracy(runs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -14,11 +15,13 @@ import urllib.request
 from pathlib import Path
 
 import optuna
+import optuna_dashboard
 import pytest
 from conftest import REPO, cli_env, free_port, run_cli, storage_digest, write_tiny_study
 
 from pairsearch import tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
+from pairsearch.final_notes import write_dashboard_notes
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
@@ -160,3 +163,43 @@ def test_every_study_of_a_report_storage_answers_200_and_reading_changes_nothing
         process.terminate()
         process.communicate(timeout=20)
     assert storage_digest(db) == before
+
+
+# --- the note final-report writes on each final study ---------------------------------------
+
+
+@pytest.fixture
+def published_copy(tmp_path) -> Path:
+    """A copy of the published results' storage: 7 final studies, two recipes, 4 failed jobs re-run."""
+    db = tmp_path / "results.db"
+    shutil.copy(REPO / "docs" / "results" / "pairsearch.db", db)
+    return db
+
+
+def stored_note(url: str, study: str) -> str:
+    return optuna_dashboard.get_note(optuna.load_study(study_name=study, storage=StorageHandle.resolve(url=url).open(readonly=True)))
+
+
+def test_a_final_studys_note_says_what_a_trial_is_and_gives_each_recipes_mean(published_copy):
+    url = f"sqlite:///{published_copy}"
+    said = []
+    write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["base", "digits"], say=said.append)
+    note = stored_note(url, "digits.final")
+    assert "one seeded retraining" in note and "luckiest seed" in note and '"seed" tops' in note
+    assert "| course | 15 | 97.23 ± 0.48 % | 96.96 – 97.49 % |" in note
+    assert "| strong | 15 | 97.90 ± 0.29 % |" in note
+    assert "4 course job(s) failed" in note and "4 of them were re-run and finished" in note
+    assert "| course | 15 | 86.52 ± 0.68 % |" in stored_note(url, "base.final")
+    assert stored_note(url, "sep.final") == "" and not said  # only the studies reported on
+
+
+def test_an_up_to_date_note_is_not_written_again(published_copy):
+    url = f"sqlite:///{published_copy}"
+    handle = StorageHandle.resolve(url=url)
+    write_dashboard_notes(handle=handle, studies=["joint"], say=print)
+    handle.open().engine.dispose()
+    with sqlite3.connect(published_copy) as connection:  # settled, as a user leaves it
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = storage_digest(published_copy)
+    write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["joint"], say=print)
+    assert storage_digest(published_copy) == before

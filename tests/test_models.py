@@ -11,13 +11,12 @@ from pairsearch.training.models import (
     ARCHS,
     Cell,
     build_model,
-    conv_trunk,
     count_parameters,
-    digit_loss,
     get_arch,
     register_arch,
     resolve_params,
 )
+from pairsearch.training.networks import conv_trunk, digit_loss
 from pairsearch.training.params import PARAM_RANGES
 
 ALL_ARCHS = tuple(ARCHS)

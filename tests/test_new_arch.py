@@ -31,6 +31,8 @@ def builder(name: str, *, cell: str = "") -> str:
 
 @register_arch(name="{name}", description="a copy of base, registered by a test"{cell})
 def build_{name}(params: dict) -> nn.Module:
+    from pairsearch.training.networks import SiameseNet
+
     return SiameseNet(params=params, shared=True, aux=False)
 '''
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from collections import Counter
+
 import optuna
+import optuna_dashboard
 import pytest
 from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
+from optuna.trial import TrialState
 
-from pairsearch import progress, tuning, tuning_setup
+from pairsearch import overview, progress, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.jobs import job_recipe_name
 from pairsearch.storage.handle import StorageHandle
@@ -14,13 +19,13 @@ from pairsearch.studyspec import load_study_file
 from pairsearch.workers import runtime, supervisor
 
 
-def table_row(stdout: str, study: str) -> list[str]:
-    """The words of the status table's row for ``study``."""
+def table_row(stdout: str, study: str, recipe: str | None = None) -> list[str]:
+    """The words of the status table's row for ``study`` (and ``recipe``: a final study has one per recipe)."""
     for line in stdout.splitlines():
         cells = line.split()
-        if cells and cells[0] == study:
+        if cells and cells[0] == study and recipe in (None, cells[2]):
             return cells
-    raise AssertionError(f"no row for {study!r} in:\n{stdout}")
+    raise AssertionError(f"no row for {study!r} ({recipe}) in:\n{stdout}")
 
 
 def params_line(stdout: str, study: str) -> str:
@@ -54,37 +59,44 @@ def test_status_lists_each_study_after_a_tune(tmp_path, tiny_study, data_dir, po
     result = run_cli(["status", "--storage", url], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
     base = table_row(result.stdout, "base")
-    assert base[1:7] == ["base", "2", "0", "0", "0", "0"]  # arch, finished, pruned, failed, running, waiting
-    assert 0.0 <= float(base[7]) <= 100.0 and base[8] == "%"
+    assert base[1:8] == ["base", "course", "2", "0", "0", "0", "0"]  # arch, recipe, finished, pruned, failed, running, waiting
+    assert 0.0 <= float(base[8]) <= 100.0 and base[9] == "%"
     assert "channels=" in params_line(result.stdout, "base") and "lr=" in params_line(result.stdout, "base")
     wide = table_row(result.stdout, "sep_aux-wide")
-    assert wide[1:7] == ["sep_aux", "3", "0", "1", "0", "0"]
-    assert wide[7:] == ["52.00", "%"]
+    assert wide[1:8] == ["sep_aux", "course", "3", "0", "1", "0", "0"]
+    assert wide[8:] == ["52.00", "%"]
     assert "no studies" not in result.stdout
 
 
+def published_results(path) -> dict[str, list[float]]:
+    """Test accuracies per arch in a results.csv of the published report."""
+    import csv
+
+    with open(path, encoding="utf-8") as table:
+        rows = list(csv.DictReader(table))
+    return {arch: [float(row["test_accuracy"]) for row in rows if row["arch"] == arch] for arch in {r["arch"] for r in rows}}
+
+
 def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows_final_means(data_dir):
-    """The README's own example: means of the current configuration, not one lucky seed."""
+    """The README's own example: each recipe's mean and count, never one lucky seed or both recipes' counts."""
     db = REPO / "docs" / "results" / "pairsearch.db"
     before = storage_digest(db)
     result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="80")
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
-    summary = (REPO / "docs" / "results" / "results.csv").read_text().splitlines()
-    rows = [line.split(",") for line in summary[1:]]
-    header = summary[0].split(",")
-    arch_at, accuracy_at = header.index("arch"), header.index("test_accuracy")
-    for arch in {row[arch_at] for row in rows}:
-        values = [float(row[accuracy_at]) for row in rows if row[arch_at] == arch]
-        mean = 100 * sum(values) / len(values)
-        cells = table_row(result.stdout, f"{arch}.final")
-        assert cells[7] == f"{mean:.2f}" and cells[11] == f"({len(values)})", cells
+    for recipe, csv_path in (("course", "results.csv"), ("strong", "strong/results.csv")):
+        for arch, values in published_results(REPO / "docs" / "results" / csv_path).items():
+            cells = table_row(result.stdout, f"{arch}.final", recipe)
+            mean = 100 * sum(values) / len(values)
+            assert cells[3] == str(len(values)) and cells[8] == f"{mean:.2f}" and cells[12] == f"({len(values)})", cells
+    assert "digits.final (course): 4 failed jobs" in " ".join(result.stdout.split())
+    assert "4 re-run and finished" in " ".join(result.stdout.split())
     assert storage_digest(db) == before
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
 
 
 @pytest.mark.slow  # a tune and two final reports (a minute on 2 cores): end to end, run once in CI's slow stage
-def test_status_shows_the_plain_reports_jobs_not_those_of_another_recipe(tmp_path, data_dir):
+def test_status_shows_each_recipes_jobs_in_a_row_of_its_own(tmp_path, data_dir):
     """Jobs under ``--recipe`` share the best trial and epochs: the recipe tells them apart."""
     study_file = tmp_path / "study.toml"  # small batches: one epoch learns enough to tell recipes apart
     study_file.write_text(TINY_STUDY.format(arch="base", epochs=1).replace("batch_size = 250", "batch_size = 20"))
@@ -103,7 +115,11 @@ def test_status_shows_the_plain_reports_jobs_not_those_of_another_recipe(tmp_pat
     result = run_cli(["status", "--storage", url], data_dir=data_dir)
 
     assert result.returncode == 0, result.stderr
-    assert table_row(result.stdout, "base.final")[7] == f"{means['course']:.2f}"
+    for recipe, mean in means.items():
+        assert table_row(result.stdout, "base.final", recipe)[3:9] == ["2", "0", "0", "0", "0", f"{mean:.2f}"]
+    note = optuna_dashboard.get_note(optuna.load_study(study_name="base.final", storage=url))  # final-report wrote it
+    assert "one seeded retraining" in note
+    assert all(f"| {recipe} | 2 | {mean:.2f} ± " in note for recipe, mean in means.items()), note
 
 
 def test_status_of_an_empty_storage_says_there_are_no_studies(tmp_path, data_dir):
@@ -161,17 +177,39 @@ def test_status_hides_the_password(data_dir, pg_url):
     assert "no studies" in result.stdout
 
 
+def test_status_reads_each_trial_at_most_once(tmp_path):
+    """On the published results: counts by SQL, each best trial and each final job read once."""
+    db = tmp_path / "results.db"
+    shutil.copy(REPO / "docs" / "results" / "pairsearch.db", db)
+    storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
+    reads = Counter()
+    read_all, read_one = storage.get_all_trials, storage.get_trial
+
+    def all_trials(study_id, deepcopy=True, states=None):
+        trials = read_all(study_id, deepcopy=deepcopy, states=states)
+        reads.update(trial._trial_id for trial in trials)
+        return trials
+
+    def one_trial(trial_id):
+        reads[trial_id] += 1
+        return read_one(trial_id)
+
+    storage.get_all_trials, storage.get_trial = all_trials, one_trial
+    studies = overview.read_overview(storage=storage)
+    assert len(studies) == 14 and max(reads.values()) == 1
+    assert len(reads) < 300  # the final jobs and the tuning trials they name, not 1400 tuning trials
+
+
 # --- the helpers behind the live display ------------------------------------------------------
 
 
 def test_status_rows_count_states(tmp_path, pools):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     add_study(url=url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=3)
-    (row,) = progress.status_rows(StorageHandle.resolve(url=url).open())
-    assert row["study"] == "a" and row["arch"] == "base"
-    assert (row["counts"].finished, row["counts"].failed, row["counts"].running) == (2, 3, 0)
-    assert row["best"] == pytest.approx(0.51)
-    assert row["params"] == {"channels": 5}
+    (row,) = overview.read_overview(storage=StorageHandle.resolve(url=url).open())
+    assert (row.name, row.arch, row.recipe) == ("a", "base", "course")
+    assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 3})
+    assert row.best.value == pytest.approx(0.51) and row.best.params == {"channels": 5}
 
 
 def test_progress_line_and_eta():
@@ -185,3 +223,26 @@ def test_progress_line_and_eta():
     assert progress.format_params({"lr": 0.00123, "channels": 32, "batchnorm": True}) == (
         "lr=0.00123 channels=32 batchnorm=True"
     )
+
+
+def test_status_reads_a_journal_storage_through_optunas_api(tmp_path):
+    """No SQL there: each study's trials read once, counted and ranked in Python."""
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+    study = optuna.create_study(study_name="other", storage=storage, direction="maximize")
+    for value in (0.25, 0.75):
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    (row,) = overview.read_overview(storage=storage)
+    assert (row.name, row.arch, row.recipe, row.is_final) == ("other", "?", "", False)
+    assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1}) and row.best.value == 0.75
+    assert progress.status_cells(study=row) == [("—", row.counts, "75.00 %")]
+
+
+@pytest.mark.postgres
+def test_status_counts_a_postgres_storage_in_one_query(tmp_path, pools, pg_url):
+    add_study(url=pg_url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=1)
+    (row,) = overview.read_overview(storage=StorageHandle.resolve(url=pg_url).open(readonly=True))
+    assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1})
+    assert row.best.value == pytest.approx(0.51) and row.recipe == "course"
