@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -36,6 +37,8 @@ from pairsearch.workers.runtime import (
     work_until_done,
 )
 from pairsearch.workers.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
+
+LOST_TRIALS = "the trials of this run"
 
 
 @dataclass(frozen=True)
@@ -85,18 +88,24 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
         f"{request.repeats} independent searches ({searches[0].study_name} … {searches[-1].study_name})")
     display.say(f"{what} in {request.storage.redacted}: {request.workers} worker(s), "
                 f"budget {request.trials}{' each' if request.repeats > 1 else ''}")
+    still_there = functools.partial(request.storage.check_still_there, identity=identity, what=LOST_TRIALS)
     exits = run_workers(
         target=run_worker, config=request, count=request.workers,
-        watch=lambda keep_watching: watch_searches(studies=studies, budget=request.trials,
-                                                   keep_watching=keep_watching, display=display),
+        watch=lambda keep_watching: watch_searches(
+            studies=studies, budget=request.trials, display=display,
+            keep_watching=lambda: still_there() is None and keep_watching()),
     )
-    request.storage.check_still_there(identity=identity, what="the trials of this run")
+    still_there()
     return TuneOutcome(searches=tuple(exits.watched), exits=exits, budget=request.trials)
 
 
 def watch_searches(*, studies: list[optuna.Study], budget: int, keep_watching: Callable[[], bool],
                    display: Display) -> list[Snapshot]:
-    """Show each search's progress in turn (workers finish them in order); the last snapshot of each."""
+    """Show each search's progress in turn (workers finish them in order); the last snapshot of each.
+
+    ``keep_watching`` is asked at every poll: it raises (and the workers are stopped) when the
+    storage file was deleted or replaced, so a lost run fails within a second, not at its end.
+    """
     if len(studies) == 1:
         return [display.watch_study(study=studies[0], budget=budget, keep_watching=keep_watching)]
     shots = []

@@ -174,9 +174,11 @@ class StorageHandle:
             identity: :meth:`file_identity` when the run started.
             what: What the run wrote there, for the message (``the trials of this run``).
         """
-        if identity is not None and self.file_identity() != identity:
+        now = self.file_identity()
+        if identity is not None and now != identity:
+            how = "deleted" if now is None else "replaced by another file"
             raise PairsearchError(
-                f"the storage file {self.file_path} was deleted or replaced while this command ran: "
+                f"the storage file {self.file_path} was {how} while this command ran: "
                 f"{what} are not in it (lost); restore the file from a backup, or run the command again")
 
     @contextlib.contextmanager

@@ -80,14 +80,15 @@ def run_workers(*, target: Callable, config, count: int, watch: Callable[[Callab
 
     ``watch(keep_watching)`` shows progress while ``keep_watching()`` is true. Ctrl-C (or SIGTERM
     to this process) stops every worker cleanly — each fails and re-queues its unit — and is
-    raised again as KeyboardInterrupt.
+    raised again as KeyboardInterrupt; any other error of ``watch`` (a storage file deleted
+    under the run) stops them the same way before it is raised.
     """
     processes: list[multiprocessing.Process] = []
     with sigterm_stops_cleanly():
         try:
             processes = start_processes(target=target, config=config, count=count)
             watched = watch(lambda: any(process.is_alive() for process in processes))
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or the watcher found the storage gone: no worker runs on
             stop_workers(processes)
             raise
     for process in processes:
