@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 import optuna
 
-from pairsearch.errors import PairsearchError, error_line
+from pairsearch.errors import EXIT_INTERRUPTED, PairsearchError, error_line
 from pairsearch.storage.failures import describe_error, is_storage_failure
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # held (blocked) while a worker starts
 
 
 class InterruptGate:
@@ -84,6 +84,9 @@ def worker_exit_code(run: Callable[[], None]) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's display says what matters
     try:
+        # Held since the parent started this process (supervisor.start_processes): a Ctrl-C
+        # that came while it imported torch is taken now, as a clean stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         run()
     except PairsearchError as error:
         print(error_line(str(error)), file=sys.stderr, flush=True)
