@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -28,7 +29,7 @@ from pairsearch.tuning_setup import (
     prepare_study,
     unlike_studies_note,
 )
-from pairsearch.workers.interrupts import worker_exit_code
+from pairsearch.workers.interrupts import StorageLost, worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
     SurplusTrial,
@@ -78,7 +79,8 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
     pools = request.data.load()
     searches = request.searches()
     studies = [prepare_study(request=search, fingerprint=pools.fingerprint) for search in searches]
-    identity = request.storage.file_identity()
+    request = dataclasses.replace(request, storage=request.storage.for_run())  # its workers write this file only
+    identity = request.storage.run_file
     note = unlike_studies_note(request=request)
     if note:
         display.say(note)
@@ -228,6 +230,11 @@ def run_trials(*, request: TuneRequest) -> None:
     from pairsearch.training.loop import set_threads
 
     set_threads(request.threads)
-    queues = [worker_queue(request=search) for search in request.searches()]
+    try:
+        queues = [worker_queue(request=search) for search in request.searches()]
+    except Exception:
+        if request.storage.lost():  # a worker started after the file was deleted or replaced
+            raise StorageLost from None
+        raise
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
     work_until_done(handle=request.storage, queues=queues, deadline=deadline)

@@ -15,7 +15,7 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import optuna
@@ -47,12 +47,14 @@ class StorageHandle:
             such as ``"sqlite"``, is taken too).
         heartbeat_seconds: The RDB heartbeat interval workers use (grace period: three times it).
         outage_seconds: How long workers wait out a storage that went away.
+        run_file: The storage file a run's workers write (:meth:`for_run`); None: not watched.
     """
 
     url: str
     kind: StorageKind | None = None
     heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
     outage_seconds: float = DEFAULT_OUTAGE_SECONDS
+    run_file: FileIdentity | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, StorageKind):
@@ -166,6 +168,14 @@ class StorageHandle:
             return None
         sides = {side: identity for side in _side_files(path) if (identity := _inode(side)) is not None}
         return FileIdentity(inode=_inode(path), sides=sides)
+
+    def for_run(self) -> StorageHandle:
+        """This handle, for workers that must write the file as it is now and no other (:meth:`lost`)."""
+        return replace(self, run_file=self.file_identity())
+
+    def lost(self) -> bool:
+        """Whether the file of :meth:`for_run` was deleted or replaced: a failure then is no outage to wait out."""
+        return self.run_file is not None and _inode(self.file_path) != self.run_file.inode
 
     def check_still_there(self, *, identity: FileIdentity | None, what: str) -> None:
         """Refuse to call a run done whose storage file was deleted or replaced while it ran.

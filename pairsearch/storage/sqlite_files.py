@@ -43,7 +43,10 @@ def open_writer(handle, *, schema_ready: bool):
     """The file, for writing, in WAL mode; a new file is made whole first (:func:`create_whole`)."""
     if not schema_ready and not handle.file_path.exists():
         create_whole(handle)
-    storage = rdb.open_writer(handle=handle, url=handle.url, engine_kwargs=BUSY_TIMEOUT, schema_ready=schema_ready)
+    # mode=rw: a connection never makes a new file where the storage was deleted (workers wrote
+    # their trials into such a file, and it read as the storage to the next command).
+    url = f"sqlite:///file:{handle.file_path.resolve()}?mode=rw&uri=true"
+    storage = rdb.open_writer(handle=handle, url=url, engine_kwargs=BUSY_TIMEOUT, schema_ready=schema_ready)
     use_write_ahead_log(storage.engine)
     return storage
 

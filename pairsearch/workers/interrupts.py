@@ -21,6 +21,10 @@ EXIT_USER_ERROR = 2
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # held (blocked) while a worker starts
 
 
+class StorageLost(Exception):
+    """The storage file this worker writes was deleted or replaced: it stops, and its parent says so."""
+
+
 class InterruptGate:
     """Defers Ctrl-C while Optuna creates or finishes a trial.
 
@@ -93,6 +97,8 @@ def worker_exit_code(run: Callable[[], None]) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StorageLost:  # the parent watches the file and says what was lost, once
+        return EXIT_USER_ERROR
     except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
         if not is_storage_failure(error):
             raise

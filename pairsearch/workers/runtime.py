@@ -26,7 +26,7 @@ from pairsearch.records import enqueue_retry, is_labelled, record_run, run_facts
 from pairsearch.storage.failures import describe_error, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
-from pairsearch.workers.interrupts import GATE
+from pairsearch.workers.interrupts import GATE, StorageLost
 
 WAIT_SECONDS = 2.0
 # Without a shared lock (gRPC) a study another process has just made is labelled within a second.
@@ -178,6 +178,8 @@ def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline:
             try:
                 outcome = claim_one(handle=handle, queue=queue)
             except Exception as error:
+                if handle.lost():  # deleted or replaced: no outage, nothing to wait for
+                    raise StorageLost from None
                 if not is_storage_outage(error):
                     raise
                 outage.wait(error)
