@@ -42,7 +42,7 @@ def write_whole(*, path: Path, data: bytes, what: str) -> None:
     Args:
         path: The file to write.
         data: Its whole contents.
-        what: What the file is, for the message (``the data cache``).
+        what: What the file is, for the message (``the data dir's pool cache``).
     """
     temporary = None
     try:

@@ -252,7 +252,7 @@ def _write_cache(*, pools: Pools, path: Path, origin: list) -> None:
     }
     buffer = io.BytesIO()  # in memory first: a full disk is then an OSError of our own write, not torch's
     torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, buffer)
-    write_whole(path=path, data=buffer.getvalue(), what="the data cache")
+    write_whole(path=path, data=buffer.getvalue(), what="the data dir's pool cache")
 
 
 def describe_pools(pools: Pools) -> dict:
