@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -230,6 +231,7 @@ def run_trials(*, request: TuneRequest) -> None:
     from pairsearch.training.loop import set_threads
 
     set_threads(request.threads)
+    quiet_once_lost(request.storage)
     try:
         queues = [worker_queue(request=search) for search in request.searches()]
     except Exception:
@@ -238,3 +240,10 @@ def run_trials(*, request: TuneRequest) -> None:
         raise
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
     work_until_done(handle=request.storage, queues=queues, deadline=deadline)
+
+
+def quiet_once_lost(handle) -> None:
+    """Once the run's storage file is deleted or replaced, Optuna's logs in this worker (a failed
+    commit with its traceback) say nothing: the parent says what was lost, in one line."""
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(lambda record: not handle.lost())
