@@ -12,7 +12,7 @@ from typer._click.exceptions import NoArgsIsHelpError
 from typer.exceptions import Abort, Exit, TyperException
 
 from pairsearch.cli import app
-from pairsearch.errors import PairsearchError, error_line
+from pairsearch.errors import EXIT_INTERRUPTED, PairsearchError, error_line
 
 
 def fail(message: str) -> None:
@@ -37,9 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         fail(message.splitlines()[0])
     except (Abort, KeyboardInterrupt):
-        print("pairsearch: interrupted: running work was failed and re-queued; run the same command to continue",
-              file=sys.stderr)
-        sys.exit(130)
+        interrupted()
     except Exit as exit_:
         sys.exit(exit_.exit_code)
     except Exception as error:
@@ -50,7 +48,16 @@ def main(argv: list[str] | None = None) -> None:
         if not is_storage_failure(error):
             raise
         fail(f"the storage failed: {describe_error(error)}")
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into Exit(130), silently: say what happened
+        interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def interrupted() -> None:
+    """How Ctrl-C (or SIGTERM) ends a command: one line, exit code 130."""
+    print("pairsearch: interrupted: running work was failed and re-queued; run the same command to continue",
+          file=sys.stderr, flush=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

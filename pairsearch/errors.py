@@ -2,6 +2,8 @@
 
 from pairsearch.redaction import redact_urls
 
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: as a shell reports a process ended by SIGINT
+
 
 class PairsearchError(Exception):
     """A problem the user can fix: bad input, missing data, unreachable storage.

@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,7 +30,7 @@ from pairsearch.tuning_setup import (
     prepare_study,
     unlike_studies_note,
 )
-from pairsearch.workers.interrupts import worker_exit_code
+from pairsearch.workers.interrupts import StorageLost, worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
     SurplusTrial,
@@ -36,6 +39,8 @@ from pairsearch.workers.runtime import (
     work_until_done,
 )
 from pairsearch.workers.supervisor import Display, Snapshot, WorkerExits, run_workers, snapshot
+
+LOST_TRIALS = "the trials of this run"
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
     pools = request.data.load()
     searches = request.searches()
     studies = [prepare_study(request=search, fingerprint=pools.fingerprint) for search in searches]
-    identity = request.storage.file_identity()
+    request = dataclasses.replace(request, storage=request.storage.for_run())  # its workers write this file only
+    identity = request.storage.run_file
     note = unlike_studies_note(request=request)
     if note:
         display.say(note)
@@ -85,18 +91,24 @@ def tune(*, request: TuneRequest, display: Display) -> TuneOutcome:
         f"{request.repeats} independent searches ({searches[0].study_name} … {searches[-1].study_name})")
     display.say(f"{what} in {request.storage.redacted}: {request.workers} worker(s), "
                 f"budget {request.trials}{' each' if request.repeats > 1 else ''}")
+    still_there = functools.partial(request.storage.check_still_there, identity=identity, what=LOST_TRIALS)
     exits = run_workers(
         target=run_worker, config=request, count=request.workers,
-        watch=lambda keep_watching: watch_searches(studies=studies, budget=request.trials,
-                                                   keep_watching=keep_watching, display=display),
+        watch=lambda keep_watching: watch_searches(
+            studies=studies, budget=request.trials, display=display,
+            keep_watching=lambda: still_there() is None and keep_watching()),
     )
-    request.storage.check_still_there(identity=identity, what="the trials of this run")
+    still_there()
     return TuneOutcome(searches=tuple(exits.watched), exits=exits, budget=request.trials)
 
 
 def watch_searches(*, studies: list[optuna.Study], budget: int, keep_watching: Callable[[], bool],
                    display: Display) -> list[Snapshot]:
-    """Show each search's progress in turn (workers finish them in order); the last snapshot of each."""
+    """Show each search's progress in turn (workers finish them in order); the last snapshot of each.
+
+    ``keep_watching`` is asked at every poll: it raises (and the workers are stopped) when the
+    storage file was deleted or replaced, so a lost run fails within a second, not at its end.
+    """
     if len(studies) == 1:
         return [display.watch_study(study=studies[0], budget=budget, keep_watching=keep_watching)]
     shots = []
@@ -219,6 +231,19 @@ def run_trials(*, request: TuneRequest) -> None:
     from pairsearch.training.loop import set_threads
 
     set_threads(request.threads)
-    queues = [worker_queue(request=search) for search in request.searches()]
+    quiet_once_lost(request.storage)
+    try:
+        queues = [worker_queue(request=search) for search in request.searches()]
+    except Exception:
+        if request.storage.lost():  # a worker started after the file was deleted or replaced
+            raise StorageLost from None
+        raise
     deadline = None if request.timeout is None else time.monotonic() + request.timeout
     work_until_done(handle=request.storage, queues=queues, deadline=deadline)
+
+
+def quiet_once_lost(handle) -> None:
+    """Once the run's storage file is deleted or replaced, Optuna's logs in this worker (a failed
+    commit with its traceback) say nothing: the parent says what was lost, in one line."""
+    for handler in logging.getLogger("optuna").handlers:
+        handler.addFilter(lambda record: not handle.lost())

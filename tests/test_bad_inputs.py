@@ -216,6 +216,17 @@ EXPLICIT_ROWS: dict[str, Row] = {
                                            ["'foreign_multi'", "not made by pairsearch"]),
     "final_report_data_dir_is_a_file": Row(["final-report", "--storage", "{db}", "--data-dir", "{textfile}/data",
                                             "--out", "{out}"], ["data dir"]),
+    # --- issue 5/6, safe everywhere: paths the file system cannot take, a refused download, and
+    # an unlabelled study that is no study a killed command left (it has trials) ----------------
+    "data_dir_name_too_long": Row(["data", "info", "--data-dir", "{dir}/" + "d" * 300],
+                                  ["data dir", "300 bytes", "at most 255"]),
+    "tune_data_dir_name_too_long": Row([*TUNE, "--data-dir", "{dir}/" + "d" * 300], ["data dir", "300 bytes"]),
+    "data_dir_path_too_long": Row(["data", "info", "--data-dir", "{dir}/" + "/".join(["d" * 200] * 21)],
+                                  ["data dir", "must fit in 4095"]),
+    "download_into_a_folder_under_a_file": Row(["data", "download", "--data-dir", "{textfile}/data"],
+                                               ["could not download MNIST", "Not a directory"]),
+    "study_unlabelled_maximize_with_trials": Row([*TUNE, "--study", "foreign_maximize"],
+                                                 ["'foreign_maximize'", "not made by pairsearch", "--study"]),
     # --- values checked where they enter ---------------------------------------------------------
     "workers_superscript_digit": Row([*TUNE, "--workers", "²"], ["--workers", "'²'"]),
     "device_not_on_this_machine": Row([*TRAIN, "--device", "mps"], ["'mps'", "not available"]),
@@ -321,6 +332,9 @@ def world(tmp_path_factory, data_dir, pools):
     foreign.optimize(lambda trial: trial.suggest_float("x", -1, 1) ** 2, n_trials=3)
     optuna.create_study(study_name="foreign_empty", storage=f"sqlite:///{db}")
     optuna.create_study(study_name="foreign_multi", storage=f"sqlite:///{db}", directions=["maximize", "minimize"])
+    # Maximize and unlabelled, like a study a killed tune left, but with a trial: not adopted.
+    optuna.create_study(study_name="foreign_maximize", storage=f"sqlite:///{db}", direction="maximize").optimize(
+        lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
     text_file = storage_dir / "notes.txt"
     text_file.write_text("not a database\n")
     empty_file = storage_dir / "empty.db"

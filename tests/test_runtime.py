@@ -38,8 +38,24 @@ def test_without_a_lock_a_study_being_labelled_is_waited_for(tmp_path):
     assert taken.user_attrs["pairsearch"] is True
 
 
-def test_under_a_lock_an_unlabelled_study_is_refused_at_once(tmp_path):
+def test_under_a_lock_an_empty_unlabelled_study_is_adopted_not_refused_for_good(tmp_path):
+    url, _ = unlabelled(tmp_path)  # a command killed between making the study and labelling it
+    labelled = []
+    adopted = runtime.own_study(storage=url, study_name="s", label=labelled.append, refusal="not pairsearch's",
+                                locked=True)
+    assert [study.study_name for study in labelled] == ["s"] and adopted.study_name == "s"
+
+
+def test_without_a_lock_an_unlabelled_study_left_so_says_what_to_do(tmp_path, monkeypatch):
     url, _ = unlabelled(tmp_path)
+    monkeypatch.setattr(runtime, "LABEL_WAIT_SECONDS", 0.0)
+    with pytest.raises(PairsearchError, match="never labelled .*optuna delete-study --study-name s .*another --study"):
+        take(url, locked=False)
+
+
+def test_under_a_lock_a_minimize_study_is_still_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    optuna.create_study(study_name="s", storage=url)  # plain Optuna's default direction
     with pytest.raises(PairsearchError, match="not pairsearch's"):
         take(url, locked=True)
 

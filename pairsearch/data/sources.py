@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pairsearch.data.folder import (
+    check_data_dir,
+    made_folders,
+    remove_empty,
+    why_not_downloaded,
+    write_whole,
+)
 from pairsearch.data.idx import (
     IDX_FILES,
     IMAGE_SIDE,
@@ -30,7 +38,6 @@ from pairsearch.data.idx import (
     mnist_raw_dir,
     read_mnist_files,
 )
-from pairsearch.defaults import DATA_DIR
 from pairsearch.errors import PairsearchError
 
 SOURCES = ("mnist", "mnist5k")
@@ -65,7 +72,8 @@ def mnist_files_present(*, data_dir: Path) -> bool:
 
 
 def resolve_source(*, dataset: str, data_dir: Path) -> str:
-    """Turn ``auto`` into ``mnist`` when its files exist, else ``mnist5k``; check the name."""
+    """Turn ``auto`` into ``mnist`` when its files exist, else ``mnist5k``; check the name and the folder."""
+    check_data_dir(data_dir)
     if dataset == "auto":
         return "mnist" if mnist_files_present(data_dir=data_dir) else "mnist5k"
     if dataset not in SOURCES:
@@ -80,8 +88,12 @@ def resolve_source(*, dataset: str, data_dir: Path) -> str:
     return dataset
 
 
-def load_pools(*, source: str, data_dir: Path = DATA_DIR) -> Pools:
-    """Load a source's pools from the cache, building and caching them on first use."""
+def load_pools(*, source: str, data_dir: Path) -> Pools:
+    """Load a source's pools from the cache, building and caching them on first use.
+
+    The cache is under ``data_dir`` only: there is no default folder to fall back on.
+    """
+    check_data_dir(data_dir)
     cache_path = pools_cache_path(source=source, data_dir=data_dir)
     origin = _source_stamp(source=source, data_dir=data_dir)
     cached = _read_cache(cache_path)
@@ -147,12 +159,15 @@ def download_mnist(*, data_dir: Path) -> Path:
     """
     from torchvision.datasets import MNIST  # slow import, only needed here
 
+    check_data_dir(data_dir)
+    made = made_folders(mnist_raw_dir(data_dir=data_dir))
     try:
         for train in (True, False):
             MNIST(root=str(data_dir), train=train, download=True)
     except Exception as error:  # noqa: BLE001 -- torchvision raises RuntimeError/URLError/OSError variants
+        remove_empty(made)  # the folders it made for nothing
         raise PairsearchError(
-            f"could not download MNIST into {data_dir} ({type(error).__name__}); "
+            f"could not download MNIST into {data_dir}: {why_not_downloaded(error)}; "
             "copy the four IDX files into MNIST/raw there, or use --dataset mnist5k"
         ) from None
     return mnist_raw_dir(data_dir=data_dir)
@@ -228,16 +243,16 @@ def _downsample(images: torch.Tensor) -> torch.Tensor:
 
 
 def _write_cache(*, pools: Pools, path: Path, origin: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the cache whole or not at all (parallel workers never read a half-written one)."""
     tensors = {
         "train_images": pools.train_images,
         "train_labels": pools.train_labels,
         "test_images": pools.test_images,
         "test_labels": pools.test_labels,
     }
-    temporary = path.with_suffix(f".tmp{torch.randint(1 << 30, ()).item()}")
-    torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, temporary)
-    temporary.replace(path)  # atomic: parallel workers never read a half-written cache
+    buffer = io.BytesIO()  # in memory first: a full disk is then an OSError of our own write, not torch's
+    torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, buffer)
+    write_whole(path=path, data=buffer.getvalue(), what="the data dir's pool cache")
 
 
 def describe_pools(pools: Pools) -> dict:

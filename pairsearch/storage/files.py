@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pairsearch.defaults import NAME_MAX_BYTES, PATH_MAX_BYTES
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.locks import LONGEST_SUFFIX_BYTES
-
-NAME_MAX_BYTES = 255  # a file or folder name, on Linux's and macOS's file systems
-PATH_MAX_BYTES = 4095  # a whole path as the kernel takes it (PATH_MAX, less its NUL)
 
 
 def check_name_lengths(path: Path) -> None:

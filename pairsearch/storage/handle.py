@@ -15,7 +15,7 @@ import contextlib
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import optuna
@@ -47,12 +47,14 @@ class StorageHandle:
             such as ``"sqlite"``, is taken too).
         heartbeat_seconds: The RDB heartbeat interval workers use (grace period: three times it).
         outage_seconds: How long workers wait out a storage that went away.
+        run_file: The storage file a run's workers write (:meth:`for_run`); None: not watched.
     """
 
     url: str
     kind: StorageKind | None = None
     heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
     outage_seconds: float = DEFAULT_OUTAGE_SECONDS
+    run_file: FileIdentity | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, StorageKind):
@@ -159,25 +161,44 @@ class StorageHandle:
         if path is not None:  # a database server refuses a write itself, in one line
             files.check_writable_beside(path=path, redacted=self.redacted)
 
-    def file_identity(self) -> tuple[int, int] | None:
-        """The storage file's (device, inode) now; None for a server or a missing file."""
+    def file_identity(self) -> FileIdentity | None:
+        """The storage file's identity now, with its SQLite side files'; None for a server or a missing file."""
         path = self.file_path
         if path is None or not path.exists():
             return None
-        stat = path.stat()
-        return stat.st_dev, stat.st_ino
+        sides = {side: identity for side in _side_files(path) if (identity := _inode(side)) is not None}
+        return FileIdentity(inode=_inode(path), sides=sides)
 
-    def check_still_there(self, *, identity: tuple[int, int] | None, what: str) -> None:
+    def for_run(self) -> StorageHandle:
+        """This handle, for workers that must write the file as it is now and no other (:meth:`lost`)."""
+        return replace(self, run_file=self.file_identity())
+
+    def lost(self) -> bool:
+        """Whether the file of :meth:`for_run` was deleted or replaced: a failure then is no outage to wait out."""
+        return self.run_file is not None and _inode(self.file_path) != self.run_file.inode
+
+    def check_still_there(self, *, identity: FileIdentity | None, what: str) -> None:
         """Refuse to call a run done whose storage file was deleted or replaced while it ran.
+
+        The run's own write-ahead log and index beside it are removed then (when they are still
+        the ones it wrote): SQLite would read them into the next file of that name — a backup
+        put back, or the file that replaced it — and change it.
 
         Args:
             identity: :meth:`file_identity` when the run started.
             what: What the run wrote there, for the message (``the trials of this run``).
         """
-        if identity is not None and self.file_identity() != identity:
-            raise PairsearchError(
-                f"the storage file {self.file_path} was deleted or replaced while this command ran: "
-                f"{what} are not in it (lost); restore the file from a backup, or run the command again")
+        path = self.file_path
+        if identity is None or _inode(path) == identity.inode:
+            return
+        for side, inode in identity.sides.items():
+            if _inode(side) == inode:
+                with contextlib.suppress(OSError):
+                    side.unlink()
+        how = "deleted" if not path.exists() else "replaced by another file"
+        raise PairsearchError(
+            f"the storage file {path} was {how} while this command ran: "
+            f"{what} are not in it (lost); restore the file from a backup, or run the command again")
 
     @contextlib.contextmanager
     def lock(self, *, study_name: str) -> Iterator[None]:
@@ -188,6 +209,27 @@ class StorageHandle:
         """
         with self.kind.lock(handle=self, study_name=study_name):
             yield
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """Which file a storage path named: its (device, inode), and its side files' (SQLite's log and index)."""
+
+    inode: tuple[int, int] | None
+    sides: dict[Path, tuple[int, int]]
+
+
+def _side_files(path: Path) -> list[Path]:
+    return [path.with_name(f"{path.name}{suffix}") for suffix in ("-wal", "-shm")]
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` by ``os.stat`` (no descriptor of an SQLite file is ever opened here); None if absent."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def outage_seconds() -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ class StorageHandle(Protocol):
 _OPENED: dict[str, optuna.storages.BaseStorage] = {}
 _READ_ONLY: set[str] = set()  # the keys of _OPENED opened read-only
 _AT_REST_WHEN_CLOSED: dict[str, Path] = {}  # the keys of _OPENED that write a file brought to rest at close
+_IDENTITY: dict[str, tuple[int, int] | None] = {}  # those files' (device, inode) once opened
 
 
 def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: bool = False) -> optuna.storages.BaseStorage:
@@ -47,6 +49,7 @@ def open_once(*, handle: StorageHandle, key: str, readonly: bool, schema_ready: 
             _OPENED[key] = kind.open_writer(handle, schema_ready=schema_ready)
             if kind.rests_in_one_file:
                 _AT_REST_WHEN_CLOSED[key] = handle.file_path.resolve()
+                _IDENTITY[key] = _identity(_AT_REST_WHEN_CLOSED[key])
         _close_all_at_exit()
     return _OPENED[key]
 
@@ -76,8 +79,19 @@ def close_all() -> None:
         if engine is not None:
             engine.dispose()
         if key in _AT_REST_WHEN_CLOSED:
-            rest_in_one_file(_AT_REST_WHEN_CLOSED.pop(key))
+            path = _AT_REST_WHEN_CLOSED.pop(key)
+            if _identity(path) == _IDENTITY.pop(key, None):  # a file put there since is not ours to touch
+                rest_in_one_file(path)
     _READ_ONLY.clear()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode), or None when there is none (``os.stat``: no descriptor opened)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 @functools.cache

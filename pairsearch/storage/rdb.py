@@ -43,6 +43,11 @@ def open_reader(*, handle, url: str, engine_kwargs: dict) -> RDBStorage:
     return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
 
 
+def create_schema(*, url: str):
+    """Make Optuna's tables at ``url`` (a new database); its SQLAlchemy engine, to dispose."""
+    return RDBStorage(url).engine
+
+
 def refuse_foreign_database(handle) -> None:
     """A writer's check, before Optuna makes any table: the database is new, empty, or an Optuna
     storage — never another application's, which Optuna would otherwise fill with its tables."""

@@ -9,13 +9,14 @@ a final-report's jobs vanished from the file).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
 from pairsearch.errors import PairsearchError
 from pairsearch.storage import rdb
-from pairsearch.storage.failures import NoOptunaSchema
+from pairsearch.storage.failures import NoOptunaSchema, describe_error
 
 # Characters SQLAlchemy's URL parsing (%XX, ?query) or SQLite's URI filenames (#fragment) would
 # read differently: a path holding one would open another file than the one named.
@@ -39,11 +40,54 @@ def check_path(path: Path) -> None:
 
 
 def open_writer(handle, *, schema_ready: bool):
-    """The file, for writing, in WAL mode; its folder is made if missing."""
-    handle.file_path.parent.mkdir(parents=True, exist_ok=True)
-    storage = rdb.open_writer(handle=handle, url=handle.url, engine_kwargs=BUSY_TIMEOUT, schema_ready=schema_ready)
+    """The file, for writing, in WAL mode; a new file is made whole first (:func:`create_whole`)."""
+    if not schema_ready and not handle.file_path.exists():
+        create_whole(handle)
+    # mode=rw: a connection never makes a new file where the storage was deleted (workers wrote
+    # their trials into such a file, and it read as the storage to the next command).
+    url = f"sqlite:///file:{handle.file_path.resolve()}?mode=rw&uri=true"
+    storage = rdb.open_writer(handle=handle, url=url, engine_kwargs=BUSY_TIMEOUT, schema_ready=schema_ready)
     use_write_ahead_log(storage.engine)
     return storage
+
+
+def create_whole(handle) -> None:
+    """Make a new storage file all or nothing: Optuna's tables in a file beside it, then linked in.
+
+    A disk that fills (or any failure) on the way leaves nothing: not a half-made database that
+    every later command would call "a readonly database", nor the temporary file, nor the
+    folders made for it. A file another process linked in meanwhile is kept (it is the same
+    empty storage).
+    """
+    path = handle.file_path
+    made = _make_folders(path.parent)
+    temporary = path.with_name(f"{path.name}.new{os.getpid() % 100000}")
+    try:
+        engine = rdb.create_schema(url=f"sqlite:///{temporary}")
+        engine.dispose()
+        with contextlib.suppress(FileExistsError):  # not a rename: never over a file made meanwhile
+            os.link(temporary, path)
+    except Exception as error:  # noqa: BLE001 -- SQLAlchemy and OS errors alike: one line
+        _remove(temporary, *made)
+        raise PairsearchError(f"cannot make the storage {handle.redacted}: {describe_error(error)} "
+                              "(nothing was left behind; free some space, or choose another --storage)") from None
+    _remove(temporary)
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; the ones made, deepest first."""
+    missing = [folder, *folder.parents]
+    missing = [part for part in missing if not part.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove(*paths: Path) -> None:
+    """Remove files (and their SQLite side files) and empty folders, each if there."""
+    for path in paths:
+        for side in (path, path.with_name(f"{path.name}-journal")):
+            with contextlib.suppress(OSError):
+                side.rmdir() if side.is_dir() else side.unlink()
 
 
 def open_reader(handle):

@@ -14,11 +14,15 @@ from collections.abc import Callable, Iterator
 
 import optuna
 
-from pairsearch.errors import PairsearchError, error_line
+from pairsearch.errors import EXIT_INTERRUPTED, PairsearchError, error_line
 from pairsearch.storage.failures import describe_error, is_storage_failure
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # held (blocked) while a worker starts
+
+
+class StorageLost(Exception):
+    """The storage file this worker writes was deleted or replaced: it stops, and its parent says so."""
 
 
 class InterruptGate:
@@ -84,12 +88,17 @@ def worker_exit_code(run: Callable[[], None]) -> int:
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the parent's display says what matters
     try:
+        # Held since the parent started this process (supervisor.start_processes): a Ctrl-C
+        # that came while it imported torch is taken now, as a clean stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         run()
     except PairsearchError as error:
         print(error_line(str(error)), file=sys.stderr, flush=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except StorageLost:  # the parent watches the file and says what was lost, once
+        return EXIT_USER_ERROR
     except Exception as error:  # a storage that cannot mend (read-only, full): one line, not a traceback
         if not is_storage_failure(error):
             raise

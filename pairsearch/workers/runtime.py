@@ -26,7 +26,7 @@ from pairsearch.records import enqueue_retry, is_labelled, record_run, run_facts
 from pairsearch.storage.failures import describe_error, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
-from pairsearch.workers.interrupts import GATE
+from pairsearch.workers.interrupts import GATE, StorageLost
 
 WAIT_SECONDS = 2.0
 # Without a shared lock (gRPC) a study another process has just made is labelled within a second.
@@ -79,10 +79,12 @@ def own_study(
     """The study pairsearch made under ``study_name``, or a new one (maximize) labelled by ``label``.
 
     A study of that name that pairsearch did not make (plain Optuna's default direction is
-    MINIMIZE; it may be multi-objective) is refused with ``refusal`` before anything is
-    written. Call under the study's lock, so no other pairsearch process is half-way through
-    labelling it; where there is no lock (``locked=False``: gRPC), an empty maximize study is
-    given :data:`LABEL_WAIT_SECONDS` to be labelled by the process that just made it. Not
+    MINIMIZE; it may be multi-objective; it has trials) is refused with ``refusal`` before
+    anything is written. Call under the study's lock, so no other pairsearch process is half-way
+    through labelling it: an empty, unlabelled maximize study is then one a command was killed
+    while making, and it is adopted (labelled now). Where there is no lock (``locked=False``:
+    gRPC), such a study is given :data:`LABEL_WAIT_SECONDS` to be labelled by the process that
+    just made it, then refused saying what to do. Not
     ``create_study(load_if_exists=True)``: on a journal file that appends a record even when the
     study exists, so a refused or repeated command would still change it.
     """
@@ -95,11 +97,23 @@ def own_study(
             return study
     deadline = time.monotonic() + (0 if locked else LABEL_WAIT_SECONDS)
     while not is_labelled(study):
-        if not may_be_in_labelling(study) or time.monotonic() > deadline:
+        if not may_be_in_labelling(study):
             raise PairsearchError(refusal)
+        if locked:  # no one else is labelling it: a command killed after making it left it so
+            label(study)
+            return study
+        if time.monotonic() > deadline:
+            raise PairsearchError(never_labelled(study_name=study_name))
         time.sleep(WAIT_SECONDS)
         study = optuna.load_study(study_name=study_name, storage=storage)
     return study
+
+
+def never_labelled(*, study_name: str) -> str:
+    """What to do about an empty study left unlabelled where no lock tells a killed maker from a slow one."""
+    return (f"study {study_name!r} is empty and was never labelled (a command was stopped while making it): "
+            f"delete it with 'optuna delete-study --study-name {study_name} --storage URL' on the storage "
+            "behind the proxy, or choose another --study")
 
 
 def create_or_join(*, storage: optuna.storages.BaseStorage | str, study_name: str) -> tuple[optuna.Study, bool]:
@@ -164,6 +178,8 @@ def work_until_done(*, handle: StorageHandle, queues: list[WorkQueue], deadline:
             try:
                 outcome = claim_one(handle=handle, queue=queue)
             except Exception as error:
+                if handle.lost():  # deleted or replaced: no outage, nothing to wait for
+                    raise StorageLost from None
                 if not is_storage_outage(error):
                     raise
                 outage.wait(error)

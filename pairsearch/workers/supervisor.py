@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ from typing import Protocol
 import optuna
 from optuna.trial import TrialState
 
-from pairsearch.workers.interrupts import EXIT_USER_ERROR, ignore_signal
+from pairsearch.workers.interrupts import EXIT_USER_ERROR, STOP_SIGNALS, ignore_signal
 from pairsearch.workers.runtime import Counts, count_trials
 
 STOP_GRACE_SECONDS = 5.0
@@ -80,28 +81,55 @@ def run_workers(*, target: Callable, config, count: int, watch: Callable[[Callab
 
     ``watch(keep_watching)`` shows progress while ``keep_watching()`` is true. Ctrl-C (or SIGTERM
     to this process) stops every worker cleanly — each fails and re-queues its unit — and is
-    raised again as KeyboardInterrupt.
+    raised again as KeyboardInterrupt; any other error of ``watch`` (a storage file deleted
+    under the run) stops them the same way before it is raised.
     """
-    processes: list[multiprocessing.Process] = []
+    processes = make_processes(target=target, config=config, count=count)
     with sigterm_stops_cleanly():
         try:
-            processes = start_processes(target=target, config=config, count=count)
+            start_processes(processes)
             watched = watch(lambda: any(process.is_alive() for process in processes))
-        except KeyboardInterrupt:
-            stop_workers(processes)
+        except BaseException:  # Ctrl-C, or the watcher found the storage gone: no worker runs on
+            stop_workers([process for process in processes if process.pid is not None])
             raise
     for process in processes:
         process.join()
     return WorkerExits(codes=tuple(process.exitcode for process in processes), watched=watched)
 
 
-def start_processes(*, target: Callable, config, count: int) -> list[multiprocessing.Process]:
-    """Start ``count`` worker processes, each running ``sys.exit(target(config))``."""
+def make_processes(*, target: Callable, config, count: int) -> list[multiprocessing.Process]:
+    """``count`` worker processes (not started), each to run ``sys.exit(target(config))``."""
     context = multiprocessing.get_context("spawn")  # no fork: torch and SQLAlchemy dislike it
-    processes = [context.Process(target=_exit_with, args=(target, config)) for _ in range(count)]
-    for process in processes:
-        process.start()
-    return processes
+    return [context.Process(target=_exit_with, args=(target, config)) for _ in range(count)]
+
+
+def start_processes(processes: list[multiprocessing.Process]) -> None:
+    """Start the workers with Ctrl-C and SIGTERM held (blocked), in this process and in theirs.
+
+    A worker imports optuna and torch (seconds) before it can stop cleanly; a Ctrl-C then printed
+    a ~50-line traceback per worker. A blocked signal stays blocked across ``exec``: each worker
+    takes it once its handlers are in place (:func:`~pairsearch.workers.interrupts.worker_exit_code`),
+    and this process once all are started, so no Ctrl-C is lost.
+    """
+    # Its first start unblocks SIGINT/SIGTERM in this process (resource_tracker.ensure_running
+    # restores them so): started before the signals are held, it leaves them held.
+    multiprocessing.resource_tracker.ensure_running()
+    with signals_held():
+        for process in processes:
+            process.start()
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Block :data:`~pairsearch.workers.interrupts.STOP_SIGNALS` inside; a signal that came meanwhile is taken after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _exit_with(target: Callable, config) -> None:
