@@ -1,7 +1,7 @@
 """final_stage_seconds_per_job: the final stage's throughput with 1 and 2 workers.
 
 A tuned study is made directly in a fresh SQLite storage (one complete trial holding a fixed
-config), its seeded jobs are enqueued with :func:`pairsearch.final.ensure_jobs`, and the real
+config), its seeded jobs are enqueued with :func:`pairsearch.final_plans.ensure_jobs`, and the real
 ``pairsearch final-run --workers N`` runs them. Seconds per job = (first job start → last job
 end) ÷ jobs, from the storage's timestamps; the median training time of one job (its
 ``seconds`` attr) is recorded beside it.

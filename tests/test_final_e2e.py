@@ -148,7 +148,7 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
 ENQUEUE_SCRIPT = """
 import sys, time
 from pathlib import Path
-from pairsearch import final, searches
+from pairsearch import final_plans, searches
 from pairsearch.storage.handle import StorageHandle
 
 url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
