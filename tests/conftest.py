@@ -20,6 +20,12 @@ import pytest
 from pairsearch.records import TunedStudy, label_study
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The signal tests press Ctrl-C on a command as if typed at a terminal. Run as a background job
+# (a shell script's `cmd &`), the test process inherits SIGINT ignored and every command it starts
+# would too, so Ctrl-C would reach only the workers (which set their own handlers): put it back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 PG_SERVER = os.environ.get("PAIRSEARCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TINY = {"channels": 4, "hidden": 8, "lr": 3e-3, "dropout": 0.0, "batchnorm": True, "batch_size": 100,
         "weight_decay": 0.0}
