@@ -1,6 +1,6 @@
 """The one exception type the CLI turns into a single stderr line and exit code 2, and that line."""
 
-from pairsearch.redaction import redact_urls
+from pairsearch.redaction import safe_line
 
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: as a shell reports a process ended by SIGINT
 
@@ -14,5 +14,6 @@ class PairsearchError(Exception):
 
 
 def error_line(message: str) -> str:
-    """The one stderr line a user error is shown as, with the password of any URL in it hidden."""
-    return f"pairsearch: error: {redact_urls(message)}"
+    """The one stderr line a user error is shown as: the password of any URL in it hidden, control
+    characters (of a path or name the user typed) escaped."""
+    return f"pairsearch: error: {safe_line(message)}"

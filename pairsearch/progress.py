@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pairsearch.overview import RecipeResult, StudyOverview, read_overview
-from pairsearch.redaction import redact_urls
+from pairsearch.redaction import printable, safe_line
 from pairsearch.storage.failures import is_storage_outage
 from pairsearch.workers.supervisor import Snapshot, snapshot
 
@@ -32,7 +32,7 @@ POLL_SECONDS = 1.0
 def say(message: str) -> None:
     """A status line for the user, on stderr so stdout stays machine-readable; like an error
     line, it never shows a password (a path or URL it echoes may hold one)."""
-    print(redact_urls(message), file=sys.stderr, flush=True)
+    print(safe_line(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,7 @@ def eta_text(*, done_here: int, remaining: int, elapsed: float) -> str:
 def literal(text: str) -> Text:
     """User-supplied text (a study or arch name) as rich shows it: every character as it is —
     no markup read into it, control characters shown escaped."""
-    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in str(text))
-    return Text(shown)
+    return Text(printable(str(text)))
 
 
 def progress_line(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> str:

@@ -1,4 +1,5 @@
-"""Passwords never shown: a storage URL, or any text that may hold one, with the password hidden.
+"""Text safe to show: a storage URL, or any text that may hold one, with the password hidden, and
+user-supplied text shown literally (control characters escaped, so a path cannot drive the terminal).
 
 Light on purpose (no Optuna, no SQLAlchemy): the CLI redacts its usage errors with it.
 """
@@ -34,3 +35,14 @@ def redact(url: str) -> str:
 def redact_urls(text: str) -> str:
     """``text`` with the password of every URL in it hidden (e.g. an echoed bad argument)."""
     return URL_IN_TEXT.sub(lambda match: redact(match.group(0)), text)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (escape sequences, newlines, NUL)
+    shown escaped, as Python writes it: ``\\x1b``, ``\\n``."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def safe_line(text: str) -> str:
+    """One line for a terminal: passwords hidden, control characters escaped."""
+    return printable(redact_urls(text))

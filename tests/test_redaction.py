@@ -1,10 +1,11 @@
-"""Passwords hidden: a storage URL, or any text that echoes one, shown with ``***``."""
+"""Passwords hidden: a storage URL, or any text that echoes one, shown with ``***``; user text shown literally."""
 
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli
 
-from pairsearch.redaction import redact, redact_urls
+from pairsearch.redaction import printable, redact, redact_urls, safe_line
 
 PASSWORD = "s3cretpw"
 
@@ -58,3 +59,24 @@ def test_redact_hides_any_password(url):
 def test_redact_urls_hides_every_password_in_a_line(text):
     shown = redact_urls(text)
     assert PASSWORD not in shown and "u:***@" in shown
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("/tmp/\x1b[31mred.db", "/tmp/\\x1b[31mred.db"),    # an escape sequence cannot colour the terminal
+    ("a\nb\rc\x00d\te", "a\\nb\\rc\\x00d\\te"),          # one line stays one line
+    ("plain / ünïcode ✓ [bold]x", "plain / ünïcode ✓ [bold]x"),
+])
+def test_printable_escapes_control_characters_and_keeps_the_rest(text, shown):
+    assert printable(text) == shown
+
+
+def test_a_safe_line_hides_the_password_and_escapes_control_characters():
+    line = safe_line(f"no storage at postgresql://u:{PASSWORD}@h/db\x1b[2J")
+    assert PASSWORD not in line and "\x1b" not in line and line.endswith("\\x1b[2J")
+
+
+def test_a_path_with_an_escape_sequence_is_one_escaped_error_line(tmp_path, data_dir):
+    result = run_cli(["status", "--storage", f"sqlite:///{tmp_path}/\x1b[31mred.db"], data_dir=data_dir)
+    assert result.returncode == 2
+    assert "\x1b" not in result.stderr and "\\x1b[31mred.db" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
