@@ -435,6 +435,28 @@ def test_read_only_storage_folder_is_one_clear_error_and_still_readable(tuned_db
            status_exit_code=code, storage_unchanged=True)
 
 
+def test_a_write_ahead_log_on_read_only_media_is_named_in_one_line(tuned_db, tmp_path, cli_main):
+    """A storage copied with the -wal its writer left open (SQLite must update the log to read the
+    file) onto read-only media: the one line says so and what to do, not 'unable to open database file'."""
+    written, media = tmp_path / "written", tmp_path / "media"
+    written.mkdir(), media.mkdir()
+    with contextlib.closing(sqlite3.connect(tuned_db)) as source, \
+            contextlib.closing(sqlite3.connect(written / "p.db")) as target:
+        source.backup(target)
+    with contextlib.closing(sqlite3.connect(written / "p.db")) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("CREATE TABLE left_in_the_log (x)")
+        writer.commit()
+        for name in ("p.db", "p.db-wal"):  # copied while the writer still has it open
+            shutil.copy(written / name, media / name)
+    before = storage_digest(media / "p.db")
+    with read_only_view(media) as view:
+        code, _, stderr = cli_main(["status", "--storage", f"sqlite:///{view / 'p.db'}"])
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "write-ahead log (p.db-wal)" in stderr and "read-only" in stderr and "writable folder" in stderr
+    assert storage_digest(media / "p.db") == before
+
+
 def test_read_only_storage_file_is_one_clear_error(tuned_db, tmp_path, cli_main):
     study_file = tmp_path / "base-tiny.toml"
     # A one-file copy, as a storage copied from elsewhere would be: with pairsearch's WAL mode

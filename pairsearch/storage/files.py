@@ -65,3 +65,14 @@ def _can_write(path: Path) -> bool:
 
 def _why_not_writable(path: Path) -> str:
     return "Read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "Permission denied"
+
+
+def unreadable_log(path: Path) -> str | None:
+    """Why SQLite cannot open ``path`` to read it, when the cause is its write-ahead log: the log
+    (left by a writer that did not close it) must be updated to read the file, and the folder is
+    read-only. None when that is not the cause."""
+    log = path.with_name(path.name + "-wal")
+    if not log.exists() or os.access(path.parent, os.W_OK):
+        return None
+    return (f"it has a write-ahead log ({log.name}) that SQLite must update to read it, and its folder is "
+            f"read-only: copy {path.name} and {log.name} to a writable folder, or open it where it was written")

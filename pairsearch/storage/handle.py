@@ -144,7 +144,8 @@ class StorageHandle:
         except PairsearchError:
             raise
         except Exception as error:  # noqa: BLE001 -- SQLAlchemy/psycopg/OS errors: one line, no password
-            raise PairsearchError(f"cannot open storage {self.redacted}: {describe_error(error)}") from None
+            cause = (path is not None and files.unreadable_log(path)) or describe_error(error)
+            raise PairsearchError(f"cannot open storage {self.redacted}: {cause}") from None
 
     def check_writable(self) -> None:
         """Refuse, before any write or lock file, a storage this process cannot or may not write:
