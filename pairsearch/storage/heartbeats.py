@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 from optuna.storages import RDBStorage
 
-from pairsearch.storage.failures import is_storage_outage
+from pairsearch.storage.failures import is_storage_failure
 
 
 class SteadyHeartbeatRDBStorage(RDBStorage):
@@ -19,7 +19,7 @@ class SteadyHeartbeatRDBStorage(RDBStorage):
         try:
             super().record_heartbeat(trial_id)
         except Exception as error:
-            if not is_storage_outage(error):
+            if not is_storage_failure(error):  # the worker's own next write says what failed, in one line
                 raise
             # A missed beat: the thread tries again one heartbeat interval later.
 
