@@ -238,6 +238,17 @@ def start_cli(args: list[str], *, data_dir: Path, **env: str) -> subprocess.Pope
     )
 
 
+def stop_with_signal(process: subprocess.Popen, signum: int, *, group: bool = True, timeout: float = 60) -> tuple[str, float]:
+    """Send ``signum`` to ``process``'s group (``group``, as a terminal's Ctrl-C) or to it alone (as
+    ``kill PID``), and wait until the command and every worker have exited: its stderr and the
+    seconds from the signal until then."""
+    (os.killpg if group else os.kill)(process.pid, signum)
+    signalled = time.monotonic()
+    _, stderr = process.communicate(timeout=timeout)
+    wait_for(lambda: not group_alive(process.pid), timeout=timeout, what="every worker to exit")
+    return stderr, time.monotonic() - signalled
+
+
 def stop_group(process: subprocess.Popen) -> None:
     """Leave nothing behind whatever a test saw: SIGKILL the session's process group."""
     with contextlib.suppress(ProcessLookupError):

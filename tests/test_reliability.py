@@ -34,10 +34,10 @@ from conftest import (
     REPO,
     SECONDS_STUDY,
     cli_env,
-    group_alive,
     main_in_process,
     start_cli,
     stop_group,
+    stop_with_signal,
     storage_digest,
     wait_for,
     worker_pids,
@@ -225,15 +225,7 @@ def test_signal_stops_tune_with_four_workers_and_a_rerun_spends_the_budget(signa
     try:
         wait_for(lambda: poll()["RUNNING"] == workers, timeout=240, what=f"{workers} running trials", process=process)
         time.sleep(1.0)  # mid-epoch
-        signum = getattr(signal, signal_name)
-        if target == "group":
-            os.killpg(process.pid, signum)
-        else:
-            os.kill(process.pid, signum)
-        signalled = time.monotonic()
-        _, stderr = process.communicate(timeout=60)
-        wait_for(lambda: not group_alive(process.pid), timeout=30, what="every worker to exit")
-        stop_seconds = time.monotonic() - signalled
+        stderr, stop_seconds = stop_with_signal(process, getattr(signal, signal_name), group=target == "group")
     finally:
         stop_group(process)
     trials = trials_of(url)
