@@ -92,6 +92,27 @@ def write_tiny_study(directory: Path, *, arch: str = "base", epochs: int = 2) ->
     return path
 
 
+def add_tuned_study(*, url: str, spec, pools, data_dir: Path, epochs: int = 1) -> optuna.Study:
+    """The pairsearch study "base" of ``spec`` made in ``url`` as ``tune`` makes it, with two finished
+    trials (channels 4 and 8, accuracy 0.61 and 0.66), each curve rising 0.05 an epoch to it."""
+    from pairsearch import tuning_setup
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.storage.handle import StorageHandle
+
+    request = tuning_setup.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2,
+                                       data=DataChoice(source=pools.source, data_dir=data_dir))
+    study = tuning_setup.prepare_study(request=request, fingerprint=pools.fingerprint)
+    distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
+                     "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
+    for channels, value in ((4, 0.61), (8, 0.66)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
+            intermediate_values={epoch: value - 0.05 * (epochs - epoch) for epoch in range(1, epochs + 1)},
+            user_attrs={"stop_reason": "completed"},
+        ))
+    return study
+
+
 @pytest.fixture
 def tiny_study(tmp_path) -> Path:
     return write_tiny_study(tmp_path)

@@ -33,6 +33,7 @@ import sqlalchemy
 from conftest import (
     REPO,
     SECONDS_STUDY,
+    add_tuned_study,
     cli_env,
     main_in_process,
     start_cli,
@@ -48,8 +49,7 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
-from pairsearch import final, final_plans, searches, tuning, tuning_setup
-from pairsearch.data.pairs import DataChoice
+from pairsearch import final, final_plans, searches, tuning
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
@@ -384,16 +384,7 @@ def tuned_db(tmp_path, pools) -> Path:
     folder = tmp_path / "storage"
     folder.mkdir()
     db = folder / "p.db"
-    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{db}"), trials=2,
-                         data=DataChoice(source=pools.source, data_dir=tmp_path))
-    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
-    distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
-                     "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
-    for channels, value in ((4, 0.61), (8, 0.66)):
-        study.add_trial(optuna.trial.create_trial(
-            params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
-            intermediate_values={1: value}, user_attrs={"stop_reason": "completed"},
-        ))
+    add_tuned_study(url=f"sqlite:///{db}", spec=spec, pools=pools, data_dir=tmp_path, epochs=1)
     return db
 
 
