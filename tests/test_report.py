@@ -1,7 +1,6 @@
 import html
 import json
 import re
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +8,7 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import label_tuned
+from conftest import label_tuned, quadratic_study
 
 from pairsearch.report import (
     accuracy,
@@ -77,26 +76,6 @@ def synthetic_curves() -> pd.DataFrame:
         for epoch in EPOCHS
     ]
     return pd.DataFrame(rows)
-
-
-def quadratic_study(*, name: str, n_trials: int) -> optuna.Study:
-    study = optuna.create_study(
-        study_name=name,
-        direction="maximize",
-        sampler=optuna.samplers.RandomSampler(seed=0),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["validation accuracy"])
-    study.optimize(
-        lambda trial: (
-            0.9
-            - (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2
-            - 0.01 * (trial.suggest_int("channels", 8, 64) / 64 - 0.5) ** 2
-        ),
-        n_trials=n_trials,
-    )
-    return study
 
 
 def flat_study(*, name: str, n_trials: int) -> optuna.Study:
