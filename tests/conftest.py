@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -86,10 +87,19 @@ def tiny_params():
 SHIFTED_RECIPE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
+def tiny_study_text(*, arch: str = "base", epochs: int = 2, fixed: dict | None = None) -> str:
+    """TINY_STUDY for ``arch`` and ``epochs``; each param of ``fixed`` is searched no more but fixed
+    at its value (``{"channels": 32}``: a slower trial of one size)."""
+    text = TINY_STUDY.format(arch=arch, epochs=epochs)
+    for name, value in (fixed or {}).items():
+        text = re.sub(rf"(?m)^{name} = .*\n", "", text).replace("[fixed]\n", f"[fixed]\n{name} = {json.dumps(value)}\n")
+    return text
+
+
 def write_tiny_study(directory: Path, *, arch: str = "base", epochs: int = 2) -> Path:
     """A study file with a tiny search space so a trial takes well under a second."""
     path = directory / f"{arch}-tiny.toml"
-    path.write_text(TINY_STUDY.format(arch=arch, epochs=epochs))
+    path.write_text(tiny_study_text(arch=arch, epochs=epochs))
     return path
 
 
