@@ -332,6 +332,31 @@ def quadratic_study(*, n_trials: int, name: str | None = None) -> optuna.Study:
     return study
 
 
+def learning_curves(*, archs: list[str], seeds, epochs, rng):
+    """A frame of learning curves as the final jobs record them, one row an epoch of each arch and
+    seed: test accuracy rising 0.08 an epoch and 0.03 an arch (noise from ``rng``), digit accuracy
+    only for an arch that predicts digits."""
+    import numpy as np
+    import pandas as pd
+
+    from pairsearch.training.models import get_arch
+
+    return pd.DataFrame([
+        {
+            "arch": arch,
+            "seed": seed,
+            "epoch": epoch,
+            "train_loss": 1.0 / epoch,
+            "train_accuracy": 0.7 + 0.08 * epoch,
+            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
+            "digit_accuracy": 0.9 if get_arch(arch).predicts_digits else np.nan,
+        }
+        for index, arch in enumerate(archs)
+        for seed in seeds
+        for epoch in epochs
+    ])
+
+
 def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None, recipe: dict | None = None) -> optuna.Study:
     """Write the record ``tune`` writes on a tuning study (what the report reads of it)."""
     label_study(study, record=TunedStudy(

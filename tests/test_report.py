@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import label_tuned, quadratic_study
+from conftest import label_tuned, learning_curves, quadratic_study
 
 from pairsearch.report import (
     accuracy,
@@ -60,22 +60,7 @@ def synthetic_results() -> pd.DataFrame:
 
 
 def synthetic_curves() -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    rows = [
-        {
-            "arch": arch,
-            "seed": seed,
-            "epoch": epoch,
-            "train_loss": 1.0 / epoch,
-            "train_accuracy": 0.7 + 0.08 * epoch,
-            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
-            "digit_accuracy": np.nan if arch == "base" else 0.9,
-        }
-        for index, arch in enumerate(ARCHS)
-        for seed in SEEDS
-        for epoch in EPOCHS
-    ]
-    return pd.DataFrame(rows)
+    return learning_curves(archs=ARCHS, seeds=SEEDS, epochs=EPOCHS, rng=np.random.default_rng(1))
 
 
 def flat_study(*, name: str, n_trials: int) -> optuna.Study:

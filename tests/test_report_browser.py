@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import label_tuned, quadratic_study
+from conftest import label_tuned, learning_curves, quadratic_study
 
 from pairsearch.report import formatting, stats, writer
 from pairsearch.report.studies import read_studies
@@ -84,21 +84,7 @@ def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
         for index, arch in enumerate(archs)
         for seed in range(6)
     )
-    curves = pd.DataFrame(
-        {
-            "arch": arch,
-            "seed": seed,
-            "epoch": epoch,
-            "train_loss": 1.0 / epoch,
-            "train_accuracy": 0.6 + 0.1 * epoch,
-            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
-            "digit_accuracy": 0.9 if arch.endswith("aux") else np.nan,
-        }
-        for index, arch in enumerate(archs)
-        for seed in range(6)
-        for epoch in range(1, 4)
-    )
-    return results, curves
+    return results, learning_curves(archs=archs, seeds=range(6), epochs=range(1, 4), rng=rng)
 
 
 def _tuning_study() -> optuna.Study:
