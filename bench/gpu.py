@@ -24,11 +24,10 @@ import json
 import statistics
 import time
 
-from bench.common import RESULTS_DIR, Context
+from bench.common import RESULTS_DIR, Context, sep_aux_config
 
 ARCH = "sep_aux"
-PARAMS = {"channels": 64, "hidden": 256, "batch_size": 64, "lr": 2e-3, "dropout": 0.2,
-          "batchnorm": True, "weight_decay": 0.0, "aux_weight": 1.0}
+PARAMS = sep_aux_config(channels=64, hidden=256)
 EPOCHS = 10
 SEEDS = 15
 RECORD = RESULTS_DIR / "gpu.json"

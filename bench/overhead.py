@@ -33,6 +33,7 @@ from bench.common import (
     rounded,
     run_cli,
     run_json_child,
+    sep_aux_config,
     trial_seconds,
     tune_args,
     write_study_file,
@@ -40,8 +41,7 @@ from bench.common import (
 
 ARCH = "sep_aux"
 # A small sep_aux: 32/64 channels, 128 hidden, batch 64.
-PARAMS = {"channels": 32, "hidden": 128, "batch_size": 64, "lr": 2e-3, "dropout": 0.2,
-          "batchnorm": True, "weight_decay": 0.0, "aux_weight": 1.0}
+PARAMS = sep_aux_config(channels=32, hidden=128)
 PRUNER = {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0}
 SIZES = {True: {"epochs": 4, "trials": 4, "rounds": 3}, False: {"epochs": 10, "trials": 10, "rounds": 4}}
 TARGET = 1.05

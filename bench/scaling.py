@@ -15,6 +15,7 @@ from bench.common import (
     fixed_study,
     load_trials,
     run_cli,
+    sep_aux_config,
     span_seconds,
     trial_seconds,
     tune_args,
@@ -22,8 +23,7 @@ from bench.common import (
 )
 
 ARCH = "sep_aux"
-PARAMS = {"channels": 16, "hidden": 64, "batch_size": 64, "lr": 2e-3, "dropout": 0.2,
-          "batchnorm": True, "weight_decay": 0.0, "aux_weight": 1.0}
+PARAMS = sep_aux_config(channels=16, hidden=64)
 SIZES = {True: {"epochs": 2, "trials": {1: 8, 2: 16}}, False: {"epochs": 3, "trials": {1: 20, 2: 40}}}
 TARGET = 1.8
 

@@ -6,12 +6,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import optuna
@@ -85,11 +87,41 @@ def tiny_params():
 SHIFTED_RECIPE = 'name = "shifted"\nepochs = 1\n\n[augment]\nmax_shift = 1\n'
 
 
+def tiny_study_text(*, arch: str = "base", epochs: int = 2, fixed: dict | None = None) -> str:
+    """TINY_STUDY for ``arch`` and ``epochs``; each param of ``fixed`` is searched no more but fixed
+    at its value (``{"channels": 32}``: a slower trial of one size)."""
+    text = TINY_STUDY.format(arch=arch, epochs=epochs)
+    for name, value in (fixed or {}).items():
+        text = re.sub(rf"(?m)^{name} = .*\n", "", text).replace("[fixed]\n", f"[fixed]\n{name} = {json.dumps(value)}\n")
+    return text
+
+
 def write_tiny_study(directory: Path, *, arch: str = "base", epochs: int = 2) -> Path:
     """A study file with a tiny search space so a trial takes well under a second."""
     path = directory / f"{arch}-tiny.toml"
-    path.write_text(TINY_STUDY.format(arch=arch, epochs=epochs))
+    path.write_text(tiny_study_text(arch=arch, epochs=epochs))
     return path
+
+
+def add_tuned_study(*, url: str, spec, pools, data_dir: Path, epochs: int = 1) -> optuna.Study:
+    """The pairsearch study "base" of ``spec`` made in ``url`` as ``tune`` makes it, with two finished
+    trials (channels 4 and 8, accuracy 0.61 and 0.66), each curve rising 0.05 an epoch to it."""
+    from pairsearch import tuning_setup
+    from pairsearch.data.pairs import DataChoice
+    from pairsearch.storage.handle import StorageHandle
+
+    request = tuning_setup.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2,
+                                       data=DataChoice(source=pools.source, data_dir=data_dir))
+    study = tuning_setup.prepare_study(request=request, fingerprint=pools.fingerprint)
+    distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
+                     "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
+    for channels, value in ((4, 0.61), (8, 0.66)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
+            intermediate_values={epoch: value - 0.05 * (epochs - epoch) for epoch in range(1, epochs + 1)},
+            user_attrs={"stop_reason": "completed"},
+        ))
+    return study
 
 
 @pytest.fixture
@@ -238,6 +270,17 @@ def start_cli(args: list[str], *, data_dir: Path, **env: str) -> subprocess.Pope
     )
 
 
+def stop_with_signal(process: subprocess.Popen, signum: int, *, group: bool = True, timeout: float = 60) -> tuple[str, float]:
+    """Send ``signum`` to ``process``'s group (``group``, as a terminal's Ctrl-C) or to it alone (as
+    ``kill PID``), and wait until the command and every worker have exited: its stderr and the
+    seconds from the signal until then."""
+    (os.killpg if group else os.kill)(process.pid, signum)
+    signalled = time.monotonic()
+    _, stderr = process.communicate(timeout=timeout)
+    wait_for(lambda: not group_alive(process.pid), timeout=timeout, what="every worker to exit")
+    return stderr, time.monotonic() - signalled
+
+
 def stop_group(process: subprocess.Popen) -> None:
     """Leave nothing behind whatever a test saw: SIGKILL the session's process group."""
     with contextlib.suppress(ProcessLookupError):
@@ -269,6 +312,49 @@ def worker_pids(parent: int) -> list[int]:
         except FileNotFoundError:
             continue
     return workers
+
+
+def quadratic_study(*, n_trials: int, name: str | None = None) -> optuna.Study:
+    """An in-memory tuning study of ``n_trials`` random trials over lr and channels, best at lr 0.01,
+    its objective named "validation accuracy" as ``tune`` names it."""
+    study = optuna.create_study(study_name=name, direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["validation accuracy"])
+    study.optimize(
+        lambda trial: (
+            0.9
+            - (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2
+            - 0.01 * (trial.suggest_int("channels", 8, 64) / 64 - 0.5) ** 2
+        ),
+        n_trials=n_trials,
+    )
+    return study
+
+
+def learning_curves(*, archs: list[str], seeds, epochs, rng):
+    """A frame of learning curves as the final jobs record them, one row an epoch of each arch and
+    seed: test accuracy rising 0.08 an epoch and 0.03 an arch (noise from ``rng``), digit accuracy
+    only for an arch that predicts digits."""
+    import numpy as np
+    import pandas as pd
+
+    from pairsearch.training.models import get_arch
+
+    return pd.DataFrame([
+        {
+            "arch": arch,
+            "seed": seed,
+            "epoch": epoch,
+            "train_loss": 1.0 / epoch,
+            "train_accuracy": 0.7 + 0.08 * epoch,
+            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
+            "digit_accuracy": 0.9 if get_arch(arch).predicts_digits else np.nan,
+        }
+        for index, arch in enumerate(archs)
+        for seed in seeds
+        for epoch in epochs
+    ])
 
 
 def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None, recipe: dict | None = None) -> optuna.Study:

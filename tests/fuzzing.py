@@ -17,6 +17,9 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pairsearch.training.params import PARAM_RANGES
 
 settings.register_profile(
     "quick", max_examples=60, deadline=None, derandomize=True, database=None,
@@ -45,3 +48,23 @@ def check_property(*, profile: str, strategy, check) -> None:
         check(example)
 
     settings(settings.get_profile(profile))(given(strategy)(run))()
+
+
+def file_contents(*, max_bytes: int, max_chars: int, edited) -> list:
+    """What a generated file holds, as bytes, one ``pytest.param`` a kind (parametrize a test with
+    it): random bytes, random text (UTF-8), and ``edited``'s texts (valid files with random edits)."""
+    return [
+        pytest.param(st.binary(max_size=max_bytes), id="random-bytes"),
+        pytest.param(st.text(max_size=max_chars).map(str.encode), id="random-text"),
+        pytest.param(edited.map(str.encode), id="edited"),
+    ]
+
+
+def values_in_range(name: str):
+    """Values of the hyperparameter ``name`` that its range takes."""
+    allowed = PARAM_RANGES[name]
+    if allowed.kind is bool:
+        return st.booleans()
+    if allowed.kind is int:
+        return st.integers(int(allowed.low), int(allowed.high))
+    return st.floats(allowed.low, allowed.high)

@@ -47,7 +47,7 @@ LAYERS = [
     {"records"},                                        # what the storage holds, typed
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage
-    {"tomlfile", "version"},                            # a TOML file read safely; which code runs
+    {"tomlfile", "version", "paths"},                   # a TOML file read safely; which code runs; path lengths
     {"defaults", "errors"},                             # limits and defaults; the one error type
     {"redaction"},                                      # passwords out of any text
 ]

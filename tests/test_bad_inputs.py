@@ -22,15 +22,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-from conftest import TINY_STUDY, run_cli, write_tiny_study
+from conftest import TINY_STUDY, add_tuned_study, run_cli, write_tiny_study
 from conftest import main_in_process as run_main
 from mnist_files import idx_bytes
 from pg_cluster import running_cluster, unavailable_reason
 
-from pairsearch import final, tuning, tuning_setup
+from pairsearch import final, tuning
 from pairsearch.data.idx import IDX_FILES
-from pairsearch.data.pairs import DataChoice
-from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
 PASSWORD = "Sup3r-s3cret-pw"  # in every URL below that has one: it must never be printed
@@ -317,15 +315,7 @@ def world(tmp_path_factory, data_dir, pools):
     spec = load_study_file(path=tiny)
     db, journal = storage_dir / "p.db", storage_dir / "j.log"
     for url in (f"sqlite:///{db}", f"journal:{journal}"):
-        job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=data_dir))
-        study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
-        distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
-                         "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
-        for channels, value in ((4, 0.61), (8, 0.66)):
-            study.add_trial(optuna.trial.create_trial(
-                params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
-                intermediate_values={1: value - 0.05, 2: value}, user_attrs={"stop_reason": "completed"},
-            ))
+        add_tuned_study(url=url, spec=spec, pools=pools, data_dir=data_dir, epochs=2)
     # Studies made by another tool in the same SQLite file: with trials, empty (plain Optuna's
     # default direction is MINIMIZE), and multi-objective.
     foreign = optuna.create_study(study_name="foreign", storage=f"sqlite:///{db}")

@@ -9,7 +9,7 @@ value in range survives the round trip through its text. Profiles: ``tests/fuzzi
 from __future__ import annotations
 
 import pytest
-from fuzzing import PROFILES, check_property
+from fuzzing import PROFILES, check_property, values_in_range
 from hypothesis import strategies as st
 
 from pairsearch.errors import PairsearchError
@@ -63,16 +63,9 @@ def checked_or_one_line(example: tuple[str, object]) -> None:
     assert type(checked) is PARAM_RANGES[name].kind and PARAM_RANGES[name].contains(checked)
 
 
-def values_in_range():
-    def of(name: str):
-        allowed = PARAM_RANGES[name]
-        if allowed.kind is bool:
-            return st.booleans()
-        if allowed.kind is int:
-            return st.integers(int(allowed.low), int(allowed.high))
-        return st.floats(allowed.low, allowed.high)
-
-    return st.sampled_from(sorted(PARAM_RANGES)).flatmap(lambda name: st.tuples(st.just(name), of(name)))
+def named_values_in_range():
+    """(name, value): a hyperparameter and a value its range takes."""
+    return st.sampled_from(sorted(PARAM_RANGES)).flatmap(lambda name: st.tuples(st.just(name), values_in_range(name)))
 
 
 def round_trips(example: tuple[str, object]) -> None:
@@ -101,4 +94,4 @@ def test_any_value_is_checked_into_range_or_is_one_line(profile):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_a_value_in_range_survives_its_text(profile):
-    check_property(profile=profile, strategy=values_in_range(), check=round_trips)
+    check_property(profile=profile, strategy=named_values_in_range(), check=round_trips)

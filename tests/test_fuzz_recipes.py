@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fuzzing import PROFILES, check_property
+from fuzzing import PROFILES, check_property, file_contents
 from hypothesis import strategies as st
 
 from pairsearch import inputs
@@ -61,18 +61,6 @@ def test_the_shipped_recipes_load(tmp_path):
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_random_bytes_give_a_recipe_or_one_line(profile, recipe_path):
-    check_property(profile=profile, strategy=st.binary(max_size=300),
-                   check=lambda content: recipe_or_one_line(recipe_path, content))
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_random_text_gives_a_recipe_or_one_line(profile, recipe_path):
-    check_property(profile=profile, strategy=st.text(max_size=200),
-                   check=lambda text: recipe_or_one_line(recipe_path, text.encode()))
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_edited_recipes_give_a_recipe_or_one_line(profile, recipe_path):
-    check_property(profile=profile, strategy=edited_recipe_texts(),
-                   check=lambda text: recipe_or_one_line(recipe_path, text.encode()))
+@pytest.mark.parametrize("contents", file_contents(max_bytes=300, max_chars=200, edited=edited_recipe_texts()))
+def test_any_file_gives_a_recipe_or_one_line(profile, contents, recipe_path):
+    check_property(profile=profile, strategy=contents, check=lambda content: recipe_or_one_line(recipe_path, content))

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fuzzing import PROFILES, check_property
+from fuzzing import PROFILES, check_property, file_contents, values_in_range
 from hypothesis import strategies as st
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.pruners import HyperbandPruner, MedianPruner
@@ -165,15 +165,6 @@ def study_documents(draw) -> dict:
     if draw(st.booleans()):
         document["description"] = draw(st.text(max_size=30))
     return document
-
-
-def values_in_range(name: str):
-    allowed = PARAM_RANGES[name]
-    if allowed.kind is bool:
-        return st.booleans()
-    if allowed.kind is int:
-        return st.integers(int(allowed.low), int(allowed.high))
-    return st.floats(allowed.low, allowed.high)
 
 
 @st.composite
@@ -347,21 +338,9 @@ def load_bytes(path: Path, content: bytes) -> StudySpec | None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_random_bytes_give_a_spec_or_one_line(profile, study_path):
-    check_property(profile=profile, strategy=st.binary(max_size=400),
-                   check=lambda content: load_bytes(study_path, content))
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_random_text_gives_a_spec_or_one_line(profile, study_path):
-    check_property(profile=profile, strategy=st.text(max_size=300),
-                   check=lambda text: load_bytes(study_path, text.encode()))
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_edited_study_files_give_a_spec_or_one_line(profile, study_path):
-    check_property(profile=profile, strategy=edited_study_texts(),
-                   check=lambda text: load_bytes(study_path, text.encode()))
+@pytest.mark.parametrize("contents", file_contents(max_bytes=400, max_chars=300, edited=edited_study_texts()))
+def test_any_file_gives_a_spec_or_one_line(profile, contents, study_path):
+    check_property(profile=profile, strategy=contents, check=lambda content: load_bytes(study_path, content))
 
 
 @pytest.mark.parametrize("profile", PROFILES)

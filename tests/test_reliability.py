@@ -33,11 +33,12 @@ import sqlalchemy
 from conftest import (
     REPO,
     SECONDS_STUDY,
+    add_tuned_study,
     cli_env,
-    group_alive,
     main_in_process,
     start_cli,
     stop_group,
+    stop_with_signal,
     storage_digest,
     wait_for,
     worker_pids,
@@ -48,8 +49,7 @@ from optuna.trial import TrialState
 from pg_cluster import running_cluster
 from reliability_load import LOAD_BUDGET, LOAD_WORKERS, run_load
 
-from pairsearch import final, final_plans, searches, tuning, tuning_setup
-from pairsearch.data.pairs import DataChoice
+from pairsearch import final, final_plans, searches, tuning
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 
@@ -116,6 +116,29 @@ def assert_every_failure_retried(trials) -> int:
     return len(failed)
 
 
+def kill_a_worker_mid_trial(process: subprocess.Popen, poll: StatePoller, *, what: str) -> tuple[str, str, float]:
+    """SIGKILL one of ``process``'s two workers mid-epoch, while both run a trial (``what``: trial,
+    job), and wait until its trial is failed and the command ends.
+
+    Returns the command's stdout and stderr and the seconds from the kill to the failed trial. The
+    process group is stopped and ``poll`` closed whatever happens.
+    """
+    try:
+        wait_for(lambda: poll()["RUNNING"] == 2, timeout=180, what=f"two running {what}s", process=process)
+        time.sleep(1.0)  # mid-epoch, heartbeats recorded
+        workers = worker_pids(process.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_for(lambda: poll()["FAIL"] >= 1, timeout=120, what=f"the killed {what} to be failed", process=process)
+        failed_after = time.monotonic() - killed_at
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        stop_group(process)
+        poll.close()
+    return stdout, stderr, failed_after
+
+
 # --- SIGKILL of a tune worker mid-trial, on PostgreSQL ------------------------------------------
 
 
@@ -129,20 +152,8 @@ def test_sigkill_of_a_tune_worker_on_postgres(pg_url, tmp_path, data_dir):
     started = time.monotonic()
     process = start_cli(tune_args(study_file=study_file, url=pg_url, trials=budget, workers=2),
                         data_dir=data_dir, **HEARTBEAT)
-    try:
-        wait_for(lambda: poll()["RUNNING"] == 2, timeout=180, what="two running trials", process=process)
-        time.sleep(1.0)  # mid-epoch, heartbeats recorded
-        workers = worker_pids(process.pid)
-        assert len(workers) == 2, workers
-        os.kill(workers[0], signal.SIGKILL)
-        killed_at = time.monotonic()
-        wait_for(lambda: poll()["FAIL"] >= 1, timeout=120, what="the killed trial to be failed", process=process)
-        failed_after = time.monotonic() - killed_at
-        _, stderr = process.communicate(timeout=300)
-        wall = time.monotonic() - started
-    finally:
-        stop_group(process)
-        poll.close()
+    _, stderr, failed_after = kill_a_worker_mid_trial(process, poll, what="trial")
+    wall = time.monotonic() - started
     trials = trials_of(pg_url)
     states = count_states(trials)
     record("sigkill_tune_worker_postgres", budget=budget, workers=2, finished=states["COMPLETE"] + states["PRUNED"],
@@ -173,20 +184,8 @@ def test_sigkill_of_a_final_report_worker_mid_job(tmp_path, data_dir):
     started = time.monotonic()
     process = start_cli(["final-report", "--storage", url, "--seeds", str(seeds), "--workers", "2", "--out",
                          str(out), "--quiet", "--device", "cpu"], data_dir=data_dir, **HEARTBEAT)
-    try:
-        wait_for(lambda: poll()["RUNNING"] == 2, timeout=180, what="two running jobs", process=process)
-        time.sleep(1.0)
-        workers = worker_pids(process.pid)
-        assert len(workers) == 2, workers
-        os.kill(workers[0], signal.SIGKILL)
-        killed_at = time.monotonic()
-        wait_for(lambda: poll()["FAIL"] >= 1, timeout=120, what="the killed job to be failed", process=process)
-        failed_after = time.monotonic() - killed_at
-        stdout, stderr = process.communicate(timeout=300)
-        wall = time.monotonic() - started
-    finally:
-        stop_group(process)
-        poll.close()
+    stdout, stderr, failed_after = kill_a_worker_mid_trial(process, poll, what="job")
+    wall = time.monotonic() - started
     jobs = trials_of(url, "base.final")
     states = count_states(jobs)
     complete = [t for t in jobs if t.state == TrialState.COMPLETE]
@@ -226,15 +225,7 @@ def test_signal_stops_tune_with_four_workers_and_a_rerun_spends_the_budget(signa
     try:
         wait_for(lambda: poll()["RUNNING"] == workers, timeout=240, what=f"{workers} running trials", process=process)
         time.sleep(1.0)  # mid-epoch
-        signum = getattr(signal, signal_name)
-        if target == "group":
-            os.killpg(process.pid, signum)
-        else:
-            os.kill(process.pid, signum)
-        signalled = time.monotonic()
-        _, stderr = process.communicate(timeout=60)
-        wait_for(lambda: not group_alive(process.pid), timeout=30, what="every worker to exit")
-        stop_seconds = time.monotonic() - signalled
+        stderr, stop_seconds = stop_with_signal(process, getattr(signal, signal_name), group=target == "group")
     finally:
         stop_group(process)
     trials = trials_of(url)
@@ -327,19 +318,26 @@ def _mount(*args: str) -> bool:
 
 
 @contextlib.contextmanager
-def read_only_view(folder: Path):
-    """``folder`` seen through a read-only bind mount (root can write through chmod 0o555)."""
-    view = Path(tempfile.mkdtemp(prefix="ps-ro-"))
+def mounted_folder(*, prefix: str, mounts: list[list[str]], cannot: str):
+    """A new temporary folder with each of ``mounts`` (``mount``'s arguments, the folder added last)
+    made on it in turn; the test skipped, saying it ``cannot``, where one fails. Unmounted and removed after."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        if not (_mount("--bind", str(folder), str(view)) and _mount("-o", "remount,ro,bind", str(view))):
-            subprocess.run(["umount", str(view)], capture_output=True, check=False)
-            pytest.skip("cannot bind-mount read-only here (needs root and mount); see docs/reliability.md")
+        if not all(_mount(*args, str(folder)) for args in mounts):
+            subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+            pytest.skip(f"{cannot}; see docs/reliability.md")
         try:
-            yield view
+            yield folder
         finally:
-            subprocess.run(["umount", str(view)], capture_output=True, check=False)
+            subprocess.run(["umount", str(folder)], capture_output=True, check=False)
     finally:
-        shutil.rmtree(view, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_only_view(folder: Path) -> contextlib.AbstractContextManager[Path]:
+    """``folder`` seen through a read-only bind mount (root can write through chmod 0o555)."""
+    return mounted_folder(prefix="ps-ro-", mounts=[["--bind", str(folder)], ["-o", "remount,ro,bind"]],
+                          cannot="cannot bind-mount read-only here (needs root and mount)")
 
 
 @contextlib.contextmanager
@@ -354,18 +352,10 @@ def immutable(path: Path):
         subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
 
 
-@contextlib.contextmanager
-def tiny_tmpfs(size: str = "64k"):
-    folder = Path(tempfile.mkdtemp(prefix="ps-full-"))
-    try:
-        if not _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)):
-            pytest.skip("cannot mount a tmpfs here (needs root); see docs/reliability.md")
-        try:
-            yield folder
-        finally:
-            subprocess.run(["umount", str(folder)], capture_output=True, check=False)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def tiny_tmpfs(size: str = "64k") -> contextlib.AbstractContextManager[Path]:
+    """A new folder on a tmpfs of ``size``: a disk that fills up."""
+    return mounted_folder(prefix="ps-full-", mounts=[["-t", "tmpfs", "-o", f"size={size}", "tmpfs"]],
+                          cannot="cannot mount a tmpfs here (needs root)")
 
 
 @pytest.fixture
@@ -394,16 +384,7 @@ def tuned_db(tmp_path, pools) -> Path:
     folder = tmp_path / "storage"
     folder.mkdir()
     db = folder / "p.db"
-    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{db}"), trials=2,
-                         data=DataChoice(source=pools.source, data_dir=tmp_path))
-    study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
-    distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
-                     "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
-    for channels, value in ((4, 0.61), (8, 0.66)):
-        study.add_trial(optuna.trial.create_trial(
-            params={"channels": channels, "lr": 3e-3}, distributions=distributions, value=value,
-            intermediate_values={1: value}, user_attrs={"stop_reason": "completed"},
-        ))
+    add_tuned_study(url=f"sqlite:///{db}", spec=spec, pools=pools, data_dir=tmp_path, epochs=1)
     return db
 
 

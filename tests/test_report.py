@@ -1,7 +1,6 @@
 import html
 import json
 import re
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +8,7 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import label_tuned
+from conftest import label_tuned, learning_curves, quadratic_study
 
 from pairsearch.report import (
     accuracy,
@@ -61,42 +60,7 @@ def synthetic_results() -> pd.DataFrame:
 
 
 def synthetic_curves() -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    rows = [
-        {
-            "arch": arch,
-            "seed": seed,
-            "epoch": epoch,
-            "train_loss": 1.0 / epoch,
-            "train_accuracy": 0.7 + 0.08 * epoch,
-            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
-            "digit_accuracy": np.nan if arch == "base" else 0.9,
-        }
-        for index, arch in enumerate(ARCHS)
-        for seed in SEEDS
-        for epoch in EPOCHS
-    ]
-    return pd.DataFrame(rows)
-
-
-def quadratic_study(*, name: str, n_trials: int) -> optuna.Study:
-    study = optuna.create_study(
-        study_name=name,
-        direction="maximize",
-        sampler=optuna.samplers.RandomSampler(seed=0),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["validation accuracy"])
-    study.optimize(
-        lambda trial: (
-            0.9
-            - (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2
-            - 0.01 * (trial.suggest_int("channels", 8, 64) / 64 - 0.5) ** 2
-        ),
-        n_trials=n_trials,
-    )
-    return study
+    return learning_curves(archs=ARCHS, seeds=SEEDS, epochs=EPOCHS, rng=np.random.default_rng(1))
 
 
 def flat_study(*, name: str, n_trials: int) -> optuna.Study:

@@ -3,7 +3,6 @@
 import base64
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import optuna
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import label_tuned
+from conftest import label_tuned, learning_curves, quadratic_study
 
 from pairsearch.report import formatting, stats, writer
 from pairsearch.report.studies import read_studies
@@ -85,38 +84,12 @@ def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
         for index, arch in enumerate(archs)
         for seed in range(6)
     )
-    curves = pd.DataFrame(
-        {
-            "arch": arch,
-            "seed": seed,
-            "epoch": epoch,
-            "train_loss": 1.0 / epoch,
-            "train_accuracy": 0.6 + 0.1 * epoch,
-            "test_accuracy": 0.6 + 0.08 * epoch + 0.03 * index + 0.01 * rng.standard_normal(),
-            "digit_accuracy": 0.9 if arch.endswith("aux") else np.nan,
-        }
-        for index, arch in enumerate(archs)
-        for seed in range(6)
-        for epoch in range(1, 4)
-    )
-    return results, curves
+    return results, learning_curves(archs=archs, seeds=range(6), epochs=range(1, 4), rng=rng)
 
 
 def _tuning_study() -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["validation accuracy"])
-    study.optimize(
-        lambda trial: (
-            0.9
-            - (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2
-            - 0.001 * trial.suggest_int("hidden", 16, 256) / 256
-        ),
-        n_trials=8,
-    )
-    return label_tuned(study, arch="base")
+    return label_tuned(quadratic_study(n_trials=8), arch="base")
 
 
 @pytest.fixture

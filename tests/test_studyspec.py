@@ -283,6 +283,7 @@ def test_a_value_of_the_wrong_type_says_what_it_must_be_in_english(tmp_path, old
 @pytest.mark.parametrize(
     ("line", "key", "words"),
     [
+        # A step Optuna warns about (citing its own source file) and cuts the range by, or fails every trial on
         ('dropout = { type = "float", low = 0.0, high = 0.5, step = 0.3 }', "params.dropout.step",
          "does not divide the range"),
         ('dropout = { type = "float", low = 0.0, high = 0.5, step = 0.6 }', "params.dropout.step",
@@ -304,10 +305,21 @@ def test_a_value_of_the_wrong_type_says_what_it_must_be_in_english(tmp_path, old
          "must be an integer, got a float"),
         ('hidden = { type = "int", low = 8, high = 64, step = true }', "params.hidden.step",
          "must be an integer, got a boolean"),
+        # A key that does not apply to the type, silently ignored
+        ('hidden = { type = "categorical", choices = [16], low = 1 }', "params.hidden.low",
+         "unknown key for type 'categorical'; valid keys: choices, type"),
+        ('hidden = { type = "int", low = 8, high = 16, choices = [8] }', "params.hidden.choices",
+         "unknown key for type 'int'"),
+        ('dropout = { type = "float", low = 0.0, high = 0.5, choices = [0.1] }', "params.dropout.choices",
+         "unknown key for type 'float'"),
+        # A type not of the param's kind: 37.2 channels, suggested by a float range, would fail every trial
+        ('hidden = { type = "float", low = 8, high = 64 }', "params.hidden.type", "type 'int' or 'categorical'"),
+        ('dropout = { type = "int", low = 0, high = 0 }', "params.dropout.type", "type 'float' or 'categorical'"),
+        ('batchnorm = { type = "int", low = 0, high = 1 }', "params.batchnorm.type",
+         "true or false: search it with type 'categorical'"),
     ],
 )
-def test_a_step_that_optuna_would_warn_about_or_crash_on_is_refused_by_key(tmp_path, line, key, words):
-    """Optuna warns (citing its own source file) and cuts the range, or fails every trial."""
+def test_a_params_line_optuna_would_misread_is_refused_by_key(tmp_path, line, key, words):
     assert_spec_error(write(tmp_path, VALID + line + "\n"), key, words)
 
 
@@ -336,35 +348,6 @@ def test_a_step_that_divides_the_range_is_taken_as_written_without_an_optuna_war
         warnings.simplefilter("error")
         distribution = make(space.low, space.high, log=space.log, step=space.step)
     assert distribution.high == space.high
-
-
-@pytest.mark.parametrize(
-    ("line", "key", "words"),
-    [
-        ('hidden = { type = "categorical", choices = [16], low = 1 }', "params.hidden.low",
-         "unknown key for type 'categorical'; valid keys: choices, type"),
-        ('hidden = { type = "int", low = 8, high = 16, choices = [8] }', "params.hidden.choices",
-         "unknown key for type 'int'"),
-        ('dropout = { type = "float", low = 0.0, high = 0.5, choices = [0.1] }', "params.dropout.choices",
-         "unknown key for type 'float'"),
-    ],
-)
-def test_a_key_that_does_not_apply_to_the_type_is_not_silently_ignored(tmp_path, line, key, words):
-    assert_spec_error(write(tmp_path, VALID + line + "\n"), key, words)
-
-
-@pytest.mark.parametrize(
-    ("line", "key", "words"),
-    [
-        # 37.2 channels, suggested by a float range, would fail every trial
-        ('hidden = { type = "float", low = 8, high = 64 }', "params.hidden.type", "type 'int' or 'categorical'"),
-        ('dropout = { type = "int", low = 0, high = 0 }', "params.dropout.type", "type 'float' or 'categorical'"),
-        ('batchnorm = { type = "int", low = 0, high = 1 }', "params.batchnorm.type",
-         "true or false: search it with type 'categorical'"),
-    ],
-)
-def test_a_param_is_searched_with_a_type_of_its_own_kind(tmp_path, line, key, words):
-    assert_spec_error(write(tmp_path, VALID + line + "\n"), key, words)
 
 
 @pytest.mark.parametrize(

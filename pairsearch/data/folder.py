@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pairsearch.defaults import NAME_MAX_BYTES, PATH_MAX_BYTES
+from pairsearch import paths
 from pairsearch.errors import PairsearchError
 
 # The longest path pairsearch makes inside a data dir (MNIST/raw/…-idx3-ubyte.gz, a cache's temporary file).
@@ -22,15 +22,8 @@ LONGEST_INSIDE_BYTES = 64
 
 def check_data_dir(data_dir: Path) -> None:
     """Refuse, before any file under it is looked at, a data dir the file system cannot name."""
-    for part in Path(data_dir).parts:
-        if len(os.fsencode(part)) > NAME_MAX_BYTES:
-            raise PairsearchError(
-                f"data dir: the folder name {_shortened(part)} is {len(os.fsencode(part))} bytes; "
-                f"a file system takes names of at most {NAME_MAX_BYTES}: give a shorter --data-dir")
-    if len(os.fsencode(str(data_dir))) + LONGEST_INSIDE_BYTES > PATH_MAX_BYTES:
-        raise PairsearchError(
-            f"data dir: the path is {len(os.fsencode(str(data_dir)))} bytes; with the files made in it, it "
-            f"must fit in {PATH_MAX_BYTES}: give a shorter --data-dir")
+    paths.check_path(Path(data_dir), what="the data dir", fix="give a shorter --data-dir",
+                     room=LONGEST_INSIDE_BYTES, room_for="the files made in it")
 
 
 def write_whole(*, path: Path, data: bytes, what: str) -> None:
@@ -82,7 +75,3 @@ def why_not_downloaded(error: BaseException) -> str:
     if unreachable:
         return f"cannot reach the MNIST mirrors: {unreachable[-1].strip('<>').removeprefix('urlopen error ')}"
     return lines[0][:200] if lines else type(error).__name__
-
-
-def _shortened(name: str) -> str:
-    return ascii(name if len(name) <= 40 else f"{name[:20]}...{name[-12:]}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pairsearch.defaults import NAME_MAX_BYTES, PATH_MAX_BYTES
+from pairsearch import paths
+from pairsearch.defaults import NAME_MAX_BYTES
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.locks import LONGEST_SUFFIX_BYTES
 
@@ -16,21 +17,10 @@ def check_name_lengths(path: Path) -> None:
     A lock file is named after the storage file plus a suffix, so the storage file's own name
     must leave room for it (else the first lock would fail mid-run).
     """
-    longest_name = NAME_MAX_BYTES - LONGEST_SUFFIX_BYTES
-    if len(os.fsencode(path.name)) > longest_name:
-        raise PairsearchError(
-            f"the storage file name {_shortened(path.name)} is {len(os.fsencode(path.name))} bytes; "
-            f"a file system takes at most {NAME_MAX_BYTES} and its lock files add {LONGEST_SUFFIX_BYTES}: "
-            f"give a name of at most {longest_name} bytes")
-    for folder in path.parent.parts:
-        if len(os.fsencode(folder)) > NAME_MAX_BYTES:
-            raise PairsearchError(
-                f"the storage path's folder {_shortened(folder)} is {len(os.fsencode(folder))} bytes; "
-                f"a file system takes names of at most {NAME_MAX_BYTES}")
-    if len(os.fsencode(str(path))) + LONGEST_SUFFIX_BYTES > PATH_MAX_BYTES:
-        raise PairsearchError(
-            f"the storage path is {len(os.fsencode(str(path)))} bytes; with its lock files' suffix it must "
-            f"fit in {PATH_MAX_BYTES}: give a shorter path")
+    paths.check_name(path.name, what="the storage file name", room=LONGEST_SUFFIX_BYTES, room_for="its lock files",
+                     fix=f"give a name of at most {NAME_MAX_BYTES - LONGEST_SUFFIX_BYTES} bytes")
+    paths.check_path(path, what="the storage path", fix="give a shorter path",
+                     room=LONGEST_SUFFIX_BYTES, room_for="its lock files' suffix")
 
 
 def refuse_a_folder(*, path: Path) -> None:
@@ -53,10 +43,6 @@ def check_writable_beside(*, path: Path, redacted: str) -> None:
         )
     if path.exists() and not _can_write(path):
         raise PairsearchError(f"cannot write to {redacted}: a readonly database here ({_why_not_writable(path)})")
-
-
-def _shortened(name: str) -> str:
-    return ascii(name if len(name) <= 40 else f"{name[:20]}...{name[-12:]}")
 
 
 def _can_write(path: Path) -> bool:

@@ -119,17 +119,27 @@ def start_processes(processes: list[multiprocessing.Process]) -> None:
             process.start()
 
 
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held() -> contextlib.AbstractContextManager[None]:
     """Block :data:`~pairsearch.workers.interrupts.STOP_SIGNALS` inside; a signal that came meanwhile is taken after."""
+    return _signal_setting(change=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS),
+                           restore=lambda previous: signal.pthread_sigmask(signal.SIG_SETMASK, previous))
+
+
+@contextlib.contextmanager
+def _signal_setting(*, change: Callable[[], object], restore: Callable[[object], object]) -> Iterator[None]:
+    """``change()`` a signal setting inside, then ``restore`` what it returned (the setting before).
+
+    Only in the main thread, where Python takes signals and sets their handlers: a command run
+    from another thread (a test, an embedding program) leaves signals as they are.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    previous = change()
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        restore(previous)
 
 
 def _exit_with(target: Callable, config) -> None:
@@ -166,14 +176,7 @@ def _terminate_as_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-@contextlib.contextmanager
-def sigterm_stops_cleanly() -> Iterator[None]:
+def sigterm_stops_cleanly() -> contextlib.AbstractContextManager[None]:
     """While inside, SIGTERM to this (parent) process acts as Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():  # signal handlers: main thread only
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _signal_setting(change=lambda: signal.signal(signal.SIGTERM, _terminate_as_interrupt),
+                           restore=lambda previous: signal.signal(signal.SIGTERM, previous))
