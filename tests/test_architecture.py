@@ -167,7 +167,7 @@ REPORT_ANALYSIS = {"report.analysis", "report.stats", "report.statistics", "repo
                    "report.run_record", "report.axes"}
 REPORT_RENDER = {"report.document", "report.answer", "report.pairwise", "report.plots", "report.provenance",
                  "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired",
-                 "report.design_plots", "report.tuning_plots", "report.page"}
+                 "report.design_plots", "report.tuning_plots", "report.page", "report.forests"}
 REPORT_OTHER = {"report", "report.facts", "report.writer"}
 
 

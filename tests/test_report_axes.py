@@ -9,8 +9,11 @@ from fuzzing import PROFILES, check_property
 from hypothesis import strategies as st
 from test_report_figures import design_results
 
-from pairsearch.report import axes
+from pairsearch.report import axes, design_plots, forests
 from pairsearch.report.analysis import analyse
+from pairsearch.report.answer import effects_forest, versus_forest
+from pairsearch.report.paired import VERDICT_LEGEND
+from pairsearch.report.pairwise import pairwise_html
 
 POINT = 0.01  # a difference of one percentage point, as the analysis holds it
 
@@ -109,3 +112,62 @@ def test_rows_of_one_size_get_one_axis_and_its_range():
     placed = axes.with_axes(rows)
     assert list(placed["axis"]) == [0, 0, 0]
     assert placed["axis_low"].iloc[0] == -0.005 and placed["axis_high"].iloc[0] == 0.03
+
+
+def test_the_pairwise_forest_draws_each_axis_as_a_panel_of_its_own_range(analysis):
+    comparisons = analysis.comparisons
+    labels = [f"{row.arch_a} − {row.arch_b}" for row in comparisons.itertuples(index=False)]
+    figure = forests.forest(labels=labels, rows=list(comparisons.itertuples(index=False)), title="t", subtitle="s")
+    panels = comparisons["axis"].nunique()
+    assert panels >= 2
+    layout = figure.layout
+    for axis, rows in comparisons.groupby("axis"):
+        name = "" if axis == 0 else str(axis + 1)
+        xaxis, yaxis = layout[f"xaxis{name}"], layout[f"yaxis{name}"]
+        # The row labels of this panel, in the table's order, on their own line inside the plot.
+        expected = [f"{row.arch_a} − {row.arch_b}" for row in rows.itertuples(index=False)]
+        assert list(yaxis.ticktext) == expected
+        assert yaxis.ticklabelposition == "inside"
+        marks = [trace for trace in figure.data if trace.mode == "markers" and trace.xaxis == f"x{name}"]
+        assert len(marks) == len(rows)
+        low, high = xaxis.range
+        assert low <= 100 * rows["ci_low"].min() and high >= 100 * rows["ci_high"].max()
+        assert low < 0 < high  # every panel shows 0, its dashed line
+        # Each label sits above its marker, not on the marker's line.
+        for tick, trace in zip(yaxis.tickvals, marks, strict=True):
+            assert tick < trace.y[0]
+    assert [a.text.split(")")[0] for a in layout.annotations] == [f"({c}" for c in "abc"[:panels]]
+    assert "own x scale" in layout.title.subtitle.text
+    assert layout.xaxis.title.text == "" and layout[f"xaxis{panels}"].title.text.startswith("difference")
+    # One legend entry per verdict shown, over all the panels.
+    legend = [trace.name for trace in figure.data if trace.showlegend is not False]
+    assert sorted(legend) == sorted({VERDICT_LEGEND[verdict] for verdict in comparisons["verdict"]})
+    assert figure.layout.height == forests.Panels(
+        labels=labels, axes=list(comparisons["axis"]),
+        ranges=list(zip(comparisons["axis_low"], comparisons["axis_high"], strict=True))).height
+
+
+def test_every_forest_of_the_report_uses_the_panels(analysis):
+    figures = {
+        "effects": effects_forest(effects=analysis.effects),
+        "versus": versus_forest(versus=analysis.versus),
+        "runs": design_plots.run_effects_figure(run_effects=analysis.run_effects, effects=analysis.effects),
+    }
+    for name, figure in figures.items():
+        assert figure.layout.yaxis.ticklabelposition == "inside", name
+        assert figure.layout.height > 0, name
+    # Sharing +2 and the interaction near 0 against the auxiliary loss +5: two panels.
+    assert analysis.effects["axis"].nunique() == 2
+    assert figures["effects"].layout.xaxis2.range is not None
+    assert 'id="ps-plot-pairwise-forest"' in pairwise_html(comparisons=analysis.comparisons)
+
+
+def test_one_panel_and_no_panel_titles_when_the_rows_are_of_one_size():
+    panels = forests.Panels(labels=["a", "b<br>b", "c"], axes=[0, 0, 0], ranges=[(-0.005, 0.03)] * 3)
+    figure = panels.draw(panels.figure(), title="t", subtitle="s")
+    assert not figure.layout.annotations and figure.layout.title.subtitle.text == "s"
+    assert list(figure.layout.xaxis.range) == pytest.approx([-0.71, 3.21])
+    # In lines of text from the top: each row's label (two lines for "b<br>b"), then its marks'
+    # 1.2 lines (their middle is the row's y), then half a line to the next row.
+    assert [place.y for place in panels.places] == pytest.approx([0.25 + 1 + 0.6, 2.95 + 2 + 0.6, 6.65 + 1 + 0.6])
+    assert list(figure.layout.yaxis.tickvals) == pytest.approx([0.25 + 0.5, 2.95 + 1, 6.65 + 0.5])
