@@ -164,10 +164,10 @@ def test_the_storage_modules_neither_print_nor_change_global_state_at_import(mod
 REPORT_READ = {"report.results", "report.studies", "report.protocol"}
 REPORT_ANALYSIS = {"report.analysis", "report.stats", "report.statistics", "report.recipe_stats",
                    "report.budget", "report.design", "report.verdicts", "report.cells",
-                   "report.run_record"}
+                   "report.run_record", "report.axes"}
 REPORT_RENDER = {"report.document", "report.answer", "report.pairwise", "report.plots", "report.provenance",
                  "report.caveats", "report.readings", "report.formatting", "report.accuracy", "report.paired",
-                 "report.design_plots", "report.tuning_plots", "report.page"}
+                 "report.design_plots", "report.tuning_plots", "report.page", "report.forests"}
 REPORT_OTHER = {"report", "report.facts", "report.writer"}
 
 

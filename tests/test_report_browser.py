@@ -121,7 +121,7 @@ def _save_full_page_screenshot(*, browser, path: Path) -> None:
 
 
 PHONE_WIDTH_PX = 390
-# Each plot's title and subtitle lie inside the plot, and each table box inside the viewport.
+# Each plot's titles and labels lie inside the plot, and each table box inside the viewport.
 CLIPPED_JS = """
 const clipped = [];
 document.querySelectorAll('.ps-plot .js-plotly-plot').forEach(plot => {
@@ -129,7 +129,8 @@ document.querySelectorAll('.ps-plot .js-plotly-plot').forEach(plot => {
   // The plot's drawing fits in the box the page gives it (or the next element covers it).
   const svg = plot.querySelector('.main-svg').getBoundingClientRect();
   if (svg.height > plot.parentElement.getBoundingClientRect().height + 1) clipped.push(plot.id + ' taller than its box');
-  plot.querySelectorAll('.g-gtitle text, .g-xtitle text, .g-ytitle text').forEach(text => {
+  // Titles, axis titles, panel titles and the row labels drawn inside forest plots.
+  plot.querySelectorAll('.g-gtitle text, .g-xtitle text, .g-ytitle text, .annotation text, .ytick text').forEach(text => {
     const r = text.getBoundingClientRect();
     const outside = r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
     if (r.width > 0 && outside) clipped.push(plot.id + ': ' + text.textContent);
@@ -139,6 +140,15 @@ document.querySelectorAll('.ps-table-box').forEach(table => {
   if (table.getBoundingClientRect().right > window.innerWidth + 1) clipped.push('a table box');
 });
 return clipped;
+"""
+
+
+FOREST_PLOTS = ["answer-forest", "versus-forest", "pairwise-forest", "effects-by-run"]
+MIN_DATA_AREA_PX = 200
+# Per forest plot, the width of each panel's data area (plotly's drag rectangle over it).
+DATA_AREAS_JS = """
+return Object.fromEntries(arguments[0].map(id => [id,
+  [...document.querySelectorAll('#ps-plot-' + id + ' .nsewdrag')].map(area => area.getBoundingClientRect().width)]));
 """
 
 
@@ -195,7 +205,8 @@ def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(rep
 
 def test_the_report_reads_at_a_phones_width(phone_page):
     """390 px: no sideways scroll of the page (tables scroll in their own box), plots as wide as
-    the screen allows, no title clipped, and nothing requested from outside the file."""
+    the screen allows, no title or row label clipped, every forest plot's data area at least
+    200 px wide, and nothing requested from outside the file."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = phone_page
@@ -212,6 +223,12 @@ def test_the_report_reads_at_a_phones_width(phone_page):
         "return [...document.querySelectorAll('.ps-plot .js-plotly-plot')].map(p => p.getBoundingClientRect().width)")
     assert widths and max(widths) <= PHONE_WIDTH_PX
     assert driver.execute_script("return document.querySelectorAll('.ps-table-box table').length") >= 5
+    # Each forest plot's data take the width: its row labels sit above the marks, not beside them.
+    areas = driver.execute_script(DATA_AREAS_JS, FOREST_PLOTS)
+    assert all(areas[plot] for plot in FOREST_PLOTS), areas
+    assert min(width for widths in areas.values() for width in widths) >= MIN_DATA_AREA_PX, areas
+    # Differences of 0.5 to 14 points: the pairwise forest is in panels, each with its own range.
+    assert len(areas["pairwise-forest"]) >= 2, areas
     requests = driver.execute_script(
         "return performance.getEntriesByType('resource').map(entry => entry.name)")
     assert [name for name in requests if not name.startswith(("file:", "data:", "blob:"))] == []

@@ -74,10 +74,12 @@ def test_every_colour_is_explained_and_effects_do_not_share_an_axis_with_archs(t
         protocol={}, studies={})["report_html"].read_text()
     figures = _figures(page)
     effects, versus = figures["answer-forest"], figures["versus-forest"]
-    assert {trace["y"][0] for trace in effects["data"]}.isdisjoint({trace["y"][0] for trace in versus["data"]})
+    assert _row_labels(effects) and _row_labels(versus)
+    assert set(_row_labels(effects)).isdisjoint(_row_labels(versus))
     for name in ("answer-forest", "versus-forest", "pairwise-forest", "effects-by-run"):
         legend = {trace["name"] for trace in figures[name]["data"] if trace.get("showlegend", True)}
-        colours = {trace["marker"]["color"] for trace in figures[name]["data"]}
+        # Every mark's colour (the dashed lines at 0 are not marks).
+        colours = {trace["marker"]["color"] for trace in figures[name]["data"] if "marker" in trace}
         named = {paired.VERDICT_COLOURS[v] for v, text in paired.VERDICT_LEGEND.items()
                  if any(text in entry for entry in legend)}
         assert colours - {design_plots.RUN_DOT_COLOUR} <= named, name
@@ -94,6 +96,12 @@ def test_every_figure_uses_the_paper_template_with_legible_type(tmp_path):
         assert layout["font"]["size"] >= 13
         assert min(layout[axis]["tickfont"]["size"] for axis in ("xaxis", "yaxis")) >= 13
     assert formatting.FONT_PX >= 13
+
+
+def _row_labels(figure: dict) -> list[str]:
+    """A forest plot's row labels, over all its panels."""
+    return [text for key, axis in figure["layout"].items() if key.startswith("yaxis")
+            for text in axis.get("ticktext", [])]
 
 
 def _figures(page: str) -> dict[str, dict]:

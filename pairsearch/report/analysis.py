@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pairsearch.report import axes, recipe_stats, stats
 from pairsearch.report import budget as budgets
 from pairsearch.report import cells as design_cells
 from pairsearch.report import design as layout
-from pairsearch.report import recipe_stats, stats
 from pairsearch.report.facts import COMPLETE_TRIAL_COLUMNS, RecipePair, TuningFacts
 from pairsearch.report.recipe_stats import RecipeComparison
 from pairsearch.report.run_record import RunRecord, run_record
@@ -39,11 +39,14 @@ class Analysis:
         summary_order: The order of summary.md's rows: the labels' own registry order.
         run_counts: Label → its runs, with a result or not.
         best_epoch: The same summary of each seed's best epoch (None: no curves given).
-        effects: The 2×2 effects, with a ``verdict`` column.
+        effects: The 2×2 effects, with a ``verdict`` column and their forest plot's ``axis``,
+            ``axis_low`` and ``axis_high`` (:func:`pairsearch.report.axes.with_axes`), as have
+            ``versus`` and ``comparisons``.
         cells: Each cell of the 2×2 design with results: its levels, mean and 95 % CI
             (:func:`pairsearch.report.cells.cell_means`).
         run_effects: The average effects and the interaction per (search, seed) run
-            (:func:`pairsearch.report.cells.run_effects`).
+            (:func:`pairsearch.report.cells.run_effects`), with their effect's ``axis`` and
+            ``axis_low``, ``axis_high`` (:func:`pairsearch.report.axes.with_run_axes`).
         versus: Each other arch − the best of the four, in report order, with a ``verdict``.
         comparisons: The pairwise table, grouped and ordered, with a ``verdict``.
         recipes: The default recipe's results to compare with (None: one recipe).
@@ -119,15 +122,18 @@ def analyse(
     summary = stats.summarize(results=results)
     has_budget = trials is not None and not trials.empty
     budget = budgets.budget_curves(trials=trials) if has_budget else None
+    effects = axes.with_axes(with_verdicts(stats.factorial_effects(results=results, design=design)))
     return Analysis(
         archs=archs, design=design, design_notes=notes, runs=stats.with_search(results), summary=summary,
         summary_order=layout.arch_order(labels=summary["arch"]),
         run_counts={str(arch): int(n) for arch, n in results.groupby("arch").size().items()},
-        effects=with_verdicts(stats.factorial_effects(results=results, design=design)),
+        effects=effects,
         cells=design_cells.cell_means(summary=summary, design=design),
-        run_effects=design_cells.run_effects(results=results, design=design),
-        versus=with_verdicts(_versus(results=results, design=design, archs=archs)),
-        comparisons=with_verdicts(_comparisons(results=results, design=design, archs=archs, summary=summary)),
+        run_effects=axes.with_run_axes(
+            run_effects=design_cells.run_effects(results=results, design=design), effects=effects),
+        versus=axes.with_axes(with_verdicts(_versus(results=results, design=design, archs=archs))),
+        comparisons=axes.with_axes(with_verdicts(
+            _comparisons(results=results, design=design, archs=archs, summary=summary))),
         best_epoch=None if curves is None else stats.summarize(
             results=stats.best_epoch_results(curves=curves, results=results)),
         recipes=recipes,

@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
+from pairsearch.report.forests import forest
 from pairsearch.report.paired import (
     FACTOR_NAMES,
     GIVEN_NAMES,
@@ -22,8 +23,6 @@ from pairsearch.report.paired import (
     ci_text,
     effect_label,
     effect_name,
-    forest,
-    forest_height,
     paired_cells,
 )
 from pairsearch.report.stats import INTERACTION
@@ -62,11 +61,9 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
         for question, sentence in sentences
     )
     caption = fmt.note(level_caption(effects), css_class="ps-caption")
-    forests = [fmt.plot(plot_id="answer-forest", figure=effects_forest(effects=effects),
-                        height=forest_height(len(effects)))]
-    if not versus.empty:  # on an axis of its own: differences of archs are several times the effects
-        forests.append(fmt.plot(plot_id="versus-forest", figure=versus_forest(versus=versus),
-                                height=forest_height(len(versus))))
+    forests = [fmt.plot(plot_id="answer-forest", figure=effects_forest(effects=effects))]
+    if not versus.empty:  # a plot of its own: differences of archs are several times the effects
+        forests.append(fmt.plot(plot_id="versus-forest", figure=versus_forest(versus=versus)))
     return "\n".join(
         [paragraphs, caption, effects_table(effects=effects), versus_table(versus=versus), *forests]
     )

@@ -1,4 +1,5 @@
-"""The 2×2 design drawn: the interaction plot of the four cells, and each effect run by run.
+"""The 2×2 design drawn: the interaction plot of the four cells, and each effect run by run
+(in panels, as every forest plot).
 
 Render only: the numbers are the analysis's (:attr:`pairsearch.report.analysis.Analysis.cells` and
 ``run_effects``); the effects' means and CIs are those of the effects table.
@@ -13,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
+from pairsearch.report.forests import Panels, Place
 from pairsearch.report.paired import VERDICT_COLOURS, VERDICT_LEGEND, effect_label, effect_name
 
 # Aux loss without / with: dark enough on white (≥ 4.5:1) and told apart by marker and dash too.
@@ -21,7 +23,11 @@ AUX_LINES = {False: ("without the auxiliary loss", "#0b6e99", "circle", "solid")
 SHARING_TICKS = {False: "separate weights", True: "shared weights"}
 AUX_OFFSET = 0.03  # the two lines side by side, so their bars do not hide each other
 RUN_DOT_COLOUR = "#5b6673"  # 5.9:1 on white
-DOT_SPREAD = 0.28  # of the one unit between two effects
+# Below each effect's label, in lines of text: its runs' dots, then its mean and CI.
+RUN_BAND_LINES = 2.6
+DOT_SPREAD_LINES = 1.1
+DOTS_AT = -0.45  # the dots' middle, from the band's
+MEAN_AT = 0.8
 
 
 def interaction_figure(*, cells: pd.DataFrame) -> go.Figure:
@@ -56,43 +62,41 @@ def interaction_figure(*, cells: pd.DataFrame) -> go.Figure:
 
 
 def run_effects_figure(*, run_effects: pd.DataFrame, effects: pd.DataFrame) -> go.Figure:
-    """Each average effect and the interaction per (search, seed) run, beside its mean and CI."""
-    figure = go.Figure()
-    rows = [row for row in effects.itertuples(index=False)
-            if (row.factor, row.given) in {(f, g) for f, g in zip(run_effects["factor"], run_effects["given"],
-                                                                   strict=True)}]
+    """Each average effect and the interaction per (search, seed) run, beside its mean and CI, in
+    panels by the axis the analysis chose for each effect (:mod:`pairsearch.report.forests`)."""
+    axis_of = run_effects.groupby(["factor", "given"])[["axis", "axis_low", "axis_high"]].first()
+    rows = [row for row in effects.itertuples(index=False) if (row.factor, row.given) in axis_of.index]
+    panels = Panels(labels=[effect_label(row) for row in rows],
+                    axes=[int(axis_of.loc[(row.factor, row.given), "axis"]) for row in rows],
+                    ranges=[tuple(axis_of.loc[(row.factor, row.given), ["axis_low", "axis_high"]]) for row in rows],
+                    marker_lines=RUN_BAND_LINES)
+    figure = panels.figure()
     shown: set[str] = set()
-    for position, row in enumerate(rows):
+    for index, (row, place) in enumerate(zip(rows, panels.places, strict=True)):
         runs = run_effects[(run_effects["factor"] == row.factor) & (run_effects["given"] == row.given)]
-        figure.add_trace(_run_dots(runs=runs, position=position, first=position == 0))
-        figure.add_trace(_mean_and_ci(row=row, position=position, first=row.verdict not in shown))
+        figure.add_trace(_run_dots(runs=runs, place=place, first=index == 0))
+        figure.add_trace(_mean_and_ci(row=row, place=place, first=row.verdict not in shown))
         shown.add(row.verdict)
-    figure.add_vline(x=0, line_dash="dash", line_color="#52606d")
-    figure.update_layout(
-        title={"text": "Each effect run by run, beside its mean and 95 % CI",
-               "subtitle": {"text": "dots: one (search, seed) run's contrast; marker and bar: the "
-                                    "effects table's mean and CI"}},
-        xaxis_title="difference of test accuracy (percentage points)",
-        yaxis={"tickvals": list(range(len(rows))), "ticktext": [effect_label(row) for row in rows],
-               "autorange": "reversed", "range": [len(rows) - 0.5, -0.5]},
-    )
-    return figure
+    return panels.draw(figure, title="Each effect run by run, beside its mean and 95 % CI",
+                       subtitle="dots: one (search, seed) run's contrast; marker and bar: the effects "
+                                "table's mean and CI")
 
 
-def _run_dots(*, runs: pd.DataFrame, position: int, first: bool) -> go.Scatter:
-    spread = np.linspace(-DOT_SPREAD / 2, DOT_SPREAD / 2, max(len(runs), 2))[: len(runs)]
+def _run_dots(*, runs: pd.DataFrame, place: Place, first: bool) -> go.Scatter:
+    spread = np.linspace(-DOT_SPREAD_LINES / 2, DOT_SPREAD_LINES / 2, max(len(runs), 2))[: len(runs)]
     return go.Scatter(
-        x=100 * runs["difference"], y=position - 0.12 + spread, mode="markers",
+        x=100 * runs["difference"], y=place.y + DOTS_AT + spread, xaxis=place.xaxis, yaxis=place.yaxis,
+        mode="markers",
         marker={"color": RUN_DOT_COLOUR, "size": 6, "opacity": 0.8}, customdata=runs[["search", "seed"]],
         name="one (search, seed) run", legendgroup="runs", showlegend=first,
         hovertemplate="search %{customdata[0]}, seed %{customdata[1]}: %{x:+.2f} points<extra></extra>",
     )
 
 
-def _mean_and_ci(*, row, position: int, first: bool) -> go.Scatter:
+def _mean_and_ci(*, row, place: Place, first: bool) -> go.Scatter:
     colour = VERDICT_COLOURS[row.verdict]
     return go.Scatter(
-        x=[100 * row.mean_diff], y=[position + 0.22], mode="markers",
+        x=[100 * row.mean_diff], y=[place.y + MEAN_AT], xaxis=place.xaxis, yaxis=place.yaxis, mode="markers",
         marker={"color": colour, "size": 11, "symbol": "diamond", "line": {"color": fmt.INK, "width": 1}},
         error_x={"type": "data", "symmetric": False, "color": colour, "thickness": 2.5,
                  "array": [100 * (row.ci_high - row.mean_diff)], "arrayminus": [100 * (row.mean_diff - row.ci_low)]},

@@ -198,8 +198,12 @@ def _cell(cell: str | tuple[str, str]) -> str:
     return html.escape(cell)
 
 
-def plot(*, plot_id: str, figure: go.Figure, height: int = PLOT_HEIGHT_PX) -> str:
-    """A figure's div inside a ``ps-plot`` container; plotly.js itself is in the page head."""
+def plot(*, plot_id: str, figure: go.Figure, height: int | None = None) -> str:
+    """A figure's div inside a ``ps-plot`` container; plotly.js itself is in the page head.
+
+    ``height`` in pixels (None: the figure's own, else :data:`PLOT_HEIGHT_PX`).
+    """
+    height = height or figure.layout.height or PLOT_HEIGHT_PX
     container_id = "ps-plot-" + re.sub(r"[^A-Za-z0-9_-]", "-", plot_id)
     figure.update_layout(template=TEMPLATE, height=height, margin=PLOT_MARGIN)
     figure_html = figure.to_html(

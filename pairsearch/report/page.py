@@ -48,7 +48,7 @@ p, li, h1, h2, h3 { overflow-wrap: anywhere; }
 @media (max-width: 600px) { body { padding: 1rem 0.75rem 3rem; } h1 { font-size: 1.5rem; } }
 """
 
-# Wrap each plot's title, subtitle and x-axis title to the room they have (about 8.5 px a
+# Wrap each plot's title, subtitle and x-axis titles to the room they have (about 8.5 px a
 # character at 16 px, 7.5 at 14 px) and make room above the plot for the title's lines; the full
 # texts are kept on the element for the next resize.
 FIT_TITLES_JS = """
@@ -67,21 +67,26 @@ function psFitTitles() {
   document.querySelectorAll(".ps-plot .js-plotly-plot").forEach(function (plot) {
     if (!plot.layout || !plot.layout.title || !plot._fullLayout) return;
     if (!plot.psTitle) {
-      var title = plot.layout.title, xaxis = plot._fullLayout.xaxis;
+      var title = plot.layout.title, xTitles = {};
+      // Every x axis with a title: a plot in panels has one per panel.
+      Object.keys(plot._fullLayout).filter(function (key) { return /^xaxis\\d*$/.test(key); }).forEach(function (key) {
+        var axis = plot._fullLayout[key];
+        if (axis && axis.title && axis.title.text) xTitles[key] = axis.title.text;
+      });
       plot.psTitle = {text: title.text || "", sub: (title.subtitle && title.subtitle.text) || "",
-                      x: (xaxis && xaxis.title && xaxis.title.text) || "", height: plot._fullLayout.height};
+                      x: xTitles, height: plot._fullLayout.height};
     }
     var chars = Math.max(24, Math.floor(plot.clientWidth / 8.5));
     var main = psWrap(plot.psTitle.text, chars), sub = psWrap(plot.psTitle.sub, Math.floor(chars * 1.15));
     var top = Math.max(100, __TOP__ + 52 + 21 * main.length + 18 * sub.length);
     var update = {"title.text": main.join("<br>"), "title.subtitle.text": sub.join("<br>"), "margin.t": top};
     var xLines = 1;
-    if (plot.psTitle.x) {
+    Object.keys(plot.psTitle.x).forEach(function (key) {
       var room = plot._fullLayout._size ? plot._fullLayout._size.w : plot.clientWidth;
-      var x = psWrap(plot.psTitle.x, Math.max(16, Math.floor(room / 7.5)));
-      update["xaxis.title.text"] = x.join("<br>");
-      xLines = x.length;
-    }
+      var x = psWrap(plot.psTitle.x[key], Math.max(16, Math.floor(room / 7.5)));
+      update[key + ".title.text"] = x.join("<br>");
+      xLines = Math.max(xLines, x.length);
+    });
     // Taller by what the wrapped lines take (and a legend's extra rows on a narrow screen), so the
     // plot area keeps its height.
     var narrow = plot.clientWidth < 600 ? 50 : 0;

@@ -1,16 +1,11 @@
 """What every paired comparison shows, wherever it appears: its name, its cells, its CI in
-words and its forest plot.
+words, and its verdict's colour and marker (:mod:`pairsearch.report.forests` draws the plots).
 
 Rows are those of :data:`pairsearch.report.stats.PAIRED_COLUMNS` tables; where a row is
 coloured by its verdict, it carries the ``verdict`` column the analysis adds.
 """
 
 from __future__ import annotations
-
-import html
-from collections.abc import Sequence
-
-import plotly.graph_objects as go
 
 from pairsearch.report import formatting as fmt
 from pairsearch.report.stats import INTERACTION
@@ -31,8 +26,6 @@ QUESTIONS = {
 VERDICT_COLOURS = {"higher": "#1a7f37", "lower": "#cf222e", "unclear": "#57606a"}
 VERDICT_LEGEND = {"higher": "95 % CI above 0", "lower": "95 % CI below 0", "unclear": "95 % CI includes 0"}
 VERDICT_SYMBOLS = {"higher": "triangle-right", "lower": "triangle-left", "unclear": "diamond"}
-FOREST_ROW_PX = 36  # two lines of 13 px labels
-FOREST_FRAME_PX = 190  # title, subtitle, axis title and the legend below it
 PAIRED_HEADERS = ["Searches × seeds", "Mean (points)", "95 % CI (points)", "P(better) over searches",
                   "Share won", "Tuning share", "d_z"]
 
@@ -71,45 +64,3 @@ def effect_name(row) -> str:
 def ci_text(row) -> str:
     """``95 % CI +1.90 to +3.02``."""
     return f"95 % CI {fmt.points(row.ci_low)} to {fmt.points(row.ci_high)}"
-
-
-def forest(*, labels: Sequence[str], rows: Sequence, title: str, subtitle: str) -> go.Figure:
-    """A forest plot: one row per difference, mean and 95 % CI in points, a line at 0.
-
-    Colour and marker say the row's verdict; the legend names each verdict shown.
-    """
-    figure = go.Figure()
-    shown: set[str] = set()
-    for label, row in zip(labels, rows, strict=True):
-        if row.n_pairs == 0:
-            continue
-        figure.add_trace(_forest_row(label=label, row=row, first=row.verdict not in shown))
-        shown.add(row.verdict)
-    figure.add_vline(x=0, line_dash="dash", line_color="#52606d")
-    figure.update_layout(
-        title={"text": title, "subtitle": {"text": subtitle}},
-        xaxis_title="difference of test accuracy (percentage points)",
-        yaxis={"categoryorder": "array", "categoryarray": list(labels), "autorange": "reversed",
-               "automargin": True},
-        legend={"title": {"text": "colour:"}, "traceorder": "normal"},
-    )
-    return figure
-
-
-def forest_height(rows: int) -> int:
-    """Pixels for a forest plot of ``rows`` rows."""
-    return FOREST_FRAME_PX + FOREST_ROW_PX * rows
-
-
-def _forest_row(*, label: str, row, first: bool) -> go.Scatter:
-    colour = VERDICT_COLOURS[row.verdict]
-    return go.Scatter(
-        x=[100 * row.mean_diff], y=[label], mode="markers",
-        marker={"color": colour, "size": 10, "symbol": VERDICT_SYMBOLS[row.verdict]},
-        error_x={"type": "data", "symmetric": False, "color": colour, "thickness": 2,
-                 "array": [100 * (row.ci_high - row.mean_diff)],
-                 "arrayminus": [100 * (row.mean_diff - row.ci_low)]},
-        hovertemplate=f"{html.escape(label)}: %{{x:+.2f}} points "
-        f"[{fmt.points(row.ci_low)}, {fmt.points(row.ci_high)}]<extra></extra>",
-        name=VERDICT_LEGEND[row.verdict], legendgroup=row.verdict, showlegend=first,
-    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.paired import PAIRED_HEADERS, forest, forest_height, paired_cells
+from pairsearch.report.forests import forest
+from pairsearch.report.paired import PAIRED_HEADERS, paired_cells
 from pairsearch.report.statistics import TEST_NAME
 
 PAIRWISE_GROUPS = {
@@ -46,10 +47,10 @@ def pairwise_html(*, comparisons: pd.DataFrame) -> str:
         labels=[f"{r.arch_a} − {r.arch_b}" for r in comparisons.itertuples(index=False)],
         rows=list(comparisons.itertuples(index=False)),
         title="Every pairwise difference of test accuracy, with its 95 % CI",
-        subtitle="A − B paired by search and seed; same order as the table",
+        subtitle="A − B paired by search and seed; rows in the table's order",
     )
     return "\n".join([
         caption,
         fmt.table(headers=headers, rows=rows, numeric=range(1, 10), css_class="ps-pairwise"),
-        fmt.plot(plot_id="pairwise-forest", figure=figure, height=forest_height(len(comparisons))),
+        fmt.plot(plot_id="pairwise-forest", figure=figure),
     ])
