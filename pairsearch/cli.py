@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import sys
 import textwrap
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from typer.exceptions import Exit
 
 from pairsearch import defaults
 from pairsearch import options as o
+from pairsearch.redaction import safe_line
 from pairsearch.version import version_text
 
 app = typer.Typer(
@@ -33,9 +35,8 @@ app.add_typer(data_app, name="data")
 
 
 def say(message: str) -> None:
-    """A status line for the user (see :func:`pairsearch.progress.say`)."""
-    from pairsearch import progress
-    progress.say(message)
+    """A status line for the user, as :func:`pairsearch.progress.say` writes it (no optuna or rich imported)."""
+    print(safe_line(message), file=sys.stderr, flush=True)
 
 
 show = functools.partial(print, flush=True)  # a line on stdout at once (a server's address, before it blocks)
@@ -267,8 +268,7 @@ def data_info(dataset: o.Dataset = "auto", data_dir: o.DataDir = defaults.DATA_D
     facts = choice.describe()
     if choice.announcement():  # after the data loaded: a bad data dir is one error line
         say(choice.announcement())
-    for key, value in facts.items():
-        print(f"{key}: {value}")
+    print("\n".join(f"{key}: {value}" for key, value in facts.items()))
 
 
 @data_app.command("download")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 from mnist_files import write_fake_mnist, write_idx
 
-from pairsearch.data import idx, sources
+from pairsearch.data import cachefacts, idx, sources
 from pairsearch.errors import PairsearchError
 
 
@@ -53,6 +54,50 @@ def test_cache_is_written_and_reloaded_with_the_same_fingerprint(tmp_path, pools
     cached["pools"]["train_labels"] = torch.zeros_like(cached["pools"]["train_labels"])
     torch.save(cached, cache)
     assert sources.load_pools(source="mnist5k", data_dir=tmp_path).train_labels.sum() == 0
+
+
+def test_data_info_reads_the_facts_beside_the_cache_while_they_describe_it(tmp_path, pools, monkeypatch):
+    """``pool_facts`` keeps describe_pools' facts beside the cache and reads them back without
+    loading the pools (without torch), until the cache file is another one or the facts file is damaged."""
+    facts = sources.pool_facts(source="mnist5k", data_dir=tmp_path)  # builds the cache, describes it
+    assert facts == sources.describe_pools(pools)
+    cache = sources.pools_cache_path(source="mnist5k", data_dir=tmp_path)
+    facts_file = cache.with_suffix(".json")
+    assert facts_file.is_file() and not list(cache.parent.glob("*.tmp*"))
+
+    def not_loaded(**_):
+        raise AssertionError("the pools were loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sources, "load_pools", not_loaded)
+        assert sources.pool_facts(source="mnist5k", data_dir=tmp_path) == facts
+
+    # an edited cache file is another file: its facts are stale, the pools are read again
+    cached = torch.load(cache, weights_only=True)
+    cached["pools"]["train_labels"] = torch.zeros_like(cached["pools"]["train_labels"])
+    torch.save(cached, cache)
+    edited = sources.pool_facts(source="mnist5k", data_dir=tmp_path)
+    assert edited["train_class_counts"] == [3000] + [0] * 9 and edited["fingerprint"] != facts["fingerprint"]
+
+    stored = json.loads(facts_file.read_text())
+    damaged = [b"", b"{", b"\xff", b"[]", b" " * (1 << 17), json.dumps({**stored, "version": 0}).encode(),
+               json.dumps({**stored, "facts": {**stored["facts"], "source": "mnist"}}).encode(),
+               json.dumps({**stored, "facts": {**stored["facts"], "train_pool": "3000"}}).encode(),
+               json.dumps({**stored, "facts": {**stored["facts"], "extra": 1}}).encode()]
+    for text in damaged:
+        facts_file.write_bytes(text)
+        assert sources.pool_facts(source="mnist5k", data_dir=tmp_path) == edited, text[:80]
+        assert json.loads(facts_file.read_text()) == stored  # rewritten
+
+
+def test_facts_that_cannot_be_written_cost_only_time(tmp_path, pools, monkeypatch):
+    def refused(**_):
+        raise PairsearchError("cannot write the pool cache's facts: read-only file system")
+
+    sources.load_pools(source="mnist5k", data_dir=tmp_path)
+    monkeypatch.setattr(cachefacts, "write_whole", refused)
+    assert sources.pool_facts(source="mnist5k", data_dir=tmp_path) == sources.describe_pools(pools)
+    assert not sources.pools_cache_path(source="mnist5k", data_dir=tmp_path).with_suffix(".json").exists()
 
 
 def test_fingerprint_changes_when_any_pool_changes(pools):

