@@ -357,3 +357,49 @@ def test_search_quality_brings_unfinished_storages_to_rest_for_a_commit(tmp_path
     assert copy.execute("SELECT number FROM trials").fetchall() == [(7,)]
     copy.close()
     writers["base-shipped-0"].close()
+
+
+def _timed_trial(start_s: float, stop_s: float, epochs: int):
+    import datetime
+
+    import optuna
+
+    zero = datetime.datetime(2026, 12, 1, tzinfo=None)
+    return optuna.trial.FrozenTrial(
+        number=0, state=optuna.trial.TrialState.COMPLETE, value=0.5, values=None,
+        datetime_start=zero + datetime.timedelta(seconds=start_s),
+        datetime_complete=zero + datetime.timedelta(seconds=stop_s),
+        params={}, distributions={}, user_attrs={}, system_attrs={},
+        intermediate_values={epoch: 0.5 for epoch in range(1, epochs + 1)}, trial_id=0)
+
+
+def test_run_cost_counts_busy_time_not_the_pause_between_sessions():
+    from bench.run_cost import busy_seconds
+
+    trials = [_timed_trial(0, 10, 1), _timed_trial(5, 12, 1), _timed_trial(1000, 1003, 1)]
+
+    assert busy_seconds(trials) == 12 + 3  # two overlapping trials, then one after a pause
+
+
+def test_run_cost_reads_searches_from_a_storage_without_writing_it(tmp_path):
+    import hashlib
+
+    import optuna
+
+    from bench import run_cost
+
+    path = tmp_path / "cost.db"
+    url = f"sqlite:///{path}"
+    for name in ("base", "base.search1"):
+        study = optuna.create_study(study_name=name, storage=url, direction="maximize")
+        study.set_user_attr("arch", "base")
+        study.add_trials([_timed_trial(0, 10, 3), _timed_trial(2, 20, 1)])
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    measured = run_cost.measure(url=url)
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert [s["wall_s"] for s in measured["tuning"]["base"]] == [20, 20]
+    assert [s["worker_s"] for s in measured["tuning"]["base"]] == [28, 28]
+    assert [s["epochs"] for s in measured["tuning"]["base"]] == [4, 4]
+    assert "| base | 2 | 20–20 | 56 | 8 |" in run_cost.table(measured)
