@@ -97,7 +97,7 @@ def table(measured: dict) -> str:
 
 def record(*, text: str, url: str) -> None:
     """Replace (or add) this section of bench/RESULTS.md."""
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M")
     section = (f"{SECTION}\n\nMeasured {when} UTC from `{url}` at commit {git_commit()} "
                f"(`python -m bench.run_cost --record`):\n\n{text}\n")
     current = RESULTS_MD.read_text(encoding="utf-8")
