@@ -186,7 +186,7 @@ def final_report(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
         seeds=seeds, epochs=epochs, out_dir=inputs.report_dir(out), workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads,
-        recipe=inputs.training_recipe(name_or_path=recipe),
+        retrain_recipe=inputs.training_recipe(name_or_path=recipe),
     )
     outcome = final.final_report(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="jobs")

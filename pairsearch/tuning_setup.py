@@ -174,7 +174,7 @@ def tuned_record(*, request: TuneRequest, fingerprint: str) -> TunedStudy:
         arch=request.spec.arch, spec=request.spec.to_json(), spec_hash=request.spec.spec_hash,
         epochs=request.spec.epochs, data_source=request.data.source, data_fingerprint=fingerprint,
         versions={"pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__},
-        recipe=request.training.to_record(), group=split_search_name(request.study_name)[0],
+        recipe_record=request.training.to_record(), group=split_search_name(request.study_name)[0],
         search=request.search, tuning_seed=request.seed,
     )
 

@@ -271,9 +271,10 @@ def worker_pids(parent: int) -> list[int]:
     return workers
 
 
-def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None, recipe: dict | None = None) -> optuna.Study:
+def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None,
+                recipe_record: dict | None = None) -> optuna.Study:
     """Write the record ``tune`` writes on a tuning study (what the report reads of it)."""
     label_study(study, record=TunedStudy(
         arch=arch, spec=json.dumps(spec or {"arch": arch}), spec_hash="test", epochs=3, data_source="mnist5k",
-        data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe=recipe))
+        data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe_record=recipe_record))
     return study

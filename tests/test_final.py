@@ -27,13 +27,13 @@ from pairsearch import final_plans, jobs, searches, studyspec, tuning, tuning_se
 from pairsearch.data.pairs import DataChoice, final_split
 from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
-from pairsearch.records import TunedStudy
+from pairsearch.records import TunedStudy, final_job
 from pairsearch.report.results import collect_results, write_final_report
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.augment import make_augment
 from pairsearch.training.loop import train_run
 from pairsearch.training.models import get_arch
-from pairsearch.training.recipes import Recipe
+from pairsearch.training.recipes import Recipe, course_recipe
 from pairsearch.workers import final_worker
 
 TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
@@ -339,12 +339,32 @@ def histories(trials) -> dict[int, list]:
             for t in trials}
 
 
+def test_epochs_are_carried_once_by_the_plans_recipe_and_jobs_train_them(tmp_path, data_dir):
+    """--epochs is applied to the plan's recipe, once: its jobs train those epochs and store them
+    beside the recipe as the study was tuned under it (the stored form of every job so far)."""
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
+    assert "epochs" not in {field.name for field in dataclasses.fields(jobs.FinalPlan)}
+    assert (plan.recipe, plan.epochs) == (course_recipe(epochs=2), 2)
+    assert plan.recipe_record == course_recipe(epochs=1).to_record()
+
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+
+    [trial] = final_trials(url=url, plan=plan)
+    assert trial.state == TrialState.COMPLETE
+    assert [epoch["epoch"] for epoch in trial.user_attrs["history"]] == [1, 2]
+    assert (trial.user_attrs["epochs"], trial.user_attrs["recipe"]) == (2, course_recipe(epochs=1).to_record())
+    assert final_job(trial).training_recipe == plan.recipe
+
+
 def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
     course = final_plans.make_plan(storage=storage, study_name="base", epochs=None)
-    shifted = final_plans.make_plan(storage=storage, study_name="base", epochs=None, recipe=SHIFTED)
+    shifted = final_plans.make_plan(storage=storage, study_name="base", epochs=None, retrain_recipe=SHIFTED)
     assert (course.epochs, shifted.epochs) == (1, 1) and course.config_hash != shifted.config_hash
 
     assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=course, seeds=2) == (2, [])
@@ -370,7 +390,7 @@ def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir
     assert histories(by_recipe["course"]) != histories(by_recipe["shifted"])
     # The same name for another training: new jobs, and the note says what changed.
     wider = final_plans.make_plan(storage=storage, study_name="base", epochs=None,
-                            recipe=dataclasses.replace(SHIFTED, max_shift=2))
+                                  retrain_recipe=dataclasses.replace(SHIFTED, max_shift=2))
     note = ("base: what recipe shifted trains (training images shifted by up to 1 px, now training images shifted "
             "by up to 2 px) changed since earlier final jobs of recipe shifted were made; making new jobs, the old "
             "results are kept but not used")
@@ -468,9 +488,11 @@ def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_p
             "tuned under different training recipes (shifted") in course.stderr
 
 
-def _plan(study_name: str, recipe: Recipe) -> jobs.FinalPlan:
-    return jobs.FinalPlan(study_name=study_name, arch=study_name, params={}, epochs=recipe.epochs,
-                          data_source="mnist5k", data_fingerprint="f", best_trial=0, recipe=recipe)
+def _plan(study_name: str, recipe: Recipe, *, epochs: int | None = None) -> jobs.FinalPlan:
+    """A plan as ``make_plan`` makes it under ``recipe``, with ``--epochs epochs`` where given."""
+    return jobs.FinalPlan(study_name=study_name, arch=study_name, params={}, data_source="mnist5k",
+                          data_fingerprint="f", best_trial=0, recipe=dataclasses.replace(recipe, epochs=epochs or recipe.epochs),
+                          recipe_record=recipe.to_record())
 
 
 def test_recipes_that_train_alike_are_one_recipe_whatever_their_names():
@@ -489,7 +511,7 @@ def test_studies_whose_jobs_would_train_for_different_epochs_are_not_compared():
     with pytest.raises(PairsearchError, match=r"different epochs \(10 epochs for base, joint; 20 epochs for sep\)"
                                               r".* give --epochs N"):
         final_plans.check_trained_alike(plans=[_plan("base", ten), _plan("sep", twenty), _plan("joint", ten)])
-    final_plans.check_trained_alike(plans=[dataclasses.replace(_plan(arch, recipe), epochs=5)  # --epochs 5
+    final_plans.check_trained_alike(plans=[_plan(arch, recipe, epochs=5)  # --epochs 5
                                      for arch, recipe in (("base", ten), ("sep", twenty))])
 
 
