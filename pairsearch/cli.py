@@ -114,7 +114,7 @@ def tune(
     epochs: o.TuneEpochs = None,
     pruner: o.Pruner = None,
     timeout: o.Timeout = None,
-    recipe: o.TuneRecipe = None,
+    recipe_name: o.TuneRecipe = None,
     dataset: o.Dataset = "auto",
     data_dir: o.DataDir = defaults.DATA_DIR,
     device: o.Device = "auto",
@@ -125,13 +125,13 @@ def tune(
     from pairsearch import inputs, progress, tuning
 
     quiet_optuna()
-    training = inputs.training_recipe(name_or_path=recipe)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner,
+                                                 recipe_name=recipe_name)
     request = tuning.TuneRequest(
-        spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner, recipe=training),
-        study_name=inputs.study_name(study, default=arch), storage=inputs.storage_handle(url=storage), trials=trials,
-        repeats=repeats, data=inputs.choose_data(dataset=dataset, data_dir=data_dir),
-        workers=inputs.parse_workers(workers),
-        device=inputs.check_device(device), threads=threads, timeout=timeout, recipe=training,
+        spec=spec, recipe=recipe, study_name=inputs.study_name(study, default=arch),
+        storage=inputs.storage_handle(url=storage), trials=trials, repeats=repeats,
+        data=inputs.choose_data(dataset=dataset, data_dir=data_dir), workers=inputs.parse_workers(workers),
+        device=inputs.check_device(device), threads=threads, timeout=timeout,
     )
     outcome = tuning.tune(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="trials")
@@ -172,7 +172,7 @@ def final_report(
     workers: o.Workers = "auto",
     storage: o.Storage = None,
     out: o.OutDir = None,
-    recipe: o.FinalRecipe = None,
+    recipe_name: o.FinalRecipe = None,
     data_dir: o.DataDir = defaults.DATA_DIR,
     device: o.Device = "auto",
     threads: o.Threads = 1,
@@ -186,7 +186,7 @@ def final_report(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
         seeds=seeds, epochs=epochs, out_dir=inputs.report_dir(out), workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads,
-        retrain_recipe=inputs.training_recipe(name_or_path=recipe),
+        retrain_recipe=inputs.chosen_recipe(name_or_path=recipe_name),
     )
     outcome = final.final_report(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="jobs")

@@ -32,6 +32,7 @@ from pairsearch.data.idx import IDX_FILES
 from pairsearch.data.pairs import DataChoice
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 
 PASSWORD = "Sup3r-s3cret-pw"  # in every URL below that has one: it must never be printed
 
@@ -317,7 +318,7 @@ def world(tmp_path_factory, data_dir, pools):
     spec = load_study_file(path=tiny)
     db, journal = storage_dir / "p.db", storage_dir / "j.log"
     for url in (f"sqlite:///{db}", f"journal:{journal}"):
-        job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=data_dir))
+        job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=data_dir), recipe=course_recipe(epochs=spec.epochs))
         study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
         distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                          "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}

@@ -23,7 +23,7 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final_plans, jobs, searches, studyspec, tuning, tuning_setup
+from pairsearch import final_plans, inputs, jobs, searches, studyspec, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, final_split
 from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
@@ -46,16 +46,17 @@ def sqlite_url(directory: Path) -> str:
 
 def tune(
     *, url: str, data_dir: Path, directory: Path, arch: str = "base", study_name: str | None = None,
-    trials: int = 2, epochs: int = 1, study_file: Path | None = None, recipe: Recipe | None = None,
+    trials: int = 2, epochs: int = 1, study_file: Path | None = None, recipe_file: Path | None = None,
 ) -> optuna.Study:
-    """Tune a tiny study in this process with the real worker loop (under ``recipe``, as
-    ``tune --recipe`` does); returns the study."""
+    """Tune a tiny study in this process with the real worker loop, its recipe resolved as
+    ``tune --recipe recipe_file`` resolves it (the course's training without); returns the study."""
     path = study_file or write_tiny_study(directory, arch=arch, epochs=epochs)
-    spec = studyspec.load_study_file(path=path, arch=arch)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch=arch, study_file=path, epochs=None, pruner=None,
+                                                 recipe_name=None if recipe_file is None else str(recipe_file))
     pools = load_pools(source="mnist5k", data_dir=data_dir)
     job = tuning.TuneRequest(
-        spec=spec, study_name=study_name or arch, storage=StorageHandle.resolve(url=url), trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
-        recipe=recipe,
+        spec=spec, recipe=recipe, study_name=study_name or arch, storage=StorageHandle.resolve(url=url),
+        trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
     )
     tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     tuning.run_trials(request=job)
@@ -456,7 +457,9 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
 @pytest.mark.slow  # three final-report runs (about 40 s on 2 cores): end to end, run once in CI's slow stage
 def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe=SHIFTED)
+    shifted = tmp_path / "shifted.toml"
+    shifted.write_text(SHIFTED_RECIPE)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe_file=shifted)
     tune(url=url, data_dir=data_dir, directory=tmp_path, arch="sep", trials=1)
     db = tmp_path / "pairsearch.db"
     before = db.read_bytes()
@@ -540,7 +543,8 @@ def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir)
 
     def request(name: str, repeats: int = 1) -> tuning.TuneRequest:
         return tuning.TuneRequest(spec=spec, study_name=name, storage=handle, trials=1, repeats=repeats,
-                                  data=DataChoice(source="mnist5k", data_dir=data_dir))
+                                  data=DataChoice(source="mnist5k", data_dir=data_dir),
+                                  recipe=course_recipe(epochs=spec.epochs))
 
     group = request("base", repeats=3).searches()
     assert [search.study_name for search in group] == ["base", "base.search1", "base.search2"]

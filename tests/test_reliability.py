@@ -52,6 +52,7 @@ from pairsearch import final, final_plans, searches, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 
 ARTIFACTS = REPO / "test-artifacts" / "reliability.json"
 HEARTBEAT = {"PAIRSEARCH_HEARTBEAT_SECONDS": "2"}  # grace period 6 s
@@ -395,7 +396,7 @@ def tuned_db(tmp_path, pools) -> Path:
     folder.mkdir()
     db = folder / "p.db"
     job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{db}"), trials=2,
-                         data=DataChoice(source=pools.source, data_dir=tmp_path))
+                         data=DataChoice(source=pools.source, data_dir=tmp_path), recipe=course_recipe(epochs=spec.epochs))
     study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                      "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
