@@ -230,32 +230,25 @@ def status(storage: o.Storage = None) -> None:
 
 
 @app.command()
-def dashboard(
-    storage: o.Storage = None,
-    host: o.Host = "127.0.0.1",
-    port: o.DashboardPort = 8080,
-) -> None:
+def dashboard(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.DashboardPort = 8080) -> None:
     """Serve optuna-dashboard on the same storage."""
-    from pairsearch import dashboard as dashboard_module
-    from pairsearch import inputs
-
-    quiet_optuna()
-    dashboard_module.serve(handle=inputs.storage_handle(url=storage), host=host, port=port, announce=show)
+    serve(storage=storage, host=host, port=port, proxy=False)
 
 
 @app.command("storage-proxy")
-def storage_proxy(
-    storage: o.Storage = None,
-    host: o.Host = "127.0.0.1",
-    port: o.ProxyPort = 13000,
-) -> None:
+def storage_proxy(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.ProxyPort = 13000) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
+    serve(storage=storage, host=host, port=port, proxy=True)
+
+
+def serve(*, storage: str | None, host: str, port: int, proxy: bool) -> None:
+    """optuna-dashboard, or Optuna's gRPC proxy (``proxy``), on the storage until Ctrl-C."""
     from pairsearch import dashboard as dashboard_module
     from pairsearch import inputs
 
     quiet_optuna()
-    dashboard_module.serve_storage_proxy(handle=inputs.storage_handle(url=storage), host=host, port=port,
-                                         announce=show)
+    serve_storage = dashboard_module.serve_storage_proxy if proxy else dashboard_module.serve
+    serve_storage(handle=inputs.storage_handle(url=storage), host=host, port=port, announce=show)
 
 
 @data_app.command("info")
