@@ -70,6 +70,17 @@ def run_final_jobs(*, url: str, data_dir: Path, plans: list[jobs.FinalPlan]) -> 
     final_worker.run_jobs(worker=worker)
 
 
+def tune_and_run_jobs(*, url: str, data_dir: Path, directory: Path, trials: int,
+                      seeds: int) -> tuple[optuna.Study, jobs.FinalPlan]:
+    """``base`` tuned for ``trials``, then its plan's jobs at 1 epoch for ``seeds`` enqueued and run,
+    in this process: what a first ``final-report`` leaves in the storage. Returns the study and the plan."""
+    tuned = tune(url=url, data_dir=data_dir, directory=directory, trials=trials)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=seeds)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    return tuned, plan
+
+
 def final_trials(*, url: str, plan: jobs.FinalPlan) -> list[optuna.trial.FrozenTrial]:
     study = optuna.load_study(study_name=plan.final_study_name, storage=StorageHandle.resolve(url=url).open())
     return study.get_trials(deepcopy=False)
@@ -230,11 +241,7 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
 def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
     """Jobs of a run with more seeds stay in the storage; --seeds 2 reports the first two final seeds."""
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = StorageHandle.resolve(url=url).open()
-    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    _, plan = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=1, seeds=3)
 
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
@@ -266,14 +273,10 @@ def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
 
 def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+    tuned, old = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
 
     better = add_better_trial(tuned)
-    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
     assert new.best_trial == better.number
     assert new.params == expected_params(arch="base", trial=better)
     assert new.config_hash != old.config_hash
@@ -306,11 +309,7 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
 
 def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    _, plan = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
     for name in REPORT_FILES:

@@ -21,10 +21,10 @@ from test_final import (
     add_better_trial,
     expected_params,
     final_trials,
-    run_final_jobs,
     seeds_of,
     sqlite_url,
     tune,
+    tune_and_run_jobs,
 )
 
 from pairsearch import final_plans, searches
@@ -118,11 +118,7 @@ def test_tune_then_final_report_then_rerun(tmp_path, data_dir):
 
 def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_config(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+    tuned, old = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
     better = add_better_trial(tuned)
 
     out = tmp_path / "report"
@@ -132,7 +128,7 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
             "recipe course were made") in result.stderr
     assert "2 new job(s) of 2" in result.stderr
 
-    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
     trials = final_trials(url=url, plan=new)
     assert seeds_of(trials, config_hash=new.config_hash) == {s: 1 for s in searches.final_seeds(2)}
     assert seeds_of(trials, config_hash=old.config_hash) == {s: 1 for s in searches.final_seeds(2)}
