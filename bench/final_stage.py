@@ -73,10 +73,12 @@ def enqueue_jobs(*, ctx: Context, url: str, study_file, seeds: int) -> str:
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
+    from pairsearch.training.recipes import course_recipe
 
     spec = load_study_file(path=study_file)
     fingerprint = load_pools(source=ctx.source, data_dir=ctx.data_dir).fingerprint
-    job = tuning.TuneRequest(spec=spec, study_name=STUDY, storage=StorageHandle.resolve(url=url), trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+    job = tuning.TuneRequest(spec=spec, study_name=STUDY, storage=StorageHandle.resolve(url=url), trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir),
+                             recipe=course_recipe(epochs=spec.epochs))
     study = tuning_setup.prepare_study(request=job, fingerprint=fingerprint)
     params = {space.name: space.choices[0] for space in spec.space}
     distributions = {name: optuna.distributions.CategoricalDistribution([value]) for name, value in params.items()}

@@ -218,6 +218,7 @@ def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
+    from pairsearch.training.recipes import course_recipe
 
     path = write_study_file(ctx.path(f"count-{epochs}.toml"), fixed_study(
         arch=ARCH, params=TINY, epochs=epochs, pruner=PRUNER))
@@ -227,7 +228,8 @@ def _trial_counts(*, ctx: Context, epochs: int, counts: dict) -> dict:
     seen = []
     for budget in (1, 3):
         job = tuning.TuneRequest(spec=spec, study_name="count", storage=StorageHandle.resolve(url=url), trials=budget,
-                             data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+                             data=DataChoice(source=ctx.source, data_dir=ctx.data_dir),
+                             recipe=course_recipe(epochs=spec.epochs))
         tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
         before = dict(counts)
         tuning.run_trials(request=job)

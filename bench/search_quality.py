@@ -322,12 +322,14 @@ def run_search(*, job: Job, fingerprint: str) -> list:
     from pairsearch.data.pairs import DataChoice
     from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
+    from pairsearch.training.recipes import course_recipe
     from pairsearch.tuning import TuneRequest, prepare_study, run_trials
 
     study_file = write_study_file(job.out / "studies" / f"{job.name}.toml", job.document())
     budget = None if job.epoch_budget is None else max(job.epoch_budget - job.rescore_epochs, 1)
+    spec = load_study_file(path=study_file)
     request = TuneRequest(
-        spec=load_study_file(path=study_file), study_name=STUDY, storage=StorageHandle.resolve(url=job.url),
+        spec=spec, recipe=course_recipe(epochs=spec.epochs), study_name=STUDY, storage=StorageHandle.resolve(url=job.url),
         trials=job.size.reference_trials if budget is None else budget,  # an epoch budget caps trials too
         data=DataChoice(source=job.source, data_dir=job.data_dir), device=job.device, search=job.search + 1,
     )

@@ -37,6 +37,7 @@ def run(*, ctx: Context) -> dict:
     from pairsearch.data.sources import load_pools
     from pairsearch.storage.handle import StorageHandle
     from pairsearch.studyspec import load_study_file
+    from pairsearch.training.recipes import course_recipe
 
     spec = load_study_file(path=write_study_file(
         ctx.path("startup.toml"), fixed_study(arch=ARCH, params=PARAMS, epochs=1)))
@@ -47,7 +48,8 @@ def run(*, ctx: Context) -> dict:
         torch_seconds.append(imported)
         torch_walls.append(ended)
         job = tuning.TuneRequest(spec=spec, study_name="startup", storage=StorageHandle.resolve(url=ctx.sqlite_url(f"startup-{repeat}")),
-                             trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir))
+                             trials=1, data=DataChoice(source=ctx.source, data_dir=ctx.data_dir),
+                             recipe=course_recipe(epochs=spec.epochs))
         tuning_setup.prepare_study(request=job, fingerprint=fingerprint)
         probes.append(time_worker_start(job=job, out=ctx.path(f"startup-{repeat}.json")))
     first_step = median(p["first_step"] for p in probes)

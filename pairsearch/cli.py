@@ -115,7 +115,7 @@ def tune(
     epochs: o.TuneEpochs = None,
     pruner: o.Pruner = None,
     timeout: o.Timeout = None,
-    recipe: o.TuneRecipe = None,
+    recipe_name: o.TuneRecipe = None,
     dataset: o.Dataset = "auto",
     data_dir: o.DataDir = defaults.DATA_DIR,
     device: o.Device = "auto",
@@ -126,13 +126,13 @@ def tune(
     from pairsearch import inputs, progress, tuning
 
     quiet_optuna()
-    training = inputs.training_recipe(name_or_path=recipe)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner,
+                                                 recipe_name=recipe_name)
     request = tuning.TuneRequest(
-        spec=inputs.study_spec(arch=arch, study_file=study_file, epochs=epochs, pruner=pruner, recipe=training),
-        study_name=inputs.study_name(study, default=arch), storage=inputs.storage_handle(url=storage), trials=trials,
-        repeats=repeats, data=inputs.choose_data(dataset=dataset, data_dir=data_dir),
-        workers=inputs.parse_workers(workers),
-        device=inputs.check_device(device), threads=threads, timeout=timeout, recipe=training,
+        spec=spec, recipe=recipe, study_name=inputs.study_name(study, default=arch),
+        storage=inputs.storage_handle(url=storage), trials=trials, repeats=repeats,
+        data=inputs.choose_data(dataset=dataset, data_dir=data_dir), workers=inputs.parse_workers(workers),
+        device=inputs.check_device(device), threads=threads, timeout=timeout,
     )
     outcome = tuning.tune(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="trials")
@@ -173,7 +173,7 @@ def final_report(
     workers: o.Workers = "auto",
     storage: o.Storage = None,
     out: o.OutDir = None,
-    recipe: o.FinalRecipe = None,
+    recipe_name: o.FinalRecipe = None,
     data_dir: o.DataDir = defaults.DATA_DIR,
     device: o.Device = "auto",
     threads: o.Threads = 1,
@@ -187,7 +187,7 @@ def final_report(
         storage=inputs.storage_handle(url=storage), data_dir=data_dir, studies=tuple(arch or ()),
         seeds=seeds, epochs=epochs, out_dir=inputs.report_dir(out), workers=inputs.parse_workers(workers),
         device=inputs.check_device(device), threads=threads,
-        recipe=inputs.training_recipe(name_or_path=recipe),
+        retrain_recipe=inputs.chosen_recipe(name_or_path=recipe_name),
     )
     outcome = final.final_report(request=request, display=progress.Display(quiet=quiet))
     end_on_worker_exits(outcome.exits, unit="jobs")
@@ -231,32 +231,25 @@ def status(storage: o.Storage = None) -> None:
 
 
 @app.command()
-def dashboard(
-    storage: o.Storage = None,
-    host: o.Host = "127.0.0.1",
-    port: o.DashboardPort = 8080,
-) -> None:
+def dashboard(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.DashboardPort = 8080) -> None:
     """Serve optuna-dashboard on the same storage."""
-    from pairsearch import dashboard as dashboard_module
-    from pairsearch import inputs
-
-    quiet_optuna()
-    dashboard_module.serve(handle=inputs.storage_handle(url=storage), host=host, port=port, announce=show)
+    serve(storage=storage, host=host, port=port, proxy=False)
 
 
 @app.command("storage-proxy")
-def storage_proxy(
-    storage: o.Storage = None,
-    host: o.Host = "127.0.0.1",
-    port: o.ProxyPort = 13000,
-) -> None:
+def storage_proxy(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.ProxyPort = 13000) -> None:
     """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
+    serve(storage=storage, host=host, port=port, proxy=True)
+
+
+def serve(*, storage: str | None, host: str, port: int, proxy: bool) -> None:
+    """optuna-dashboard, or Optuna's gRPC proxy (``proxy``), on the storage until Ctrl-C."""
     from pairsearch import dashboard as dashboard_module
     from pairsearch import inputs
 
     quiet_optuna()
-    dashboard_module.serve_storage_proxy(handle=inputs.storage_handle(url=storage), host=host, port=port,
-                                         announce=show)
+    serve_storage = dashboard_module.serve_storage_proxy if proxy else dashboard_module.serve
+    serve_storage(handle=inputs.storage_handle(url=storage), host=host, port=port, announce=show)
 
 
 @data_app.command("info")

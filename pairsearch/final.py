@@ -3,10 +3,11 @@
 :func:`final_report` turns each study's best params into seeded jobs (:mod:`pairsearch.jobs`),
 runs them on the worker runtime (:mod:`pairsearch.workers.runtime`) with the same lock, heartbeat and
 retry as tuning, and writes the report. Any number of workers on any host can run the jobs
-(:func:`run_final_jobs`); a rerun only trains what is missing. The jobs train under one training
-recipe (:mod:`pairsearch.training.recipes`): by default the one the studies were tuned with (the course's
-unless ``tune --recipe`` said otherwise), else ``--recipe``'s, whose report then also answers
-under the studies' own recipe where its jobs ran. A report never mixes recipes across archs.
+(:func:`run_final_jobs`); a rerun only trains what is missing. Each study's jobs train under one
+training recipe (:mod:`pairsearch.training.recipes`, resolved in its plan): the one the study was
+tuned with (the course's unless ``tune --recipe`` said otherwise), or ``--recipe``'s (the request's
+``retrain_recipe``), whose report then also answers under the studies' own recipe where its jobs
+ran. A report never mixes recipes across archs.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ class FinalRequest:
         studies: The tuned studies (groups of searches) to report (empty: every tuned study in the storage).
         seeds: Final seeds per search, the same for every study (None: 15 runs per arch spread
             over its searches, at least 3 a search: :func:`pairsearch.searches.default_seeds_per_search`).
-        epochs: Final epochs (None: the recipe's; without ``--recipe``, each study's tuning epochs).
-        recipe: The training recipe (None: the one the studies were tuned with).
+        epochs: ``--epochs``: the epochs of every final run (None: its recipe's — without
+            ``--recipe``, each study's tuning epochs).
+        retrain_recipe: ``--recipe``: the recipe every study's choice is retrained under, its
+            epochs unless ``epochs`` (None: each search is retrained under the recipe it was
+            tuned with).
         out_dir: The report folder (None: ``storage/reports/<UTC timestamp>/``).
         workers: Local worker processes.
         device: A device torch accepted.
@@ -58,7 +62,7 @@ class FinalRequest:
     studies: tuple[str, ...] = ()
     seeds: int | None = None
     epochs: int | None = None
-    recipe: Recipe | None = None
+    retrain_recipe: Recipe | None = None
     out_dir: Path | None = None
     workers: int = 1
     device: str = "cpu"
@@ -89,7 +93,8 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
     handle = request.storage
     reading = handle.open(readonly=True)  # opened once per process: the same storage report_plans reads
     plans, seeds = report_plans(handle=handle, groups=request.studies, epochs=request.epochs,
-                                recipe=request.recipe, seeds=request.seeds, data_dir=request.data_dir)
+                                retrain_recipe=request.retrain_recipe, seeds=request.seeds,
+                                data_dir=request.data_dir)
     request = dataclasses.replace(request, seeds=seeds)
     out_dir = request.out_dir or default_report_dir()
     check_writable(out_dir)
@@ -102,8 +107,8 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         for plan in plans:
             display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
     summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
-                                 baseline=baseline_plans(storage=reading, recipe=request.recipe, plans=plans,
-                                                         say=display.say))
+                                 baseline=baseline_plans(storage=reading, retrain_recipe=request.retrain_recipe,
+                                                         plans=plans, say=display.say))
     write_dashboard_notes(handle=handle, studies=[plan.study_name for plan in plans], say=display.say)
     return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=unfinished(storage=reading, plans=plans),
                         exits=exits)
@@ -111,7 +116,7 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
 
 def _label(plan: FinalPlan, request: FinalRequest) -> str:
     """The study, and the recipe where ``--recipe`` named one."""
-    return plan.study_name if request.recipe is None else f"{plan.study_name} (recipe {plan.recipe.name})"
+    return plan.study_name if request.retrain_recipe is None else f"{plan.study_name} (recipe {plan.recipe.name})"
 
 
 def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Display) -> WorkerExits:

@@ -1,12 +1,14 @@
 """The final stage's plans and jobs: which tuned studies, each one's plan, its jobs enqueued.
 
 A plan (:class:`pairsearch.jobs.FinalPlan`) is one tuned study's best configuration under one
-training recipe; :func:`ensure_jobs` enqueues its missing seeds as trials of ``<study>.final``
+training recipe, resolved by :func:`make_plan` (the study's own or ``--recipe``'s, ``--epochs``
+applied); :func:`ensure_jobs` enqueues its missing seeds as trials of ``<study>.final``
 (idempotent, under the study's lock), saying when the configuration changed since earlier jobs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -42,9 +44,17 @@ from pairsearch.workers.runtime import label_objective, own_study
 JOB_VALUE_LABEL = "test accuracy"
 
 
-def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int | None, recipe: Recipe | None,
-                 seeds: int | None, data_dir: Path) -> tuple[list[FinalPlan], int]:
+def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int | None,
+                 retrain_recipe: Recipe | None, seeds: int | None, data_dir: Path) -> tuple[list[FinalPlan], int]:
     """The plans of a report and its final seeds per search, every plan checked before anything is written.
+
+    Args:
+        handle: The storage of the tuned studies.
+        groups: The groups of searches to report (empty: every tuned study).
+        epochs: ``--epochs`` (None: each plan's recipe's).
+        retrain_recipe: ``--recipe`` (None: each search is retrained under the recipe it was tuned with).
+        seeds: ``--seeds`` (None: :func:`pairsearch.searches.default_seeds_per_search`).
+        data_dir: Where the local data is, checked to be each study's.
 
     Raises:
         PairsearchError: no tuned study, a study that is not one, studies trained unlike each
@@ -54,7 +64,8 @@ def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int 
     names = searches_of(storage=storage, groups=groups)
     if not names:
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
-    plans = [make_plan(storage=storage, study_name=name, epochs=epochs, recipe=recipe) for name in names]
+    plans = [make_plan(storage=storage, study_name=name, epochs=epochs, retrain_recipe=retrain_recipe)
+             for name in names]
     seeds = seeds or default_seeds_per_search(searches=max(Counter(p.label for p in plans).values()))
     check_trained_alike(plans=plans)
     check_seeds_apart(plans=plans, seeds=seeds)
@@ -89,15 +100,21 @@ def check_seeds_apart(*, plans: list[FinalPlan], seeds: int) -> None:
                 "give its study file a seed outside the final seeds and tune anew, or fewer --seeds")
 
 
-def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | None = None) -> FinalPlan:
-    """The plan for one tuned study: its best complete trial's params, under ``recipe``.
+def make_plan(*, storage, study_name: str, epochs: int | None, retrain_recipe: Recipe | None = None) -> FinalPlan:
+    """The plan for one tuned study: its best complete trial's params, under the recipe resolved here.
+
+    The plan's recipe is ``retrain_recipe``, else the study's own, with ``epochs`` applied: the
+    one place a final job's epochs are decided.
 
     Args:
         storage: The opened storage.
         study_name: The tuned study.
         epochs: ``--epochs``: overrides the recipe's (None: the recipe's).
-        recipe: ``--recipe`` (None: the recipe the study was tuned with — the course's training
-            at the study's epochs, for every study made before tuning took recipes).
+        retrain_recipe: ``--recipe`` (None: the study is retrained under the recipe it was tuned
+            with, at its tuning epochs — the course's training for a study made before tuning took recipes).
+
+    Raises:
+        PairsearchError: no such study, one pairsearch did not tune, or one without a complete trial.
     """
     from pairsearch.training.models import resolve_params
 
@@ -118,12 +135,12 @@ def make_plan(*, storage, study_name: str, epochs: int | None, recipe: Recipe | 
         raise PairsearchError(f"study {study_name!r} has no complete trial yet; tune it first")
     best = max(complete, key=lambda trial: trial.value)
     params = resolve_params(arch=tuned.arch, overrides={**tuned.spec_table.get("fixed", {}), **best.params})
-    recipe = recipe or tuned.training_recipe
+    chosen = retrain_recipe or tuned.training_recipe
     return FinalPlan(
-        study_name=study_name, arch=tuned.arch, params=params, epochs=epochs or recipe.epochs,
-        data_source=tuned.data_source, data_fingerprint=tuned.data_fingerprint,
-        best_trial=best.number, recipe=recipe, group=tuned.group, search=tuned.search,
-        tuning_seed=tuned.tuning_seed,
+        study_name=study_name, arch=tuned.arch, params=params, data_source=tuned.data_source,
+        data_fingerprint=tuned.data_fingerprint, best_trial=best.number,
+        recipe=dataclasses.replace(chosen, epochs=epochs or chosen.epochs), recipe_record=chosen.to_record(),
+        group=tuned.group, search=tuned.search, tuning_seed=tuned.tuning_seed,
     )
 
 
@@ -198,12 +215,12 @@ def _label_final_study(*, study: optuna.Study, plan: FinalPlan) -> None:
     label_study(study, record=FinalStudy(arch=plan.arch, tuning_study=plan.study_name))
 
 
-def baseline_plans(*, storage, recipe: Recipe | None, plans: list[FinalPlan],
+def baseline_plans(*, storage, retrain_recipe: Recipe | None, plans: list[FinalPlan],
                    say: Callable[[str], None]) -> list[FinalPlan] | None:
     """The plain ``final-report``'s plans, which the answer is compared with under ``--recipe``
-    (None without ``--recipe``, when they are the same jobs, or when the studies were tuned
-    unlike each other: no plain report compares them, and the user is told so)."""
-    if recipe is None:
+    (``retrain_recipe``; None without it, when they are the same jobs, or when the studies were
+    tuned unlike each other: no plain report compares them, and the user is told so)."""
+    if retrain_recipe is None:
         return None
     baseline = [make_plan(storage=storage, study_name=plan.study_name, epochs=None) for plan in plans]
     if [old.config_hash for old in baseline] == [plan.config_hash for plan in plans]:

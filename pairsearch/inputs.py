@@ -7,6 +7,7 @@ Heavy modules are imported inside the functions so ``--help`` stays instant.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.searches import FINAL_SUFFIX, SEARCH_SUFFIX, split_search_name
 
 if TYPE_CHECKING:
+    from pairsearch.studyspec import StudySpec
     from pairsearch.training.recipes import Recipe
 
 MAX_WORKERS = 512
@@ -82,22 +84,29 @@ def storage_handle(*, url: str | None):
     return StorageHandle.resolve(url=url)
 
 
-def study_spec(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None,
-               recipe: Recipe | None = None):
-    """The validated study file (``studies/ARCH.toml`` unless given), with the overrides applied.
+def tuning_spec_and_recipe(*, arch: str, study_file: Path | None, epochs: int | None, pruner: str | None,
+                           recipe_name: str | None) -> tuple[StudySpec, Recipe]:
+    """``tune``'s study file with its overrides, and the recipe every trial trains with.
+
+    The epochs per trial are decided here, once: ``--epochs``, else ``--recipe``'s, else the
+    study file's; the recipe (``--recipe``'s, else the course's) trains them.
 
     Args:
         arch: ``--arch``.
         study_file: ``--study-file`` (None: ``studies/ARCH.toml``).
-        epochs: ``--epochs``; else the recipe's epochs, else the file's.
+        epochs: ``--epochs`` (None: the recipe's, else the file's).
         pruner: ``--pruner`` (None: the file's).
-        recipe: ``--recipe``, already checked (:func:`training_recipe`).
+        recipe_name: ``--recipe`` (None: the course's training).
     """
     from pairsearch import studyspec
+    from pairsearch.training.recipes import course_recipe
 
+    chosen = chosen_recipe(name_or_path=recipe_name)
     path = study_file or studyspec.default_study_file(arch=arch)
-    epochs = epochs or (recipe.epochs if recipe is not None else None)
-    return studyspec.load_study_file(path=path, arch=arch).with_overrides(epochs=epochs, pruner=pruner)
+    epochs = epochs or (chosen.epochs if chosen is not None else None)
+    spec = studyspec.load_study_file(path=path, arch=arch).with_overrides(epochs=epochs, pruner=pruner)
+    recipe = course_recipe(epochs=spec.epochs) if chosen is None else dataclasses.replace(chosen, epochs=spec.epochs)
+    return spec, recipe
 
 
 def run_params(*, arch: str, assignments: list[str]) -> dict:
@@ -111,8 +120,9 @@ def run_params(*, arch: str, assignments: list[str]) -> dict:
     return models.resolve_params(arch=arch, overrides=parsed)
 
 
-def training_recipe(*, name_or_path: str | None):
-    """``--recipe NAME|PATH`` → a validated :class:`~pairsearch.recipes.Recipe` (None when not given)."""
+def chosen_recipe(*, name_or_path: str | None) -> Recipe | None:
+    """``--recipe NAME|PATH`` → the validated :class:`~pairsearch.training.recipes.Recipe` it names
+    (None when not given: each command says what trains then)."""
     from pairsearch.training import recipes
 
     if name_or_path is not None and not name_or_path.strip():

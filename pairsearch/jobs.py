@@ -2,7 +2,7 @@
 
 Jobs live in the same storage as the tuning, as enqueued trials of a companion study
 ``<study>.final``: a :class:`pairsearch.records.FinalJob` travels in the trial's user attrs. A
-job is tied to its configuration by :attr:`pairsearch.records.FinalPlan.config_hash`, so when a
+job is tied to its configuration by :attr:`FinalPlan.config_hash`, so when a
 study's best trial or the training recipe changes, new jobs are made and old results are never
 mixed in.
 """
@@ -26,23 +26,39 @@ from pairsearch.training.recipes import Recipe
 class FinalPlan:
     """What one tuned study's final jobs train: its best params, under one training recipe.
 
-    ``study_name`` is the tuned study (one search); ``group`` and ``search`` place it among the
-    independent searches of its arch (:mod:`pairsearch.searches`). ``epochs`` are the epochs the
-    jobs train: the recipe's, unless ``--epochs`` (or, without ``--recipe``, the study's tuning
-    epochs) said otherwise; ``recipe`` keeps the recipe as it was given.
+    Attributes:
+        study_name: The tuned study (one search).
+        arch: Its arch.
+        params: Its best complete trial's params, resolved in full.
+        data_source: The data it was tuned on.
+        data_fingerprint: Those pools' fingerprint; the jobs must find the same.
+        best_trial: The number of that trial.
+        recipe: What the jobs train under, at the epochs they train (``--epochs`` applied):
+            :func:`pairsearch.final_plans.make_plan` resolves it once.
+        recipe_record: The recipe as chosen (``--recipe``'s, else the study's), before
+            ``--epochs``, as :meth:`Recipe.to_record` gives it: what each job stores as its
+            recipe, as jobs always have. Provenance only: ``recipe`` says what trains.
+        group: The study name of search 0 of its arch's independent searches (:mod:`pairsearch.searches`).
+        search: Which search of the group it is.
+        tuning_seed: The seed its tuning used (kept out of the final seeds: ``final_plans.check_seeds_apart``).
     """
 
     study_name: str
     arch: str
     params: dict
-    epochs: int
     data_source: str
     data_fingerprint: str
     best_trial: int
     recipe: Recipe
+    recipe_record: dict
     group: str = ""
     search: int = 0
     tuning_seed: int = 0
+
+    @property
+    def epochs(self) -> int:
+        """The epochs its jobs train: its recipe's."""
+        return self.recipe.epochs
 
     @property
     def label(self) -> str:
@@ -69,7 +85,7 @@ class FinalPlan:
             seed=seed, arch=self.arch, params=self.params, epochs=self.epochs,
             config_hash=self.config_hash, data_source=self.data_source,
             data_fingerprint=self.data_fingerprint, best_trial=self.best_trial,
-            recipe=self.recipe.to_record(),
+            recipe_record=self.recipe_record,
         )
 
 
@@ -90,7 +106,7 @@ def job_state(trial: optuna.trial.FrozenTrial) -> str:
 def job_recipe_name(trial: optuna.trial.FrozenTrial) -> str:
     """The name of the recipe a job was made under (the course's, for a job from before recipes)."""
     job = final_job(trial)
-    return ((job.recipe if job else None) or {}).get("name", DEFAULT_RECIPE)
+    return ((job.recipe_record if job else None) or {}).get("name", DEFAULT_RECIPE)
 
 
 def tuning_studies(*, storage) -> list[optuna.study.StudySummary]:

@@ -61,7 +61,7 @@ Timeout = Annotated[float | None, typer.Option(
 TuneEpochs = Annotated[int | None, typer.Option(
     metavar="N", min=1, max=defaults.MAX_EPOCHS, help="Override the study file's epochs.")]
 TuneRecipe = Annotated[str | None, typer.Option(
-    metavar="NAME|FILE",
+    "--recipe", metavar="NAME|FILE",
     help="Training recipe of every trial: a name in recipes/ (course, strong) or a TOML file; its epochs "
          "replace the study file's unless --epochs is given; final-report then trains under it "
          "[default: the course's training].")]
@@ -79,7 +79,7 @@ FinalEpochs = Annotated[int | None, typer.Option(
     metavar="N", min=1, max=defaults.MAX_EPOCHS,
     help="Epochs of every final run [default: the recipe's; without --recipe, each study's tuning epochs].")]
 FinalRecipe = Annotated[str | None, typer.Option(
-    metavar="NAME|FILE",
+    "--recipe", metavar="NAME|FILE",
     help="Training recipe: a name in recipes/ (course, strong) or a TOML file; --epochs overrides its epochs; "
          "the report also answers under the studies' own recipe [default: the recipe the studies were tuned "
          f"with: {defaults.DEFAULT_RECIPE} unless tune --recipe said otherwise].")]

@@ -37,7 +37,8 @@ class TunedStudy:
         data_source: ``mnist`` or ``mnist5k``.
         data_fingerprint: The pools' fingerprint; a worker with other data refuses to run.
         versions: pairsearch, optuna and torch versions of the process that made it.
-        recipe: The training recipe's record (None: made before recipes, the course's training).
+        recipe_record: The training recipe's record, at ``epochs`` (:meth:`Recipe.to_record`;
+            user attr ``recipe``; None: made before recipes, the course's training).
         group: The study name of search 0 of its group of independent searches.
         search: Which search of the group it is (0 for a single search).
         tuning_seed: The seed of its tuning split, initial weights and batch order.
@@ -51,7 +52,7 @@ class TunedStudy:
     data_source: str
     data_fingerprint: str
     versions: dict = field(default_factory=dict)
-    recipe: dict | None = None
+    recipe_record: dict | None = None
     group: str = ""
     search: int = 0
     tuning_seed: int = 0
@@ -60,7 +61,7 @@ class TunedStudy:
     @property
     def training_recipe(self) -> Recipe:
         """The recipe its trials trained under (the course's at its epochs, for a study from before recipes)."""
-        return recipe_from_record(self.recipe, epochs=self.epochs)
+        return recipe_from_record(self.recipe_record, epochs=self.epochs)
 
     @property
     def spec_table(self) -> dict:
@@ -72,7 +73,7 @@ class TunedStudy:
         return {
             "schema": self.schema, "arch": self.arch, "spec": self.spec, "spec_hash": self.spec_hash,
             "epochs": self.epochs, "data_source": self.data_source, "data_fingerprint": self.data_fingerprint,
-            "versions": self.versions, "recipe": self.recipe, "search_group": self.group,
+            "versions": self.versions, "recipe": self.recipe_record, "search_group": self.group,
             "search": self.search, "tuning_seed": self.tuning_seed, MARKER: True,
         }
 
@@ -94,7 +95,7 @@ class TunedStudy:
             spec_hash=_read(attrs, "spec_hash", str, study_name), epochs=_read(attrs, "epochs", int, study_name),
             data_source=_read(attrs, "data_source", str, study_name),
             data_fingerprint=_read(attrs, "data_fingerprint", str, study_name),
-            versions=attrs.get("versions") or {}, recipe=attrs.get("recipe"),
+            versions=attrs.get("versions") or {}, recipe_record=attrs.get("recipe"),
             group=attrs.get("search_group") or study_name, search=_read(attrs, "search", int, study_name, 0),
             tuning_seed=_read(attrs, "tuning_seed", int, study_name, seed),
             schema=_read(attrs, "schema", int, study_name, 1),
@@ -105,8 +106,10 @@ class TunedStudy:
 class FinalJob:
     """One seeded final run: what to train and which plan it belongs to.
 
-    ``recipe`` is the :meth:`Recipe.to_record` of the plan's recipe; None for a job made before
-    recipes existed, which ran the course's training (see :attr:`training_recipe`).
+    It trains ``epochs`` under the recipe ``recipe_record`` records (user attr ``recipe``): the
+    plan's :attr:`~pairsearch.jobs.FinalPlan.recipe_record`, the recipe as chosen, whose own
+    epochs differ from ``epochs`` where ``--epochs`` said so; None for a job made before recipes
+    existed, which ran the course's training. :attr:`training_recipe` puts the two together.
     """
 
     seed: int
@@ -117,25 +120,29 @@ class FinalJob:
     data_source: str
     data_fingerprint: str
     best_trial: int
-    recipe: dict | None = None
+    recipe_record: dict | None = None
 
     @property
     def training_recipe(self) -> Recipe:
-        """The recipe this job trains with, its epochs the job's own."""
-        return dataclasses.replace(recipe_from_record(self.recipe, epochs=self.epochs), epochs=self.epochs)
+        """The recipe this job trains with, at the job's own epochs (its record keeps the recipe's
+        own where ``--epochs`` overrode them: the stored form, read here and nowhere else)."""
+        return dataclasses.replace(recipe_from_record(self.recipe_record, epochs=self.epochs), epochs=self.epochs)
 
     def to_attrs(self) -> dict:
-        """The user attrs of its enqueued trial."""
-        return dataclasses.asdict(self)
+        """The user attrs of its enqueued trial (the record's fields, ``recipe_record`` as ``recipe``)."""
+        return {_JOB_ATTRS.get(name, name): value for name, value in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_attrs(cls, attrs: dict) -> FinalJob | None:
         """The job a trial's user attrs hold, or None for a trial that is no job."""
-        fields = dataclasses.fields(cls)
-        required = [f.name for f in fields if f.default is dataclasses.MISSING]
-        if any(name not in attrs for name in required):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        keys = {name: _JOB_ATTRS.get(name, name) for name in fields}
+        if any(keys[name] not in attrs for name, f in fields.items() if f.default is dataclasses.MISSING):
             return None
-        return cls(**{f.name: attrs[f.name] for f in fields if f.name in attrs})
+        return cls(**{name: attrs[key] for name, key in keys.items() if key in attrs})
+
+
+_JOB_ATTRS = {"recipe_record": "recipe"}  # a FinalJob field → its user attr, where the names differ
 
 
 @dataclass(frozen=True)

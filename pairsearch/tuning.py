@@ -141,7 +141,7 @@ def make_objective(*, request: TuneRequest, split, device):
     from pairsearch.training.models import resolve_params
 
     spec = request.spec
-    max_shift = request.training.max_shift
+    max_shift = request.recipe.max_shift
 
     def objective(trial: optuna.Trial) -> float:
         params = resolve_params(arch=spec.arch, overrides=suggest_params(trial=trial, spec=spec))

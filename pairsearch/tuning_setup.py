@@ -22,7 +22,7 @@ from pairsearch.searches import search_study_name, split_search_name, tuning_see
 from pairsearch.storage.failures import NoOptunaSchema
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import StudySpec
-from pairsearch.training.recipes import Recipe, course_recipe
+from pairsearch.training.recipes import Recipe
 from pairsearch.workers.runtime import label_objective, may_be_in_labelling, own_study
 
 OBJECTIVE_LABEL = "validation accuracy"
@@ -38,16 +38,19 @@ class TuneRequest:
             study ``<study_name>.search<r>`` (:mod:`pairsearch.searches`).
         storage: Where the study lives.
         trials: The study-wide budget of finished trials, for each search.
+        data: The data source and folder.
+        recipe: How every trial trains besides its params, recorded on the study: ``--recipe``'s,
+            else the course's, at the spec's epochs (resolved once, by
+            :func:`pairsearch.inputs.tuning_spec_and_recipe`).
         repeats: Independent searches 0 … repeats-1, each its own study and budget.
         search: Which search ``study_name`` is (set by :meth:`searches`; 0 for the command).
-        data: The data source and folder.
         workers: Local worker processes.
         device: A device torch accepted (``cpu``, ``cuda``, ``cuda:1``).
         threads: Torch threads per worker process.
         timeout: Stop starting trials after this many seconds (None: no limit).
-        recipe: ``--recipe``: how trials train besides their params, recorded on the study
-            (None: the course's training, recorded as the course recipe).
-            Its epochs are the spec's (see :func:`pairsearch.inputs.study_spec`).
+
+    Raises:
+        ValueError: the recipe's epochs are not the spec's (a trial trains one number of epochs).
     """
 
     spec: StudySpec
@@ -55,13 +58,18 @@ class TuneRequest:
     storage: StorageHandle
     trials: int
     data: DataChoice
+    recipe: Recipe
     repeats: int = 1
     search: int = 0
     workers: int = 1
     device: str = "cpu"
     threads: int = 1
     timeout: float | None = None
-    recipe: Recipe | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipe.epochs != self.spec.epochs:
+            raise ValueError(f"recipe {self.recipe.name} trains {self.recipe.epochs} epochs, "
+                             f"the study spec {self.spec.epochs}: resolve the recipe at the spec's epochs")
 
     def searches(self) -> list[TuneRequest]:
         """One request per search, search 0 first, each naming its own study (a request of one
@@ -75,11 +83,6 @@ class TuneRequest:
     def seed(self) -> int:
         """This search's tuning seed: training/validation pairs, initial weights, batch order."""
         return tuning_seed(study_seed=self.spec.seed, search=self.search)
-
-    @property
-    def training(self) -> Recipe:
-        """The recipe every trial trains with, at the spec's epochs."""
-        return dataclasses.replace(self.recipe or course_recipe(epochs=self.spec.epochs), epochs=self.spec.epochs)
 
 
 def prepare_study(*, request: TuneRequest, fingerprint: str) -> optuna.Study:
@@ -127,13 +130,13 @@ def unlike_studies_note(*, request: TuneRequest) -> str | None:
             continue
         if split_search_name(summary.study_name)[0] == request.study_name:  # its own searches
             continue
-        if not theirs.trains_like(request.training):
+        if not theirs.trains_like(request.recipe):
             other_recipe.append(f"{summary.study_name} ({theirs.name})")
         elif tuned.epochs != request.spec.epochs:
             other_epochs.append(f"{summary.study_name} ({tuned.epochs})")
     if other_recipe:
         return (f"note: {', '.join(other_recipe)} in this storage {_was(other_recipe)} tuned under another recipe than "
-                f"{request.training.name} ({request.training.augmentation()}); a report never compares studies of "
+                f"{request.recipe.name} ({request.recipe.augmentation()}); a report never compares studies of "
                 "different recipes: tune under one recipe per --storage")
     if other_epochs:
         return (f"note: {', '.join(other_epochs)} in this storage {_was(other_epochs)} tuned at other epochs per trial than "
@@ -174,7 +177,7 @@ def tuned_record(*, request: TuneRequest, fingerprint: str) -> TunedStudy:
         arch=request.spec.arch, spec=request.spec.to_json(), spec_hash=request.spec.spec_hash,
         epochs=request.spec.epochs, data_source=request.data.source, data_fingerprint=fingerprint,
         versions={"pairsearch": __version__, "optuna": optuna.__version__, "torch": torch.__version__},
-        recipe=request.training.to_record(), group=split_search_name(request.study_name)[0],
+        recipe_record=request.recipe.to_record(), group=split_search_name(request.study_name)[0],
         search=request.search, tuning_seed=request.seed,
     )
 
@@ -188,11 +191,11 @@ def check_compatible(*, study: optuna.Study, request: TuneRequest, fingerprint: 
     """Refuse a study made under another recipe, with another spec, on other data or as another
     search (saying what to do)."""
     tuned = tuned_study(study, study_name=request.study_name)
-    recipe = tuned.training_recipe
-    if not recipe.trains_like(request.training):
+    theirs = tuned.training_recipe
+    if not theirs.trains_like(request.recipe):
         raise PairsearchError(
-            f"study {request.study_name!r} was tuned under recipe {recipe.name} ({recipe.augmentation()}), "
-            f"here {request.training.name} ({request.training.augmentation()}); use the same --recipe, "
+            f"study {request.study_name!r} was tuned under recipe {theirs.name} ({theirs.augmentation()}), "
+            f"here {request.recipe.name} ({request.recipe.augmentation()}); use the same --recipe, "
             "or tune under this one in another --storage (a report compares the studies of one storage)"
         )
     if (tuned.spec_hash != request.spec.spec_hash

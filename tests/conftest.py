@@ -109,9 +109,11 @@ def add_tuned_study(*, url: str, spec, pools, data_dir: Path, epochs: int = 1) -
     from pairsearch import tuning_setup
     from pairsearch.data.pairs import DataChoice
     from pairsearch.storage.handle import StorageHandle
+    from pairsearch.training.recipes import course_recipe
 
     request = tuning_setup.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2,
-                                       data=DataChoice(source=pools.source, data_dir=data_dir))
+                                       data=DataChoice(source=pools.source, data_dir=data_dir),
+                                       recipe=course_recipe(epochs=spec.epochs))
     study = tuning_setup.prepare_study(request=request, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8),
                      "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)}
@@ -357,9 +359,10 @@ def learning_curves(*, archs: list[str], seeds, epochs, rng):
     ])
 
 
-def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None, recipe: dict | None = None) -> optuna.Study:
+def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None,
+                recipe_record: dict | None = None) -> optuna.Study:
     """Write the record ``tune`` writes on a tuning study (what the report reads of it)."""
     label_study(study, record=TunedStudy(
         arch=arch, spec=json.dumps(spec or {"arch": arch}), spec_hash="test", epochs=3, data_source="mnist5k",
-        data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe=recipe))
+        data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe_record=recipe_record))
     return study

@@ -24,6 +24,7 @@ from pairsearch.data.pairs import DataChoice
 from pairsearch.final_notes import write_dashboard_notes
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 
 
 def get(url: str, *, accept_gzip: bool = True, timeout: float = 10) -> tuple[int, bytes]:
@@ -45,7 +46,7 @@ def tiny_db(tmp_path, pools) -> str:
     """An SQLite storage with one pairsearch study ("base") holding two finished trials."""
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path), recipe=course_recipe(epochs=spec.epochs))
     study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for channels, curve in ((4, {1: 0.6, 2: 0.7}), (8, {1: 0.65, 2: 0.75})):

@@ -23,17 +23,17 @@ import pytest
 from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
-from pairsearch import final_plans, jobs, searches, studyspec, tuning, tuning_setup
+from pairsearch import final_plans, inputs, jobs, searches, studyspec, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, final_split
 from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
-from pairsearch.records import TunedStudy
+from pairsearch.records import TunedStudy, final_job
 from pairsearch.report.results import collect_results, write_final_report
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.augment import make_augment
 from pairsearch.training.loop import train_run
 from pairsearch.training.models import get_arch
-from pairsearch.training.recipes import Recipe
+from pairsearch.training.recipes import Recipe, course_recipe
 from pairsearch.workers import final_worker
 
 TINY_FIXED = {"hidden": 8, "batch_size": 250}  # the [fixed] table of conftest's tiny study file
@@ -46,16 +46,17 @@ def sqlite_url(directory: Path) -> str:
 
 def tune(
     *, url: str, data_dir: Path, directory: Path, arch: str = "base", study_name: str | None = None,
-    trials: int = 2, epochs: int = 1, study_file: Path | None = None, recipe: Recipe | None = None,
+    trials: int = 2, epochs: int = 1, study_file: Path | None = None, recipe_file: Path | None = None,
 ) -> optuna.Study:
-    """Tune a tiny study in this process with the real worker loop (under ``recipe``, as
-    ``tune --recipe`` does); returns the study."""
+    """Tune a tiny study in this process with the real worker loop, its recipe resolved as
+    ``tune --recipe recipe_file`` resolves it (the course's training without); returns the study."""
     path = study_file or write_tiny_study(directory, arch=arch, epochs=epochs)
-    spec = studyspec.load_study_file(path=path, arch=arch)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch=arch, study_file=path, epochs=None, pruner=None,
+                                                 recipe_name=None if recipe_file is None else str(recipe_file))
     pools = load_pools(source="mnist5k", data_dir=data_dir)
     job = tuning.TuneRequest(
-        spec=spec, study_name=study_name or arch, storage=StorageHandle.resolve(url=url), trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
-        recipe=recipe,
+        spec=spec, recipe=recipe, study_name=study_name or arch, storage=StorageHandle.resolve(url=url),
+        trials=trials, data=DataChoice(source=pools.source, data_dir=data_dir),
     )
     tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     tuning.run_trials(request=job)
@@ -67,6 +68,17 @@ def run_final_jobs(*, url: str, data_dir: Path, plans: list[jobs.FinalPlan]) -> 
     worker = final_worker.JobWorker(storage=StorageHandle.resolve(url=url), data_dir=data_dir,
                              final_studies=tuple(p.final_study_name for p in plans))
     final_worker.run_jobs(worker=worker)
+
+
+def tune_and_run_jobs(*, url: str, data_dir: Path, directory: Path, trials: int,
+                      seeds: int) -> tuple[optuna.Study, jobs.FinalPlan]:
+    """``base`` tuned for ``trials``, then its plan's jobs at 1 epoch for ``seeds`` enqueued and run,
+    in this process: what a first ``final-report`` leaves in the storage. Returns the study and the plan."""
+    tuned = tune(url=url, data_dir=data_dir, directory=directory, trials=trials)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=seeds)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    return tuned, plan
 
 
 def final_trials(*, url: str, plan: jobs.FinalPlan) -> list[optuna.trial.FrozenTrial]:
@@ -229,11 +241,7 @@ def test_final_jobs_follow_the_protocol(tmp_path, data_dir):
 def test_report_uses_only_the_requested_seeds(tmp_path, data_dir):
     """Jobs of a run with more seeds stay in the storage; --seeds 2 reports the first two final seeds."""
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1)
-    storage = StorageHandle.resolve(url=url).open()
-    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=3)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    _, plan = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=1, seeds=3)
 
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
@@ -265,14 +273,10 @@ def test_two_studies_of_one_arch_are_reported_apart(tmp_path, data_dir):
 
 def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+    tuned, old = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
 
     better = add_better_trial(tuned)
-    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
     assert new.best_trial == better.number
     assert new.params == expected_params(arch="base", trial=better)
     assert new.config_hash != old.config_hash
@@ -305,11 +309,7 @@ def test_new_best_trial_gets_new_jobs_and_only_its_results_are_reported(tmp_path
 
 def test_rerun_trains_nothing_and_rewrites_the_report(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    plan = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+    _, plan = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
     out = tmp_path / "report"
     write_final_report(handle=StorageHandle.resolve(url=url), plans=[plan], seeds=2, out_dir=out)
     for name in REPORT_FILES:
@@ -339,12 +339,32 @@ def histories(trials) -> dict[int, list]:
             for t in trials}
 
 
+def test_epochs_are_carried_once_by_the_plans_recipe_and_jobs_train_them(tmp_path, data_dir):
+    """--epochs is applied to the plan's recipe, once: its jobs train those epochs and store them
+    beside the recipe as the study was tuned under it (the stored form of every job so far)."""
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
+    plan = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=2)
+    assert "epochs" not in {field.name for field in dataclasses.fields(jobs.FinalPlan)}
+    assert (plan.recipe, plan.epochs) == (course_recipe(epochs=2), 2)
+    assert plan.recipe_record == course_recipe(epochs=1).to_record()
+
+    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=plan, seeds=1)
+    run_final_jobs(url=url, data_dir=data_dir, plans=[plan])
+
+    [trial] = final_trials(url=url, plan=plan)
+    assert trial.state == TrialState.COMPLETE
+    assert [epoch["epoch"] for epoch in trial.user_attrs["history"]] == [1, 2]
+    assert (trial.user_attrs["epochs"], trial.user_attrs["recipe"]) == (2, course_recipe(epochs=1).to_record())
+    assert final_job(trial).training_recipe == plan.recipe
+
+
 def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, epochs=1)
     storage = StorageHandle.resolve(url=url).open()
     course = final_plans.make_plan(storage=storage, study_name="base", epochs=None)
-    shifted = final_plans.make_plan(storage=storage, study_name="base", epochs=None, recipe=SHIFTED)
+    shifted = final_plans.make_plan(storage=storage, study_name="base", epochs=None, retrain_recipe=SHIFTED)
     assert (course.epochs, shifted.epochs) == (1, 1) and course.config_hash != shifted.config_hash
 
     assert final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=course, seeds=2) == (2, [])
@@ -370,7 +390,7 @@ def test_a_recipe_change_makes_new_jobs_and_results_never_mix(tmp_path, data_dir
     assert histories(by_recipe["course"]) != histories(by_recipe["shifted"])
     # The same name for another training: new jobs, and the note says what changed.
     wider = final_plans.make_plan(storage=storage, study_name="base", epochs=None,
-                            recipe=dataclasses.replace(SHIFTED, max_shift=2))
+                                  retrain_recipe=dataclasses.replace(SHIFTED, max_shift=2))
     note = ("base: what recipe shifted trains (training images shifted by up to 1 px, now training images shifted "
             "by up to 2 px) changed since earlier final jobs of recipe shifted were made; making new jobs, the old "
             "results are kept but not used")
@@ -436,7 +456,9 @@ def test_final_report_under_a_second_recipe_answers_under_both(tmp_path, data_di
 @pytest.mark.slow  # three final-report runs (about 40 s on 2 cores): end to end, run once in CI's slow stage
 def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe=SHIFTED)
+    shifted = tmp_path / "shifted.toml"
+    shifted.write_text(SHIFTED_RECIPE)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, arch="base", trials=1, recipe_file=shifted)
     tune(url=url, data_dir=data_dir, directory=tmp_path, arch="sep", trials=1)
     db = tmp_path / "pairsearch.db"
     before = db.read_bytes()
@@ -468,9 +490,11 @@ def test_studies_tuned_under_different_recipes_are_never_reported_together(tmp_p
             "tuned under different training recipes (shifted") in course.stderr
 
 
-def _plan(study_name: str, recipe: Recipe) -> jobs.FinalPlan:
-    return jobs.FinalPlan(study_name=study_name, arch=study_name, params={}, epochs=recipe.epochs,
-                          data_source="mnist5k", data_fingerprint="f", best_trial=0, recipe=recipe)
+def _plan(study_name: str, recipe: Recipe, *, epochs: int | None = None) -> jobs.FinalPlan:
+    """A plan as ``make_plan`` makes it under ``recipe``, with ``--epochs epochs`` where given."""
+    return jobs.FinalPlan(study_name=study_name, arch=study_name, params={}, data_source="mnist5k",
+                          data_fingerprint="f", best_trial=0, recipe=dataclasses.replace(recipe, epochs=epochs or recipe.epochs),
+                          recipe_record=recipe.to_record())
 
 
 def test_recipes_that_train_alike_are_one_recipe_whatever_their_names():
@@ -489,7 +513,7 @@ def test_studies_whose_jobs_would_train_for_different_epochs_are_not_compared():
     with pytest.raises(PairsearchError, match=r"different epochs \(10 epochs for base, joint; 20 epochs for sep\)"
                                               r".* give --epochs N"):
         final_plans.check_trained_alike(plans=[_plan("base", ten), _plan("sep", twenty), _plan("joint", ten)])
-    final_plans.check_trained_alike(plans=[dataclasses.replace(_plan(arch, recipe), epochs=5)  # --epochs 5
+    final_plans.check_trained_alike(plans=[_plan(arch, recipe, epochs=5)  # --epochs 5
                                      for arch, recipe in (("base", ten), ("sep", twenty))])
 
 
@@ -518,7 +542,8 @@ def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir)
 
     def request(name: str, repeats: int = 1) -> tuning.TuneRequest:
         return tuning.TuneRequest(spec=spec, study_name=name, storage=handle, trials=1, repeats=repeats,
-                                  data=DataChoice(source="mnist5k", data_dir=data_dir))
+                                  data=DataChoice(source="mnist5k", data_dir=data_dir),
+                                  recipe=course_recipe(epochs=spec.epochs))
 
     group = request("base", repeats=3).searches()
     assert [search.study_name for search in group] == ["base", "base.search1", "base.search2"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli, worker_pids, write_tiny_study
+from conftest import cli_env, run_cli, tiny_study_text, worker_pids, write_tiny_study
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from test_final import (
@@ -21,37 +21,16 @@ from test_final import (
     add_better_trial,
     expected_params,
     final_trials,
-    run_final_jobs,
     seeds_of,
     sqlite_url,
     tune,
+    tune_and_run_jobs,
 )
 
 from pairsearch import final_plans, searches
 from pairsearch.storage.handle import StorageHandle
 
 pytestmark = pytest.mark.slow
-
-SLOW_JOB_STUDY = """\
-arch = "base"
-epochs = 5
-seed = 0
-
-[params]
-lr = { type = "float", low = 1e-3, high = 1e-2, log = true }
-
-[fixed]
-channels = 32
-hidden = 8
-batch_size = 250
-
-[sampler]
-name = "random"
-seed = 1
-
-[pruner]
-name = "none"
-"""
 
 
 def report_args(*, url: str, out: Path, seeds: int = 3, epochs: int | None = 2, workers: int = 1) -> list[str]:
@@ -118,11 +97,7 @@ def test_tune_then_final_report_then_rerun(tmp_path, data_dir):
 
 def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_config(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
-    tuned = tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
-    storage = StorageHandle.resolve(url=url).open()
-    old = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
-    final_plans.ensure_jobs(handle=StorageHandle.resolve(url=url), plan=old, seeds=2)
-    run_final_jobs(url=url, data_dir=data_dir, plans=[old])
+    tuned, old = tune_and_run_jobs(url=url, data_dir=data_dir, directory=tmp_path, trials=2, seeds=2)
     better = add_better_trial(tuned)
 
     out = tmp_path / "report"
@@ -132,7 +107,7 @@ def test_final_report_says_the_best_trial_changed_and_reports_only_the_new_confi
             "recipe course were made") in result.stderr
     assert "2 new job(s) of 2" in result.stderr
 
-    new = final_plans.make_plan(storage=storage, study_name="base", epochs=1)
+    new = final_plans.make_plan(storage=StorageHandle.resolve(url=url).open(), study_name="base", epochs=1)
     trials = final_trials(url=url, plan=new)
     assert seeds_of(trials, config_hash=new.config_hash) == {s: 1 for s in searches.final_seeds(2)}
     assert seeds_of(trials, config_hash=old.config_hash) == {s: 1 for s in searches.final_seeds(2)}
@@ -210,7 +185,7 @@ def wait_for_running_job(*, url: str, study_name: str, runner: subprocess.Popen,
 def test_a_killed_final_job_is_retried(tmp_path, data_dir):
     url = sqlite_url(tmp_path)
     study_file = tmp_path / "slow-base.toml"
-    study_file.write_text(SLOW_JOB_STUDY)  # channels 32, 5 epochs: a few seconds per job
+    study_file.write_text(tiny_study_text(epochs=5, fixed={"channels": 32}))  # channels 32, 5 epochs: a few seconds per job
     tune(url=url, data_dir=data_dir, directory=tmp_path, trials=1, study_file=study_file)
     storage = StorageHandle.resolve(url=url).open()
     plan = final_plans.make_plan(storage=storage, study_name="base", epochs=None)

@@ -1,6 +1,6 @@
 """Property-based tests of recipe files through the CLI's boundary: whatever a file holds, a recipe or one line.
 
-``--recipe PATH`` reaches :func:`pairsearch.inputs.training_recipe`; generated files (random
+``--recipe PATH`` reaches :func:`pairsearch.inputs.chosen_recipe`; generated files (random
 bytes, random text, the shipped recipes with random edits of their text) each give either a
 :class:`Recipe` inside its limits or one :class:`PairsearchError` line that names the file: never
 another exception, never a traceback. Profiles (``tests/fuzzing.py``): ``quick`` in the unit
@@ -27,7 +27,7 @@ def recipe_or_one_line(path: Path, content: bytes) -> Recipe | None:
     """Write ``content`` to ``path`` and read it as ``--recipe PATH``: a valid recipe, or one line naming the file."""
     path.write_bytes(content)
     try:
-        recipe = inputs.training_recipe(name_or_path=str(path))
+        recipe = inputs.chosen_recipe(name_or_path=str(path))
     except PairsearchError as error:
         text = str(error)
         assert "\n" not in text and "\r" not in text, text

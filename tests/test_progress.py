@@ -16,6 +16,7 @@ from pairsearch.data.pairs import DataChoice
 from pairsearch.jobs import job_recipe_name
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 from pairsearch.workers import runtime, supervisor
 
 
@@ -35,7 +36,7 @@ def params_line(stdout: str, study: str) -> str:
 def add_study(*, url: str, name: str, arch: str, tmp_path, pools, complete: int, failed: int) -> None:
     """A pairsearch study written in-process: ``complete`` finished and ``failed`` failed trials."""
     spec = load_study_file(path=write_tiny_study(tmp_path, arch=arch))
-    job = tuning.TuneRequest(spec=spec, study_name=name, storage=StorageHandle.resolve(url=url), trials=complete, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    job = tuning.TuneRequest(spec=spec, study_name=name, storage=StorageHandle.resolve(url=url), trials=complete, data=DataChoice(source=pools.source, data_dir=tmp_path), recipe=course_recipe(epochs=spec.epochs))
     study = tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     distributions = {"channels": optuna.distributions.IntDistribution(4, 8)}
     for number in range(complete):

@@ -167,8 +167,8 @@ def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
     assert sorted(names) == ["base", "base_aux", "digits", "joint", "sep", "sep_aux", "split"]
     for name in names:
         default = final_plans.make_plan(storage=published, study_name=name, epochs=None)
-        explicit = final_plans.make_plan(storage=published, study_name=name, epochs=None, recipe=course)
-        longer = final_plans.make_plan(storage=published, study_name=name, epochs=25, recipe=course)
+        explicit = final_plans.make_plan(storage=published, study_name=name, epochs=None, retrain_recipe=course)
+        longer = final_plans.make_plan(storage=published, study_name=name, epochs=25, retrain_recipe=course)
 
         assert default.config_hash == explicit.config_hash
         assert {default.config_hash, longer.config_hash} == stored_hashes(published, default)
@@ -186,12 +186,12 @@ def test_published_jobs_keep_their_identity_under_the_course_recipe(published):
 def test_another_recipe_makes_every_job_anew_and_records_itself(published):
     strong = load_recipe(name_or_path="strong")
     for name in final_plans.searches_of(storage=published, groups=()):
-        plan = final_plans.make_plan(storage=published, study_name=name, epochs=None, recipe=strong)
+        plan = final_plans.make_plan(storage=published, study_name=name, epochs=None, retrain_recipe=strong)
         assert plan.config_hash not in stored_hashes(published, plan)
         assert stored_seeds(published, plan) == []
         assert final_plans.missing_seeds(storage=published, plan=plan, seeds=15) == searches.final_seeds(15)
         # The same training without the shift is the stored 25-epoch job: only training counts.
-        unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(strong, max_shift=0))
+        unshifted = dataclasses.replace(plan, recipe=dataclasses.replace(plan.recipe, max_shift=0))
         assert unshifted.config_hash in stored_hashes(published, plan)
 
         attrs = plan.job(seed=3).to_attrs()
@@ -202,13 +202,16 @@ def test_another_recipe_makes_every_job_anew_and_records_itself(published):
 
 def test_epochs_override_the_recipe_and_are_recorded_as_such(published):
     strong = load_recipe(name_or_path="strong")
-    plan = final_plans.make_plan(storage=published, study_name="base", epochs=12, recipe=strong)
+    plan = final_plans.make_plan(storage=published, study_name="base", epochs=12, retrain_recipe=strong)
     job = records.FinalJob.from_attrs(plan.job(seed=0).to_attrs())
 
-    assert (job.epochs, job.recipe["epochs"]) == (12, 25)
-    assert job.training_recipe == dataclasses.replace(strong, epochs=12)
+    # The plan's recipe trains the overriding epochs; the job records them, and the recipe as named.
+    assert plan.recipe == dataclasses.replace(strong, epochs=12) and plan.epochs == 12
+    assert (job.epochs, job.recipe_record["epochs"]) == (12, 25)
+    assert job.recipe_record == strong.to_record()
+    assert job.training_recipe == plan.recipe
     assert plan.config_hash != final_plans.make_plan(storage=published, study_name="base", epochs=None,
-                                               recipe=strong).config_hash
+                                                     retrain_recipe=strong).config_hash
 
 
 def test_a_job_from_before_recipes_is_a_course_job(published):
@@ -217,5 +220,5 @@ def test_a_job_from_before_recipes_is_a_course_job(published):
 
     job = records.FinalJob.from_attrs(legacy)
 
-    assert job is not None and job.recipe is None
+    assert job is not None and job.recipe_record is None
     assert job.training_recipe == course_recipe(epochs=plan.epochs)

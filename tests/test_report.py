@@ -105,7 +105,7 @@ def written(tmp_path_factory) -> dict:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base_study = label_tuned(quadratic_study(name="base-tune", n_trials=8), arch="base", spec=BASE_SPEC)
     shifted_study = label_tuned(quadratic_study(name="sep_aux-tune", n_trials=1), arch="sep_aux",
-                                recipe=Recipe(name="strong", epochs=25, max_shift=1).to_record())
+                                recipe_record=Recipe(name="strong", epochs=25, max_shift=1).to_record())
     digits_study = label_tuned(flat_study(name="digits-tune", n_trials=3), arch="digits")
     studies = {"base": base_study, "sep_aux": shifted_study, "digits": digits_study}
     out_dir = tmp_path_factory.mktemp("report") / "nested"

@@ -32,6 +32,7 @@ from pairsearch.data.pairs import DataChoice
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 
 PACKAGE = REPO / "pairsearch"
 PASSWORD = "Xy-S3cret-9f1c"
@@ -169,7 +170,7 @@ def test_no_password_anywhere_after_a_whole_run(tmp_path, data_dir):
 def tiny_db(tmp_path, pools) -> str:
     spec = load_study_file(path=write_tiny_study(tmp_path))
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path))
+    job = tuning.TuneRequest(spec=spec, study_name="base", storage=StorageHandle.resolve(url=url), trials=2, data=DataChoice(source=pools.source, data_dir=tmp_path), recipe=course_recipe(epochs=spec.epochs))
     tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     return url
 

@@ -23,10 +23,10 @@ from conftest import (
     SHIFTED_RECIPE,
     TINY_STUDY,
     cli_env,
-    group_alive,
     run_cli,
     start_cli,
     stop_group,
+    stop_with_signal,
     wait_for,
     worker_pids,
     write_tiny_study,
@@ -38,6 +38,7 @@ from pairsearch.data.pairs import DataChoice, PairSet, Split
 from pairsearch.records import label_study
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
+from pairsearch.training.recipes import course_recipe
 from pairsearch.workers import interrupts, runtime
 
 TINY_EPOCHS = 2
@@ -187,6 +188,32 @@ def test_spec_mismatch_exits_2_and_suggests_a_new_study_name(sqlite_tuned, sqlit
 
 # --- tuning under a training recipe ------------------------------------------------------------
 
+
+
+def test_a_tune_request_carries_the_recipe_its_trials_train_resolved_at_the_boundary(tmp_path):
+    """``recipe`` is never None: without --recipe the boundary gives the course's, at the spec's epochs."""
+    from pairsearch import inputs
+
+    study_file = write_tiny_study(tmp_path, epochs=2)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch="base", study_file=study_file, epochs=None, pruner=None,
+                                                 recipe_name=None)
+    assert (spec.epochs, recipe) == (2, course_recipe(epochs=2))
+    spec, recipe = inputs.tuning_spec_and_recipe(arch="base", study_file=study_file, epochs=3, pruner=None,
+                                                 recipe_name="strong")
+    assert (spec.epochs, recipe.name, recipe.epochs, recipe.max_shift) == (3, "strong", 3, 1)
+    spec, recipe = inputs.tuning_spec_and_recipe(arch="base", study_file=study_file, epochs=None, pruner=None,
+                                                 recipe_name="strong")
+    assert (spec.epochs, recipe.epochs) == (25, 25)  # the recipe's epochs replace the file's
+
+    fields = {"spec": spec, "study_name": "base", "storage": StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}"),
+              "trials": 1, "data": DataChoice(source="mnist5k", data_dir=tmp_path)}
+    with pytest.raises(TypeError, match="recipe"):
+        tuning.TuneRequest(**fields)  # no recipe is assumed
+    with pytest.raises(ValueError, match="trains 10 epochs, the study spec 25"):
+        tuning.TuneRequest(**fields, recipe=course_recipe(epochs=10))
+    request = tuning.TuneRequest(**fields, recipe=recipe, repeats=2)
+    assert [search.recipe for search in request.searches()] == [recipe, recipe]
+    assert not hasattr(request, "training")
 
 
 def test_tune_under_a_recipe_trains_with_it_records_it_and_final_report_follows(tmp_path, data_dir):
@@ -383,8 +410,8 @@ def tiny_job(*, tmp_path: Path, trials: int) -> tuning.TuneRequest:
     spec = load_study_file(path=write_tiny_study(tmp_path, epochs=TINY_EPOCHS))
     return tuning.TuneRequest(
         spec=spec, study_name="base", storage=StorageHandle.resolve(url=f"sqlite:///{tmp_path / 'p.db'}"),
-        trials=trials,
-        data=DataChoice(source="mnist5k", data_dir=tmp_path / "unused"),
+        trials=trials, data=DataChoice(source="mnist5k", data_dir=tmp_path / "unused"),
+        recipe=course_recipe(epochs=spec.epochs),
     )
 
 
@@ -536,11 +563,7 @@ def test_ctrl_c_stops_everything_and_requeues_the_running_trials(tmp_path, data_
     try:
         wait_for(lambda: "RUNNING" in sqlite_states(db), timeout=120, what="a running trial", process=process)
         time.sleep(1.0)  # mid-epoch
-        os.killpg(process.pid, signal.SIGINT)
-        interrupted = time.monotonic()
-        _, stderr = process.communicate(timeout=30)
-        wait_for(lambda: not group_alive(process.pid), timeout=10, what="every worker to exit")
-        all_gone = time.monotonic() - interrupted
+        stderr, all_gone = stop_with_signal(process, signal.SIGINT, timeout=30)
     finally:
         stop_group(process)
     assert all_gone < 5, f"tune and its workers took {all_gone:.1f}s to stop"
@@ -576,7 +599,8 @@ def test_every_trial_records_its_size_and_why_it_stopped(tmp_path, data_dir, poo
     study_file = tmp_path / "pruned.toml"
     study_file.write_text(write_tiny_study(tmp_path, epochs=3).read_text().replace(
         '[pruner]\nname = "none"', '[pruner]\nname = "median"\nn_startup_trials = 1\nn_warmup_steps = 0'))
-    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=6), spec=load_study_file(path=study_file),
+    spec = load_study_file(path=study_file)
+    job = dataclasses.replace(tiny_job(tmp_path=tmp_path, trials=6), spec=spec, recipe=course_recipe(epochs=spec.epochs),
                               data=DataChoice(source="mnist5k", data_dir=data_dir))
     tuning_setup.prepare_study(request=job, fingerprint=pools.fingerprint)
     run_worker_loop_here(job)

@@ -59,12 +59,12 @@ def _searches_per_label(plans: list[FinalPlan]) -> dict[str, int]:
 
 def recipe_text(*, plans: list[FinalPlan]) -> str:
     """The plans' recipe: ``strong: training images shifted by up to 1 px (content hash 0123abcd…)``."""
-    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (content hash {p.recipe.to_record()['hash']})"
+    texts = {f"{p.recipe.name}: {p.recipe.augmentation()} (content hash {p.recipe_record['hash']})"
              for p in plans}
     return "; ".join(sorted(texts))
 
 
 def _epochs_source(*, plans: list[FinalPlan]) -> str:
-    """Where the epochs came from when not from the recipe: ``--epochs`` overrides it."""
-    overridden = sorted({p.recipe.epochs for p in plans if p.epochs != p.recipe.epochs})
+    """Where the epochs came from when not from the recipe as chosen: ``--epochs`` overrides it."""
+    overridden = sorted({p.recipe_record["epochs"] for p in plans if p.epochs != p.recipe_record["epochs"]})
     return f" (--epochs; the recipe's: {', '.join(map(str, overridden))})" if overridden else ""

@@ -140,7 +140,7 @@ def _recipe_pair(
 ) -> RecipePair:
     """The reported recipe and the baseline's results, for the answer under both recipes."""
     recipe, default = plans[0].recipe, baseline[0].recipe
-    name = recipe.name if recipe.name != default.name else f"{recipe.name} #{recipe.to_record()['hash'][:8]}"
+    name = recipe.name if recipe.name != default.name else f"{recipe.name} #{plans[0].recipe_record['hash'][:8]}"
     baseline_results, _ = _collect(studies=studies, plans=baseline, seeds=seeds)
     return RecipePair(recipe=name, recipe_summary=_summary(plans), baseline=default.name,
                       baseline_summary=_summary(baseline), baseline_results=baseline_results)
