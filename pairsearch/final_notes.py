@@ -68,9 +68,9 @@ search that chose the configuration.{_failures(study)}
 
 def _row(result: RecipeResult) -> str:
     if result.mean is None:
-        return f"| {result.recipe} | 0 | — | — |"
+        return f"| {result.recipe_label} | 0 | — | — |"
     spread = "—" if result.std is None else f"{100 * result.std:.2f}"
-    return (f"| {result.recipe} | {len(result.values)} | {100 * result.mean:.2f} ± {spread} % "
+    return (f"| {result.recipe_label} | {len(result.values)} | {100 * result.mean:.2f} ± {spread} % "
             f"| {_interval(result)} |")
 
 
@@ -89,7 +89,7 @@ def _failures(study: StudyOverview) -> str:
     for result in study.results:
         failed = result.counts[optuna.trial.TrialState.FAIL]
         if failed:
-            lines.append(f"{failed} {result.recipe} job(s) failed (a worker stopped or killed); {result.rerun} of "
+            lines.append(f"{failed} {result.recipe_label} job(s) failed (a worker stopped or killed); {result.rerun} of "
                          "them were re-run and finished, and each seed counts once.")
     return "\n\n" + "\n".join(lines) if lines else ""
 

@@ -38,7 +38,7 @@ class RecipeResult:
     """The jobs of one configuration of a final study: one training recipe of one best trial.
 
     Attributes:
-        recipe: The recipe's name (``course``, ``strong``), with its epochs where two share a name.
+        recipe_label: The recipe's name (``course``, ``strong``), with its epochs where two share a name.
         counts: Its jobs by state.
         values: Test accuracies of its complete jobs, in trial order.
         rerun: Failed jobs whose seed has since completed (a killed worker's job, retried).
@@ -46,7 +46,7 @@ class RecipeResult:
         params: Those params, as the jobs train them.
     """
 
-    recipe: str
+    recipe_label: str
     counts: Counter
     values: tuple[float, ...]
     rerun: int
@@ -69,7 +69,7 @@ class StudyOverview:
     Attributes:
         name: The study's name.
         arch: The arch it names (``?`` for a study pairsearch did not make).
-        recipe: A tuning study's training recipe ("" when its record cannot be read).
+        recipe_name: A tuning study's training recipe's name ("" when its record cannot be read).
         counts: Its trials by state.
         best: A tuning study's best complete trial (None for a final study, or none yet).
         results: A final study's current configurations, one per recipe.
@@ -79,7 +79,7 @@ class StudyOverview:
 
     name: str
     arch: str
-    recipe: str
+    recipe_name: str
     counts: Counter
     best: FrozenTrial | None = None
     results: tuple[RecipeResult, ...] = ()
@@ -110,10 +110,10 @@ def _overview(reader: TrialReader, study: optuna.study.FrozenStudy) -> StudyOver
     if is_final_study(study):
         return _final_overview(reader, study, counts)
     try:
-        recipe = tuned_study(study, study_name=study.study_name).training_recipe.name
+        recipe_name = tuned_study(study, study_name=study.study_name).training_recipe.name
     except PairsearchError:  # another application's study, or a broken record
-        recipe = ""
-    return StudyOverview(name=study.study_name, arch=study_arch(study), recipe=recipe, counts=counts,
+        recipe_name = ""
+    return StudyOverview(name=study.study_name, arch=study_arch(study), recipe_name=recipe_name, counts=counts,
                          best=reader.best(study))
 
 
@@ -132,7 +132,7 @@ def _final_overview(reader: TrialReader, study, counts: Counter) -> StudyOvervie
     names = Counter(_recipe_name(group[0][1]) for group in shown)
     results = tuple(_result(group, both=names[_recipe_name(group[0][1])] > 1) for group in shown)
     earlier = sum(len(group) for group in groups.values() if group[0][1].best_trial not in current)
-    return StudyOverview(name=study.study_name, arch=study_arch(study), recipe="", counts=counts,
+    return StudyOverview(name=study.study_name, arch=study_arch(study), recipe_name="", counts=counts,
                          results=results, earlier=earlier, tuning_study=tuning_name or "?")
 
 
@@ -170,7 +170,8 @@ def _result(group: list[tuple[FrozenTrial, FinalJob]], *, both: bool) -> RecipeR
     done = {group_job.seed for trial, group_job in group if trial.state == TrialState.COMPLETE}
     rerun = sum(1 for trial, group_job in group if trial.state == TrialState.FAIL and group_job.seed in done)
     return RecipeResult(
-        recipe=f"{_recipe_name(job)} {job.epochs}ep" if both else _recipe_name(job), counts=Counter(trial.state for trial in trials),
+        recipe_label=f"{_recipe_name(job)} {job.epochs}ep" if both else _recipe_name(job),
+        counts=Counter(trial.state for trial in trials),
         values=tuple(trial.value for trial in trials if trial.state == TrialState.COMPLETE),
         rerun=rerun, best_trial=job.best_trial, params=job.params,
     )

@@ -178,20 +178,20 @@ def status_table(*, studies: list[StudyOverview], title: str) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("value", no_wrap=True)
     for study in studies:
-        for recipe, counts, value in status_cells(study=study):
+        for recipe_label, counts, value in status_cells(study=study):
             finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
             numbers = (finished, counts[TrialState.PRUNED], counts[TrialState.FAIL], counts[TrialState.RUNNING],
                        counts[TrialState.WAITING])
-            table.add_row(literal(study.name), literal(study.arch), literal(recipe), *map(str, numbers), value)
+            table.add_row(literal(study.name), literal(study.arch), literal(recipe_label), *map(str, numbers), value)
     return table
 
 
 def status_cells(*, study: StudyOverview) -> list[tuple[str, Counter, str]]:
-    """(recipe, counts, value) of each row of ``study``: one for a tuning study, one per recipe of a final one."""
+    """(recipe label, counts, value) of each row of ``study``: one for a tuning study, one per recipe of a final one."""
     if not study.is_final:
         best = "—" if study.best is None else f"{100 * study.best.value:.2f} %"
-        return [(study.recipe or "—", study.counts, best)]
-    rows = [(result.recipe, result.counts, mean_text(result=result)) for result in study.results]
+        return [(study.recipe_name or "—", study.counts, best)]
+    rows = [(result.recipe_label, result.counts, mean_text(result=result)) for result in study.results]
     return rows or [("—", study.counts, "—")]
 
 
@@ -211,7 +211,7 @@ def status_notes(*, studies: list[StudyOverview]) -> list[str]:
             failed = result.counts[TrialState.FAIL]
             if failed:
                 rerun = f"{result.rerun} re-run and finished" if result.rerun == failed else f"{result.rerun} re-run"
-                notes.append(f"{study.name} ({result.recipe}): {failed} failed jobs (a worker was stopped or "
+                notes.append(f"{study.name} ({result.recipe_label}): {failed} failed jobs (a worker was stopped or "
                              f"killed), {rerun}; the value counts each seed once")
         if study.earlier:
             notes.append(f"{study.name}: {study.earlier} jobs of an earlier best trial are not shown")

@@ -230,3 +230,27 @@ def test_user_attrs_are_read_and_written_through_the_records_module():
     touching = {module for module, path in MODULES.items()
                 if module != "records" and re.search(r"user_attrs|set_user_attr", path.read_text())}
     assert not touching, f"{touching}: go through pairsearch.records"
+
+
+RECIPE_NAMES = {"recipe", "recipes"}
+
+
+def test_a_recipe_is_never_a_name_string():
+    """``recipe`` is always a :class:`pairsearch.training.recipes.Recipe`: a class field or a
+    parameter annotated ``str`` (or ``str | None``, ``list[str]``) holding a recipe's name is a
+    ``recipe_name`` (``recipe_label`` for a display label), so the two meanings cannot mix again."""
+    def is_text(annotation: ast.expr | None) -> bool:
+        return annotation is not None and re.search(r"\bstr\b", ast.unparse(annotation)) is not None
+
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                found += [f"{module}.{node.name}.{field.target.id}" for field in node.body
+                          if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+                          and field.target.id in RECIPE_NAMES and is_text(field.annotation)]
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                found += [f"{module}.{node.name}({argument.arg})" for argument in arguments
+                          if argument.arg in RECIPE_NAMES and is_text(argument.annotation)]
+    assert not found, f"a recipe's name is a recipe_name (or recipe_label), not a recipe: {found}"

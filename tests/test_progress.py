@@ -208,7 +208,7 @@ def test_status_rows_count_states(tmp_path, pools):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     add_study(url=url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=3)
     (row,) = overview.read_overview(storage=StorageHandle.resolve(url=url).open())
-    assert (row.name, row.arch, row.recipe) == ("a", "base", "course")
+    assert (row.name, row.arch, row.recipe_name) == ("a", "base", "course")
     assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 3})
     assert row.best.value == pytest.approx(0.51) and row.best.params == {"channels": 5}
 
@@ -236,7 +236,7 @@ def test_status_reads_a_journal_storage_through_optunas_api(tmp_path):
         study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))
     study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
     (row,) = overview.read_overview(storage=storage)
-    assert (row.name, row.arch, row.recipe, row.is_final) == ("other", "?", "", False)
+    assert (row.name, row.arch, row.recipe_name, row.is_final) == ("other", "?", "", False)
     assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1}) and row.best.value == 0.75
     assert progress.status_cells(study=row) == [("—", row.counts, "75.00 %")]
 
@@ -246,4 +246,4 @@ def test_status_counts_a_postgres_storage_in_one_query(tmp_path, pools, pg_url):
     add_study(url=pg_url, name="a", arch="base", tmp_path=tmp_path, pools=pools, complete=2, failed=1)
     (row,) = overview.read_overview(storage=StorageHandle.resolve(url=pg_url).open(readonly=True))
     assert row.counts == Counter({TrialState.COMPLETE: 2, TrialState.FAIL: 1})
-    assert row.best.value == pytest.approx(0.51) and row.recipe == "course"
+    assert row.best.value == pytest.approx(0.51) and row.recipe_name == "course"

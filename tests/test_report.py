@@ -524,7 +524,7 @@ def retrained(results: pd.DataFrame, *, gains: dict[str, float]) -> pd.DataFrame
 
 def recipe_pair(before: pd.DataFrame) -> RecipePair:
     return RecipePair(
-        recipe="strong", recipe_summary="strong (25 epochs, training images shifted by up to 1 px)",
+        recipe_name="strong", recipe_summary="strong (25 epochs, training images shifted by up to 1 px)",
         baseline="course", baseline_summary="course (10 epochs, no augmentation)", baseline_results=before,
     )
 

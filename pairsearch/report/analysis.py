@@ -63,7 +63,7 @@ class Analysis:
         epochs: How many distinct epochs the curves have.
         seeds: The final seeds of the results, ascending.
         unfinished: Runs without a test accuracy (diverged or unfinished).
-        recipe: The training recipe of the results, by name (None: not recorded, or several).
+        recipe_name: The training recipe of the results, by name (None: not recorded, or several).
         final_epochs: Label → the epochs its final runs trained (from the curves; absent: none).
         run_record: What the jobs recorded of their runs (:func:`pairsearch.report.run_record.run_record`).
     """
@@ -93,7 +93,7 @@ class Analysis:
     seeds: list[int] | None = None
     unfinished: int = 0
     run_record: RunRecord | None = None
-    recipe: str | None = None
+    recipe_name: str | None = None
     final_epochs: dict[str, int] | None = None
 
 
@@ -149,16 +149,16 @@ def analyse(
         seeds=[int(seed) for seed in sorted(results["seed"].unique())],
         unfinished=int(results["test_accuracy"].isna().sum()),
         run_record=run_record(results=results, archs=archs),
-        recipe=_recipe(results=results, recipes=recipes),
+        recipe_name=_recipe_name(results=results, recipes=recipes),
         final_epochs=None if curves is None or curves.empty else {
             str(arch): int(epoch) for arch, epoch in curves.groupby("arch")["epoch"].max().items()},
     )
 
 
-def _recipe(*, results: pd.DataFrame, recipes: RecipePair | None) -> str | None:
+def _recipe_name(*, results: pd.DataFrame, recipes: RecipePair | None) -> str | None:
     """The recipe every result trained under (the pair's name where two recipes are compared)."""
     if recipes is not None:
-        return recipes.recipe
+        return recipes.recipe_name
     names = set(results["recipe"].dropna()) if "recipe" in results.columns else set()
     return str(names.pop()) if len(names) == 1 else None
 

@@ -31,9 +31,9 @@ VERSUS_QUESTION = "Does another arch beat the best of the four?"
 VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
 
 
-def recipe_suffix(recipe: str | None) -> str:
+def recipe_suffix(recipe_name: str | None) -> str:
     """`` — strong recipe`` for titles and headings; empty when the recipe is not known."""
-    return f" — {recipe} recipe" if recipe else ""
+    return f" — {recipe_name} recipe" if recipe_name else ""
 
 
 def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame) -> str:
@@ -70,15 +70,15 @@ def answer_html(*, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.Data
 
 
 def answer_markdown(
-    *, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, recipe: str | None = None
+    *, effects: pd.DataFrame, versus: pd.DataFrame, summary: pd.DataFrame, recipe_name: str | None = None
 ) -> str:
     """The answer in Markdown, for summary.md and the terminal: the sentences, then the effects.
 
-    ``recipe`` names the results' training recipe in the heading (None: not named).
+    ``recipe_name`` names the results' training recipe in the heading (None: not named).
     """
     by_key = {(row.factor, row.given): row for row in effects.itertuples(index=False)}
     means = dict(zip(summary["arch"], summary["mean"], strict=True))
-    lines = [f"## The answer{recipe_suffix(recipe)}", ""]
+    lines = [f"## The answer{recipe_suffix(recipe_name)}", ""]
     for factor in FACTOR_NAMES:
         lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
     lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]

@@ -88,7 +88,7 @@ def summary_markdown(*, analysis: Analysis, recipe_summary: str | None = None) -
     """summary.md, as final-report prints it: the answer, then the per-arch table."""
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
     return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary,
-                                  recipe=analysis.recipe) + (
+                                  recipe_name=analysis.recipe_name) + (
         "\n" + accuracy.summary_markdown(summary=analysis.summary, best_epoch=analysis.best_epoch,
                                          order=analysis.summary_order, recipe_line=recipe_line))
 
@@ -107,7 +107,7 @@ def report_html(
     colours = fmt.arch_colours(archs=archs)
     per_seed = plots.per_seed_figure(runs=analysis.runs, summary=summary, archs=archs, colours=colours)
     sections = [
-        ("answer", f"The answer{answer.recipe_suffix(analysis.recipe)}",
+        ("answer", f"The answer{answer.recipe_suffix(analysis.recipe_name)}",
          _answer(analysis=analysis, recipe_summary=recipe_summary)),
         ("accuracy", "Test accuracy per arch",
          accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs)
@@ -121,14 +121,14 @@ def report_html(
         ("params", "Best parameters", _params_table(results=results, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
-    return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe)}")
+    return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe_name)}")
 
 
 def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
-    if analysis.recipe:
+    if analysis.recipe_name:
         described = f": {recipe_summary}" if recipe_summary else ""
-        notes = fmt.note(f"Final runs trained under the {analysis.recipe} recipe{described}.",
+        notes = fmt.note(f"Final runs trained under the {analysis.recipe_name} recipe{described}.",
                          css_class="ps-caption") + notes
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
     text += _design_plots(analysis=analysis)
@@ -173,7 +173,7 @@ def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, analys
     ordered += sorted(set(studies) - set(ordered))
     return "\n".join([
         provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered,
-                                final_recipe=analysis.recipe, final_epochs=analysis.final_epochs or {}),
+                                final_recipe_name=analysis.recipe_name, final_epochs=analysis.final_epochs or {}),
         "<h3>Search space, sampler and pruner, as stored with each study</h3>",
         provenance.settings_table(studies=studies, archs=ordered),
         fmt.plot(plot_id="accuracy-vs-parameters", figure=size),

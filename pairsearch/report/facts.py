@@ -83,14 +83,14 @@ class RecipePair:
     """The reported results' recipe, and the default recipe's results of the same studies.
 
     Attributes:
-        recipe: The reported results' recipe, e.g. ``strong``.
+        recipe_name: The reported results' recipe, e.g. ``strong``.
         recipe_summary: One line on it, e.g. ``strong (25 epochs, training images shifted …)``.
         baseline: The default recipe, e.g. ``course``.
         baseline_summary: One line on it.
         baseline_results: Its per-seed results, as the report's ``results`` (may be empty).
     """
 
-    recipe: str
+    recipe_name: str
     recipe_summary: str
     baseline: str
     baseline_summary: str

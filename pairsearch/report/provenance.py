@@ -24,7 +24,7 @@ PREDATES = f"{NOT_RECORDED} (these jobs predate per-job records)"
 
 def tuning_table(
     *, studies: Mapping[str, TuningFacts], tuning: pd.DataFrame, archs: Sequence[str],
-    final_recipe: str | None = None, final_epochs: Mapping[str, int] | None = None,
+    final_recipe_name: str | None = None, final_epochs: Mapping[str, int] | None = None,
 ) -> str:
     """One column per arch: trials, compute, best validation against final test, size.
 
@@ -36,7 +36,7 @@ def tuning_table(
         tuning: The analysis's final-versus-tuning numbers per label
             (:attr:`pairsearch.report.analysis.Analysis.tuning`).
         archs: The labels, in the report's order.
-        final_recipe: The final runs' recipe (None: not recorded).
+        final_recipe_name: The final runs' recipe, by name (None: not recorded).
         final_epochs: Label → epochs of its final runs (absent: not known).
 
     Returns:
@@ -45,7 +45,7 @@ def tuning_table(
     labels = [arch for arch in archs if arch in studies]
     final = tuning.reindex(labels)
     tuned = {a: (studies[a].recipe_name, studies[a].spec.get("epochs")) for a in labels}
-    finals = {a: (final_recipe, (final_epochs or {}).get(a)) for a in labels}
+    finals = {a: (final_recipe_name, (final_epochs or {}).get(a)) for a in labels}
     rows = {
         "Trials complete / pruned / failed": [_states(studies[a].states) for a in labels],
         "Epochs trained": [f"{studies[a].epochs:,}" if studies[a].epochs is not None
@@ -152,10 +152,10 @@ def _differ(tuned: tuple, final: tuple) -> bool:
     return any(a is not None and b is not None and a != b for a, b in zip(tuned, final, strict=True))
 
 
-def _trained(recipe_and_epochs: tuple[str | None, int | None]) -> str:
+def _trained(recipe_name_and_epochs: tuple[str | None, int | None]) -> str:
     """``recipe strong, 25 epochs`` (what is not known is left out)."""
-    recipe, epochs = recipe_and_epochs
-    parts = ([f"recipe {recipe}"] if recipe else []) + ([f"{epochs} epochs"] if epochs is not None else [])
+    recipe_name, epochs = recipe_name_and_epochs
+    parts = ([f"recipe {recipe_name}"] if recipe_name else []) + ([f"{epochs} epochs"] if epochs is not None else [])
     return ", ".join(parts)
 
 

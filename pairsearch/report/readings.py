@@ -57,38 +57,38 @@ def recipe_sentence(*, word: str | None, before, after, change, names: tuple[str
 def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> str:
     """The answer section's part on both recipes: sentences, the effects table, the archs table."""
     heading = (f"<h3>Under both training recipes: {html.escape(pair.baseline)} and "
-               f"{html.escape(pair.recipe)}</h3>")
-    recipes = fmt.note(f"This report's runs: {pair.recipe_summary}. Compared with: {pair.baseline_summary}, "
+               f"{html.escape(pair.recipe_name)}</h3>")
+    recipes_note = fmt.note(f"This report's runs: {pair.recipe_summary}. Compared with: {pair.baseline_summary}, "
                        "the same configurations and seeds.", css_class="ps-caption")
     if comparison is None:
-        return heading + recipes + fmt.note(
+        return heading + recipes_note + fmt.note(
             f"No finished jobs under the {pair.baseline} recipe for these studies yet: run "
             "'pairsearch final-report' without --recipe, then this report again, to see the answer "
             "under both.")
-    rows = _rows(comparison.effects, recipe=pair.recipe, baseline=pair.baseline)
-    names = (pair.baseline, pair.recipe)
+    rows = _rows(comparison.effects, recipe_name=pair.recipe_name, baseline=pair.baseline)
+    names = (pair.baseline, pair.recipe_name)
     sentences = "\n".join(
         f'<p class="ps-answer-line"><strong>{html.escape(QUESTIONS[factor])}</strong> '
         f"{html.escape(recipe_sentence(word=comparison.readings[(factor, given)], **rows[(factor, given)], names=names))}</p>"
         for factor, given in [*((f, "average") for f in FACTOR_NAMES), (INTERACTION, "")]
     )
     caption = fmt.note(
-        f"Each effect as in the table above, under each recipe, and its change ({pair.recipe} − "
+        f"Each effect as in the table above, under each recipe, and its change ({pair.recipe_name} − "
         f"{pair.baseline}), paired by search and seed: mean in points and 95 % t interval, over the "
         "searches (over the seeds with one search). Read signs first: changes sign only when both "
         "recipes are clear (CI excluding 0) in opposite directions; vanishes / appears when only the "
         "first / second is clear; with the same clear sign, grows or shrinks when the change's "
         "Holm-corrected p (over the seven effects) is below 0.05, else holds.", css_class="ps-caption")
-    return "\n".join([heading, recipes, sentences, caption,
+    return "\n".join([heading, recipes_note, sentences, caption,
                       _effects_table(rows=rows, readings=comparison.readings, pair=pair),
                       _archs_table(archs=comparison.archs, pair=pair)])
 
 
-def _rows(effects: pd.DataFrame, *, recipe: str, baseline: str) -> dict:
+def _rows(effects: pd.DataFrame, *, recipe_name: str, baseline: str) -> dict:
     """(factor, given) → {before, after, change} rows of the long table."""
     rows = {}
     for row in effects.itertuples(index=False):
-        role = {baseline: "before", recipe: "after", "change": "change"}[row.recipe]
+        role = {baseline: "before", recipe_name: "after", "change": "change"}[row.recipe]
         rows.setdefault((row.factor, row.given), {})[role] = row
     return rows
 
@@ -100,7 +100,7 @@ def _effects_table(*, rows: dict, readings: dict, pair: RecipePair) -> str:
         body.append([(effect_name(row["after"]), row["after"].contrast), _effect(row["before"]),
                      _effect(row["after"]), _effect(row["change"]), word])
         keys.append(f"recipes/{factor}/{given}" if given else f"recipes/{factor}")
-    headers = ["Effect (contrast)", f"{pair.baseline} (points, 95 % CI)", f"{pair.recipe} (points, 95 % CI)",
+    headers = ["Effect (contrast)", f"{pair.baseline} (points, 95 % CI)", f"{pair.recipe_name} (points, 95 % CI)",
                "Change (points, 95 % CI)", "Conclusion"]
     return fmt.table(headers=headers, rows=body, numeric={1, 2, 3}, row_keys=keys, css_class="ps-recipes")
 
@@ -108,7 +108,7 @@ def _effects_table(*, rows: dict, readings: dict, pair: RecipePair) -> str:
 def _archs_table(*, archs: pd.DataFrame, pair: RecipePair) -> str:
     body = [[row.arch, fmt.percent(row.before_mean), fmt.percent(row.after_mean), _effect(row), str(row.n_pairs)]
             for row in archs.itertuples(index=False)]
-    headers = ["Arch", f"{pair.baseline} mean (%)", f"{pair.recipe} mean (%)",
+    headers = ["Arch", f"{pair.baseline} mean (%)", f"{pair.recipe_name} mean (%)",
                "Change (points, 95 % CI)", "Seeds"]
     return fmt.table(headers=headers, rows=body, numeric={1, 2, 3, 4},
                      row_keys=[f"recipes/arch/{arch}" for arch in archs["arch"]], css_class="ps-recipes-archs")

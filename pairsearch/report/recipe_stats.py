@@ -111,7 +111,7 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, sta
     if before.empty:
         return None
     under_each = [stats.factorial_effects(results=before, design=design).assign(recipe=pair.baseline),
-                  stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe)]
+                  stats.factorial_effects(results=results, design=design).assign(recipe=pair.recipe_name)]
     missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
                for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
     change = effect_changes(before=before, after=results, design=design).assign(recipe="change")
@@ -132,7 +132,7 @@ def _arch_means_and_changes(*, before: pd.DataFrame, after: pd.DataFrame) -> pd.
 
 
 def _readings(*, effects: pd.DataFrame, pair: RecipePair) -> dict[tuple[str, str], str | None]:
-    roles = {pair.baseline: "before", pair.recipe: "after", "change": "change"}
+    roles = {pair.baseline: "before", pair.recipe_name: "after", "change": "change"}
     rows: dict[tuple[str, str], dict] = {}
     for row in effects.itertuples(index=False):
         rows.setdefault((row.factor, row.given), {})[roles[row.recipe]] = row

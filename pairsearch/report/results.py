@@ -142,7 +142,7 @@ def _recipe_pair(
     recipe, default = plans[0].recipe, baseline[0].recipe
     name = recipe.name if recipe.name != default.name else f"{recipe.name} #{plans[0].recipe_record['hash'][:8]}"
     baseline_results, _ = _collect(studies=studies, plans=baseline, seeds=seeds)
-    return RecipePair(recipe=name, recipe_summary=_summary(plans), baseline=default.name,
+    return RecipePair(recipe_name=name, recipe_summary=_summary(plans), baseline=default.name,
                       baseline_summary=_summary(baseline), baseline_results=baseline_results)
 
 
