@@ -232,6 +232,23 @@ def test_user_attrs_are_read_and_written_through_the_records_module():
     assert not touching, f"{touching}: go through pairsearch.records"
 
 
+def test_every_module_is_on_the_table_of_modules():
+    """docs/architecture.md's table names each module (every .py but ``__init__``) by its bare name,
+    under its wing's row (``report/``) or at the top; a new module gets its row, a removed one loses it."""
+    section = (PACKAGE.parent / "docs" / "architecture.md").read_text().split("## The modules", 1)[1]
+    named, wing = set(), ""
+    for line in section.split("\n## ", 1)[0].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 3 or cells[1] in ("module", "---"):
+            continue
+        if cells[0]:
+            wing = "" if cells[0] == "top" else cells[0].strip("`").rstrip("/") + "."
+        named |= {wing + name for name in re.findall(r"`(\w+)`", cells[1])}
+    modules = {module for module, path in MODULES.items() if path.name != "__init__.py"}
+    assert not modules - named, f"not in docs/architecture.md's table of modules: {sorted(modules - named)}"
+    assert not named - modules, f"in the table, but no such module: {sorted(named - modules)}"
+
+
 RECIPE_NAMES = {"recipe", "recipes"}
 
 
