@@ -428,6 +428,10 @@ def test_answer_says_what_cannot_be_answered():
     text, _ = answer_of(results[results["arch"] == "joint"])
     assert "none of the four archs of the 2×2 design has results" in text
 
+    text, _ = answer_of(results[results["arch"].isin(["base", "base_aux", "sep", "sep_aux"])])
+    assert "Does another arch beat the best of the four? Not asked: no arch outside the 2×2 design" in text
+    assert "none of the four archs" not in text
+
 
 def test_pairwise_table_leads_with_the_comparisons_that_answer_the_questions():
     _, analysis = answer_of(factorial_results(sharing=0.03, aux=0.02))

@@ -25,7 +25,7 @@ from pairsearch.report.paired import (
     effect_name,
     paired_cells,
 )
-from pairsearch.report.stats import INTERACTION
+from pairsearch.report.stats import FACTORIAL_DESIGN, INTERACTION
 
 VERSUS_QUESTION = "Does another arch beat the best of the four?"
 VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
@@ -163,6 +163,8 @@ def interaction_sentence(*, row) -> str:
 def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
     """Each arch outside the design against the best of the four."""
     if versus.empty:
+        if any(arch in means for arch in FACTORIAL_DESIGN):
+            return "Not asked: no arch outside the 2×2 design is in this report."
         return "Cannot be answered: none of the four archs of the 2×2 design has results."
     reference = versus["reference"].iloc[0]
     parts = []
