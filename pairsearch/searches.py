@@ -62,6 +62,13 @@ def trial_sampler_seed(*, sampler_seed: int | None, study_seed: int, search: int
     return _derive(study_seed, search, 1, sampler_seed or 0, trial_number)
 
 
+def sampler_seeding(*, sampler_seed: int | None, search: int) -> str:
+    """How :func:`trial_sampler_seed` seeds one search's sampler, in words for the report."""
+    if search == 0:
+        return "unseeded" if sampler_seed is None else f"seeded per trial: sampler seed {sampler_seed} + trial number"
+    return "seeded per trial from the study seed, the search number and the trial number"
+
+
 def final_seeds(count: int) -> list[int]:
     """The final stage's seeds: the same for every arch and every search, apart from tuning's."""
     return list(range(FINAL_FIRST_SEED, FINAL_FIRST_SEED + count))

@@ -82,3 +82,33 @@ def test_docs_name_the_keys_the_code_records_and_shows():
     docs = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
     for key in [*PROVENANCE_KEYS, *WRITER_KEYS]:
         assert re.search(rf"`{re.escape(key)}`", docs), key
+
+
+def _tuning_facts(*, name: str, sampler: dict, seeding: str):
+    from pairsearch.report.facts import TuningFacts
+
+    return TuningFacts(study_name=name, arch="base", states={}, epochs=None, training_seconds=None,
+                       wall_seconds=None, best_number=None, best_value=None,
+                       spec={"epochs": 10, "sampler": sampler, "pruner": {"name": "median"}}, versions=None,
+                       recipe_name="course", recipe_augmentation="no augmentation", sampler_seeding=seeding)
+
+
+def test_the_sampler_row_says_how_each_search_was_seeded_and_only_the_settings_it_uses():
+    from pairsearch.report.provenance import settings_table
+    from pairsearch.searches import sampler_seeding
+
+    random = {"name": "random", "n_startup_trials": 10}  # the parser stores TPE's default for every sampler
+    studies = {
+        "base": _tuning_facts(name="base", sampler=random, seeding=sampler_seeding(sampler_seed=None, search=0)),
+        "base.search1": _tuning_facts(name="base.search1", sampler=random,
+                                      seeding=sampler_seeding(sampler_seed=None, search=1)),
+        "tpe": _tuning_facts(name="tpe", sampler={"name": "tpe", "n_startup_trials": 20, "seed": 3},
+                             seeding=sampler_seeding(sampler_seed=3, search=0)),
+    }
+
+    table = settings_table(studies=studies, archs=list(studies))
+
+    assert "random; unseeded" in table
+    assert "random; seeded per trial from the study seed, the search number and the trial number" in table
+    assert "tpe (n_startup_trials 20); seeded per trial: sampler seed 3 + trial number" in table
+    assert "random (n_startup_trials" not in table

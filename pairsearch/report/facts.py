@@ -51,6 +51,7 @@ class TuningFacts:
         versions: Versions of the process that made the study (None: not recorded).
         recipe_name: The recipe the trials trained under.
         recipe_augmentation: That recipe's augmentation in words.
+        sampler_seeding: How its sampler was seeded, in words (:func:`pairsearch.searches.sampler_seeding`).
         complete: One row per complete trial with columns :data:`COMPLETE_TRIAL_COLUMNS`.
         finished: One row per complete or pruned trial with columns :data:`FINISHED_TRIAL_COLUMNS`
             (``state`` ``complete`` or ``pruned``; a pruned trial's value is the last validation
@@ -72,6 +73,7 @@ class TuningFacts:
     versions: dict | None
     recipe_name: str
     recipe_augmentation: str
+    sampler_seeding: str = ""
     complete: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPLETE_TRIAL_COLUMNS))
     finished: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FINISHED_TRIAL_COLUMNS))
     importances: tuple[Importance, ...] = ()

@@ -72,7 +72,7 @@ def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) 
     labels = [arch for arch in archs if arch in studies]
     by_setting: dict[tuple[str, str], list[str]] = {}
     for label in labels:
-        for name, text in _spec_settings(studies[label].spec):
+        for name, text in _spec_settings(studies[label].spec, seeding=studies[label].sampler_seeding):
             by_setting.setdefault((name, text), []).append(label)
     for label in labels:
         study = studies[label]
@@ -163,14 +163,21 @@ def _jobs(count: int) -> str:
     return "1 job" if count == 1 else f"{count} jobs"
 
 
-def _spec_settings(spec: dict):
+def _spec_settings(spec: dict, *, seeding: str):
     for space in spec.get("space", []):
         yield space["name"], _space_text(space)
     for name, value in spec.get("fixed", {}).items():
         yield name, f"fixed at {fmt.plain(value)}"
     yield "epochs per trial", str(spec.get("epochs", fmt.DASH))
-    for part in ("sampler", "pruner"):
-        yield part, _options_text(spec.get(part) or {})
+    yield "sampler", _sampler_text(spec.get("sampler") or {}, seeding=seeding)
+    yield "pruner", _options_text(spec.get("pruner") or {})
+
+
+def _sampler_text(sampler: dict, *, seeding: str) -> str:
+    """The sampler with the settings it uses (TPE's start-up trials mean nothing to random
+    sampling) and how it was seeded; the seed itself is in the seeding."""
+    used = {k: v for k, v in sampler.items() if k != "seed" and (k != "n_startup_trials" or sampler.get("name") == "tpe")}
+    return _options_text(used) + (f"; {seeding}" if seeding else "")
 
 
 def _space_text(space: dict) -> str:

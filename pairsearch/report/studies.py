@@ -16,6 +16,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from pairsearch.records import run_facts, tuned_study
+from pairsearch.searches import sampler_seeding
 from pairsearch.report.facts import (
     COMPLETE_TRIAL_COLUMNS,
     FINISHED_TRIAL_COLUMNS,
@@ -58,6 +59,8 @@ def read_study(*, study: optuna.Study) -> TuningFacts:
         versions=tuned.versions,
         recipe_name=recipe.name,
         recipe_augmentation=recipe.augmentation(),
+        sampler_seeding=sampler_seeding(sampler_seed=tuned.spec_table.get("sampler", {}).get("seed"),
+                                        search=tuned.search),
         complete=pd.DataFrame([_complete_row(t) for t in complete], columns=COMPLETE_TRIAL_COLUMNS),
         finished=pd.DataFrame([_finished_row(t) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)],
                               columns=FINISHED_TRIAL_COLUMNS),
