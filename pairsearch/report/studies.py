@@ -16,7 +16,6 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from pairsearch.records import run_facts, tuned_study
-from pairsearch.searches import sampler_seeding
 from pairsearch.report.facts import (
     COMPLETE_TRIAL_COLUMNS,
     FINISHED_TRIAL_COLUMNS,
@@ -24,6 +23,7 @@ from pairsearch.report.facts import (
     Importance,
     TuningFacts,
 )
+from pairsearch.searches import sampler_seeding
 
 
 def read_studies(*, studies: Mapping[str, optuna.Study]) -> dict[str, TuningFacts]:
