@@ -7,6 +7,7 @@ The analysis layer: plain data in (results, curves, tuning trials and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,8 +22,9 @@ from pairsearch.report.recipe_stats import RecipeComparison
 from pairsearch.report.run_record import RunRecord, run_record
 from pairsearch.report.stats import Cell
 from pairsearch.report.verdicts import with_verdicts
+from pairsearch.searches import search_study_name
 
-TUNING_COLUMNS = ["final_mean", "final_minus_best", "n_parameters", "mean_seconds"]
+TUNING_COLUMNS = ["arch", "search", "final_mean", "final_minus_best", "n_parameters", "mean_seconds"]
 CURVE_COLUMNS = ["test_accuracy", "train_accuracy", "train_loss", "digit_accuracy"]
 
 
@@ -54,10 +56,16 @@ class Analysis:
         budget: The budget curves (None: no tuning trials given).
         plateau: Label → the budget from which its curve stops rising.
         budget_searches: Label → the searches its budget curve is over.
-        tuning: Per label with a tuning study: the final configuration's mean test accuracy,
-            its difference from the best validation accuracy, its parameter count and mean run time.
-        complete_trials: Every complete tuning trial, with columns ``arch`` (the label) and
-            :data:`pairsearch.report.facts.COMPLETE_TRIAL_COLUMNS`.
+        tuning: Per tuning study (indexed as the studies are keyed; in report order, each arch's
+            searches in turn), its own search's final runs:
+            ``arch`` (the label) and ``search``, their mean test accuracy over the seeds, its
+            difference from the study's best validation accuracy, the configuration's parameter
+            count and the runs' mean time (:data:`TUNING_COLUMNS`).
+        chosen: Each search's chosen configuration (the params its final runs trained), in report
+            order, under its study's name (:func:`pairsearch.searches.search_study_name`: the
+            label itself for search 0).
+        complete_trials: Every complete tuning trial, with columns ``arch`` (the label),
+            ``search`` and :data:`pairsearch.report.facts.COMPLETE_TRIAL_COLUMNS`.
         curve_means: Per recorded curve (:data:`CURVE_COLUMNS`; absent: recorded for no arch), its
             ``mean`` and ``std`` over the runs, indexed by (arch, epoch).
         epochs: How many distinct epochs the curves have.
@@ -87,6 +95,7 @@ class Analysis:
     plateau: dict[str, int] | None = None
     budget_searches: dict[str, int] | None = None
     tuning: pd.DataFrame | None = None
+    chosen: dict[str, dict] | None = None
     complete_trials: pd.DataFrame | None = None
     curve_means: dict[str, pd.DataFrame] | None = None
     epochs: int = 0
@@ -142,7 +151,8 @@ def analyse(
         plateau=None if budget is None else budgets.plateau_trials(budget),
         budget_searches=None if budget is None else {
             str(arch): int(n) for arch, n in budget.groupby("arch")["searches"].max().items()},
-        tuning=_tuning(studies=studies, summary=summary, results=results) if studies else None,
+        tuning=_tuning(studies=studies, results=results, archs=archs) if studies else None,
+        chosen=_chosen(results=results, archs=archs),
         complete_trials=_complete_trials(studies=studies),
         curve_means=None if curves is None else _curve_means(curves),
         epochs=0 if curves is None else int(curves["epoch"].nunique()),
@@ -180,24 +190,51 @@ def _comparisons(
     return layout.sort_rest(comparisons)
 
 
-def _tuning(*, studies: Mapping[str, TuningFacts], summary: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Per study label: final mean, final − best validation, parameters, mean run time (NaN: none)."""
-    means = summary.set_index("arch")["mean"]
-    runs = results.groupby("arch")
+def _label_and_search(*, key: str, study: TuningFacts) -> tuple[str, int]:
+    """The label and search of a study's final runs: search 0's label is its key in the mapping (its
+    study's name, which names its group), a later search's its group."""
+    return (key if study.search == 0 else study.group or key), study.search
+
+
+def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, archs: list[str]) -> pd.DataFrame:
+    """Per study: its own search's final mean, final − best validation, parameters, mean run time
+    (NaN: none), never its arch's over every search; in report order, each arch's searches in turn
+    (studies of no arch with results last, by name)."""
+    runs = stats.with_search(results).groupby(["arch", "search"])
+    means = runs["test_accuracy"].mean()  # over the seeds with a result
     parameters = runs["n_parameters"].first()
     seconds = runs["seconds"].mean() if "seconds" in results else pd.Series(dtype=float)
     rows = {}
-    for label, study in studies.items():
-        mean = means.get(label)
+    for key, study in studies.items():
+        label, search = at = _label_and_search(key=key, study=study)
+        mean = means.get(at)
+        mean = None if mean is None or pd.isna(mean) else float(mean)
         gap = None if study.best_value is None or mean is None else mean - study.best_value
-        rows[label] = [mean, gap, parameters.get(label), seconds.get(label)]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=TUNING_COLUMNS, dtype=float)
+        rows[key] = [label, search, mean, gap, parameters.get(at), seconds.get(at)]
+    rank = {arch: index for index, arch in enumerate(archs)}
+    order = sorted(rows, key=lambda key: (rank.get(rows[key][0], len(rank)), key if rows[key][0] not in rank else "",
+                                          rows[key][1]))
+    frame = pd.DataFrame.from_dict({key: rows[key] for key in order}, orient="index", columns=TUNING_COLUMNS)
+    numbers = TUNING_COLUMNS[2:]
+    frame[numbers] = frame[numbers].astype(float)
+    return frame
+
+
+def _chosen(*, results: pd.DataFrame, archs: list[str]) -> dict[str, dict]:
+    """Study name → the params its final runs trained, each arch's searches in order."""
+    first = stats.with_search(results).sort_values("seed").groupby(["arch", "search"])["params"].first()
+    return {
+        search_study_name(group=arch, search=int(search)): json.loads(params)
+        for arch in archs for (label, search), params in first.items() if label == arch
+    }
 
 
 def _complete_trials(*, studies: Mapping[str, TuningFacts]) -> pd.DataFrame:
-    """Every study's complete trials in one frame, labelled by ``arch``."""
-    frames = [study.complete.assign(arch=label) for label, study in studies.items() if not study.complete.empty]
-    columns = ["arch", *COMPLETE_TRIAL_COLUMNS]
+    """Every study's complete trials in one frame, labelled by ``arch`` and ``search``."""
+    frames = [study.complete.assign(arch=label, search=search)
+              for key, study in studies.items() if not study.complete.empty
+              for label, search in [_label_and_search(key=key, study=study)]]
+    columns = ["arch", "search", *COMPLETE_TRIAL_COLUMNS]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 

@@ -11,7 +11,6 @@ Accuracies are in percent, differences in percentage points.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -116,9 +115,9 @@ def report_html(
         ("curves", "Learning curves", _curves(analysis=analysis, colours=colours)),
         ("runs", "Protocol and provenance of the runs", _runs(protocol=protocol, analysis=analysis)),
         ("tuning", "Tuning provenance",
-         _tuning(studies=studies, results=results, analysis=analysis, colours=colours)),
+         _tuning(studies=studies, analysis=analysis, colours=colours)),
         ("budget", "Budget curves", _budget(analysis=analysis, colours=colours)),
-        ("params", "Best parameters", _params_table(results=results, archs=archs)),
+        ("params", "Best parameters", _params_table(chosen=analysis.chosen or {}, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
     return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe_name)}")
@@ -164,13 +163,12 @@ def _runs(*, protocol: dict, analysis: Analysis) -> str:
     return f"{experiment}\n<h3>Where the final jobs ran</h3>\n{jobs}\n{agreement}\n{writer}"
 
 
-def _tuning(*, studies: Mapping[str, TuningFacts], results: pd.DataFrame, analysis: Analysis, colours: dict) -> str:
+def _tuning(*, studies: Mapping[str, TuningFacts], analysis: Analysis, colours: dict) -> str:
     if not studies:
         return fmt.note("No tuning studies were given.")
-    size = plots.size_figure(summary=analysis.summary, results=results, trials=analysis.complete_trials,
+    size = plots.size_figure(summary=analysis.summary, finals=analysis.tuning, trials=analysis.complete_trials,
                              archs=analysis.archs, colours=colours)
-    ordered = [arch for arch in analysis.archs if arch in studies]
-    ordered += sorted(set(studies) - set(ordered))
+    ordered = list(analysis.tuning.index)  # each arch's searches side by side
     return "\n".join([
         provenance.tuning_table(studies=studies, tuning=analysis.tuning, archs=ordered,
                                 final_recipe_name=analysis.recipe_name, final_epochs=analysis.final_epochs or {}),
@@ -199,11 +197,15 @@ def _budget(*, analysis: Analysis, colours: dict) -> str:
     return caption + fmt.plot(plot_id="budget-curves", figure=figure)
 
 
-def _params_table(*, results: pd.DataFrame, archs: list[str]) -> str:
-    first_runs = results.sort_values("seed").groupby("arch").first()
-    params = {arch: json.loads(first_runs.loc[arch, "params"]) for arch in archs}
-    names = list(dict.fromkeys(name for arch in archs for name in params[arch]))
-    rows = [[name, *(fmt.plain(params[arch].get(name, fmt.DASH)) for arch in archs)]
+def _params_table(*, chosen: Mapping[str, dict], archs: list[str]) -> str:
+    """One column per search's study: the configuration it chose, which its final runs trained."""
+    columns = list(chosen)
+    names = list(dict.fromkeys(name for column in columns for name in chosen[column]))
+    rows = [[name, *(fmt.plain(chosen[column].get(name, fmt.DASH)) for column in columns)]
             for name in names]
-    return fmt.table(headers=["Hyperparameter", *archs], rows=rows,
-                     numeric=range(1, len(archs) + 1), css_class="ps-transposed")
+    caption = "" if len(columns) <= len(archs) else fmt.note(
+        "One column per search (its tuning study; search 0 is the arch's own name): the configuration "
+        "that search chose, which its final runs trained. Independent searches of one arch may choose "
+        "very different configurations.", css_class="ps-caption")
+    return caption + fmt.table(headers=["Hyperparameter", *columns], rows=rows,
+                               numeric=range(1, len(columns) + 1), css_class="ps-transposed")

@@ -59,6 +59,9 @@ class TuningFacts:
         importances: The hyperparameters' importances, most important first (empty when not
             computed: fewer than two complete trials, or ``importance_error``).
         importance_error: Why the importances are unavailable (None: they are not).
+        group: The name of its group of independent searches (search 0's study name), the
+            report's label of their runs (empty: not known; search 0 is labelled by its key).
+        search: Which search of that group it is (0 for a single search).
     """
 
     study_name: str
@@ -78,6 +81,8 @@ class TuningFacts:
     finished: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FINISHED_TRIAL_COLUMNS))
     importances: tuple[Importance, ...] = ()
     importance_error: str | None = None
+    group: str = ""
+    search: int = 0
 
 
 @dataclass(frozen=True)

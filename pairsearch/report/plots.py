@@ -117,16 +117,16 @@ def curve_figures(
 
 
 def size_figure(
-    *, summary: pd.DataFrame, results: pd.DataFrame, trials: pd.DataFrame, archs: Sequence[str],
+    *, summary: pd.DataFrame, finals: pd.DataFrame, trials: pd.DataFrame, archs: Sequence[str],
     colours: Mapping,
 ) -> go.Figure:
-    """Accuracy against parameter count: tuning trials, and the final configuration.
+    """Accuracy against parameter count: tuning trials, and each search's final configuration.
 
-    ``trials`` has one row per complete tuning trial with columns ``arch, n_parameters,
-    value`` (validation accuracy).
+    ``finals`` has one row per tuning study (:attr:`pairsearch.report.analysis.Analysis.tuning`):
+    its arch, search, mean final test accuracy and parameter count. ``trials`` has one row per
+    complete tuning trial with columns ``arch, n_parameters, value`` (validation accuracy).
     """
     figure = go.Figure()
-    parameters = results.groupby("arch")["n_parameters"].first()
     stats_by_arch = summary.set_index("arch")
     for arch in archs:
         tried = trials[(trials["arch"] == arch) & trials["n_parameters"].notna()]
@@ -140,26 +140,30 @@ def size_figure(
                     f"<extra>{escape(arch)}</extra>",
                 )
             )
-        if arch not in stats_by_arch.index or pd.isna(parameters.get(arch)):
+        searches = finals[(finals["arch"] == arch) & finals["n_parameters"].notna() & finals["final_mean"].notna()]
+        if arch not in stats_by_arch.index or searches.empty:
             continue
         row = stats_by_arch.loc[arch]
+        one = len(searches) == 1  # the arch's CI is that search's; with several, each its own mean
         figure.add_trace(
             go.Scatter(
-                x=[parameters[arch]], y=[100 * row["mean"]], mode="markers", name=arch,
-                legendgroup=arch,
+                x=list(searches["n_parameters"]), y=list(100 * searches["final_mean"]), mode="markers",
+                name=arch, legendgroup=arch,
                 marker={"color": colours[arch], "size": 12, "symbol": "diamond",
                         "line": {"color": "#1f2933", "width": 1}},
                 error_y={"type": "data", "symmetric": False, "color": colours[arch],
                          "array": [100 * (row["ci_high"] - row["mean"])],
-                         "arrayminus": [100 * (row["mean"] - row["ci_low"])]},
-                hovertemplate="%{x:,} parameters: %{y:.2f} % test (mean)"
+                         "arrayminus": [100 * (row["mean"] - row["ci_low"])]} if one else None,
+                customdata=list(searches["search"]),
+                hovertemplate="search %{customdata}: %{x:,} parameters, %{y:.2f} % test (mean)"
                 f"<extra>{escape(arch)}</extra>",
             )
         )
     figure.update_layout(
         title={"text": "Accuracy against parameter count",
-               "subtitle": {"text": "diamonds: final configuration, mean test accuracy with "
-                                    "95 % CI; faint dots: complete tuning trials (validation)"}},
+               "subtitle": {"text": "diamonds: each search's final configuration, its mean test accuracy "
+                                    "(95 % CI where an arch has one search); faint dots: complete "
+                                    "tuning trials (validation)"}},
         xaxis={"type": "log", "title": "parameters (log scale)"},
         yaxis_title="accuracy (%)",
     )

@@ -66,6 +66,8 @@ def read_study(*, study: optuna.Study) -> TuningFacts:
                               columns=FINISHED_TRIAL_COLUMNS),
         importances=importances,
         importance_error=error,
+        group=tuned.group,
+        search=tuned.search,
     )
 
 
