@@ -45,8 +45,10 @@ def study_facts(*, label: str, search: int) -> TuningFacts:
 def page(tmp_path_factory) -> str:
     studies = {study.study_name: study for label, searches in SEARCHES.items() for search in searches
                for study in [study_facts(label=label, search=search)]}
-    curves = pd.DataFrame(columns=["arch", "search", "seed", "epoch", "train_loss", "train_accuracy",
-                                   "test_accuracy", "digit_accuracy"])
+    curves = pd.DataFrame([{"arch": label, "search": search, "seed": seed, "epoch": epoch, "train_loss": 1 / epoch,
+                            "train_accuracy": 0.7, "test_accuracy": 0.7, "digit_accuracy": float("nan")}
+                           for label, searches in SEARCHES.items() for search in searches
+                           for seed in SEEDS for epoch in (1, 2, 3)])
     paths = write_report(out_dir=tmp_path_factory.mktemp("searches"), results=searched_results(), curves=curves,
                          protocol={}, studies=studies)
     return paths["report_html"].read_text(encoding="utf-8")
@@ -89,6 +91,8 @@ def test_each_study_column_of_the_tuning_table_shows_its_own_searchs_final_resul
     assert cells("Final run time (mean)") == {"base": "3.0 s", "base.search1": "9.0 s", "sep": "5.0 s",
                                               "sep.search1": "7.0 s"}
     assert columns == list(studies)  # each arch's searches side by side
+    trained = {name: cell.split(" ", 1)[1] for name, cell in cells("Final test accuracy, mean (%)").items()}
+    assert len(set(trained.values())) == 1 and "epochs" in trained["base.search1"]  # every search says its epochs
 
 
 def test_the_best_parameters_show_each_searchs_chosen_configuration(page):

@@ -45,7 +45,7 @@ def tuning_table(
     labels = [arch for arch in archs if arch in studies]
     final = tuning.reindex(labels)
     tuned = {a: (studies[a].recipe_name, studies[a].spec.get("epochs")) for a in labels}
-    finals = {a: (final_recipe_name, (final_epochs or {}).get(a)) for a in labels}
+    finals = {a: (final_recipe_name, (final_epochs or {}).get(studies[a].group or a)) for a in labels}  # per label
     rows = {
         "Trials complete / pruned / failed": [_states(studies[a].states) for a in labels],
         "Epochs trained": [f"{studies[a].epochs:,}" if studies[a].epochs is not None
