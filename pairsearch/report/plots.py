@@ -17,7 +17,7 @@ from pairsearch.report import formatting as fmt
 
 JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
 MEAN_OFFSET = 0.32
-BAND = "mean over seeds; band: ±1 std"
+BAND = "mean over every run (searches × seeds); band: ±1 std over the runs"
 # column, title, subtitle, y axis, scale, note for archs that did not record the column
 CURVES = [
     ("test_accuracy", "Test accuracy per epoch", BAND, "test accuracy (%)", 100.0,
