@@ -26,7 +26,6 @@ from bench.common import REPO, RESULTS_MD, git_commit, trial_seconds
 
 SECTION = "## Cost of `make results` (`bench/run_cost.py`)"
 DEFAULT_STORAGE = "sqlite:///storage/results/pairsearch.db"
-FIRST_FINAL_SEED = 1000  # the default final seeds (pairsearch.final_plans); earlier runs used 0 …
 
 
 def measure(*, url: str) -> dict:
@@ -35,6 +34,9 @@ def measure(*, url: str) -> dict:
 
     from pairsearch.jobs import job_recipe_name
     from pairsearch.records import final_job, is_final_study, study_arch
+    from pairsearch.searches import (
+        FINAL_FIRST_SEED,  # the default final seeds; earlier runs used 0 …
+    )
     from pairsearch.storage.handle import StorageHandle
 
     storage = StorageHandle.resolve(url=url).open(readonly=True)
@@ -45,7 +47,7 @@ def measure(*, url: str) -> dict:
         if is_final_study(summary):
             for trial in done:
                 job = final_job(trial)
-                if job is not None and job.seed >= FIRST_FINAL_SEED:
+                if job is not None and job.seed >= FINAL_FIRST_SEED:
                     finals[study_arch(summary)][job_recipe_name(trial)].append(trial_seconds(trial))
         elif done:
             tuning[study_arch(summary)].append(_search_cost(done))
