@@ -48,10 +48,13 @@ results: install  ## the published results anew with the shipped defaults, into 
 	  --workers $(WORKERS) --quiet --recipe strong --out $(RESULTS)/strong
 
 # What `make results` made, as published in docs/results: the storage (one file at rest), the
-# course report's tables flat, the strong recipe's in docs/results/strong, and a screenshot of
-# the top of the course report (Debian's chromium, headless).
-PUBLISHED := summary.md effects.csv results.csv pairwise.csv
+# course report's tables flat (budget.csv: the budget curves), the strong recipe's in
+# docs/results/strong, and a screenshot of the top of the course report (Debian's chromium, headless).
+PUBLISHED := summary.md effects.csv results.csv pairwise.csv budget.csv
 publish:  ## copy RESULTS into docs/results (storage, both recipes' tables, report.png)
+	@# a -wal file beside the storage holds writes the main file lacks: copy only a storage at rest
+	@if [ -e $(RESULTS)/pairsearch.db-wal ]; then \
+	  echo "publish: $(RESULTS)/pairsearch.db is in use (a -wal file is beside it): stop the run first" >&2; exit 2; fi
 	cp $(RESULTS)/pairsearch.db docs/results/pairsearch.db
 	for file in $(PUBLISHED); do cp $(RESULTS)/course/$$file docs/results/$$file || exit 1; done
 	mkdir -p docs/results/strong
