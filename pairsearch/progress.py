@@ -22,17 +22,12 @@ from rich.table import Table
 from rich.text import Text
 
 from pairsearch.overview import RecipeResult, StudyOverview, read_overview
-from pairsearch.redaction import printable, safe_line
+from pairsearch.redaction import printable
 from pairsearch.storage.failures import is_storage_outage
+from pairsearch.terminal import say
 from pairsearch.workers.supervisor import Snapshot, snapshot
 
 POLL_SECONDS = 1.0
-
-
-def say(message: str) -> None:
-    """A status line for the user, on stderr so stdout stays machine-readable; like an error
-    line, it never shows a password (a path or URL it echoes may hold one)."""
-    print(safe_line(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
