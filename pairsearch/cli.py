@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import sys
 import textwrap
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from typer.exceptions import Exit
 
 from pairsearch import defaults
 from pairsearch import options as o
-from pairsearch.redaction import safe_line
+from pairsearch.terminal import say
 from pairsearch.version import version_text
 
 app = typer.Typer(
@@ -32,11 +31,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect or fetch the MNIST data.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
-
-
-def say(message: str) -> None:
-    """A status line for the user, as :func:`pairsearch.progress.say` writes it (no optuna or rich imported)."""
-    print(safe_line(message), file=sys.stderr, flush=True)
 
 
 show = functools.partial(print, flush=True)  # a line on stdout at once (a server's address, before it blocks)

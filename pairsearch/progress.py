@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
@@ -22,17 +23,14 @@ from rich.table import Table
 from rich.text import Text
 
 from pairsearch.overview import RecipeResult, StudyOverview, read_overview
-from pairsearch.redaction import printable, safe_line
+from pairsearch.redaction import printable
 from pairsearch.storage.failures import is_storage_outage
-from pairsearch.workers.supervisor import Snapshot, snapshot
+from pairsearch.terminal import say
+
+if TYPE_CHECKING:
+    from pairsearch.workers.supervisor import Snapshot
 
 POLL_SECONDS = 1.0
-
-
-def say(message: str) -> None:
-    """A status line for the user, on stderr so stdout stays machine-readable; like an error
-    line, it never shows a password (a path or URL it echoes may hold one)."""
-    print(safe_line(message), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -115,6 +113,8 @@ def watch(
     *, study: optuna.Study, budget: int, keep_watching: Callable[[], bool], quiet: bool
 ) -> Snapshot:
     """Show progress until ``keep_watching()`` is false; return the final snapshot."""
+    from pairsearch.workers.supervisor import snapshot  # here: ``status`` imports this module, not the workers
+
     started = time.monotonic()
     last_shot = [snapshot(study)]  # shown again while the storage is away
     first = last_shot[0].counts.finished

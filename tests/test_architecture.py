@@ -48,7 +48,7 @@ LAYERS = [
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage
     {"tomlfile", "version", "paths"},                   # a TOML file read safely; which code runs; path lengths
-    {"defaults", "errors"},                             # limits and defaults; the one error type
+    {"defaults", "errors", "terminal"},                 # limits and defaults; the one error type; the one status line
     {"redaction"},                                      # passwords out of any text
 ]
 
