@@ -38,7 +38,7 @@ show = functools.partial(print, flush=True)  # a line on stdout at once (a serve
 
 @app.command()
 def archs(design: o.DesignOnly = False) -> None:
-    """List every architecture: name, description, default params."""
+    """List every arch: name, description, default params."""
     from pairsearch.training.models import ARCHS  # the registry alone: no torch, no optuna
 
     if design:
@@ -67,7 +67,10 @@ def train(
     threads: o.Threads = 1,
     as_json: o.AsJson = False,
 ) -> None:
-    """Train one run on the final protocol (training pairs → test pairs) and print test accuracy."""
+    """Train one run on the final protocol; print test accuracy.
+
+    Trains on the training pairs and evaluates on the test pairs, as one final job does.
+    """
     from pairsearch import inputs, progress
     from pairsearch.training import loop
 
@@ -116,7 +119,10 @@ def tune(
     threads: o.Threads = 1,
     quiet: o.Quiet = False,
 ) -> None:
-    """Run pruned trials until the study-wide budget of finished trials is spent."""
+    """Run pruned trials until the study's trial budget is spent.
+
+    The budget counts finished trials (complete and pruned) across every worker on every host.
+    """
     from pairsearch import inputs, progress, tuning
 
     quiet_optuna()
@@ -173,7 +179,11 @@ def final_report(
     threads: o.Threads = 1,
     quiet: o.Quiet = False,
 ) -> None:
-    """Retrain each study's best config over paired seeds and write the comparison report."""
+    """Retrain each best config on paired seeds; write the report.
+
+    Each search's best configuration is retrained on the final seeds, then the comparison report is
+    written (HTML, Markdown, CSV; the answer also on the terminal).
+    """
     from pairsearch import final, inputs, progress
 
     quiet_optuna()
@@ -200,7 +210,10 @@ def final_run(
     device: o.Device = "auto",
     threads: o.Threads = 1,
 ) -> None:
-    """Run waiting final-report jobs only (for extra machines); 'final-report' writes the report."""
+    """Run waiting final-report jobs only (for extra machines).
+
+    'final-report' makes the jobs and writes the report.
+    """
     from pairsearch import final, inputs
 
     quiet_optuna()
@@ -217,7 +230,10 @@ def final_run(
 
 @app.command()
 def status(storage: o.Storage = None) -> None:
-    """A table of every study in the storage: counts, best validation accuracy, best params."""
+    """Every study in the storage: counts, best accuracy, params.
+
+    A table of trial counts, best validation accuracy and best params; final jobs per recipe.
+    """
     from pairsearch import inputs, progress
 
     quiet_optuna()
@@ -232,7 +248,10 @@ def dashboard(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.Das
 
 @app.command("storage-proxy")
 def storage_proxy(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.ProxyPort = 13000) -> None:
-    """Serve the storage through Optuna's gRPC proxy; workers then use --storage grpc://HOST:PORT."""
+    """Serve the storage through Optuna's gRPC proxy.
+
+    Workers then use --storage grpc://HOST:PORT.
+    """
     serve(storage=storage, host=host, port=port, proxy=True)
 
 
@@ -248,7 +267,10 @@ def serve(*, storage: str | None, host: str, port: int, proxy: bool) -> None:
 
 @data_app.command("info")
 def data_info(dataset: o.Dataset = "auto", data_dir: o.DataDir = defaults.DATA_DIR) -> None:
-    """Print the data source, pool sizes, class counts, fingerprint and cache path."""
+    """Describe the data: source, pools, class counts, cache.
+
+    Prints the data source, pool sizes, class counts, fingerprint and cache path.
+    """
     from pairsearch import inputs
 
     choice = inputs.choose_data(dataset=dataset, data_dir=data_dir)

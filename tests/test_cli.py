@@ -89,6 +89,16 @@ def test_archs_lists_every_registered_arch_one_per_line(runs):
     assert all("=" in word for line in lines if line.startswith(" ") for word in line.split())  # params, indented
 
 
+@pytest.mark.parametrize("args", [[], ["data"]])
+@pytest.mark.parametrize("columns", [80, 200])
+def test_bare_command_lists_every_description_whole(data_dir, args, columns):
+    """Click cuts a first sentence longer than the line allows with "...": each one fits at 80 columns."""
+    result = run_cli(args, data_dir=data_dir, COLUMNS=str(columns))
+    commands = result.stdout.split("Commands:")[1]
+    assert result.returncode == 0 and commands.strip(), result.stderr
+    assert "..." not in commands, commands
+
+
 @pytest.mark.parametrize("columns", [40, 80, 200])
 def test_archs_wraps_to_the_terminal_width_and_indents_the_params(data_dir, columns):
     result = run_cli(["archs"], data_dir=data_dir, COLUMNS=str(columns))
