@@ -89,9 +89,14 @@ def literal(text: str) -> Text:
     return Text(printable(str(text)))
 
 
+def percent(accuracy: float | None) -> str:
+    """An accuracy as every output shows it: ``79.20 %``, or ``—`` where there is none yet."""
+    return "—" if accuracy is None else f"{100 * accuracy:.2f} %"
+
+
 def progress_line(*, name: str, shot: Snapshot, budget: int, elapsed: float, eta: str) -> str:
     c = shot.counts
-    best = "—" if shot.best_value is None else f"{shot.best_value:.4f}"
+    best = percent(shot.best_value)
     return (
         f"{literal(name).plain}: finished {c.finished}/{budget} (pruned {c.pruned}) failed {c.failed} "
         f"running {c.running}  best {best}  elapsed {elapsed:,.0f}s  eta {eta}"
@@ -103,7 +108,7 @@ def progress_table(*, name: str, shot: Snapshot, budget: int, elapsed: float, et
     table = Table(title=Text("pairsearch tune — study ") + literal(name), show_header=False, min_width=60)
     table.add_row("finished", f"{c.finished}/{budget}  (complete {c.complete}, pruned {c.pruned})")
     table.add_row("failed / running", f"{c.failed} / {c.running}")
-    table.add_row("best validation accuracy", "—" if shot.best_value is None else f"{shot.best_value:.4f}")
+    table.add_row("best validation accuracy", percent(shot.best_value))
     table.add_row("best params", format_params(shot.best_params) or "—")
     table.add_row("elapsed / eta", f"{elapsed:,.0f}s / {eta}")
     return table
@@ -189,7 +194,7 @@ def status_table(*, studies: list[StudyOverview], title: str) -> Table:
 def status_cells(*, study: StudyOverview) -> list[tuple[str, Counter, str]]:
     """(recipe label, counts, value) of each row of ``study``: one for a tuning study, one per recipe of a final one."""
     if not study.is_final:
-        best = "—" if study.best is None else f"{100 * study.best.value:.2f} %"
+        best = percent(None if study.best is None else study.best.value)
         return [(study.recipe_name or "—", study.counts, best)]
     rows = [(result.recipe_label, result.counts, mean_text(result=result)) for result in study.results]
     return rows or [("—", study.counts, "—")]

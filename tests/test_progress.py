@@ -217,7 +217,7 @@ def test_progress_line_and_eta():
     shot = supervisor.Snapshot(runtime.Counts(complete=3, pruned=2, failed=1, running=2), 0.91234, {"lr": 0.00123})
     line = progress.progress_line(name="base", shot=shot, budget=10, elapsed=50, eta="50s")
     assert "finished 5/10" in line and "pruned 2" in line and "failed 1" in line and "running 2" in line
-    assert "0.9123" in line
+    assert "best 91.23 %" in line  # in percent, as status and the report show accuracies
     assert progress.eta_text(done_here=5, remaining=5, elapsed=50) == "50s"
     assert progress.eta_text(done_here=0, remaining=5, elapsed=50) == "—"
     assert progress.eta_text(done_here=5, remaining=0, elapsed=50) == "—"
