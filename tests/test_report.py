@@ -322,25 +322,30 @@ def test_html_per_arch_table_has_the_best_epoch_column_of_summary_md(page, writt
     table = page[page.index('id="accuracy"'):page.index('id="pairwise"')]
     text = html.unescape(re.sub(r"<[^>]+>", " ", table))
 
-    assert "<th>Best epoch (%)</th>" in table
+    headers = re.findall(r"<th>(.*?)</th>", table)
+    markdown = next(line for line in written["summary_md"].read_text().splitlines() if line.startswith("| Arch |"))
+    assert headers == [html.escape(cell.strip()) for cell in markdown.strip("|").split("|")]
+    assert headers[-1] == "Best epoch (%)"
     assert accuracy.BEST_EPOCH_CAPTION in text
     assert accuracy.BEST_EPOCH_CAPTION in written["summary_md"].read_text()
 
 
 def test_share_won_is_not_shown_for_the_interaction():
-    results = factorial_results(sharing=0.03, aux=0.06)
+    results = pd.concat([factorial_results(sharing=0.03, aux=0.06).assign(search=search) for search in range(3)])
     analysis = analyse(results=results)
     table = answer.effects_table(effects=analysis.effects)
     interaction = table[table.index('data-key="interaction"'):]
     interaction = interaction[:interaction.index("</tr>")]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", interaction)
-    share_won = 1 + answer.PAIRED_HEADERS.index("Share won")
+    won = [1 + answer.PAIRED_HEADERS.index(header) for header in ("Share won", "P(better) over searches")]
 
-    assert cells[share_won] == formatting.DASH
-    assert "Share won is not shown for the interaction" in answer.level_caption(analysis.effects)
+    assert [cells[index] for index in won] == [formatting.DASH] * 2
+    assert "Share won and P(better) are not shown for the interaction" in answer.level_caption(analysis.effects)
     markdown = answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
     row = next(line for line in markdown.splitlines() if line.startswith("| Interaction"))
-    assert row.split("|")[1 + share_won].strip() == formatting.DASH
+    assert [row.split("|")[1 + index].strip() for index in won] == [formatting.DASH] * 2
+    average = next(line for line in markdown.splitlines() if line.startswith("| Weight sharing, average"))
+    assert all(average.split("|")[1 + index].strip() != formatting.DASH for index in won)
 
 
 def test_one_search_captions_carry_no_number_of_another_run():
@@ -654,7 +659,8 @@ def test_summary_markdown_of_a_second_recipe_carries_the_readings_and_the_change
         assert sentence.startswith(("Yes", "No", "Unclear")), line
         assert sentence in page_text  # the same sentence as the page's
     assert "| Effect (contrast) | course (points, 95 % CI) | strong (points, 95 % CI) | Change (points, 95 % CI) |" in summary
-    assert "| Arch | course mean (%) | strong mean (%) | Change (points, 95 % CI) | Seeds |" in summary
+    assert "| Arch | course mean (%) | strong mean (%) | Change (points, 95 % CI) | Searches × seeds |" in summary
+    assert "| joint | " in summary
     # The recipes come before the per-arch table, which stays last.
     assert summary.index("Under both training recipes") < summary.index("Test accuracy (%) after the last epoch")
 

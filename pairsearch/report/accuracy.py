@@ -92,18 +92,19 @@ def summary_table(
     for arch in archs:
         row = by_arch.get(arch)
         if row is None:
-            rows.append([arch, *[fmt.DASH] * 6, f"0 of {runs[arch]}", *([fmt.DASH] if best_epoch is not None else [])])
+            rows.append([arch, *[fmt.DASH] * 5, f"0 of {runs[arch]}", fmt.DASH,
+                         *([fmt.DASH] if best_epoch is not None else [])])
             continue
         rows.append([
             arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
             fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
-            f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}",
             runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
             else f"{row.n} of {runs[arch]}",
+            f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}",
             *([best_epoch_cell(best.get(arch))] if best_epoch is not None else []),
         ])
-    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)",
-               "SD search / seed (points)", "Searches × seeds"]
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)", "Searches × seeds",
+               "SD search / seed (points)"]  # the columns of summary_markdown, in its order
     caption = accuracy_caption(summary) + " Searches × seeds: runs with a result (of all runs)."
     if best_epoch is not None:
         headers.append("Best epoch (%)")

@@ -29,6 +29,8 @@ from pairsearch.report.stats import FACTORIAL_DESIGN, INTERACTION
 
 VERSUS_QUESTION = "Does another arch beat the best of the four?"
 VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
+# Columns that count wins of one arch over another: none for the interaction (a difference of differences).
+WON_HEADERS = ("P(better) over searches", "Share won")
 
 
 def recipe_suffix(recipe_name: str | None) -> str:
@@ -95,8 +97,8 @@ def level_caption(effects: pd.DataFrame) -> str:
     """What the numbers of the answer are over: independent searches, or seeds of one search."""
     common = ("Differences of test accuracy in percentage points, paired by final seed. Share won: "
               "share of (search, seed) runs on which the first term wins (a tie counts half). Share won "
-              "is not shown for the interaction: it is a difference of two differences, with no first "
-              "term to win. ")
+              "and P(better) are not shown for the interaction: it is a difference of two differences, "
+              "with no arch to win. ")
     if (effects["level"] == "searches").any():
         return common + (
             "Each search r of every arch is one replicate of the whole experiment: the mean is over "
@@ -206,10 +208,11 @@ def effects_table(*, effects: pd.DataFrame) -> str:
 
 
 def effect_cells(row) -> list[str]:
-    """:func:`pairsearch.report.paired.paired_cells` of an effect; the interaction's share won is a dash."""
+    """:func:`pairsearch.report.paired.paired_cells` of an effect; the interaction's shares won are dashes."""
     cells = paired_cells(row)
     if row.factor == INTERACTION:
-        cells[PAIRED_HEADERS.index("Share won")] = fmt.DASH
+        for header in WON_HEADERS:
+            cells[PAIRED_HEADERS.index(header)] = fmt.DASH
     return cells
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from pairsearch.report import formatting as fmt
 from pairsearch.report.facts import RecipePair
-from pairsearch.report.paired import FACTOR_NAMES, ci_text, effect_name
+from pairsearch.report.paired import FACTOR_NAMES, ci_text, effect_name, runs_text
 from pairsearch.report.recipe_stats import RecipeComparison
 from pairsearch.report.stats import INTERACTION
 
@@ -31,7 +31,8 @@ LEADS = {
 }
 EFFECT_HEADERS = ["Effect (contrast)", "{first} (points, 95 % CI)", "{second} (points, 95 % CI)",
                   "Change (points, 95 % CI)", "Conclusion"]
-ARCH_HEADERS = ["Arch", "{first} mean (%)", "{second} mean (%)", "Change (points, 95 % CI)", "Seeds"]
+ARCH_HEADERS = ["Arch", "{first} mean (%)", "{second} mean (%)", "Change (points, 95 % CI)", "Searches × seeds"]
+EFFECT_NUMERIC, ARCH_NUMERIC = {1, 2, 3}, {1, 2, 3, 4}  # right-aligned columns
 
 
 def recipe_question(*, factor: str, second: str) -> str:
@@ -117,7 +118,8 @@ def effect_rows(*, pair: RecipePair, comparison: RecipeComparison) -> list[tuple
 def arch_rows(comparison: RecipeComparison) -> list[tuple[str, list[str]]]:
     """(row key, cells of :data:`ARCH_HEADERS`) per arch, in the report's arch order."""
     return [(f"recipes/arch/{row.arch}",
-             [row.arch, fmt.percent(row.before_mean), fmt.percent(row.after_mean), _effect(row), str(row.n_pairs)])
+             [row.arch, fmt.percent(row.before_mean), fmt.percent(row.after_mean), _effect(row),
+              runs_text(runs=row.n_pairs, searches=row.n_searches)])
             for row in comparison.archs.itertuples(index=False)]
 
 
@@ -134,9 +136,9 @@ def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> st
     archs = arch_rows(comparison)
     return "\n".join([
         heading, note, sentences, fmt.note(recipes_caption(pair), css_class="ps-caption"),
-        fmt.table(headers=_headers(EFFECT_HEADERS, pair), rows=[cells for _, cells in effects], numeric={1, 2, 3},
+        fmt.table(headers=_headers(EFFECT_HEADERS, pair), rows=[cells for _, cells in effects], numeric=EFFECT_NUMERIC,
                   row_keys=[key for key, _ in effects], css_class="ps-recipes"),
-        fmt.table(headers=_headers(ARCH_HEADERS, pair), rows=[cells for _, cells in archs], numeric={1, 2, 3, 4},
+        fmt.table(headers=_headers(ARCH_HEADERS, pair), rows=[cells for _, cells in archs], numeric=ARCH_NUMERIC,
                   row_keys=[key for key, _ in archs], css_class="ps-recipes-archs"),
     ])
 
@@ -150,8 +152,10 @@ def recipes_markdown(*, pair: RecipePair, comparison: RecipeComparison | None) -
         lines += [f"**{question}** {sentence}", ""]
     effects = [[f"{cells[0][0]} ({cells[0][1]})", *cells[1:]]
                for _, cells in effect_rows(pair=pair, comparison=comparison)]
-    lines += [recipes_caption(pair), "", *_markdown_table(headers=_headers(EFFECT_HEADERS, pair), rows=effects), "",
-              *_markdown_table(headers=_headers(ARCH_HEADERS, pair), rows=[cells for _, cells in arch_rows(comparison)])]
+    archs = [cells for _, cells in arch_rows(comparison)]
+    lines += [recipes_caption(pair), "",
+              *_markdown_table(headers=_headers(EFFECT_HEADERS, pair), rows=effects, numeric=EFFECT_NUMERIC), "",
+              *_markdown_table(headers=_headers(ARCH_HEADERS, pair), rows=archs, numeric=ARCH_NUMERIC)]
     return "\n".join(lines) + "\n"
 
 
@@ -159,10 +163,11 @@ def _headers(headers: list[str], pair: RecipePair) -> list[str]:
     return [header.format(first=pair.baseline, second=pair.recipe_name) for header in headers]
 
 
-def _markdown_table(*, headers: list[str], rows: list[list[str]]) -> list[str]:
-    """A Markdown table, the first column left-aligned, the others right-aligned."""
+def _markdown_table(*, headers: list[str], rows: list[list[str]], numeric: set[int]) -> list[str]:
+    """A Markdown table, the ``numeric`` columns right-aligned, the others left-aligned."""
     escaped = [[cell.replace("|", r"\|") for cell in row] for row in rows]
-    return ["| " + " | ".join(headers) + " |", "|:---|" + "---:|" * (len(headers) - 1),
+    alignment = "".join("---:|" if index in numeric else ":---|" for index in range(len(headers)))
+    return ["| " + " | ".join(headers) + " |", "|" + alignment,
             *("| " + " | ".join(row) + " |" for row in escaped)]
 
 
