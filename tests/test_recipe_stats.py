@@ -74,3 +74,12 @@ def test_changes_over_several_searches_are_t_intervals_over_the_searches():
     # The change varies only between searches: all of its variance is the search's.
     assert sep["sd_search"] == pytest.approx(np.std(shifts, ddof=1))
     assert sep["tuning_share"] == pytest.approx(1.0)
+
+
+def test_arch_changes_follow_the_reports_one_arch_order_not_the_alphabet():
+    archs = ["digits", "joint", "split", "sep", "base_aux", "sep_aux", "base"]
+    results = pd.DataFrame([{"arch": arch, "seed": seed, "test_accuracy": 0.9} for arch in archs for seed in SEEDS])
+
+    changes = recipe_stats.arch_changes(before=results, after=results)
+
+    assert list(changes["arch"]) == ["base", "base_aux", "sep", "sep_aux", "joint", "split", "digits"]

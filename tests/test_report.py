@@ -14,6 +14,7 @@ from pairsearch.report import (
     accuracy,
     answer,
     design,
+    document,
     formatting,
     readings,
     recipe_stats,
@@ -146,7 +147,8 @@ def test_csv_files_hold_the_data(written):
     assert len(curves) == len(ARCHS) * len(SEEDS) * len(EPOCHS)
     assert len(pairwise) == 3
     assert list(pairwise.columns) == ["group", *stats.PAIRWISE_COLUMNS]
-    assert list(effects.columns) == stats.EFFECT_COLUMNS
+    assert list(effects.columns) == document.EFFECTS_CSV_COLUMNS
+    assert "recipe" in document.EFFECTS_CSV_COLUMNS
     # Only base and sep_aux of the 2×2 ran: no effect can be estimated, each says why.
     assert effects["missing"].notna().all() and effects["mean_diff"].isna().all()
 
@@ -316,6 +318,42 @@ def test_html_escapes_an_arch_label_everywhere(tmp_path):
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_html_per_arch_table_has_the_best_epoch_column_of_summary_md(page, written):
+    table = page[page.index('id="accuracy"'):page.index('id="pairwise"')]
+    text = html.unescape(re.sub(r"<[^>]+>", " ", table))
+
+    headers = re.findall(r"<th>(.*?)</th>", table)
+    markdown = next(line for line in written["summary_md"].read_text().splitlines() if line.startswith("| Arch |"))
+    assert headers == [html.escape(cell.strip()) for cell in markdown.strip("|").split("|")]
+    assert headers[-1] == "Best epoch (%)"
+    assert accuracy.BEST_EPOCH_CAPTION in text
+    assert accuracy.BEST_EPOCH_CAPTION in written["summary_md"].read_text()
+
+
+def test_share_won_is_not_shown_for_the_interaction():
+    results = pd.concat([factorial_results(sharing=0.03, aux=0.06).assign(search=search) for search in range(3)])
+    analysis = analyse(results=results)
+    table = answer.effects_table(effects=analysis.effects)
+    interaction = table[table.index('data-key="interaction"'):]
+    interaction = interaction[:interaction.index("</tr>")]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", interaction)
+    won = [1 + answer.PAIRED_HEADERS.index(header) for header in ("Share won", "P(better) over searches")]
+
+    assert [cells[index] for index in won] == [formatting.DASH] * 2
+    assert "Share won and P(better) are not shown for the interaction" in answer.level_caption(analysis.effects)
+    markdown = answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
+    row = next(line for line in markdown.splitlines() if line.startswith("| Interaction"))
+    assert [row.split("|")[1 + index].strip() for index in won] == [formatting.DASH] * 2
+    average = next(line for line in markdown.splitlines() if line.startswith("| Weight sharing, average"))
+    assert all(average.split("|")[1 + index].strip() != formatting.DASH for index in won)
+
+
+def test_one_search_captions_carry_no_number_of_another_run():
+    analysis = analyse(results=factorial_results(sharing=0.03, aux=0.06))
+
+    assert "about a point" not in answer.level_caption(analysis.effects)
+
+
 def test_html_tables_show_summary_and_best_params(page):
     assert "Mean ± std (%)" in page
     assert "Holm p" in page
@@ -334,7 +372,7 @@ def test_report_of_one_arch_says_what_cannot_be_compared(tmp_path):
 
     page = html.unescape(paths["report_html"].read_text(encoding="utf-8"))
     assert (
-        "Does weight sharing help?</strong> Cannot be answered: no results for base, base_aux, "
+        "Does weight sharing help?</strong> Unclear, it cannot be answered: no results for base, base_aux, "
         "sep, sep_aux." in page
     )
     assert "none of the four archs of the 2×2 design has results" in page
@@ -418,12 +456,12 @@ def test_answer_says_what_cannot_be_answered():
     results = factorial_results(sharing=0.03, aux=0.02)
     text, _ = answer_of(results[~results["arch"].isin(["sep", "sep_aux"])])
 
-    assert "Does weight sharing help? Cannot be answered: no results for sep, sep_aux." in text
+    assert "Does weight sharing help? Unclear, it cannot be answered: no results for sep, sep_aux." in text
     assert (
-        "Does the auxiliary loss help? Only in part (no results for sep, sep_aux, so no "
+        "Does the auxiliary loss help? Unclear: only in part (no results for sep, sep_aux, so no "
         "average): with shared weights, the auxiliary loss changes test accuracy by +" in text
     )
-    assert "Do the two effects add up? Cannot be answered: it needs all four archs" in text
+    assert "Do the two effects add up? Unclear, it cannot be answered: it needs all four archs" in text
 
     text, _ = answer_of(results[results["arch"] == "joint"])
     assert "none of the four archs of the 2×2 design has results" in text
@@ -543,45 +581,88 @@ def test_both_recipes_say_whether_each_conclusion_holds_grows_shrinks_or_changes
     before = factorial_results(sharing=0.03, aux=0.06)
 
     grown, analysis = recipe_answer(before=before, after=retrained(before, gains={"base": 0.03, "base_aux": 0.03}))
-    assert "Does weight sharing help? Does it hold under strong? Yes, and it grows: +" in grown
-    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size: +" in grown
+    assert "Does the effect of weight sharing hold under strong? Yes, and it grows: +" in grown
+    assert "Does the effect of the auxiliary loss hold under strong? Yes, with the same size: +" in grown
     change = analysis.by_recipe.effects.set_index(["recipe", "factor", "given"]).loc[
         ("change", "shared_weights", "average")]
-    assert 0.02 < change["mean_diff"] < 0.04 and change["ci_low"] > 0 and change["holm_p"] < 0.05
+    assert 0.02 < change["mean_diff"] < 0.04 and change["ci_low"] > 0
     assert f"the change, {formatting.points(change['mean_diff'])} points" in grown
+    assert "Holm" not in grown  # one rule: the change's 95 % CI, as shown in the table
 
     shrunk, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.02, "sep_aux": 0.02}))
-    assert "Does weight sharing help? Does it hold under strong? Yes, but it shrinks" in shrunk
+    assert "Does the effect of weight sharing hold under strong? Yes, but it shrinks" in shrunk
     flipped, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.06, "sep_aux": 0.06}))
-    assert "Does weight sharing help? Does it hold under strong? No: it changes sign" in flipped
-    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size" in flipped
+    assert "Does the effect of weight sharing hold under strong? No: it changes sign" in flipped
+    assert "Does the effect of the auxiliary loss hold under strong? Yes, with the same size" in flipped
     vanished, _ = recipe_answer(before=before, after=retrained(before, gains={"sep": 0.03, "sep_aux": 0.03}))
-    assert "Does weight sharing help? Does it hold under strong? No: it is no longer clear: +" in vanished
+    assert "Does the effect of weight sharing hold under strong? No: it is no longer clear: +" in vanished
     no_sharing = factorial_results(sharing=0.0, aux=0.06)
     neither, _ = recipe_answer(before=no_sharing, after=retrained(no_sharing, gains={}))
-    assert "Does weight sharing help? Does it hold under strong? Unclear: clear under neither recipe: " in neither
-    assert "Does the auxiliary loss help? Does it hold under strong? Yes, with the same size" in neither
+    assert "Does the effect of weight sharing hold under strong? Unclear: clear under neither recipe: " in neither
+    assert "Does the effect of the auxiliary loss hold under strong? Yes, with the same size" in neither
+    # The interaction's reading is asked of the interaction, never after "Do the two effects add up?".
+    assert "Does the interaction hold under strong? " in neither
+    assert "add up?" not in neither
 
 
-def test_a_reading_compares_signs_first_and_needs_a_holm_clear_change_to_grow_or_shrink():
-    def row(mean: float, low: float, high: float, holm_p: float = 0.5) -> SimpleNamespace:
-        return SimpleNamespace(n_pairs=15, mean_diff=mean, ci_low=low, ci_high=high, holm_p=holm_p, missing="")
+def test_a_reading_compares_signs_first_and_needs_a_clear_change_to_grow_or_shrink():
+    def row(mean: float, low: float, high: float) -> SimpleNamespace:
+        return SimpleNamespace(n_pairs=15, mean_diff=mean, ci_low=low, ci_high=high, missing="")
 
     clear_up, unclear_up = row(0.02, 0.01, 0.03), row(0.002, -0.01, 0.014)
     clear_down, unclear_down = row(-0.03, -0.04, -0.02), row(-0.002, -0.01, 0.006)
-    big_change = row(-0.03, -0.04, -0.02, holm_p=0.001)
+    big_change = row(-0.03, -0.04, -0.02)
     assert verdicts.reading(before=clear_up, after=clear_up, change=row(0.0, -0.01, 0.01)) == "holds"
-    # A change whose own CI excludes 0 but not after Holm's correction is no change.
+    # The change's 95 % CI decides, the one the change table shows: excluding 0, the effect moved.
     assert verdicts.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
-                                  change=row(-0.02, -0.03, -0.01, holm_p=0.08)) == "holds"
+                            change=row(-0.02, -0.03, -0.01)) == "grows"
+    assert verdicts.reading(before=clear_down, after=row(-0.02, -0.03, -0.01),
+                            change=row(0.01, 0.002, 0.018)) == "shrinks"
     assert verdicts.reading(before=clear_down, after=row(-0.05, -0.06, -0.04),
-                                  change=row(-0.02, -0.03, -0.01, holm_p=0.01)) == "grows"
+                            change=row(-0.02, -0.041, 0.001)) == "holds"
     assert verdicts.reading(before=clear_up, after=clear_down, change=big_change) == "changes sign"
     # Only one side clear: never "changes sign", whatever the signs.
     assert verdicts.reading(before=unclear_up, after=clear_down, change=big_change) == "appears"
     assert verdicts.reading(before=clear_up, after=unclear_down, change=big_change) == "vanishes"
     assert verdicts.reading(before=unclear_up, after=unclear_down, change=big_change) == "unclear under both"
     assert verdicts.reading(before=clear_up, after=clear_up, change=SimpleNamespace(n_pairs=0)) is None
+
+
+def test_no_reading_contradicts_the_change_interval_it_shows():
+    before = factorial_results(sharing=0.03, aux=0.06)
+    for gains in ({"base": 0.03}, {"sep": 0.004}, {"sep": 0.008}, {"sep": 0.02, "sep_aux": 0.02}, {}):
+        analysis = analyse(results=retrained(before, gains=gains), recipes=recipe_pair(before))
+        effects = analysis.by_recipe.effects.set_index(["recipe", "factor", "given"])
+        for (factor, given), word in analysis.by_recipe.readings.items():
+            change = effects.loc[("change", factor, given)]
+            if word == "holds":
+                assert change["ci_low"] <= 0 <= change["ci_high"], (gains, factor, given)
+            if word in ("grows", "shrinks"):
+                assert not change["ci_low"] <= 0 <= change["ci_high"], (gains, factor, given)
+
+
+def test_summary_markdown_of_a_second_recipe_carries_the_readings_and_the_change_table(tmp_path):
+    before = factorial_results(sharing=0.03, aux=0.06)
+    pair = recipe_pair(before)
+    paths = write_report(out_dir=tmp_path, results=retrained(before, gains={"base": 0.03}),
+                         curves=synthetic_curves(), protocol={}, studies={}, recipes=pair,
+                         recipe_summary=pair.recipe_summary)
+    summary = paths["summary_md"].read_text()
+    page_text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", paths["report_html"].read_text())))
+
+    assert "## Under both training recipes: course and strong" in summary
+    for question in ("Does the effect of weight sharing hold under strong?",
+                     "Does the effect of the auxiliary loss hold under strong?",
+                     "Does the interaction hold under strong?"):
+        line = next(line for line in summary.splitlines() if question in line)
+        sentence = line.partition(question)[2].lstrip(" *")
+        assert sentence.startswith(("Yes", "No", "Unclear")), line
+        assert sentence in page_text  # the same sentence as the page's
+    assert "| Effect (contrast) | course (points, 95 % CI) | strong (points, 95 % CI) | Change (points, 95 % CI) |" in summary
+    assert "| Arch | course mean (%) | strong mean (%) | Change (points, 95 % CI) | Searches × seeds |" in summary
+    assert "| joint | " in summary
+    # The recipes come before the per-arch table, which stays last.
+    assert summary.index("Under both training recipes") < summary.index("Test accuracy (%) after the last epoch")
 
 
 def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_path):
@@ -595,10 +676,8 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
     # 7 effects per recipe and their change: each factor given the other's two levels and on average, and the interaction
     assert by_recipe.groupby("recipe").size().to_dict() == {"change": 7, "course": 7, "strong": 7}
     assert list(by_recipe.columns) == recipe_stats.BY_RECIPE_COLUMNS
-    # Holm's correction is over the seven changes; the effects under each recipe have no holm_p.
-    change = by_recipe[by_recipe.recipe == "change"]
-    np.testing.assert_allclose(change["holm_p"], statistics.holm_adjust(p_values=change["p_value"].to_numpy()))
-    assert by_recipe.loc[by_recipe.recipe != "change", "holm_p"].isna().all()
+    # effects.csv names the recipe of its results, as effects_by_recipe.csv does.
+    assert set(pd.read_csv(paths["effects_csv"])["recipe"]) == {"strong"}
     course = by_recipe[by_recipe.recipe == "course"].reset_index(drop=True)
     np.testing.assert_allclose(course["mean_diff"], stats.factorial_effects(results=before)["mean_diff"])
     assert "Training recipe: strong (25 epochs, training images shifted by up to 1 px)." in (
@@ -614,8 +693,10 @@ def test_the_report_under_a_second_recipe_writes_both_and_names_its_recipe(tmp_p
 
 
 def test_every_question_is_answered_yes_no_or_unclear():
-    for sharing, aux in ((0.03, 0.06), (-0.03, 0.0), (0.0, 0.0)):
-        text, _ = answer_of(factorial_results(sharing=sharing, aux=aux))
+    full = [factorial_results(sharing=sharing, aux=aux) for sharing, aux in ((0.03, 0.06), (-0.03, 0.0), (0.0, 0.0))]
+    part = factorial_results(sharing=0.03, aux=0.02)
+    for results in [*full, part[~part["arch"].isin(["sep", "sep_aux"])]]:
+        text, _ = answer_of(results)
         for question in ("Does weight sharing help?", "Does the auxiliary loss help?",
                          "Do the two effects add up?", "Does another arch beat the best of the four?"):
             answered = text.partition(question)[2].lstrip()
@@ -633,7 +714,8 @@ def test_the_report_names_its_recipe_in_title_heading_answer_and_tuning_comparis
     assert "<title>pairsearch final report — strong recipe</title>" in page
     assert "<h1>pairsearch final report — strong recipe</h1>" in page
     assert "<h2>The answer — strong recipe</h2>" in page
-    assert "Final runs trained under the strong recipe: strong (3 epochs, training images shifted" in page
+    assert "Training recipe: strong (3 epochs, training images shifted" in page
+    assert "strong recipe: strong" not in page
     assert paths["summary_md"].read_text().startswith("## The answer — strong recipe\n")
     # Final test (strong, the curves' epochs) against best validation (the study's recipe and epochs).
     epochs = int(synthetic_curves()["epoch"].max())
@@ -661,8 +743,8 @@ def test_both_recipes_with_part_of_the_design_compare_what_they_can():
 
     text, analysis = recipe_answer(before=before, after=after)
 
-    assert ("Does weight sharing help? Cannot be compared (no results for base_aux, sep, sep_aux under "
+    assert ("Does the effect of weight sharing hold under strong? Unclear, it cannot be compared (no results for base_aux, sep, sep_aux under "
             "course or strong).") in text
-    assert "Do the two effects add up? Cannot be compared (no results for base_aux, sep, sep_aux" in text
+    assert "Does the interaction hold under strong? Unclear, it cannot be compared (no results for base_aux, sep, sep_aux" in text
     archs = analysis.by_recipe.archs.set_index("arch")
     assert list(archs.index) == ["base", "joint"] and 0.02 < archs.loc["base", "mean_diff"] < 0.04

@@ -71,3 +71,10 @@ def test_runs_without_a_test_accuracy_are_counted():
     results.loc[[0, 7], "test_accuracy"] = np.nan
 
     assert "2 run(s) have no test accuracy (diverged or unfinished) and are left out" in caveats(results)
+
+
+def test_one_search_caveats_print_no_number_from_another_run():
+    text = caveats(factorial_results(sharing=0.03, aux=0.06, seeds=8))
+
+    assert "+2.99" not in text and "+1.50" not in text and "about a point" not in text
+    assert "cannot measure" in text  # one search: how much another search would differ is unknown here

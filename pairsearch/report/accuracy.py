@@ -10,6 +10,10 @@ import pandas as pd
 from pairsearch.report import formatting as fmt
 from pairsearch.report.paired import runs_text
 
+BEST_EPOCH_CAPTION = ("Best epoch: each seed's highest test accuracy over the epochs, mean ± std — the earlier "
+                      "projects' protocol, optimistic (the epoch is chosen on the test set), shown only to "
+                      "compare with figures published that way.")
+
 
 def summary_markdown(
     *,
@@ -41,9 +45,7 @@ def summary_markdown(
               "|:---|---:|---:|:---:|---:|---:|---:|---:|"]
     best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
     if best_epoch is not None:
-        caption += (" Best epoch: each seed's highest test accuracy over the epochs, mean ± std — the "
-                    "earlier projects' protocol, optimistic (the epoch is chosen on the test set), "
-                    "shown only to compare with figures published that way.")
+        caption += f" {BEST_EPOCH_CAPTION}"
         header = [header[0] + " Best epoch (%) |", header[1] + "---:|"]
     lines = []
     for row in rows.itertuples(index=False):
@@ -51,8 +53,7 @@ def summary_markdown(
                  fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
                  runs_text(runs=row.n, searches=row.n_searches), f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}"]
         if best_epoch is not None:
-            mine = best.get(row.arch)
-            cells.append(fmt.DASH if mine is None else f"{fmt.percent(mine.mean)} ± {fmt.percent(mine.std)}")
+            cells.append(best_epoch_cell(best.get(row.arch)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([caption, "", *header, *lines]) + "\n"
 
@@ -70,29 +71,43 @@ def accuracy_caption(summary: pd.DataFrame) -> str:
                      "configuration fixed and excludes tuning luck ('tune --repeats' includes it).")
 
 
+def best_epoch_cell(row) -> str:
+    """An arch's best-epoch mean ± std (a dash where it has none)."""
+    return fmt.DASH if row is None else f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}"
+
+
 def sd_points(value: float) -> str:
     return fmt.DASH if pd.isna(value) else f"{100 * value:.2f}"
 
 
-def summary_table(*, summary: pd.DataFrame, run_counts: dict[str, int], archs: list[str]) -> str:
-    """The per-arch table of the page; an arch without a result shows its runs."""
+def summary_table(
+    *, summary: pd.DataFrame, run_counts: dict[str, int], archs: list[str], best_epoch: pd.DataFrame | None = None
+) -> str:
+    """The per-arch table of the page; an arch without a result shows its runs. ``best_epoch`` adds
+    the last column of :func:`summary_markdown`, with its caption."""
     by_arch = {row.arch: row for row in summary.itertuples(index=False)}
+    best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
     runs = run_counts
     rows = []
     for arch in archs:
         row = by_arch.get(arch)
         if row is None:
-            rows.append([arch, *[fmt.DASH] * 6, f"0 of {runs[arch]}"])
+            rows.append([arch, *[fmt.DASH] * 5, f"0 of {runs[arch]}", fmt.DASH,
+                         *([fmt.DASH] if best_epoch is not None else [])])
             continue
         rows.append([
             arch, str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
             fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
-            f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}",
             runs_text(runs=row.n, searches=row.n_searches) if row.n == runs[arch]
             else f"{row.n} of {runs[arch]}",
+            f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}",
+            *([best_epoch_cell(best.get(arch))] if best_epoch is not None else []),
         ])
-    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)",
-               "SD search / seed (points)", "Searches × seeds"]
-    caption = fmt.note(accuracy_caption(summary) + " Searches × seeds: runs with a result (of all runs).",
-                       css_class="ps-caption")
-    return caption + fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7})
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)", "Searches × seeds",
+               "SD search / seed (points)"]  # the columns of summary_markdown, in its order
+    caption = accuracy_caption(summary) + " Searches × seeds: runs with a result (of all runs)."
+    if best_epoch is not None:
+        headers.append("Best epoch (%)")
+        caption += f" {BEST_EPOCH_CAPTION}"
+    return fmt.note(caption, css_class="ps-caption") + fmt.table(headers=headers, rows=rows,
+                                                                  numeric=range(1, len(headers)))

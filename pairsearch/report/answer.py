@@ -29,6 +29,8 @@ from pairsearch.report.stats import FACTORIAL_DESIGN, INTERACTION
 
 VERSUS_QUESTION = "Does another arch beat the best of the four?"
 VERSUS_LEAD = {"higher": "Yes", "lower": "No", "unclear": "Unclear"}
+# Columns that count wins of one arch over another: none for the interaction (a difference of differences).
+WON_HEADERS = ("P(better) over searches", "Share won")
 
 
 def recipe_suffix(recipe_name: str | None) -> str:
@@ -86,7 +88,7 @@ def answer_markdown(
     lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
               "|:---|" + "---:|" * len(PAIRED_HEADERS)]
     for row in effects.itertuples(index=False):
-        cells = [f"{effect_name(row)} ({row.contrast})", *paired_cells(row)]
+        cells = [f"{effect_name(row)} ({row.contrast})", *effect_cells(row)]
         lines.append("| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -94,7 +96,9 @@ def answer_markdown(
 def level_caption(effects: pd.DataFrame) -> str:
     """What the numbers of the answer are over: independent searches, or seeds of one search."""
     common = ("Differences of test accuracy in percentage points, paired by final seed. Share won: "
-              "share of (search, seed) runs on which the first term wins (a tie counts half). ")
+              "share of (search, seed) runs on which the first term wins (a tie counts half). Share won "
+              "and P(better) are not shown for the interaction: it is a difference of two differences, "
+              "with no arch to win. ")
     if (effects["level"] == "searches").any():
         return common + (
             "Each search r of every arch is one replicate of the whole experiment: the mean is over "
@@ -107,7 +111,7 @@ def level_caption(effects: pd.DataFrame) -> str:
     return common + (
         "One search per arch: the mean and its 95 % t interval are over the seeds, with each arch's "
         "configuration held fixed — they exclude tuning luck (which configuration the search "
-        "happened to choose, about a point here). Run 'pairsearch tune --repeats 5' and "
+        "happened to choose, which one search cannot measure). Run 'pairsearch tune --repeats 5' and "
         "'final-report' to include it. d_z = mean ÷ std of the per-seed differences.")
 
 
@@ -121,9 +125,9 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
         missing = ", ".join(sorted({a for row in levels for a in row.missing.split(", ") if a}))
         reason = f"no results for {missing}" if missing else "no seed common to all four"
         if not answered:
-            return f"Cannot be answered: {reason}."
+            return f"Unclear, it cannot be answered: {reason}."
         parts = [_change(name=name, row=row, given=_given(factor, row)) for row in answered]
-        return f"Only in part ({reason}, so no average): " + "; ".join(parts) + "."
+        return f"Unclear: only in part ({reason}, so no average): " + "; ".join(parts) + "."
     levels_text = " and ".join(
         f"{fmt.points(row.mean_diff)} {_given(factor, row)} ({ci_text(row)}{_unclear_mark(row)})"
         for row in levels
@@ -145,7 +149,7 @@ def factor_sentence(*, factor: str, by_key: Mapping[tuple[str, str], object]) ->
 def interaction_sentence(*, row) -> str:
     """Whether the effect of one factor depends on the other."""
     if row.n_pairs == 0:
-        return f"Cannot be answered: it needs all four archs (no results for {row.missing})."
+        return f"Unclear, it cannot be answered: it needs all four archs (no results for {row.missing})."
     shared = FACTOR_NAMES["shared_weights"]
     size = f"{fmt.points(row.mean_diff)} points ({ci_text(row)})"
     return {
@@ -165,7 +169,7 @@ def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
     if versus.empty:
         if any(arch in means for arch in FACTORIAL_DESIGN):
             return "Not asked: no arch outside the 2×2 design is in this report."
-        return "Cannot be answered: none of the four archs of the 2×2 design has results."
+        return "Unclear, it cannot be answered: none of the four archs of the 2×2 design has results."
     reference = versus["reference"].iloc[0]
     parts = []
     for row in versus.itertuples(index=False):
@@ -195,12 +199,21 @@ def effects_table(*, effects: pd.DataFrame) -> str:
     """The 2×2 effects, one row each, keyed ``factor/given`` (``interaction`` for the last)."""
     rows, keys, classes = [], [], []
     for row in effects.itertuples(index=False):
-        rows.append([(effect_name(row), row.contrast), *paired_cells(row)])
+        rows.append([(effect_name(row), row.contrast), *effect_cells(row)])
         keys.append(f"{row.factor}/{row.given}" if row.given else row.factor)
         classes.append("ps-lead" if row.given in ("average", "") else "")
     headers = ["Effect (contrast)", *PAIRED_HEADERS]
     return fmt.table(headers=headers, rows=rows, numeric={1, 2, 3, 4, 5, 6, 7}, row_keys=keys,
                      row_classes=classes, css_class="ps-effects")
+
+
+def effect_cells(row) -> list[str]:
+    """:func:`pairsearch.report.paired.paired_cells` of an effect; the interaction's shares won are dashes."""
+    cells = paired_cells(row)
+    if row.factor == INTERACTION:
+        for header in WON_HEADERS:
+            cells[PAIRED_HEADERS.index(header)] = fmt.DASH
+    return cells
 
 
 def versus_table(*, versus: pd.DataFrame) -> str:

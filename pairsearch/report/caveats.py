@@ -41,9 +41,8 @@ def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
         selection = (
             "They exclude tuning luck: each arch's configuration is the best of one tuning study on one "
             "validation split; another search picks another configuration, whose test accuracy differs "
-            "by about a point here (two complete runs of this protocol gave weight sharing +2.99 and "
-            "+1.50 points, each interval excluding the other). 'pairsearch tune --repeats 5' and "
-            f"'final-report' put it inside the intervals. With {len(seeds)} seeds the t intervals have "
+            "by an amount one search per arch cannot measure. 'pairsearch tune --repeats 5' and "
+            f"'final-report' measure it and put it inside the intervals. With {len(seeds)} seeds the t intervals have "
             f"{max(len(seeds) - 1, 0)} degrees of freedom.")
     images = (
         "They exclude the choice of images: every seed draws its pairs from the same pools"

@@ -34,6 +34,8 @@ from pairsearch.report.caveats import caveats_html
 from pairsearch.report.facts import TuningFacts
 from pairsearch.report.stats import EFFECT_COLUMNS, PAIRWISE_COLUMNS
 
+# effects.csv: the effects and, as in effects_by_recipe.csv, the recipe of their results.
+EFFECTS_CSV_COLUMNS = [*EFFECT_COLUMNS[:3], "recipe", *EFFECT_COLUMNS[3:]]
 FILES = {"results_csv": "results.csv", "curves_csv": "curves.csv", "summary_md": "summary.md",
          "pairwise_csv": "pairwise.csv", "effects_csv": "effects.csv", "report_html": "report.html"}
 
@@ -67,7 +69,7 @@ def write_files(
     paths["summary_md"].write_text(summary_markdown(analysis=analysis, recipe_summary=recipe_summary),
                                    encoding="utf-8")
     analysis.comparisons[["group", *PAIRWISE_COLUMNS]].to_csv(paths["pairwise_csv"], index=False)
-    analysis.effects[EFFECT_COLUMNS].to_csv(paths["effects_csv"], index=False)
+    analysis.effects.assign(recipe=analysis.recipe_name)[EFFECTS_CSV_COLUMNS].to_csv(paths["effects_csv"], index=False)
     by_recipe_csv = out_dir / "effects_by_recipe.csv"
     if analysis.by_recipe is not None:
         paths["effects_by_recipe_csv"] = by_recipe_csv
@@ -84,12 +86,16 @@ def write_files(
 
 
 def summary_markdown(*, analysis: Analysis, recipe_summary: str | None = None) -> str:
-    """summary.md, as final-report prints it: the answer, then the per-arch table."""
+    """summary.md, as final-report prints it: the answer (under both recipes where two are compared),
+    then the per-arch table."""
     recipe_line = f" Training recipe: {recipe_summary}." if recipe_summary else ""
-    return answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary,
-                                  recipe_name=analysis.recipe_name) + (
-        "\n" + accuracy.summary_markdown(summary=analysis.summary, best_epoch=analysis.best_epoch,
-                                         order=analysis.summary_order, recipe_line=recipe_line))
+    parts = [answer.answer_markdown(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary,
+                                    recipe_name=analysis.recipe_name)]
+    if analysis.recipes is not None:
+        parts.append(readings.recipes_markdown(pair=analysis.recipes, comparison=analysis.by_recipe))
+    parts.append(accuracy.summary_markdown(summary=analysis.summary, best_epoch=analysis.best_epoch,
+                                           order=analysis.summary_order, recipe_line=recipe_line))
+    return "\n".join(parts)
 
 
 def report_html(
@@ -109,7 +115,8 @@ def report_html(
         ("answer", f"The answer{answer.recipe_suffix(analysis.recipe_name)}",
          _answer(analysis=analysis, recipe_summary=recipe_summary)),
         ("accuracy", "Test accuracy per arch",
-         accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs)
+         accuracy.summary_table(summary=summary, run_counts=analysis.run_counts, archs=archs,
+                                best_epoch=analysis.best_epoch)
          + fmt.plot(plot_id="accuracy-by-arch", figure=per_seed)),
         ("pairwise", "Pairwise comparisons", pairwise.pairwise_html(comparisons=analysis.comparisons)),
         ("curves", "Learning curves", _curves(analysis=analysis, colours=colours)),
@@ -126,9 +133,7 @@ def report_html(
 def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:
     notes = "".join(fmt.note(text) for text in analysis.design_notes)
     if analysis.recipe_name:
-        described = f": {recipe_summary}" if recipe_summary else ""
-        notes = fmt.note(f"Final runs trained under the {analysis.recipe_name} recipe{described}.",
-                         css_class="ps-caption") + notes
+        notes = fmt.note(f"Training recipe: {recipe_summary or analysis.recipe_name}.", css_class="ps-caption") + notes
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
     text += _design_plots(analysis=analysis)
     if analysis.recipes is None:

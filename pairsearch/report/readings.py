@@ -4,7 +4,8 @@ The same archs, configurations and seeds trained under two recipes (the default 
 ``--recipe``'s) give two sets of results; the analysis computes the 2×2 effects under each,
 their change paired by run, and each effect's reading
 (:class:`pairsearch.report.recipe_stats.RecipeComparison`, :mod:`pairsearch.report.verdicts`).
-Here one sentence per effect says it in numbers, then two tables.
+Here one question and answer per effect says it in numbers, then two tables, each computed once and
+rendered in HTML (the page) and in Markdown (summary.md and the terminal).
 """
 
 from __future__ import annotations
@@ -15,29 +16,39 @@ import pandas as pd
 
 from pairsearch.report import formatting as fmt
 from pairsearch.report.facts import RecipePair
-from pairsearch.report.paired import FACTOR_NAMES, QUESTIONS, ci_text, effect_name
+from pairsearch.report.paired import FACTOR_NAMES, ci_text, effect_name, runs_text
 from pairsearch.report.recipe_stats import RecipeComparison
 from pairsearch.report.stats import INTERACTION
 
 LEADS = {
-    "holds": "Does it hold under {second}? Yes, with the same size",
-    "grows": "Does it hold under {second}? Yes, and it grows",
-    "shrinks": "Does it hold under {second}? Yes, but it shrinks",
-    "changes sign": "Does it hold under {second}? No: it changes sign",
-    "vanishes": "Does it hold under {second}? No: it is no longer clear",
-    "appears": "Does it hold under {second}? Unclear: not clear under {first}, clear under {second}",
-    "unclear under both": "Does it hold under {second}? Unclear: clear under neither recipe",
+    "holds": "Yes, with the same size",
+    "grows": "Yes, and it grows",
+    "shrinks": "Yes, but it shrinks",
+    "changes sign": "No: it changes sign",
+    "vanishes": "No: it is no longer clear",
+    "appears": "Unclear: not clear under {first}, clear under {second}",
+    "unclear under both": "Unclear: clear under neither recipe",
 }
+EFFECT_HEADERS = ["Effect (contrast)", "{first} (points, 95 % CI)", "{second} (points, 95 % CI)",
+                  "Change (points, 95 % CI)", "Conclusion"]
+ARCH_HEADERS = ["Arch", "{first} mean (%)", "{second} mean (%)", "Change (points, 95 % CI)", "Searches × seeds"]
+EFFECT_NUMERIC, ARCH_NUMERIC = {1, 2, 3}, {1, 2, 3, 4}  # right-aligned columns
+
+
+def recipe_question(*, factor: str, second: str) -> str:
+    """``Does the effect of weight sharing hold under strong?``, or ``Does the interaction …``."""
+    subject = "the interaction" if factor == INTERACTION else f"the effect of {FACTOR_NAMES[factor]}"
+    return f"Does {subject} hold under {second}?"
 
 
 def recipe_sentence(*, word: str | None, before, after, change, names: tuple[str, str]) -> str:
-    """One effect's fate from one recipe to the other, in numbers.
+    """One effect's fate from one recipe to the other, in numbers: Yes, No or Unclear first.
 
     Args:
         word: The effect's reading (:func:`pairsearch.report.verdicts.reading`; None: no runs).
         before: The effect's row under the first recipe.
         after: Its row under the second.
-        change: Its row of the change, with its Holm-corrected p.
+        change: Its row of the change.
         names: The two recipes' names.
 
     Returns:
@@ -47,41 +58,117 @@ def recipe_sentence(*, word: str | None, before, after, change, names: tuple[str
     if word is None:
         reason = (f"no results for {change.missing} under {first} or {second}" if change.missing
                   else "no seed with every run under both")
-        return f"Cannot be compared ({reason})."
+        return f"Unclear, it cannot be compared ({reason})."
     numbers = (f"{fmt.points(before.mean_diff)} points ({ci_text(before)}) under {first}, "
                f"{fmt.points(after.mean_diff)} ({ci_text(after)}) under {second}; the change, "
-               f"{fmt.points(change.mean_diff)} points ({ci_text(change)}, Holm p {fmt.p_value(change.holm_p)})")
+               f"{fmt.points(change.mean_diff)} points ({ci_text(change)})")
     return f"{LEADS[word].format(first=first, second=second)}: {numbers}."
 
 
-def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> str:
-    """The answer section's part on both recipes: sentences, the effects table, the archs table."""
-    heading = (f"<h3>Under both training recipes: {html.escape(pair.baseline)} and "
-               f"{html.escape(pair.recipe_name)}</h3>")
-    recipes_note = fmt.note(f"This report's runs: {pair.recipe_summary}. Compared with: {pair.baseline_summary}, "
-                       "the same configurations and seeds.", css_class="ps-caption")
-    if comparison is None:
-        return heading + recipes_note + fmt.note(
-            f"No finished jobs under the {pair.baseline} recipe for these studies yet: run "
-            "'pairsearch final-report' without --recipe, then this report again, to see the answer "
-            "under both.")
+def recipe_answers(*, pair: RecipePair, comparison: RecipeComparison) -> list[tuple[str, str]]:
+    """(question, sentence) of each average effect and of the interaction, for every rendering."""
     rows = _rows(comparison.effects, recipe_name=pair.recipe_name, baseline=pair.baseline)
     names = (pair.baseline, pair.recipe_name)
-    sentences = "\n".join(
-        f'<p class="ps-answer-line"><strong>{html.escape(QUESTIONS[factor])}</strong> '
-        f"{html.escape(recipe_sentence(word=comparison.readings[(factor, given)], **rows[(factor, given)], names=names))}</p>"
+    return [
+        (recipe_question(factor=factor, second=pair.recipe_name),
+         recipe_sentence(word=comparison.readings[(factor, given)], **rows[(factor, given)], names=names))
         for factor, given in [*((f, "average") for f in FACTOR_NAMES), (INTERACTION, "")]
-    )
-    caption = fmt.note(
+    ]
+
+
+def recipes_heading(pair: RecipePair) -> str:
+    return f"Under both training recipes: {pair.baseline} and {pair.recipe_name}"
+
+
+def recipes_note(pair: RecipePair) -> str:
+    return (f"This report's runs: {pair.recipe_summary}. Compared with: {pair.baseline_summary}, "
+            "the same configurations and seeds.")
+
+
+def no_baseline_note(pair: RecipePair) -> str:
+    return (f"No finished jobs under the {pair.baseline} recipe for these studies yet: run "
+            "'pairsearch final-report' without --recipe, then this report again, to see the answer "
+            "under both.")
+
+
+def recipes_caption(pair: RecipePair) -> str:
+    """What the recipes' tables show, and the one rule of every reading."""
+    return (
         f"Each effect as in the table above, under each recipe, and its change ({pair.recipe_name} − "
         f"{pair.baseline}), paired by search and seed: mean in points and 95 % t interval, over the "
         "searches (over the seeds with one search). Read signs first: changes sign only when both "
         "recipes are clear (CI excluding 0) in opposite directions; vanishes / appears when only the "
-        "first / second is clear; with the same clear sign, grows or shrinks when the change's "
-        "Holm-corrected p (over the seven effects) is below 0.05, else holds.", css_class="ps-caption")
-    return "\n".join([heading, recipes_note, sentences, caption,
-                      _effects_table(rows=rows, readings=comparison.readings, pair=pair),
-                      _archs_table(archs=comparison.archs, pair=pair)])
+        "first / second is clear; with the same clear sign, grows or shrinks when the change's 95 % CI "
+        "(the one shown) excludes 0, else holds (the same size). Like every interval of the answer, the "
+        "change's is not corrected for looking at seven effects.")
+
+
+def effect_rows(*, pair: RecipePair, comparison: RecipeComparison) -> list[tuple[str, list]]:
+    """(row key, cells of :data:`EFFECT_HEADERS`) per effect; the first cell is (name, contrast)."""
+    rows = _rows(comparison.effects, recipe_name=pair.recipe_name, baseline=pair.baseline)
+    table = []
+    for (factor, given), row in rows.items():
+        word = comparison.readings[(factor, given)] or fmt.DASH
+        cells = [(effect_name(row["after"]), row["after"].contrast), _effect(row["before"]),
+                 _effect(row["after"]), _effect(row["change"]), word]
+        table.append((f"recipes/{factor}/{given}" if given else f"recipes/{factor}", cells))
+    return table
+
+
+def arch_rows(comparison: RecipeComparison) -> list[tuple[str, list[str]]]:
+    """(row key, cells of :data:`ARCH_HEADERS`) per arch, in the report's arch order."""
+    return [(f"recipes/arch/{row.arch}",
+             [row.arch, fmt.percent(row.before_mean), fmt.percent(row.after_mean), _effect(row),
+              runs_text(runs=row.n_pairs, searches=row.n_searches)])
+            for row in comparison.archs.itertuples(index=False)]
+
+
+def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> str:
+    """The answer section's part on both recipes: sentences, the effects table, the archs table."""
+    heading = f"<h3>{html.escape(recipes_heading(pair))}</h3>"
+    note = fmt.note(recipes_note(pair), css_class="ps-caption")
+    if comparison is None:
+        return heading + note + fmt.note(no_baseline_note(pair))
+    sentences = "\n".join(
+        f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> {html.escape(sentence)}</p>'
+        for question, sentence in recipe_answers(pair=pair, comparison=comparison))
+    effects = effect_rows(pair=pair, comparison=comparison)
+    archs = arch_rows(comparison)
+    return "\n".join([
+        heading, note, sentences, fmt.note(recipes_caption(pair), css_class="ps-caption"),
+        fmt.table(headers=_headers(EFFECT_HEADERS, pair), rows=[cells for _, cells in effects], numeric=EFFECT_NUMERIC,
+                  row_keys=[key for key, _ in effects], css_class="ps-recipes"),
+        fmt.table(headers=_headers(ARCH_HEADERS, pair), rows=[cells for _, cells in archs], numeric=ARCH_NUMERIC,
+                  row_keys=[key for key, _ in archs], css_class="ps-recipes-archs"),
+    ])
+
+
+def recipes_markdown(*, pair: RecipePair, comparison: RecipeComparison | None) -> str:
+    """The same part in Markdown, for summary.md and the terminal."""
+    lines = [f"## {recipes_heading(pair)}", "", recipes_note(pair), ""]
+    if comparison is None:
+        return "\n".join([*lines, no_baseline_note(pair)]) + "\n"
+    for question, sentence in recipe_answers(pair=pair, comparison=comparison):
+        lines += [f"**{question}** {sentence}", ""]
+    effects = [[f"{cells[0][0]} ({cells[0][1]})", *cells[1:]]
+               for _, cells in effect_rows(pair=pair, comparison=comparison)]
+    archs = [cells for _, cells in arch_rows(comparison)]
+    lines += [recipes_caption(pair), "",
+              *_markdown_table(headers=_headers(EFFECT_HEADERS, pair), rows=effects, numeric=EFFECT_NUMERIC), "",
+              *_markdown_table(headers=_headers(ARCH_HEADERS, pair), rows=archs, numeric=ARCH_NUMERIC)]
+    return "\n".join(lines) + "\n"
+
+
+def _headers(headers: list[str], pair: RecipePair) -> list[str]:
+    return [header.format(first=pair.baseline, second=pair.recipe_name) for header in headers]
+
+
+def _markdown_table(*, headers: list[str], rows: list[list[str]], numeric: set[int]) -> list[str]:
+    """A Markdown table, the ``numeric`` columns right-aligned, the others left-aligned."""
+    escaped = [[cell.replace("|", r"\|") for cell in row] for row in rows]
+    alignment = "".join("---:|" if index in numeric else ":---|" for index in range(len(headers)))
+    return ["| " + " | ".join(headers) + " |", "|" + alignment,
+            *("| " + " | ".join(row) + " |" for row in escaped)]
 
 
 def _rows(effects: pd.DataFrame, *, recipe_name: str, baseline: str) -> dict:
@@ -91,27 +178,6 @@ def _rows(effects: pd.DataFrame, *, recipe_name: str, baseline: str) -> dict:
         role = {baseline: "before", recipe_name: "after", "change": "change"}[row.recipe]
         rows.setdefault((row.factor, row.given), {})[role] = row
     return rows
-
-
-def _effects_table(*, rows: dict, readings: dict, pair: RecipePair) -> str:
-    body, keys = [], []
-    for (factor, given), row in rows.items():
-        word = readings[(factor, given)] or fmt.DASH
-        body.append([(effect_name(row["after"]), row["after"].contrast), _effect(row["before"]),
-                     _effect(row["after"]), _effect(row["change"]), word])
-        keys.append(f"recipes/{factor}/{given}" if given else f"recipes/{factor}")
-    headers = ["Effect (contrast)", f"{pair.baseline} (points, 95 % CI)", f"{pair.recipe_name} (points, 95 % CI)",
-               "Change (points, 95 % CI)", "Conclusion"]
-    return fmt.table(headers=headers, rows=body, numeric={1, 2, 3}, row_keys=keys, css_class="ps-recipes")
-
-
-def _archs_table(*, archs: pd.DataFrame, pair: RecipePair) -> str:
-    body = [[row.arch, fmt.percent(row.before_mean), fmt.percent(row.after_mean), _effect(row), str(row.n_pairs)]
-            for row in archs.itertuples(index=False)]
-    headers = ["Arch", f"{pair.baseline} mean (%)", f"{pair.recipe_name} mean (%)",
-               "Change (points, 95 % CI)", "Seeds"]
-    return fmt.table(headers=headers, rows=body, numeric={1, 2, 3, 4},
-                     row_keys=[f"recipes/arch/{arch}" for arch in archs["arch"]], css_class="ps-recipes-archs")
 
 
 def _effect(row) -> str:

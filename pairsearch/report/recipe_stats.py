@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pairsearch.report import stats
+from pairsearch.report.design import arch_order
 from pairsearch.report.facts import RecipePair
-from pairsearch.report.statistics import holm_adjust, paired_summary
+from pairsearch.report.statistics import paired_summary
 from pairsearch.report.verdicts import reading
 
 CHANGE_COLUMNS = ["factor", "given", "contrast", *stats.PAIRED_COLUMNS]
-BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *stats.PAIRED_COLUMNS, "holm_p", "missing"]
+BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *stats.PAIRED_COLUMNS, "missing"]
 # Tags that keep two sets of results of the same archs apart in one seeds × archs table.
 BEFORE, AFTER = "\x00before", "\x00after"
 
@@ -63,10 +64,11 @@ def arch_changes(
     """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
 
     Returns:
-        One row per arch with the columns ``arch`` and :data:`pairsearch.report.stats.PAIRED_COLUMNS`.
+        One row per arch, in the report's one arch order (:func:`pairsearch.report.design.arch_order`),
+        with the columns ``arch`` and :data:`pairsearch.report.stats.PAIRED_COLUMNS`.
     """
     by_run = _tagged_table(before=before, after=after)
-    archs = sorted(set(before["arch"].astype(str)) & set(after["arch"].astype(str)))
+    archs = arch_order(labels=set(before["arch"].astype(str)) & set(after["arch"].astype(str)))
     rows = [
         {"arch": arch, **_change_summary(by_run=by_run, weights={arch: 1.0}, confidence=confidence)}
         for arch in archs
@@ -115,7 +117,6 @@ def compare(*, pair: RecipePair, results: pd.DataFrame, design: Mapping[str, sta
     missing = [", ".join(sorted({arch for text in texts for arch in text.split(", ") if arch}))
                for texts in zip(*(frame["missing"] for frame in under_each), strict=True)]
     change = effect_changes(before=before, after=results, design=design).assign(recipe="change")
-    change["holm_p"] = holm_adjust(p_values=change["p_value"].to_numpy(dtype=float))
     frames = [*under_each, change.assign(missing=missing)]
     effects = pd.concat([frame.reindex(columns=BY_RECIPE_COLUMNS) for frame in frames], ignore_index=True)
     return RecipeComparison(effects=effects, archs=_arch_means_and_changes(before=before, after=results),

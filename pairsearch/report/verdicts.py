@@ -4,15 +4,15 @@ A verdict is the sign of the mean where the 95 % CI excludes 0, and ``unclear`` 
 not. Between two recipes, an effect's reading goes signs first: it **changes sign** only when
 both recipes are clear (95 % CI excluding 0) in opposite directions; it **vanishes** (or
 **appears**) when it is clear under the first recipe only (or the second only); with the same
-clear sign under both it **grows** or **shrinks** when the change is clear after Holm's
-correction over the effects, and else **holds**; clear under neither, it is **unclear under both**.
+clear sign under both it **grows** or **shrinks** when the change's own 95 % CI excludes 0 (the
+interval the report shows, uncorrected like every interval of the answer), and else **holds**;
+clear under neither, it is **unclear under both**.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-ALPHA = 0.05  # a change is clear when its Holm-corrected p is below this
 VERDICTS = ("higher", "lower", "unclear")
 
 
@@ -42,6 +42,6 @@ def reading(*, before, after, change) -> str | None:
         return "vanishes" if second == "unclear" else "appears"
     if first != second:
         return "changes sign"
-    if not change.holm_p < ALPHA:
+    if verdict(change) == "unclear":
         return "holds"
-    return "grows" if abs(after.mean_diff) > abs(before.mean_diff) else "shrinks"
+    return "grows" if verdict(change) == second else "shrinks"
