@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import label_tuned
 
-from pairsearch.report import design_plots, formatting, paired, plots, tuning_plots
+from pairsearch.report import design_plots, formatting, forests, paired, plots, tuning_plots
 from pairsearch.report.analysis import analyse
 from pairsearch.report.studies import read_studies
 from pairsearch.report.writer import write_report
@@ -248,3 +248,33 @@ def _contrast(hex_colour: str) -> float:
     linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
     return 1.05 / (luminance + 0.05)
+
+
+def test_the_line_at_zero_never_crosses_a_forest_row_label(analysis):
+    """Each panel's dashed line at 0 is broken where a row's label is written (labels sit inside
+    the plot, where the line would run through their letters)."""
+    figure = design_plots.run_effects_figure(run_effects=analysis.run_effects, effects=analysis.effects)
+    layout = figure.to_plotly_json()["layout"]
+    zero_lines = [trace for trace in figure.data if trace.mode == "lines" and trace.line.dash == forests.ZERO_LINE["dash"]]
+    assert zero_lines
+    for trace in zero_lines:
+        axis = layout["yaxis" + trace.yaxis[1:]]
+        spans = [(tick - (text.count("<br>") + 1) / 2, tick + (text.count("<br>") + 1) / 2)
+                 for tick, text in zip(axis["tickvals"], axis["ticktext"], strict=True)]
+        segments = _segments(list(trace.y))
+        assert sum(high - low for low, high in segments) > 0.5 * axis["range"][0]  # still a line
+        for low, high in segments:
+            assert all(high <= top + 1e-9 or low >= bottom - 1e-9 for top, bottom in spans), (low, high)
+
+
+def _segments(y: list) -> list[tuple[float, float]]:
+    """The (start, end) of each segment of a line whose points are separated by None."""
+    found, points = [], []
+    for value in [*y, None]:
+        if value is None:
+            if points:
+                found.append((min(points), max(points)))
+            points = []
+        else:
+            points.append(value)
+    return found
