@@ -24,14 +24,16 @@ TRIAL_DOT = {"size": 6, "symbol": "circle-open", "line": {"width": 1}}
 BAND_ALPHA = 0.18  # a band's fill: a faint aid; its dotted edge, in the arch's colour, shows it
 BAND_EDGE = {"width": 1, "dash": "dot"}
 BAND = "mean over every run (searches × seeds); band: ±1 std over the runs"
-# column, title, subtitle, y axis, scale, note for archs that did not record the column
+# column, title, subtitle, y axis, scale, note for archs that did not record the column; each y
+# axis title shorter than the plot is tall, or it runs up into the subtitle
 CURVES = [
     ("test_accuracy", "Test accuracy per epoch", BAND, "test accuracy (%)", 100.0,
      "Not recorded for {}."),
     ("train_accuracy", "Training accuracy per epoch", BAND, "training accuracy (%)", 100.0,
      "Not recorded for {}."),
-    ("train_loss", "Training loss per epoch", BAND + "; aux archs add their digit losses",
-     "training loss (mean over batches)", 1.0, "Not recorded for {}."),
+    ("train_loss", "Training loss per epoch",
+     BAND + "; loss: mean over an epoch's batches, aux archs add their digit losses",
+     "training loss", 1.0, "Not recorded for {}."),
     ("digit_accuracy", "Digit accuracy on the test pairs per epoch", BAND,
      "digit accuracy (%)", 100.0, "No digit predictions: {}."),
 ]
