@@ -87,6 +87,15 @@ def _results_and_curves() -> tuple[pd.DataFrame, pd.DataFrame]:
     return results, learning_curves(archs=archs, seeds=range(6), epochs=range(1, 4), rng=rng)
 
 
+def _tuning_trials() -> pd.DataFrame:
+    """Thirty finished trials of two searches for each of two archs, for the budget curves."""
+    rng = np.random.default_rng(1)
+    return pd.DataFrame([
+        {"arch": arch, "search": search, "number": number, "state": "complete",
+         "value": 0.8 + 0.1 * rng.random()}
+        for arch in ("base", "base_aux") for search in (0, 1) for number in range(30)])
+
+
 def _tuning_study() -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return label_tuned(quadratic_study(n_trials=8), arch="base")
@@ -176,6 +185,7 @@ def _open_report(*, driver, tmp_path) -> tuple[object, pd.DataFrame]:
         curves=curves,
         protocol={"data source": "mnist5k", "epochs": 3, "seeds": "0–5"},
         studies=read_studies(studies={"base": _tuning_study()}),
+        trials=_tuning_trials(),
     )
     driver.get(paths["report_html"].as_uri())
     WebDriverWait(driver, RENDER_TIMEOUT_S).until(
@@ -192,8 +202,9 @@ def test_report_renders_every_plot_without_console_errors_or_sideways_scroll(rep
     assert severe == []
     plots = driver.find_elements("css selector", ".ps-plot")
     # Two forests of the answer (effects; other archs), the interaction plot, the effects run by
-    # run, per-seed, the pairwise forest, four curves, accuracy vs parameters, one study's two plots.
-    assert len(plots) == 13
+    # run, per-seed, the pairwise forest, four curves, accuracy vs parameters, one study's two
+    # plots, the budget curves.
+    assert len(plots) == 14
     assert len(driver.find_elements("css selector", ".ps-plot .main-svg")) >= len(plots)
     assert driver.execute_script("return window.innerWidth") == 900
     scroll_width, client_width = driver.execute_script(
@@ -233,6 +244,46 @@ def test_the_report_reads_at_a_phones_width(phone_page):
         "return performance.getEntriesByType('resource').map(entry => entry.name)")
     assert [name for name in requests if not name.startswith(("file:", "data:", "blob:"))] == []
     assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+MIN_FONT_PX = 13
+# Every text drawn in a plot (ticks, titles, legends, labels) with its font size in pixels.
+PLOT_FONTS_JS = """
+return [...document.querySelectorAll('.ps-plot .main-svg text, .ps-plot .infolayer text')]
+  .filter(text => text.textContent.trim() && text.getBoundingClientRect().width > 0)
+  .map(text => [text.closest('.ps-plot').id, text.textContent.slice(0, 40), parseFloat(getComputedStyle(text).fontSize)]);
+"""
+# Per plot, each y axis title whose box meets the box of the title or the subtitle.
+TITLE_OVERLAPS_JS = """
+const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+const found = [];
+document.querySelectorAll('.ps-plot').forEach(plot => {
+  const titles = [...plot.querySelectorAll('.g-gtitle text, .g-gtitle-subtitle text')].map(t => t.getBoundingClientRect());
+  plot.querySelectorAll('[class^="g-y"][class$="title"] text').forEach(axis => {
+    const box = axis.getBoundingClientRect();
+    if (box.width > 0 && titles.some(title => meets(box, title))) found.push(plot.id + ': ' + axis.textContent);
+  });
+});
+return found;
+"""
+
+
+@pytest.mark.parametrize("width", [1400, 900, PHONE_WIDTH_PX])
+def test_every_plot_text_is_legible_and_no_axis_title_runs_into_the_titles(driver, tmp_path, width):
+    """At a wide screen, the narrowest the page fits and a phone: no text in any plot under
+    13 px (plotly draws a log axis's labels between decades smaller, unless told its ticks), and
+    no y axis title taller than its plot, running up into the title or subtitle."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": width < 600})
+    _open_report(driver=driver, tmp_path=tmp_path)
+    WebDriverWait(driver, RENDER_TIMEOUT_S).until(lambda browser: browser.execute_script(
+        "return document.documentElement.dataset.psTitlesFitted === 'yes'"))
+    fonts = driver.execute_script(PLOT_FONTS_JS)
+    assert {plot for plot, _, _ in fonts} >= {"ps-plot-accuracy-vs-parameters", "ps-plot-budget-curves"}
+    assert [font for font in fonts if font[2] < MIN_FONT_PX] == []
+    assert driver.execute_script(TITLE_OVERLAPS_JS) == []
 
 
 def test_the_report_offers_no_way_to_send_a_chart_anywhere_and_requests_nothing(report_page):

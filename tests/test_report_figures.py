@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import label_tuned
 
-from pairsearch.report import design_plots, formatting, paired, tuning_plots
+from pairsearch.report import design_plots, formatting, forests, paired, plots, tuning_plots
 from pairsearch.report.analysis import analyse
 from pairsearch.report.studies import read_studies
 from pairsearch.report.writer import write_report
@@ -98,6 +98,97 @@ def test_every_figure_uses_the_paper_template_with_legible_type(tmp_path):
     assert formatting.FONT_PX >= 13
 
 
+ALL_ARCHS = ["base", "base_aux", "sep", "sep_aux", "joint", "split", "digits"]
+MIN_MARK_CONTRAST = 3.0  # WCAG 2.1 non-text contrast (1.4.11)
+
+
+def _arch_figures() -> dict[str, dict]:
+    """The figures drawn in arch colours, over seven archs (the whole palette)."""
+    colours = formatting.arch_colours(archs=ALL_ARCHS)
+    rng = np.random.default_rng(3)
+    summary = pd.DataFrame({"arch": ALL_ARCHS, "mean": 0.9, "ci_low": 0.88, "ci_high": 0.92})
+    finals = pd.DataFrame({"arch": ALL_ARCHS, "search": 0, "n_parameters": 50_000.0, "final_mean": 0.9})
+    trials = pd.DataFrame({"arch": np.repeat(ALL_ARCHS, 20), "n_parameters": rng.uniform(2e4, 3e6, 140),
+                           "value": rng.uniform(0.6, 0.95, 140)})
+    budget = pd.DataFrame([{"arch": arch, "trials": n, "expected_best": 0.9, "ci_low": 0.89, "ci_high": 0.91}
+                           for arch in ALL_ARCHS for n in (1, 2, 3)])
+    return {
+        "accuracy-vs-parameters": plots.size_figure(summary=summary, finals=finals, trials=trials,
+                                                    archs=ALL_ARCHS, colours=colours).to_plotly_json(),
+        "budget-curves": plots.budget_figure(budget=budget, archs=ALL_ARCHS, colours=colours).to_plotly_json(),
+    }
+
+
+def test_every_mark_reaches_3_to_1_contrast_on_white(tmp_path):
+    """Every colour a mark is drawn in, composited on white at its opacity, is at least 3:1
+    against the white background; a band's faint fill is read by its edge line, which counts."""
+    facts = read_studies(studies={"base": pruning_study()})
+    page = write_report(out_dir=tmp_path, results=design_results(), curves=_curves(),
+                        protocol={}, studies=facts)["report_html"].read_text()
+    figures = {**_figures(page), **_arch_figures()}
+    assert {"accuracy-by-arch", "curve-test_accuracy", "history-base", "budget-curves",
+            "accuracy-vs-parameters", "effects-by-run", "interaction"} <= set(figures)
+    low = {}
+    for name, figure in figures.items():
+        for trace in figure["data"]:
+            for colour, opacity in _mark_colours(trace):
+                ratio = _contrast(_on_white(colour, opacity))
+                if ratio < MIN_MARK_CONTRAST:
+                    low[f"{name}: {trace.get('name')}: {colour} × {opacity}"] = round(ratio, 2)
+    assert low == {}
+    assert all(_contrast(colour) >= MIN_MARK_CONTRAST for colour in formatting.ARCH_PALETTE)
+    assert len(set(formatting.arch_colours(archs=ALL_ARCHS).values())) == len(ALL_ARCHS)
+
+
+def test_no_figure_lets_plotly_draw_small_log_axis_labels():
+    """Plotly draws a log axis's labels between the powers of ten at three quarters of the tick
+    size (under 13 px): every log axis has its own ticks, each labelled at full size."""
+    figure = _arch_figures()["accuracy-vs-parameters"]
+    log_axes = [axis for key, axis in figure["layout"].items() if key.startswith("xaxis") and axis.get("type") == "log"]
+    assert log_axes
+    for axis in log_axes:
+        assert len(axis["tickvals"]) == len(axis["ticktext"]) >= 2
+        assert axis.get("minor", {}).get("showticklabels") is not True
+
+
+def test_log_ticks_are_powers_of_ten_or_one_two_five_steps_inside_the_range():
+    assert plots.log_ticks(low=1.5e4, high=1.2e7) == [1e5, 1e6, 1e7]
+    assert plots.log_ticks(low=3e4, high=7e5) == [5e4, 1e5, 2e5, 5e5]
+    assert plots.log_ticks(low=3e4, high=4e4) == [3e4, 4e4]
+
+
+def _mark_colours(trace: dict) -> list[tuple[str, float]]:
+    """(colour, opacity) of each part of a trace that carries data: markers, lines, error bars,
+    text; a fill only where no edge line is drawn round it. Outlines round a marker are not
+    counted (the marker's own colour is)."""
+    opacity = trace.get("opacity", 1.0)
+    marker, line = trace.get("marker", {}), trace.get("line", {})
+    found = []
+    if "color" in marker:
+        colours = marker["color"] if isinstance(marker["color"], list) else [marker["color"]]
+        found += [(colour, opacity * marker.get("opacity", 1.0)) for colour in colours]
+    edge = line.get("width", 2) > 0 and "color" in line
+    if edge:
+        found.append((line["color"], opacity))
+    if "fillcolor" in trace and not edge:
+        found.append((trace["fillcolor"], opacity))
+    found += [(trace[bar]["color"], opacity) for bar in ("error_x", "error_y") if "color" in trace.get(bar, {})]
+    if "color" in trace.get("textfont", {}):
+        found.append((trace["textfont"]["color"], opacity))
+    return found
+
+
+def _on_white(colour: str, opacity: float) -> str:
+    """``colour`` (``#rrggbb`` or ``rgba(r, g, b, a)``) at ``opacity`` over white, as ``#rrggbb``."""
+    if colour.startswith("#"):
+        channels, alpha = [int(colour[i:i + 2], 16) for i in (1, 3, 5)], 1.0
+    else:
+        numbers = [float(part) for part in re.findall(r"[\d.]+", colour)]
+        channels, alpha = numbers[:3], numbers[3] if len(numbers) == 4 else 1.0
+    alpha *= opacity
+    return "#" + "".join(f"{round(alpha * channel + (1 - alpha) * 255):02x}" for channel in channels)
+
+
 def _row_labels(figure: dict) -> list[str]:
     """A forest plot's row labels, over all its panels."""
     return [text for key, axis in figure["layout"].items() if key.startswith("yaxis")
@@ -157,3 +248,33 @@ def _contrast(hex_colour: str) -> float:
     linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
     return 1.05 / (luminance + 0.05)
+
+
+def test_the_line_at_zero_never_crosses_a_forest_row_label(analysis):
+    """Each panel's dashed line at 0 is broken where a row's label is written (labels sit inside
+    the plot, where the line would run through their letters)."""
+    figure = design_plots.run_effects_figure(run_effects=analysis.run_effects, effects=analysis.effects)
+    layout = figure.to_plotly_json()["layout"]
+    zero_lines = [trace for trace in figure.data if trace.mode == "lines" and trace.line.dash == forests.ZERO_LINE["dash"]]
+    assert zero_lines
+    for trace in zero_lines:
+        axis = layout["yaxis" + trace.yaxis[1:]]
+        spans = [(tick - (text.count("<br>") + 1) / 2, tick + (text.count("<br>") + 1) / 2)
+                 for tick, text in zip(axis["tickvals"], axis["ticktext"], strict=True)]
+        segments = _segments(list(trace.y))
+        assert sum(high - low for low, high in segments) > 0.5 * axis["range"][0]  # still a line
+        for low, high in segments:
+            assert all(high <= top + 1e-9 or low >= bottom - 1e-9 for top, bottom in spans), (low, high)
+
+
+def _segments(y: list) -> list[tuple[float, float]]:
+    """The (start, end) of each segment of a line whose points are separated by None."""
+    found, points = [], []
+    for value in [*y, None]:
+        if value is None:
+            if points:
+                found.append((min(points), max(points)))
+            points = []
+        else:
+            points.append(value)
+    return found

@@ -22,7 +22,7 @@ AUX_LINES = {False: ("without the auxiliary loss", "#0b6e99", "circle", "solid")
              True: ("with the auxiliary loss", "#b35900", "square", "dash")}
 SHARING_TICKS = {False: "separate weights", True: "shared weights"}
 AUX_OFFSET = 0.03  # the two lines side by side, so their bars do not hide each other
-RUN_DOT_COLOUR = "#5b6673"  # 5.9:1 on white
+RUN_DOT_COLOUR = "#5b6673"  # 5.8:1 on white; solid, a white rim keeps overlapping dots apart
 # Below each effect's label, in lines of text: its runs' dots, then its mean and CI.
 RUN_BAND_LINES = 2.6
 DOT_SPREAD_LINES = 1.1
@@ -87,7 +87,7 @@ def _run_dots(*, runs: pd.DataFrame, place: Place, first: bool) -> go.Scatter:
     return go.Scatter(
         x=100 * runs["difference"], y=place.y + DOTS_AT + spread, xaxis=place.xaxis, yaxis=place.yaxis,
         mode="markers",
-        marker={"color": RUN_DOT_COLOUR, "size": 6, "opacity": 0.8}, customdata=runs[["search", "seed"]],
+        marker={"color": RUN_DOT_COLOUR, "size": 6, "line": {"color": "white", "width": 1}}, customdata=runs[["search", "seed"]],
         name="one (search, seed) run", legendgroup="runs", showlegend=first,
         hovertemplate="search %{customdata[0]}, seed %{customdata[1]}: %{x:+.2f} points<extra></extra>",
     )

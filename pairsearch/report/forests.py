@@ -1,6 +1,7 @@
 """Forest plots in panels: one per x axis the analysis chose (:mod:`pairsearch.report.axes`).
 
-Each panel has its own x range and a dashed line at 0, so a difference of half a point is as
+Each panel has its own x range and a dashed line at 0 (broken at each row's label, so it never
+runs through the letters), so a difference of half a point is as
 readable as one of twelve; the panels keep the table's order as far as they can, and each says
 its range. Every row's label sits above its marker, inside the plot, so the data take the
 plot's whole width on a phone: the figure grows in height with its rows, never in width.
@@ -26,7 +27,7 @@ PANEL_TITLE_PX = 30  # above each panel, when there are several
 PANEL_GAP_PX = 36  # below a panel that is not the last: its x tick labels
 FRAME_PX = 190  # the figure's title, subtitle, last x axis title and the legend below it
 X_TITLE = "difference of test accuracy (percentage points)"
-LABEL_HALO = "auto"  # plotly's white edge round each label: the line at 0 does not cross its letters
+LABEL_HALO = "auto"  # plotly's white edge round each label, against the grid lines
 RANGE_MARGIN = 0.06  # of a panel's range, on each side
 ZERO_LINE = {"color": "#52606d", "dash": "dash", "width": 1.5}
 
@@ -58,8 +59,10 @@ class Panels:
         self.places: list[Place] = []
         self._ticks: dict[int, tuple[list[float], list[str]]] = {axis: ([], []) for axis in range(self.count)}
         self._lines = dict.fromkeys(range(self.count), ROW_GAP_LINES / 2)
+        self._label_spans: dict[int, list[tuple[float, float]]] = {axis: [] for axis in range(self.count)}
         for label, axis in zip(labels, axes, strict=True):
             top, lines = self._lines[axis], label.count("<br>") + 1
+            self._label_spans[axis].append((top, top + lines))
             self._ticks[axis][0].append(top + lines / 2)
             self._ticks[axis][1].append(label)
             self.places.append(Place(xaxis=_name("x", axis), yaxis=_name("y", axis),
@@ -72,11 +75,26 @@ class Panels:
         return round(FRAME_PX + self._plot_px())
 
     def figure(self) -> go.Figure:
-        """A new figure with each panel's dashed line at 0: its first traces, so they lie above the
-        grid and below every mark added after them (and below the labels, which have a halo)."""
-        return go.Figure([go.Scatter(x=[0, 0], y=[0, self._lines[axis]], xaxis=_name("x", axis),
+        """A new figure with each panel's dashed line at 0, broken at every row's label: its first
+        traces, so they lie above the grid and below every mark added after them."""
+        traces = []
+        for axis in range(self.count):
+            y = self.zero_line_y(axis)
+            traces.append(go.Scatter(x=[None if value is None else 0 for value in y], y=y, xaxis=_name("x", axis),
                                      yaxis=_name("y", axis), mode="lines", line=ZERO_LINE, hoverinfo="skip",
-                                     showlegend=False) for axis in range(self.count)])
+                                     showlegend=False))
+        return go.Figure(traces)
+
+    def zero_line_y(self, axis: int) -> list[float | None]:
+        """The y of the line at 0 on one panel: segments between its rows' labels (None between
+        segments), from the panel's top to its bottom."""
+        y: list[float | None] = []
+        start = 0.0
+        for top, bottom in [*self._label_spans[axis], (self._lines[axis], self._lines[axis])]:
+            if top > start:
+                y += [start, top, None]
+            start = bottom
+        return y[:-1]
 
     def draw(self, figure: go.Figure, *, title: str, subtitle: str) -> go.Figure:
         """Lay out ``figure`` (from :meth:`figure`, its marks placed on :attr:`places`): the panels,

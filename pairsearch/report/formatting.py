@@ -47,12 +47,15 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     hoverlabel={"font": {"size": 13}},
 ))
 DASH = "–"
+# The archs' colours in the report's order (the 2×2 four first): Okabe and Ito's colour-blind-safe
+# palette, its reddish purple, orange and sky blue darkened to reach 3:1 on white (WCAG's
+# contrast for marks), and black for its yellow, which no darkening keeps apart from the orange.
+ARCH_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#BC6F9A", "#B67E00", "#4590BA", "#000000")
 
 
 def arch_colours(*, archs: Sequence[str]) -> dict[str, str]:
-    """Arch → its colour, plotly's qualitative palette in the report's order."""
-    palette = plotly.colors.qualitative.Plotly
-    return {arch: palette[index % len(palette)] for index, arch in enumerate(archs)}
+    """Arch → its colour from :data:`ARCH_PALETTE`, in the report's order."""
+    return {arch: ARCH_PALETTE[index % len(ARCH_PALETTE)] for index, arch in enumerate(archs)}
 
 
 def with_alpha(hex_colour: str, alpha: float) -> str:

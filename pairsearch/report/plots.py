@@ -17,15 +17,23 @@ from pairsearch.report import formatting as fmt
 
 JITTER_WIDTH = 0.36  # of the one unit between two archs on the x axis
 MEAN_OFFSET = 0.32
+# Dots in the arch's own colour, solid (no transparency, which would fade them below 3:1 on
+# white): a white rim keeps overlapping run dots apart, open circles the many tuning trials.
+RUN_DOT = {"size": 7, "line": {"color": "white", "width": 1}}
+TRIAL_DOT = {"size": 6, "symbol": "circle-open", "line": {"width": 1}}
+BAND_ALPHA = 0.18  # a band's fill: a faint aid; its dotted edge, in the arch's colour, shows it
+BAND_EDGE = {"width": 1, "dash": "dot"}
 BAND = "mean over every run (searches × seeds); band: ±1 std over the runs"
-# column, title, subtitle, y axis, scale, note for archs that did not record the column
+# column, title, subtitle, y axis, scale, note for archs that did not record the column; each y
+# axis title shorter than the plot is tall, or it runs up into the subtitle
 CURVES = [
     ("test_accuracy", "Test accuracy per epoch", BAND, "test accuracy (%)", 100.0,
      "Not recorded for {}."),
     ("train_accuracy", "Training accuracy per epoch", BAND, "training accuracy (%)", 100.0,
      "Not recorded for {}."),
-    ("train_loss", "Training loss per epoch", BAND + "; aux archs add their digit losses",
-     "training loss (mean over batches)", 1.0, "Not recorded for {}."),
+    ("train_loss", "Training loss per epoch",
+     BAND + "; loss: mean over an epoch's batches, aux archs add their digit losses",
+     "training loss", 1.0, "Not recorded for {}."),
     ("digit_accuracy", "Digit accuracy on the test pairs per epoch", BAND,
      "digit accuracy (%)", 100.0, "No digit predictions: {}."),
 ]
@@ -47,7 +55,7 @@ def per_seed_figure(
         figure.add_trace(
             go.Scatter(
                 x=position - 0.1 + spread, y=100 * shown["test_accuracy"], mode="markers",
-                marker={"color": fmt.with_alpha(colours[arch], 0.7), "size": 7},
+                marker={**RUN_DOT, "color": colours[arch]},
                 customdata=shown[["search", "seed"]],
                 name=arch, showlegend=False,
                 hovertemplate=f"search %{{customdata[0]}}, seed %{{customdata[1]}}: %{{y:.2f}} %"
@@ -134,7 +142,7 @@ def size_figure(
             figure.add_trace(
                 go.Scatter(
                     x=tried["n_parameters"], y=100 * tried["value"], mode="markers",
-                    marker={"color": fmt.with_alpha(colours[arch], 0.3), "size": 5},
+                    marker={**TRIAL_DOT, "color": colours[arch]},
                     name=f"{arch} tuning trials", legendgroup=arch, showlegend=False,
                     hovertemplate="%{x:,} parameters: %{y:.2f} % validation"
                     f"<extra>{escape(arch)}</extra>",
@@ -162,12 +170,37 @@ def size_figure(
     figure.update_layout(
         title={"text": "Accuracy against parameter count",
                "subtitle": {"text": "diamonds: each search's final configuration, its mean test accuracy "
-                                    "(95 % CI where an arch has one search); faint dots: complete "
-                                    "tuning trials (validation)"}},
-        xaxis={"type": "log", "title": "parameters (log scale)"},
+                                    "(95 % CI where an arch has one search); open circles: "
+                                    "complete tuning trials (validation)"}},
+        xaxis={"type": "log", "title": "parameters (log scale)",
+               **_log_ticks(pd.concat([trials["n_parameters"], finals["n_parameters"]]))},
         yaxis_title="accuracy (%)",
     )
     return figure
+
+
+def log_ticks(*, low: float, high: float) -> list[float]:
+    """Tick values of a log axis from ``low`` to ``high``: the powers of ten in it, and 2 and 5
+    times them too where fewer than three powers of ten fall in it; ``low`` and ``high`` themselves
+    where fewer than two of those do."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    powers = [10.0 ** exponent for exponent in range(first, last + 1)]
+    inside = [value for value in powers if low <= value <= high]
+    if len(inside) >= 3:
+        return inside
+    steps = [step * power for power in powers for step in (1, 2, 5) if low <= step * power <= high]
+    return steps if len(steps) >= 2 else sorted({low, high})
+
+
+def _log_ticks(values: pd.Series) -> dict:
+    """Plotly labels the ticks between powers of ten at three quarters of the tick size: give it
+    every tick, each labelled at full size (none where there are no values)."""
+    values = values.dropna()
+    values = values[values > 0]
+    if values.empty:
+        return {}
+    ticks = log_ticks(low=float(values.min()), high=float(values.max()))
+    return {"tickvals": ticks, "ticktext": [fmt.count(value) for value in ticks]}
 
 
 def _add_mean_and_band(
@@ -181,9 +214,9 @@ def _add_mean_and_band(
             x=np.concatenate([x, x[::-1]]),
             y=np.concatenate([mean + std, (mean - std)[::-1]]),
             fill="toself",
-            fillcolor=fmt.with_alpha(colour, 0.18),
+            fillcolor=fmt.with_alpha(colour, BAND_ALPHA),
             mode="lines",
-            line={"width": 0, "color": colour},
+            line={**BAND_EDGE, "color": colour},
             hoverinfo="skip",
             showlegend=False,
             legendgroup=arch,
@@ -207,7 +240,8 @@ def budget_figure(*, budget: pd.DataFrame, archs: Sequence[str], colours: Mappin
             figure.add_trace(go.Scatter(
                 x=[*curve["trials"], *curve["trials"][::-1]],
                 y=[*(100 * curve["ci_high"]), *(100 * curve["ci_low"])[::-1]],
-                fill="toself", fillcolor=fmt.with_alpha(colours[arch], 0.18), line={"width": 0},
+                fill="toself", fillcolor=fmt.with_alpha(colours[arch], BAND_ALPHA),
+                line={**BAND_EDGE, "color": colours[arch]},
                 hoverinfo="skip", showlegend=False))
         figure.add_trace(go.Scatter(
             x=curve["trials"], y=100 * curve["expected_best"], mode="lines", name=arch,
@@ -216,5 +250,6 @@ def budget_figure(*, budget: pd.DataFrame, archs: Sequence[str], colours: Mappin
     figure.update_layout(
         title={"text": "Expected best validation accuracy against the trial budget",
                "subtitle": {"text": "mean over each arch's searches; band: 95 % t interval over them"}},
-        xaxis_title="trials per search", yaxis_title="expected best validation accuracy (%)")
+        # Short: a y title longer than the plot is tall runs up into the subtitle.
+        xaxis_title="trials per search", yaxis_title="validation accuracy (%)")
     return figure
