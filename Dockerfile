@@ -4,6 +4,7 @@
 #   docker build -t pairsearch \
 #       --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124 .   # CUDA build
 #   docker build -t pairsearch --build-arg BASE_IMAGE=pairsearch-base:local .  # no Docker Hub
+#   docker build -t pairsearch --build-arg PAIRSEARCH_GIT_COMMIT=$(git rev-parse --short HEAD) .
 #
 # Every container runs one pairsearch command: `docker run --rm pairsearch tune --help`.
 
@@ -39,6 +40,10 @@ COPY pyproject.toml ./
 RUN python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["grpc"]))' > /tmp/requirements.txt \
     && pip install --requirement /tmp/requirements.txt \
     && rm /tmp/requirements.txt
+# The commit the image is built from, recorded with every job and tuning worker it runs: the build
+# context leaves .git out, so pairsearch.version reads it from here (unset: "not recorded").
+ARG PAIRSEARCH_GIT_COMMIT
+ENV PAIRSEARCH_GIT_COMMIT=${PAIRSEARCH_GIT_COMMIT}
 COPY README.md ./
 COPY pairsearch ./pairsearch
 COPY studies ./studies

@@ -3,8 +3,9 @@
 The storage is the interface between ``tune``, ``final-report``, ``status`` and the report, so
 what it holds has a type: a :class:`TunedStudy` (a tuning study's user attrs), a
 :class:`FinalStudy` (a ``<study>.final`` study's), a :class:`FinalJob` (an enqueued final
-trial's, made from a :class:`pairsearch.jobs.FinalPlan`) and :class:`RunFacts` (what any trial records of its
-run). Each has ``to_attrs`` / ``from_attrs``; this module is the only one that reads or writes
+trial's, made from a :class:`pairsearch.jobs.FinalPlan`), :class:`RunFacts` (what any trial records of its
+run); a tuning worker's :class:`pairsearch.version.ProcessRecord` is one study user attr per
+worker process. Each has ``to_attrs`` / ``from_attrs``; this module is the only one that reads or writes
 user attrs by key. Storages written before records existed (schema 1: no ``schema`` attr, no
 search, no recipe for the course's training) read unchanged, with the defaults they implied.
 """
@@ -19,6 +20,7 @@ import optuna
 
 from pairsearch.errors import PairsearchError
 from pairsearch.training.recipes import Recipe, recipe_from_record
+from pairsearch.version import ProcessRecord
 
 SCHEMA_VERSION = 2  # 1: before records (no "schema", "search", "search_group", "tuning_seed")
 MARKER = "pairsearch"  # written last: only a fully labelled study carries it
@@ -173,7 +175,8 @@ class RunFacts:
         seconds: Wall time of the whole job.
         n_parameters: The network's parameter count.
         history: Per-epoch metrics (final jobs).
-        provenance: Device, threads and versions of the run (final jobs).
+        provenance: Where, when and with what the run ran (final jobs): a
+            :class:`~pairsearch.version.ProcessRecord`'s attrs.
         retry_of: The number of the interrupted trial this one repeats.
     """
 
@@ -194,6 +197,22 @@ class RunFacts:
     def from_attrs(cls, attrs: dict) -> RunFacts:
         """The facts a trial's user attrs hold (absent ones None)."""
         return cls(**{f.name: attrs[f.name] for f in dataclasses.fields(cls) if f.name in attrs})
+
+
+TUNING_WORKER_PREFIX = "tuning worker "  # + worker and start: one study user attr per worker process
+
+
+def record_tuning_worker(study: optuna.Study, *, record: ProcessRecord) -> None:
+    """Write (or rewrite) a tuning worker's record on its study; its key names the worker and its
+    start, as a restarted container may reuse host and process id."""
+    study.set_user_attr(f"{TUNING_WORKER_PREFIX}{record.worker} {record.started}", record.to_attrs())
+
+
+def tuning_workers(study) -> tuple[ProcessRecord, ...]:
+    """The worker processes a tuning study (or its summary) recorded, by start (none before records)."""
+    found = (ProcessRecord.from_attrs(value) for key, value in study.user_attrs.items()
+             if key.startswith(TUNING_WORKER_PREFIX))
+    return tuple(sorted(filter(None, found), key=lambda record: record.started or ""))
 
 
 def record_run(trial: optuna.trial.BaseTrial, **facts) -> None:

@@ -21,6 +21,7 @@ import optuna
 from pairsearch.data.pairs import tuning_split
 from pairsearch.records import (
     record_run,
+    record_tuning_worker,
 )
 from pairsearch.samplers import build_pruner, build_sampler, suggest_params
 from pairsearch.storage.failures import is_storage_outage
@@ -30,6 +31,7 @@ from pairsearch.tuning_setup import (
     prepare_study,
     unlike_studies_note,
 )
+from pairsearch.version import process_record, utc_now
 from pairsearch.workers.interrupts import StorageLost, worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
@@ -176,6 +178,30 @@ def record_run_attrs(*, trial: optuna.Trial, seconds: list[float], stop_reason: 
     record_run(trial, stop_reason=stop_reason, epochs_run=len(seconds), seconds_per_epoch=per_epoch)
 
 
+def recording_worker(*, objective, device):
+    """The objective, recording this worker process on the study after each trial it ends (complete,
+    pruned or diverged): where and with what it runs, its first trial's start and its latest trial's
+    end (:class:`~pairsearch.version.ProcessRecord`). A trial that raised (an interrupt, an outage) adds nothing."""
+    process = process_record(device=device)
+    started = None
+
+    def note_ended(study: optuna.Study) -> None:
+        record_tuning_worker(study, record=dataclasses.replace(process, started=started, finished=utc_now()))
+
+    def recorded(trial: optuna.Trial) -> float:
+        nonlocal started
+        started = started or utc_now()
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            note_ended(trial.study)
+            raise
+        note_ended(trial.study)
+        return value
+
+    return recorded
+
+
 def budget_decision(counts: Counts, *, budget: int) -> str:
     """``run`` a new trial, wait while running trials hold the budget (``full``), or ``done``."""
     if counts.finished >= budget:
@@ -218,7 +244,8 @@ def worker_queue(*, request: TuneRequest) -> WorkQueue:
     )
     check_compatible(study=study, request=request, fingerprint=pools.fingerprint)
     split = tuning_split(pools=pools, seed=request.seed)
-    objective = make_objective(request=request, split=split, device=torch.device(request.device))
+    device = torch.device(request.device)
+    objective = recording_worker(objective=make_objective(request=request, split=split, device=device), device=device)
     if not request.storage.has_lock:  # no shared lock (gRPC): re-check the budget after creating
         objective = refuse_surplus(objective=objective, study=study, budget=request.trials)
     return WorkQueue(study=study, objective=objective,

@@ -175,6 +175,18 @@ def test_dockerfile_basics() -> None:
     assert {".venv", "storage", ".git", ".env"} <= set(ignored)
 
 
+def test_the_image_carries_the_commit_it_is_built_from() -> None:
+    """The build context has no .git: the commit comes as a build arg that the image keeps in the
+    variable pairsearch.version reads, and compose passes it on."""
+    from pairsearch.version import COMMIT_ENV
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"\nARG {COMMIT_ENV}\nENV {COMMIT_ENV}=${{{COMMIT_ENV}}}\n" in dockerfile
+    assert dockerfile.index(f"ARG {COMMIT_ENV}") < dockerfile.index("COPY pairsearch ./pairsearch")
+    for name in PAIRSEARCH_SERVICES:
+        assert load_compose()["services"][name]["build"]["args"][COMMIT_ENV] == f"${{{COMMIT_ENV}:-}}", name
+
+
 # (c) Each service's command only uses options that the CLI accepts.
 
 

@@ -1,19 +1,33 @@
-"""Where the final runs ran, as each job records it and as the report shows it."""
+"""Where the runs ran — each final job, each tuning worker —, which commit they ran, and what the report shows of it."""
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
+from conftest import label_tuned
 
 from pairsearch import __version__
+from pairsearch.records import record_tuning_worker
 from pairsearch.report.facts import WRITER_KEYS
+from pairsearch.report.provenance import TUNING_RECORD_ROWS, tuning_table
 from pairsearch.report.results import PROVENANCE_KEYS
-from pairsearch.report.run_record import FACT_COLUMNS
+from pairsearch.report.run_record import FACT_COLUMNS, NOT_RECORDED
+from pairsearch.report.studies import read_studies
 from pairsearch.report.writer import write_report
-from pairsearch.version import git_commit
-from pairsearch.workers.final_worker import cpu_model, run_provenance
+from pairsearch.version import (
+    COMMIT_ENV,
+    DIRTY_SUFFIX,
+    ProcessRecord,
+    checked_out_commit,
+    cpu_model,
+    git_commit,
+)
+from pairsearch.workers.final_worker import run_provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,3 +126,90 @@ def test_the_sampler_row_says_how_each_search_was_seeded_and_only_the_settings_i
     assert "random; seeded per trial from the study seed, the search number and the trial number" in table
     assert "tpe (n_startup_trials 20); seeded per trial: sampler seed 3 + trial number" in table
     assert "random (n_startup_trials" not in table
+
+
+# --- which commit runs: .git, uncommitted changes, the image build's fallback -----------------
+
+
+def test_outside_a_checkout_the_commit_is_the_one_the_image_build_passed(tmp_path, monkeypatch):
+    monkeypatch.setenv(COMMIT_ENV, "abc1234")
+    assert git_commit(tmp_path) == "abc1234"
+    monkeypatch.setenv(COMMIT_ENV, "")
+    assert git_commit(tmp_path) is None
+    monkeypatch.delenv(COMMIT_ENV)
+    assert git_commit(tmp_path) is None
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def checkout(tmp_path, monkeypatch) -> Path:
+    """A git checkout with a committed package file and a committed storage file."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.setenv(COMMIT_ENV, "fffffff")  # a checkout's own commit wins over the fallback
+    (tmp_path / "pairsearch").mkdir()
+    (tmp_path / "pairsearch" / "code.py").write_text("A = 1\n")
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "storage" / "pairsearch.db").write_text("rows\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "first")
+    return tmp_path
+
+
+def test_a_checkout_with_uncommitted_code_changes_runs_a_dirty_commit(checkout):
+    head = checked_out_commit(checkout)
+    assert head and len(head) == 7
+    assert git_commit(checkout) == head
+    (checkout / "storage" / "pairsearch.db").write_text("rows a run wrote\n")  # a run's storage: not code
+    assert git_commit(checkout) == head
+    (checkout / "pairsearch" / "code.py").write_text("A = 2\n")
+    assert git_commit(checkout) == head + DIRTY_SUFFIX
+
+
+# --- what each tuning worker recorded, in the tuning table -------------------------------------
+
+
+def process(**changes) -> ProcessRecord:
+    facts = {"device": "cpu", "gpu": "none", "cpu": "Test CPU", "host": "node-1", "worker": "node-1:11",
+             "threads": 1, "pairsearch": "0.1.0", "commit": "abc1234", "optuna": "4", "torch": "2", "python": "3.11"}
+    return ProcessRecord(**{**facts, **changes})
+
+
+def tuning_rows(studies: dict[str, optuna.Study]) -> dict[str, list[str]]:
+    """The tuning table's rows by their first cell, each study's cell text after it."""
+    facts = read_studies(studies=studies)
+    final = pd.DataFrame(columns=["final_mean", "final_minus_best", "n_parameters", "mean_seconds"])
+    table = tuning_table(studies=facts, tuning=final, archs=list(studies))
+    rows = re.findall(r"<tr>(.*?)</tr>", table, flags=re.DOTALL)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.DOTALL) for row in rows]
+    return {row[0]: row[1:] for row in cells if row}
+
+
+def test_the_tuning_table_shows_each_study_s_workers_and_where_they_differ():
+    study = label_tuned(optuna.create_study(), arch="base")
+    record_tuning_worker(study, record=process(started="2026-12-01T10:00:00Z", finished="2026-12-01T11:30:00Z"))
+    record_tuning_worker(study, record=process(worker="node-2:7", commit="def5678", started="2026-12-01T09:50:00Z",
+                                               finished="2026-12-01T10:20:00Z"))
+
+    rows = tuning_rows({"base": study})
+
+    assert rows[TUNING_RECORD_ROWS["commit"]] == ["abc1234 (1 worker); def5678 (1 worker)"]
+    assert rows[TUNING_RECORD_ROWS["cpu"]] == ["Test CPU"]
+    assert rows[TUNING_RECORD_ROWS["threads"]] == ["1"]
+    assert rows["Tuning workers"] == ["2 worker processes"]
+    assert rows["Tuning dates (UTC)"] == ["2026-12-01 09:50 – 2026-12-01 11:30"]
+
+
+def test_a_study_tuned_before_worker_records_shows_not_recorded():
+    old = label_tuned(optuna.create_study(), arch="base")  # the record tune wrote before worker records
+    old.set_user_attr("tuning worker half a record", {"commit": "abc1234"})  # not a whole record: left out
+
+    rows = tuning_rows({"base": old})
+
+    for name in [*TUNING_RECORD_ROWS.values(), "Tuning workers", "Tuning dates (UTC)"]:
+        assert rows[name] == [NOT_RECORDED], name

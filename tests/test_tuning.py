@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import torch
 from conftest import (
@@ -35,10 +36,13 @@ from optuna.trial import TrialState
 
 from pairsearch import tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice, PairSet, Split
-from pairsearch.records import label_study
+from pairsearch.records import label_study, tuning_workers
+from pairsearch.report import provenance
+from pairsearch.report.studies import read_studies
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 from pairsearch.training.recipes import course_recipe
+from pairsearch.version import cpu_model, git_commit
 from pairsearch.workers import interrupts, runtime
 
 TINY_EPOCHS = 2
@@ -143,6 +147,23 @@ def test_study_records_spec_data_and_versions(sqlite_tuned, pools):
     assert "pairsearch" in attrs["versions"]
     assert study.metric_names == ["validation accuracy"]
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_each_worker_that_ran_trials_records_itself_and_the_report_shows_it(sqlite_tuned):
+    study = load(f"sqlite:///{sqlite_tuned['db']}")
+    workers = tuning_workers(study)
+    assert 1 <= len(workers) <= 2  # tune --workers 2: each worker that ran a trial, once
+    assert len({worker.worker for worker in workers}) == len(workers)
+    for worker in workers:
+        assert worker.commit == git_commit(REPO)
+        assert (worker.cpu, worker.device, worker.threads) == (cpu_model(), "cpu", 1)
+        assert worker.torch == torch.__version__
+        assert worker.started <= worker.finished
+    table = provenance.tuning_table(studies=read_studies(studies={"base": study}), archs=["base"], tuning=pd.DataFrame(
+        columns=["final_mean", "final_minus_best", "n_parameters", "mean_seconds"]))
+    assert f">{workers[0].cpu}</td>" in table
+    assert f">{len(workers)} worker process" in table
+    assert f">{workers[0].started[:10]} " in table
 
 
 def test_rerun_with_the_same_budget_adds_nothing(sqlite_tuned, sqlite_copy, data_dir):

@@ -17,6 +17,8 @@ FINISHED_TRIAL_COLUMNS = ["number", "state", "value"]
 # :func:`pairsearch.report.protocol.protocol` writes them, the provenance section shows them apart.
 WRITER_KEYS = ("report written by", "report date (UTC)")
 MIN_TRIALS_FOR_IMPORTANCES = 2  # complete trials; below, no importances are computed
+# What the tuning table shows of the workers' own records (pairsearch.version.ProcessRecord), in its order.
+TUNING_RECORD_FACTS = ("commit", "cpu", "device", "threads")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,25 @@ class Importance:
     name: str
     distribution: str
     value: float
+
+
+@dataclass(frozen=True)
+class TuningRecord:
+    """What a tuning study's worker processes recorded of themselves
+    (:func:`pairsearch.records.tuning_workers`), summed up.
+
+    Attributes:
+        facts: Fact (:data:`TUNING_RECORD_FACTS`) → (value as text, workers with it), by value.
+        workers: Worker processes that recorded themselves (0: none did, a study tuned before
+            these records; then every other field is empty).
+        first_start: The earliest first-trial start of a worker, UTC ISO text (None: none recorded).
+        last_finish: The latest trial end of a worker (None: none recorded).
+    """
+
+    facts: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    workers: int = 0
+    first_start: str | None = None
+    last_finish: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class TuningFacts:
         group: The name of its group of independent searches (search 0's study name), the
             report's label of their runs (empty: not known; search 0 is labelled by its key).
         search: Which search of that group it is (0 for a single search).
+        record: What its worker processes recorded of themselves (empty: not recorded).
     """
 
     study_name: str
@@ -83,6 +105,7 @@ class TuningFacts:
     importance_error: str | None = None
     group: str = ""
     search: int = 0
+    record: TuningRecord = field(default_factory=TuningRecord)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Where the numbers come from: the tuning of each arch, and the machines and versions of the runs.
 
 Tuning facts come from the :class:`~pairsearch.report.facts.TuningFacts` records (read once
-from the studies by :mod:`pairsearch.report.studies`) and the analysis's final-versus-tuning
-numbers. Run facts are the per-job columns of the results (:data:`RUN_COLUMNS`); absent columns
+from the studies by :mod:`pairsearch.report.studies`, with what each tuning worker recorded of
+itself) and the analysis's final-versus-tuning numbers. Run facts are the per-job columns of the results (:data:`RUN_COLUMNS`); absent columns
 are "not recorded", never filled in from the process that writes the report.
 """
 
@@ -13,20 +13,23 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from pairsearch.report import formatting as fmt
-from pairsearch.report.facts import WRITER_KEYS, TuningFacts
+from pairsearch.report.facts import TUNING_RECORD_FACTS, WRITER_KEYS, TuningFacts, TuningRecord
 from pairsearch.report.run_record import FACT_COLUMNS, NOT_RECORDED, RunRecord
 
 # Protocol keys about the writing process: those the read layer writes, and (from callers that
 # pass their own protocol) any named like a per-job fact, or ``date (UTC)``.
 WRITER_PROTOCOL_KEYS = {*WRITER_KEYS, *FACT_COLUMNS, "date (UTC)"}
 PREDATES = f"{NOT_RECORDED} (these jobs predate per-job records)"
+TUNING_RECORD_ROWS = {"commit": "Tuned at commit", "cpu": "Tuning CPU", "device": "Tuning device",
+                      "threads": "Torch threads per tuning worker"}
 
 
 def tuning_table(
     *, studies: Mapping[str, TuningFacts], tuning: pd.DataFrame, archs: Sequence[str],
     final_recipe_name: str | None = None, final_epochs: Mapping[str, int] | None = None,
 ) -> str:
-    """One column per arch: trials, compute, best validation against final test, size.
+    """One column per arch: trials, compute, best validation against final test, size, and what
+    its tuning workers recorded of themselves (commit, CPU, device, threads, workers, dates).
 
     The best validation and final test cells say the recipe and epochs each trained under, and
     the gap says when they differ: then it is not only the optimism of choosing on validation.
@@ -60,11 +63,41 @@ def tuning_table(
             for a in labels],
         "Parameters (final configuration)": [fmt.count(final.loc[a, "n_parameters"]) for a in labels],
         "Final run time (mean)": [fmt.duration(final.loc[a, "mean_seconds"]) for a in labels],
+        **{TUNING_RECORD_ROWS[fact]: [_recorded_values(studies[a].record, fact=fact) for a in labels]
+           for fact in TUNING_RECORD_FACTS},
+        "Tuning workers": [_tuning_workers(studies[a].record) for a in labels],
+        "Tuning dates (UTC)": [_tuning_dates(studies[a].record) for a in labels],
     }
     if any(studies[a].study_name != a for a in labels):  # only worth a row when they differ
         rows = {"Tuning study": [studies[a].study_name for a in labels], **rows}
     return fmt.table(headers=["", *labels], rows=[[name, *cells] for name, cells in rows.items()],
                      numeric=range(1, len(labels) + 1), css_class="ps-transposed")
+
+
+def _recorded_values(record: TuningRecord, *, fact: str) -> str:
+    """``abc1234``, or with several values each with its workers: ``abc1234 (2 workers); def5678 (1 worker)``."""
+    values = record.facts.get(fact, ())
+    if not values:
+        return NOT_RECORDED
+    if len(values) == 1:
+        return values[0][0]
+    return "; ".join(f"{value} ({_workers_count(count)})" for value, count in values)
+
+
+def _tuning_workers(record: TuningRecord) -> str:
+    if not record.workers:
+        return NOT_RECORDED
+    return f"{record.workers} worker process{'' if record.workers == 1 else 'es'}"
+
+
+def _workers_count(count: int) -> str:
+    return "1 worker" if count == 1 else f"{count} workers"
+
+
+def _tuning_dates(record: TuningRecord) -> str:
+    if record.first_start is None or record.last_finish is None:
+        return NOT_RECORDED
+    return f"{_minute(record.first_start)} – {_minute(record.last_finish)}"
 
 
 def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) -> str:

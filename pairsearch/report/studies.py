@@ -2,28 +2,34 @@
 
 Read here, from the studies: trial states and what each trial recorded of its run
 (:class:`pairsearch.records.RunFacts`: epochs run, seconds per epoch, parameter count); the
-study's :class:`pairsearch.records.TunedStudy` (arch, spec, versions, recipe); and the
-hyperparameter importances, with the number of complete trials they are computed from.
+study's :class:`pairsearch.records.TunedStudy` (arch, spec, versions, recipe); its worker
+processes' own records (:func:`pairsearch.records.tuning_workers`); and the hyperparameter
+importances, with the number of complete trials they are computed from.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Mapping
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from pairsearch.records import run_facts, tuned_study
+from pairsearch.records import run_facts, tuned_study, tuning_workers
 from pairsearch.report.facts import (
     COMPLETE_TRIAL_COLUMNS,
     FINISHED_TRIAL_COLUMNS,
     MIN_TRIALS_FOR_IMPORTANCES,
+    TUNING_RECORD_FACTS,
     Importance,
     TuningFacts,
+    TuningRecord,
 )
+from pairsearch.report.run_record import NOT_RECORDED
 from pairsearch.searches import sampler_seeding
+from pairsearch.version import ProcessRecord
 
 
 def read_studies(*, studies: Mapping[str, optuna.Study]) -> dict[str, TuningFacts]:
@@ -68,7 +74,25 @@ def read_study(*, study: optuna.Study) -> TuningFacts:
         importance_error=error,
         group=tuned.group,
         search=tuned.search,
+        record=tuning_record(workers=tuning_workers(study)),
     )
+
+
+def tuning_record(*, workers: tuple[ProcessRecord, ...]) -> TuningRecord:
+    """The workers' records summed up: each fact's values with their worker counts, and the dates."""
+    if not workers:
+        return TuningRecord()
+    facts = {}
+    for fact in TUNING_RECORD_FACTS:
+        counts = Counter(_text(getattr(worker, fact)) for worker in workers)
+        facts[fact] = tuple(sorted(counts.items()))
+    return TuningRecord(facts=facts, workers=len(workers),
+                        first_start=min((w.started for w in workers if w.started), default=None),
+                        last_finish=max((w.finished for w in workers if w.finished), default=None))
+
+
+def _text(value: object) -> str:
+    return NOT_RECORDED if value is None else str(value)
 
 
 def _epochs(trials: list[FrozenTrial]) -> int | None:

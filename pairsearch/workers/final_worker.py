@@ -6,24 +6,20 @@ a job is an enqueued trial of a ``<study>.final`` study (:class:`pairsearch.reco
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
 import math
-import os
-import platform
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
-from pairsearch import __version__
 from pairsearch.defaults import MAX_SEED
 from pairsearch.errors import PairsearchError
 from pairsearch.records import final_job, record_run
 from pairsearch.searches import FINAL_SUFFIX
 from pairsearch.storage.handle import StorageHandle
-from pairsearch.version import git_commit
+from pairsearch.version import process_record, utc_now
 from pairsearch.workers.interrupts import worker_exit_code
 from pairsearch.workers.runtime import (
     Counts,
@@ -104,39 +100,11 @@ def run_provenance(*, device, started: str, finished: str) -> dict:
         finished: When it ended, UTC.
 
     Returns:
-        ``device`` (with the GPU's name on CUDA), ``gpu`` (``none`` off CUDA), ``cpu`` (model),
-        ``host``, ``worker`` (host and process id: one per worker process), ``threads`` (torch
-        threads), ``pairsearch``, ``commit`` (None outside a git checkout), ``optuna``, ``torch``,
+        The attrs of its :class:`~pairsearch.version.ProcessRecord`: ``device``, ``gpu``, ``cpu``,
+        ``host``, ``worker``, ``threads``, ``pairsearch``, ``commit``, ``optuna``, ``torch``,
         ``python``, ``started``, ``finished``.
     """
-    import torch
-
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none"
-    host = socket.gethostname()
-    return {
-        "device": str(device) if gpu == "none" else f"{device} ({gpu})", "gpu": gpu, "cpu": cpu_model(),
-        "host": host, "worker": f"{host}:{os.getpid()}", "threads": torch.get_num_threads(),
-        "pairsearch": __version__, "commit": git_commit(Path(__file__).resolve().parents[2]),
-        "optuna": optuna.__version__, "torch": torch.__version__, "python": platform.python_version(),
-        "started": started, "finished": finished,
-    }
-
-
-def utc_now() -> str:
-    """The time now in UTC, to the second: ``2026-12-02T22:40:57Z``."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux's /proc/cpuinfo), else what the platform says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    return dataclasses.replace(process_record(device=device), started=started, finished=finished).to_attrs()
 
 
 def run_job_worker(worker: JobWorker) -> int:
