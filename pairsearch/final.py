@@ -13,6 +13,7 @@ ran. A report never mixes recipes across archs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,15 +104,16 @@ def final_report(*, request: FinalRequest, display: Display) -> FinalOutcome:
         identity = handle.file_identity()
         exits = _train_jobs(request=request, plans=plans, display=display)
         handle.check_still_there(identity=identity, what="the final jobs of this run")
-    else:  # every job has run: nothing is written to the storage, not even a lock file
+    else:  # every job has run: no job is made and no lock file taken
         for plan in plans:
             display.say(f"{_label(plan, request)}: best trial #{plan.best_trial}, 0 new job(s) of {request.seeds}")
     summary = write_final_report(handle=handle, plans=plans, seeds=request.seeds, out_dir=out_dir,
                                  baseline=baseline_plans(storage=reading, retrain_recipe=request.retrain_recipe,
                                                          plans=plans, say=display.say))
+    # Only a note whose text changed is written: a rerun with nothing new changes no byte of the storage.
     write_dashboard_notes(handle=handle, studies=[plan.study_name for plan in plans], say=display.say)
-    return FinalOutcome(summary=summary, out_dir=out_dir, unfinished=unfinished(storage=reading, plans=plans),
-                        exits=exits)
+    return FinalOutcome(summary=summary, out_dir=out_dir,
+                        unfinished=unfinished(storage=reading, plans=plans, seeds=request.seeds), exits=exits)
 
 
 def _label(plan: FinalPlan, request: FinalRequest) -> str:
@@ -132,8 +134,9 @@ def _train_jobs(*, request: FinalRequest, plans: list[FinalPlan], display: Displ
         device=request.device, threads=request.threads,
     )
     storage = request.storage.open()
+    counts = functools.partial(job_counts, storage=storage, plans=plans, seeds=request.seeds)
     return run_workers(target=run_job_worker, config=worker, count=request.workers, watch=lambda keep: (
-        display.watch_jobs(counts=lambda: job_counts(storage=storage, plans=plans), keep_watching=keep)))
+        display.watch_jobs(counts=counts, keep_watching=keep)))
 
 
 def run_final_jobs(*, worker: JobWorker, workers: int) -> WorkerExits | None:

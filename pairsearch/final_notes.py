@@ -58,6 +58,9 @@ only thing that changes from trial to trial.
 |---|---|---|---|
 {rows}
 
+The table counts the jobs at the final seeds {study.seed_range}, those `pairsearch final-report` uses
+without `--seeds`: its numbers are that report's.{_other_seeds(study)}
+
 **"Best Trial" and the best-value line show the luckiest seed, not a better configuration**, and
 "seed" tops the parameter importances only because it is the one value that varies; trials of
 every recipe above are mixed in the dashboard's plots. Read the means, or the report of
@@ -84,13 +87,18 @@ def _interval(result: RecipeResult) -> str:
     return f"{100 * (result.mean - half):.2f} – {100 * (result.mean + half):.2f} %"
 
 
+def _other_seeds(study: StudyOverview) -> str:
+    other = [f"{result.other_seeds} {result.recipe_label}" for result in study.results if result.other_seeds]
+    return f" {' and '.join(other)} jobs at other seeds (an earlier run's) are left out." if other else ""
+
+
 def _failures(study: StudyOverview) -> str:
     lines = []
     for result in study.results:
-        failed = result.counts[optuna.trial.TrialState.FAIL]
-        if failed:
-            lines.append(f"{failed} {result.recipe_label} job(s) failed (a worker stopped or killed); {result.rerun} of "
-                         "them were re-run and finished, and each seed counts once.")
+        if result.failed:
+            lines.append(f"{result.failed} {result.recipe_label} job(s) failed (a worker stopped or killed) over "
+                         f"{result.failed_attempts} attempts; {result.rerun} of them were re-run and finished, and "
+                         "each seed counts once.")
     return "\n\n" + "\n".join(lines) if lines else ""
 
 

@@ -9,7 +9,6 @@ applied); :func:`ensure_jobs` enqueues its missing seeds as trials of ``<study>.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from optuna.trial import TrialState
 from pairsearch.errors import PairsearchError
 from pairsearch.jobs import (
     FinalPlan,
+    default_seed_count,
     job_counts,
     job_recipe_name,
     job_state,
@@ -36,7 +36,7 @@ from pairsearch.records import (
     label_study,
     tuned_study,
 )
-from pairsearch.searches import default_seeds_per_search, final_seeds, split_search_name
+from pairsearch.searches import final_seeds, split_search_name
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.recipes import Recipe
 from pairsearch.workers.runtime import label_objective, own_study
@@ -66,7 +66,7 @@ def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int 
         raise PairsearchError(f"no tuned study in {handle.redacted}; run 'pairsearch tune' first")
     plans = [make_plan(storage=storage, study_name=name, epochs=epochs, retrain_recipe=retrain_recipe)
              for name in names]
-    seeds = seeds or default_seeds_per_search(searches=max(Counter(p.label for p in plans).values()))
+    seeds = seeds or default_seed_count(labels=[plan.label for plan in plans])
     check_trained_alike(plans=plans)
     check_seeds_apart(plans=plans, seeds=seeds)
     for plan in plans:  # before the report folder exists: a refused data dir leaves nothing behind
@@ -277,9 +277,10 @@ def _listing(groups: dict[str, list[str]]) -> str:
 
 def work_left(*, storage, plans: list[FinalPlan], seeds: int) -> bool:
     return any(missing_seeds(storage=storage, plan=plan, seeds=seeds) for plan in plans) or bool(
-        unfinished(storage=storage, plans=plans))
+        unfinished(storage=storage, plans=plans, seeds=seeds))
 
 
-def unfinished(*, storage, plans: list[FinalPlan]) -> dict[str, int]:
-    counts = job_counts(storage=storage, plans=plans)
+def unfinished(*, storage, plans: list[FinalPlan], seeds: int) -> dict[str, int]:
+    """Study name → jobs of its plan at the first ``seeds`` final seeds not finished yet (queued)."""
+    counts = job_counts(storage=storage, plans=plans, seeds=seeds)
     return {label: total - done for label, (done, total) in counts.items() if done < total}

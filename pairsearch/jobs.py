@@ -1,4 +1,4 @@
-"""Final-stage jobs: the plan of one tuned study, and its stored jobs queried (state, trials).
+"""Final-stage jobs: the plan of one tuned study, and its stored jobs queried (state, trials, retries).
 
 Jobs live in the same storage as the tuning, as enqueued trials of a companion study
 ``<study>.final``: a :class:`pairsearch.records.FinalJob` travels in the trial's user attrs. A
@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from pairsearch.defaults import DEFAULT_RECIPE
 from pairsearch.records import FinalJob, final_job, is_labelled, run_facts
-from pairsearch.searches import FINAL_SUFFIX
+from pairsearch.searches import FINAL_SUFFIX, default_seeds_per_search, final_seeds
 from pairsearch.training.recipes import Recipe
 
 
@@ -117,17 +119,99 @@ def tuning_studies(*, storage) -> list[optuna.study.StudySummary]:
     ]
 
 
+@dataclass(frozen=True)
+class StoredJob:
+    """One job of a final study — one seed of one configuration — and every trial that ran it.
+
+    A job is known by its configuration and seed; a retry of an interrupted trial (which holds no
+    job record of its own) belongs to the job it retries.
+
+    Attributes:
+        job: Its record, as its first trial holds it.
+        attempts: Its own trials and their retries, in trial order.
+    """
+
+    job: FinalJob
+    attempts: tuple[FrozenTrial, ...]
+
+    @property
+    def seed(self) -> int:
+        return self.job.seed
+
+    @property
+    def result(self) -> FrozenTrial | None:
+        """Its first finished attempt (None: none has finished)."""
+        return next((trial for trial in self.attempts if job_state(trial) == "finished"), None)
+
+    @property
+    def failed_attempts(self) -> int:
+        """Its attempts that were lost (Ctrl-C, a dead worker)."""
+        return sum(1 for trial in self.attempts if job_state(trial) == "lost")
+
+    @property
+    def state(self) -> str:
+        """``finished`` once an attempt has finished, else ``queued`` while one waits or runs, else ``lost``."""
+        states = {job_state(trial) for trial in self.attempts}
+        return next(state for state in ("finished", "queued", "lost") if state in states)
+
+    @property
+    def current(self) -> FrozenTrial:
+        """The attempt that shows its state: its result, else its latest queued attempt, else its latest."""
+        queued = [trial for trial in self.attempts if job_state(trial) == "queued"]
+        return self.result or (queued or self.attempts)[-1]
+
+
+def stored_jobs(trials: Iterable[FrozenTrial]) -> list[StoredJob]:
+    """The jobs the trials of one final study ran, in the order of their first trials."""
+    by_number = {trial.number: trial for trial in sorted(trials, key=lambda trial: trial.number)}
+    records: dict[tuple[str, int], FinalJob] = {}
+    attempts: dict[tuple[str, int], list[FrozenTrial]] = {}
+    for trial in by_number.values():
+        job = job_of(trial, trials=by_number)
+        if job is not None:
+            key = (job.config_hash, job.seed)
+            records.setdefault(key, job)
+            attempts.setdefault(key, []).append(trial)
+    return [StoredJob(job=records[key], attempts=tuple(attempts[key])) for key in records]
+
+
+def job_of(trial: FrozenTrial, *, trials: Mapping[int, FrozenTrial]) -> FinalJob | None:
+    """The job ``trial`` runs: its own, or (a retry of an interrupted trial) the job it retries."""
+    seen = set()
+    while (job := final_job(trial)) is None and trial.number not in seen:
+        seen.add(trial.number)
+        retry_of = run_facts(trial).retry_of
+        if retry_of not in trials:
+            return None
+        trial = trials[retry_of]
+    return job
+
+
+def plan_jobs(*, study: optuna.Study, plan: FinalPlan) -> list[StoredJob]:
+    """The jobs of ``plan`` in ``study`` (not of an earlier configuration)."""
+    return [job for job in stored_jobs(study.get_trials(deepcopy=False)) if job.job.config_hash == plan.config_hash]
+
+
+def default_seed_count(*, labels: Iterable[str]) -> int:
+    """Final seeds per search of a report without ``--seeds``, given the label (group) of each of
+    its searches: :func:`pairsearch.searches.default_seeds_per_search` of the largest group."""
+    return default_seeds_per_search(searches=max(Counter(labels).values(), default=1))
+
+
 def plan_trials(*, study: optuna.Study, plan: FinalPlan) -> list[optuna.trial.FrozenTrial]:
     """The trials of ``study`` that are jobs of ``plan`` (not of an earlier configuration)."""
     return [t for t in study.get_trials(deepcopy=False) if (job := final_job(t)) and job.config_hash == plan.config_hash]
 
 
-def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan]) -> dict[str, tuple[int, int]]:
-    """Study label → (finished jobs, finished + queued jobs) of the current plans."""
+def job_counts(*, storage: optuna.storages.BaseStorage, plans: list[FinalPlan],
+               seeds: int) -> dict[str, tuple[int, int]]:
+    """Study name → (finished jobs, finished + queued jobs) of the current plans at the first
+    ``seeds`` final seeds (jobs at other seeds are another report's)."""
+    wanted = set(final_seeds(seeds))
     counts = {}
     for plan in plans:
         study = optuna.load_study(study_name=plan.final_study_name, storage=storage)
-        states = [job_state(trial) for trial in plan_trials(study=study, plan=plan)]
+        states = [job.state for job in plan_jobs(study=study, plan=plan) if job.seed in wanted]
         finished = states.count("finished")
         counts[plan.study_name] = (finished, finished + states.count("queued"))
     return counts

@@ -2,9 +2,11 @@
 shows and what ``final-report`` notes on each ``<study>.final`` study for optuna-dashboard.
 
 A tuning study is its trial counts by state and its best trial. A ``<study>.final`` study is its
-jobs grouped by configuration: one :class:`RecipeResult` (mean ± std test accuracy, counts,
-failed jobs that were re-run) for each training recipe its tuning study's current best trial was
-retrained under — never one recipe's mean with both recipes' counts.
+jobs (a job: one seed of one configuration, its retries included) grouped by configuration: one
+:class:`RecipeResult` (mean ± std test accuracy, counts, failed jobs that were re-run) for each
+training recipe its tuning study's current best trial was retrained under — never one recipe's
+mean with both recipes' counts — over the final seeds a ``final-report`` without ``--seeds``
+uses, so its numbers are that report's; jobs at other seeds are only counted.
 
 On an SQL storage the counts come from one ``GROUP BY`` over Optuna's ``trials`` table and a
 tuning study's trials are never loaded (only its best trial, and the trials its jobs name); on
@@ -21,27 +23,33 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pairsearch.errors import PairsearchError
+from pairsearch.jobs import StoredJob, default_seed_count, stored_jobs
 from pairsearch.records import (
     FinalJob,
-    final_job,
     final_study,
     is_final_study,
-    run_facts,
+    is_labelled,
     study_arch,
     tuned_study,
 )
-from pairsearch.searches import FINAL_SUFFIX, split_search_name
+from pairsearch.searches import FINAL_SUFFIX, final_seeds, split_search_name
 
 
 @dataclass(frozen=True)
 class RecipeResult:
-    """The jobs of one configuration of a final study: one training recipe of one best trial.
+    """The jobs of one configuration of a final study (one training recipe of one best trial) at
+    the final seeds a report counts.
+
+    A job is one seed of the configuration, its retries included (:class:`pairsearch.jobs.StoredJob`).
 
     Attributes:
         recipe_label: The recipe's name (``course``, ``strong``), with its epochs where two share a name.
-        counts: Its jobs by state.
-        values: Test accuracies of its complete jobs, in trial order.
-        rerun: Failed jobs whose seed has since completed (a killed worker's job, retried).
+        counts: Its jobs by state, each once: its result's state, else its queued or latest attempt's.
+        values: Test accuracies of its complete jobs, in job order.
+        failed: Its jobs with a lost attempt (a worker stopped or killed).
+        failed_attempts: Those jobs' lost attempts, retries included.
+        rerun: Failed jobs that have since finished.
+        other_seeds: Its jobs at seeds the report does not count (an earlier run's), left out above.
         best_trial: The tuning trial whose params the jobs train.
         params: Those params, as the jobs train them.
     """
@@ -49,7 +57,10 @@ class RecipeResult:
     recipe_label: str
     counts: Counter
     values: tuple[float, ...]
+    failed: int
+    failed_attempts: int
     rerun: int
+    other_seeds: int
     best_trial: int
     params: dict
 
@@ -75,6 +86,8 @@ class StudyOverview:
         results: A final study's current configurations, one per recipe.
         earlier: A final study's jobs of earlier configurations (a best trial since beaten).
         tuning_study: The tuning study a final study serves ("" for a tuning study).
+        seeds: The final seeds a final study's results count: those of a ``final-report`` of this
+            storage without ``--seeds`` or ``--arch`` (empty for a tuning study).
     """
 
     name: str
@@ -85,6 +98,12 @@ class StudyOverview:
     results: tuple[RecipeResult, ...] = ()
     earlier: int = 0
     tuning_study: str = ""
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def seed_range(self) -> str:
+        """Its final seeds as text: ``1000–1014``."""
+        return f"{self.seeds[0]}–{self.seeds[-1]}" if self.seeds else "—"
 
     @property
     def is_final(self) -> bool:
@@ -95,8 +114,22 @@ def read_overview(*, storage: optuna.storages.BaseStorage, names: set[str] | Non
     """Every study in ``storage`` (or those of ``names`` it holds): the tuning studies (groups of
     searches together, in search order), then the final studies; each trial read at most once."""
     reader = TrialReader(storage=storage)
-    overviews = [_overview(reader, study) for name, study in reader.studies.items() if names is None or name in names]
+    seeds = _report_seeds(reader)
+    overviews = [_overview(reader, study, seeds=seeds) for name, study in reader.studies.items()
+                 if names is None or name in names]
     return sorted(overviews, key=_order)
+
+
+def _report_seeds(reader: TrialReader) -> tuple[int, ...]:
+    """The final seeds of a ``final-report`` of every tuned study in the storage, without ``--seeds``."""
+    labels = []
+    for name, study in reader.studies.items():
+        if is_labelled(study) and not is_final_study(study):
+            try:
+                labels.append(tuned_study(study, study_name=name).group or name)
+            except PairsearchError:  # a broken record: final-report refuses it, so no seeds of its own
+                continue
+    return tuple(final_seeds(default_seed_count(labels=labels)))
 
 
 def _order(overview: StudyOverview) -> tuple[bool, str, int]:
@@ -105,10 +138,10 @@ def _order(overview: StudyOverview) -> tuple[bool, str, int]:
     return tuning != overview.name, group, search
 
 
-def _overview(reader: TrialReader, study: optuna.study.FrozenStudy) -> StudyOverview:
+def _overview(reader: TrialReader, study: optuna.study.FrozenStudy, *, seeds: tuple[int, ...]) -> StudyOverview:
     counts = reader.counts(study)
     if is_final_study(study):
-        return _final_overview(reader, study, counts)
+        return _final_overview(reader, study, counts, seeds=seeds)
     try:
         recipe_name = tuned_study(study, study_name=study.study_name).training_recipe.name
     except PairsearchError:  # another application's study, or a broken record
@@ -117,45 +150,32 @@ def _overview(reader: TrialReader, study: optuna.study.FrozenStudy) -> StudyOver
                          best=reader.best(study))
 
 
-def _final_overview(reader: TrialReader, study, counts: Counter) -> StudyOverview:
-    trials = {trial.number: trial for trial in reader.trials(study)}
-    jobs = [(trial, job) for trial in trials.values() if (job := _job_of(trial, trials=trials))]
+def _final_overview(reader: TrialReader, study, counts: Counter, *, seeds: tuple[int, ...]) -> StudyOverview:
+    jobs = stored_jobs(reader.trials(study))
     try:
         tuning_name = final_study(study, study_name=study.study_name).tuning_study
     except PairsearchError:
         tuning_name = ""
     current = _current_best_trials(reader, tuning_name=tuning_name, jobs=jobs)
-    groups: dict[str, list[tuple[FrozenTrial, FinalJob]]] = {}
-    for trial, job in jobs:
-        groups.setdefault(job.config_hash, []).append((trial, job))
-    shown = [group for group in groups.values() if group[0][1].best_trial in current]
-    names = Counter(_recipe_name(group[0][1]) for group in shown)
-    results = tuple(_result(group, both=names[_recipe_name(group[0][1])] > 1) for group in shown)
-    earlier = sum(len(group) for group in groups.values() if group[0][1].best_trial not in current)
+    groups: dict[str, list[StoredJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.job.config_hash, []).append(job)
+    shown = [group for group in groups.values() if group[0].job.best_trial in current]
+    names = Counter(_recipe_name(group[0].job) for group in shown)
+    results = tuple(_result(group, seeds=seeds, both=names[_recipe_name(group[0].job)] > 1) for group in shown)
+    earlier = sum(len(group) for group in groups.values() if group[0].job.best_trial not in current)
     return StudyOverview(name=study.study_name, arch=study_arch(study), recipe_name="", counts=counts,
-                         results=results, earlier=earlier, tuning_study=tuning_name or "?")
+                         results=results, earlier=earlier, tuning_study=tuning_name or "?", seeds=seeds)
 
 
-def _job_of(trial: FrozenTrial, *, trials: dict[int, FrozenTrial]) -> FinalJob | None:
-    """The job ``trial`` runs: its own, or (a retry of an interrupted job) the job it repeats."""
-    seen = set()
-    while (job := final_job(trial)) is None and trial.number not in seen:
-        seen.add(trial.number)
-        retry_of = run_facts(trial).retry_of
-        if retry_of not in trials:
-            return None
-        trial = trials[retry_of]
-    return job
-
-
-def _current_best_trials(reader: TrialReader, *, tuning_name: str, jobs: list) -> set[int]:
+def _current_best_trials(reader: TrialReader, *, tuning_name: str, jobs: list[StoredJob]) -> set[int]:
     """The tuning trials whose jobs are current: those (of the ones jobs name) that tie the tuning
     study's best value; the newest jobs' trial when the tuning study is gone."""
     tuning = reader.studies.get(tuning_name)
-    named = {job.best_trial for _, job in jobs}
+    named = {job.job.best_trial for job in jobs}
     if tuning is None:
-        newest = max(jobs, key=lambda pair: pair[0].number, default=None)
-        return {newest[1].best_trial} if newest else set()
+        newest = max(jobs, key=lambda job: job.attempts[0].number, default=None)
+        return {newest.job.best_trial} if newest else set()
     best = reader.best(tuning)
     if best is None:
         return set()
@@ -163,17 +183,20 @@ def _current_best_trials(reader: TrialReader, *, tuning_name: str, jobs: list) -
             and trial.state == TrialState.COMPLETE and trial.value == best.value}
 
 
-def _result(group: list[tuple[FrozenTrial, FinalJob]], *, both: bool) -> RecipeResult:
-    """One configuration's jobs summarised; ``both``: another shown configuration has its recipe's name."""
-    trials = [trial for trial, _ in group]
-    job = group[0][1]
-    done = {group_job.seed for trial, group_job in group if trial.state == TrialState.COMPLETE}
-    rerun = sum(1 for trial, group_job in group if trial.state == TrialState.FAIL and group_job.seed in done)
+def _result(group: list[StoredJob], *, seeds: tuple[int, ...], both: bool) -> RecipeResult:
+    """One configuration's jobs at ``seeds`` summarised; ``both``: another shown configuration has
+    its recipe's name."""
+    counted = [job for job in group if job.seed in seeds]
+    failed = [job for job in counted if job.failed_attempts]
+    results = [job.result for job in counted if job.result is not None]
+    record = group[0].job
     return RecipeResult(
-        recipe_label=f"{_recipe_name(job)} {job.epochs}ep" if both else _recipe_name(job),
-        counts=Counter(trial.state for trial in trials),
-        values=tuple(trial.value for trial in trials if trial.state == TrialState.COMPLETE),
-        rerun=rerun, best_trial=job.best_trial, params=job.params,
+        recipe_label=f"{_recipe_name(record)} {record.epochs}ep" if both else _recipe_name(record),
+        counts=Counter(job.current.state for job in counted),
+        values=tuple(trial.value for trial in results if trial.state == TrialState.COMPLETE),
+        failed=len(failed), failed_attempts=sum(job.failed_attempts for job in failed),
+        rerun=sum(1 for job in failed if job.result is not None), other_seeds=len(group) - len(counted),
+        best_trial=record.best_trial, params=record.params,
     )
 
 

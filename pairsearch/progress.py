@@ -168,9 +168,11 @@ def print_status(*, handle) -> None:
 
 
 STATUS_LEGEND = (
-    "value: a tuning study's best validation accuracy; a <study>.final study's mean ± std test accuracy "
+    "done: finished trials (complete + pruned, the pruned ones counted again under pruned), or a "
+    "<study>.final study's finished jobs. value: a tuning study's best validation accuracy; a <study>.final study's mean ± std test accuracy "
     "(and number) of its finished jobs, one row per training recipe: one job is one seeded retraining of "
-    "the tuned configuration"
+    "the tuned configuration, retries included. A <study>.final row counts the jobs at the final seeds "
+    "final-report uses without --seeds, so its numbers are that report's"
 )
 
 
@@ -213,11 +215,14 @@ def status_notes(*, studies: list[StudyOverview]) -> list[str]:
     notes = []
     for study in studies:
         for result in study.results:
-            failed = result.counts[TrialState.FAIL]
-            if failed:
-                rerun = f"{result.rerun} re-run and finished" if result.rerun == failed else f"{result.rerun} re-run"
-                notes.append(f"{study.name} ({result.recipe_label}): {failed} failed jobs (a worker was stopped or "
-                             f"killed), {rerun}; the value counts each seed once")
+            if result.failed:
+                notes.append(f"{study.name} ({result.recipe_label}): {result.failed} failed jobs over "
+                             f"{result.failed_attempts} failed attempts (a worker was stopped or killed), "
+                             f"{result.rerun} re-run and finished; the value counts each seed once")
+        other = [f"{result.other_seeds} {result.recipe_label}" for result in study.results if result.other_seeds]
+        if other:
+            notes.append(f"{study.name}: {' and '.join(other)} jobs at seeds other than {study.seed_range} (those "
+                         "final-report uses without --seeds) are not counted")
         if study.earlier:
             notes.append(f"{study.name}: {study.earlier} jobs of an earlier best trial are not shown")
     for study in studies:

@@ -366,3 +366,24 @@ def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None,
         arch=arch, spec=json.dumps(spec or {"arch": arch}), spec_hash="test", epochs=3, data_source="mnist5k",
         data_fingerprint="abc123", versions={"pairsearch": "test"}, recipe_record=recipe_record))
     return study
+
+
+PUBLISHED_DB = REPO / "docs" / "results" / "pairsearch.db"
+
+
+def copy_published(directory: Path, *, seeds_moved: int = 0) -> Path:
+    """A copy of the published storage (7 archs, two recipes, final jobs at seeds 0…14 from before
+    the final seeds moved to 1000…; digits' course seeds 4 and 5 failed twice each, a job and its
+    retry, then ran again) with the jobs at seeds below ``seeds_moved`` moved to seed 1000 + seed:
+    jobs that a report of today counts."""
+    import shutil
+    import sqlite3
+
+    db = directory / "published.db"
+    shutil.copy(PUBLISHED_DB, db)
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.execute("UPDATE trial_user_attributes SET value_json = CAST(value_json AS INTEGER) + 1000 "
+                           "WHERE key = 'seed' AND CAST(value_json AS INTEGER) < ?", (seeds_moved,))
+    connection.close()
+    return db

@@ -43,7 +43,8 @@ LAYERS = [
     {"tuning", "final"},                                # the two stages
     {"tuning_setup", "final_plans", "final_notes"},     # each stage's study work before and after workers
     {"workers", "report", "samplers"},                  # what the stages run on
-    {"jobs", "studyspec", "overview"},                  # stored jobs queried; the study file; studies summarised
+    {"overview"},                                       # studies summarised (their stored jobs counted)
+    {"jobs", "studyspec"},                              # stored jobs queried; the study file
     {"records"},                                        # what the storage holds, typed
     {"searches", "training"},                           # independent searches; one training run
     {"data", "storage"},                                # the pairs; the storage

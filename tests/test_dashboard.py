@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -17,7 +16,15 @@ from pathlib import Path
 import optuna
 import optuna_dashboard
 import pytest
-from conftest import REPO, cli_env, free_port, run_cli, storage_digest, write_tiny_study
+from conftest import (
+    REPO,
+    cli_env,
+    copy_published,
+    free_port,
+    run_cli,
+    storage_digest,
+    write_tiny_study,
+)
 
 from pairsearch import tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
@@ -171,10 +178,9 @@ def test_every_study_of_a_report_storage_answers_200_and_reading_changes_nothing
 
 @pytest.fixture
 def published_copy(tmp_path) -> Path:
-    """A copy of the published results' storage: 7 final studies, two recipes, 4 failed jobs re-run."""
-    db = tmp_path / "results.db"
-    shutil.copy(REPO / "docs" / "results" / "pairsearch.db", db)
-    return db
+    """A copy of the published results' storage, its jobs at today's final seeds: 7 final studies,
+    two recipes, 2 failed jobs (each a job and its retry) re-run."""
+    return copy_published(tmp_path, seeds_moved=15)
 
 
 def stored_note(url: str, study: str) -> str:
@@ -189,9 +195,19 @@ def test_a_final_studys_note_says_what_a_trial_is_and_gives_each_recipes_mean(pu
     assert "one seeded retraining" in note and "luckiest seed" in note and '"seed" tops' in note
     assert "| course | 15 | 97.23 ± 0.48 % | 96.96 – 97.49 % |" in note
     assert "| strong | 15 | 97.90 ± 0.29 % |" in note
-    assert "4 course job(s) failed" in note and "4 of them were re-run and finished" in note
+    assert "2 course job(s) failed (a worker stopped or killed) over 4 attempts; 2 of them were re-run" in note
+    assert "the final seeds 1000–1014" in note and "other seeds" not in note
     assert "| course | 15 | 86.52 ± 0.68 % |" in stored_note(url, "base.final")
     assert stored_note(url, "sep.final") == "" and not said  # only the studies reported on
+
+
+def test_a_note_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path):
+    url = f"sqlite:///{copy_published(tmp_path)}"  # every job at seeds 0…14: an earlier run's
+    write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["digits"], say=print)
+    note = stored_note(url, "digits.final")
+    assert "| course | 0 | — | — |" in note and "| strong | 0 | — | — |" in note
+    assert "15 course and 15 strong jobs at other seeds (an earlier run's) are left out" in note
+    assert "failed" not in note
 
 
 def test_an_up_to_date_note_is_not_written_again(published_copy):

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import SHIFTED_RECIPE, run_cli, storage_digest, write_tiny_study
+from conftest import SHIFTED_RECIPE, copy_published, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final_plans, inputs, jobs, searches, studyspec, tuning, tuning_setup
@@ -29,6 +29,7 @@ from pairsearch.data.sources import load_pools
 from pairsearch.errors import PairsearchError
 from pairsearch.records import TunedStudy, final_job
 from pairsearch.report.results import collect_results, write_final_report
+from pairsearch.report.run_record import run_record
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.training.augment import make_augment
 from pairsearch.training.loop import train_run
@@ -639,3 +640,60 @@ def test_unwritable_out_is_one_line_exit_2_and_leaves_the_storage_alone(tmp_path
     assert "cannot write the report" in line and str(out) in line
     assert storage_digest(database) == before
     assert not out.exists()
+
+
+def test_a_final_report_with_nothing_to_train_changes_no_byte_of_the_storage(tmp_path, data_dir):
+    """Its notes are up to date after the first report: the second writes nothing, not even a lock file."""
+    url = sqlite_url(tmp_path)
+    tune(url=url, data_dir=data_dir, directory=tmp_path, trials=2)
+    report = ["final-report", "--storage", url, "--seeds", "2", "--epochs", "1", "--workers", "1", "--quiet"]
+    first = run_cli([*report, "--out", str(tmp_path / "first")], data_dir=data_dir)
+    assert first.returncode == 0, first.stderr
+    before = storage_digest(tmp_path / "pairsearch.db")
+
+    second = run_cli([*report, "--out", str(tmp_path / "second")], data_dir=data_dir)
+
+    assert second.returncode == 0, second.stderr
+    assert "0 new job(s) of 2" in second.stderr
+    assert storage_digest(tmp_path / "pairsearch.db") == before
+
+
+# --- a job is a seed of a configuration, its retries included --------------------------------
+
+
+def published_plan(db: Path, arch: str) -> jobs.FinalPlan:
+    return final_plans.make_plan(storage=StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True),
+                                 study_name=arch, epochs=None)
+
+
+def test_a_retry_belongs_to_the_job_it_retries(tmp_path):
+    """digits' course seeds 4 and 5: each failed, its retry (no job record of its own) failed, a new job finished."""
+    db = copy_published(tmp_path)
+    plan = published_plan(db, "digits")
+    study = optuna.load_study(study_name=plan.final_study_name, storage=f"sqlite:///{db}")
+    stored = {job.seed: job for job in jobs.plan_jobs(study=study, plan=plan)}
+    assert sorted(stored) == list(range(15))
+    assert {seed: job.failed_attempts for seed, job in stored.items() if job.failed_attempts} == {4: 2, 5: 2}
+    assert all(job.state == "finished" and job.result.state == TrialState.COMPLETE for job in stored.values())
+    retries = [trial for job in stored.values() for trial in job.attempts if final_job(trial) is None]
+    assert [trial.user_attrs["retry_of"] for trial in retries] == [4, 5]
+
+
+def test_the_report_counts_failed_jobs_not_their_attempts(tmp_path):
+    db = copy_published(tmp_path, seeds_moved=15)
+    plan = published_plan(db, "digits")
+    results, _ = collect_results(storage=StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True),
+                                 plans=[plan], seeds=15)
+    assert dict(zip(results["seed"], results["reruns"])) == {seed: 2 if seed in (1004, 1005) else 0
+                                                            for seed in searches.final_seeds(15)}
+    assert run_record(results=results, archs=[plan.label]).reruns == 2
+
+
+def test_job_counts_count_the_jobs_at_the_requested_seeds_only(tmp_path):
+    """Final-report's progress: the published jobs at seeds 0…14 are no jobs of a report at 1000…"""
+    db = copy_published(tmp_path, seeds_moved=3)  # seeds 1000–1002, and 3…14 an earlier run's
+    plan = published_plan(db, "base")
+    storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
+    assert jobs.job_counts(storage=storage, plans=[plan], seeds=15) == {"base": (3, 3)}
+    assert jobs.job_counts(storage=storage, plans=[plan], seeds=2) == {"base": (2, 2)}
+    assert final_plans.unfinished(storage=storage, plans=[plan], seeds=15) == {}

@@ -8,7 +8,15 @@ from collections import Counter
 import optuna
 import optuna_dashboard
 import pytest
-from conftest import REPO, SHIFTED_RECIPE, TINY_STUDY, run_cli, storage_digest, write_tiny_study
+from conftest import (
+    REPO,
+    SHIFTED_RECIPE,
+    TINY_STUDY,
+    copy_published,
+    run_cli,
+    storage_digest,
+    write_tiny_study,
+)
 from optuna.trial import TrialState
 
 from pairsearch import overview, progress, tuning, tuning_setup
@@ -78,9 +86,10 @@ def published_results(path) -> dict[str, list[float]]:
     return {arch: [float(row["test_accuracy"]) for row in rows if row["arch"] == arch] for arch in {r["arch"] for r in rows}}
 
 
-def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows_final_means(data_dir):
-    """The README's own example: each recipe's mean and count, never one lucky seed or both recipes' counts."""
-    db = REPO / "docs" / "results" / "pairsearch.db"
+def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows_final_means(tmp_path, data_dir):
+    """The README's own example, its jobs moved to today's final seeds: each recipe's mean and count
+    (the published report's), never one lucky seed or both recipes' counts; failed jobs counted once."""
+    db = copy_published(tmp_path, seeds_moved=15)
     before = storage_digest(db)
     result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="80")
     assert result.returncode == 0, result.stderr
@@ -90,10 +99,26 @@ def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows
             cells = table_row(result.stdout, f"{arch}.final", recipe)
             mean = 100 * sum(values) / len(values)
             assert cells[3] == str(len(values)) and cells[8] == f"{mean:.2f}" and cells[12] == f"({len(values)})", cells
-    assert "digits.final (course): 4 failed jobs" in " ".join(result.stdout.split())
-    assert "4 re-run and finished" in " ".join(result.stdout.split())
+    words = " ".join(result.stdout.split())
+    assert "digits.final (course): 2 failed jobs over 4 failed attempts" in words  # a job and its retry, twice
+    assert "2 re-run and finished" in words
+    assert "done: finished trials (complete + pruned" in words
+    assert "other seeds" not in words
     assert storage_digest(db) == before
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
+
+
+def test_status_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path, data_dir):
+    """Jobs of an earlier run at other seeds are counted in a note, never mixed into the mean."""
+    db = copy_published(tmp_path, seeds_moved=3)  # seeds 1000–1002; 3…14 are no seeds of today's report
+    result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    values = published_results(REPO / "docs" / "results" / "results.csv")["base"][:3]
+    cells = table_row(result.stdout, "base.final", "course")
+    assert cells[3] == "3" and cells[8] == f"{100 * sum(values) / 3:.2f}" and cells[12] == "(3)", cells
+    words = " ".join(result.stdout.split())
+    assert "base.final: 12 course and 12 strong jobs at seeds other than 1000–1014" in words
+    assert "failed jobs" not in words  # digits' failed seeds 4 and 5 are among the others
 
 
 @pytest.mark.slow  # a tune and two final reports (a minute on 2 cores): end to end, run once in CI's slow stage

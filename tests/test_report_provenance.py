@@ -74,7 +74,8 @@ def test_the_report_shows_run_dates_as_a_range_workers_and_reruns(tmp_path):
     section = runs_section(tmp_path, frame)
     assert "<td>run dates (UTC)</td><td>2026-12-01 10:00 – 2026-12-02 15:30</td>" in section
     assert "<td>workers</td><td>3 worker processes</td>" in section
-    assert "<td>failed and re-run</td><td>3 jobs failed (interrupted, or a worker died) and ran again</td>" in section
+    # Two jobs failed, one of them twice: jobs are counted, not their failed attempts.
+    assert "<td>failed and re-run</td><td>2 jobs failed (interrupted, or a worker died) and ran again</td>" in section
     assert "<td>commit</td><td>abc1234 (all 6 jobs)</td>" in section
     assert "<td>threads</td><td>1 (all 6 jobs)</td>" in section
 

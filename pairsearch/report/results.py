@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,8 @@ from optuna.trial import TrialState
 
 from pairsearch.defaults import DEFAULT_RECIPE, REPORTS_DIR
 from pairsearch.errors import PairsearchError
-from pairsearch.jobs import FinalPlan, job_state, plan_trials
-from pairsearch.records import final_job, run_facts
+from pairsearch.jobs import FinalPlan, StoredJob, plan_jobs
+from pairsearch.records import run_facts
 from pairsearch.report import writer
 from pairsearch.report.facts import RecipePair, TuningFacts
 from pairsearch.report.protocol import protocol
@@ -71,14 +70,11 @@ def _collect(
     wanted = None if seeds is None else set(final_seeds(seeds))
     result_rows, curve_rows = [], []
     for plan in plans:
-        jobs = plan_trials(study=studies[plan.final_study_name], plan=plan)
-        lost = Counter(final_job(trial).seed for trial in jobs if job_state(trial) == "lost")
-        for trial in jobs:
-            seed = final_job(trial).seed
-            if job_state(trial) != "finished" or (wanted is not None and seed not in wanted):
+        for job in plan_jobs(study=studies[plan.final_study_name], plan=plan):
+            if job.result is None or (wanted is not None and job.seed not in wanted):
                 continue
-            result_rows.append({**_result_row(plan=plan, trial=trial), "reruns": lost[seed]})
-            curve_rows.extend(_curve_rows(plan=plan, seed=seed, trial=trial))
+            result_rows.append({**_result_row(plan=plan, job=job), "reruns": job.failed_attempts})
+            curve_rows.extend(_curve_rows(plan=plan, seed=job.seed, trial=job.result))
     keys = ["arch", "search", "seed"]
     results = pd.DataFrame(result_rows, columns=RESULT_COLUMNS + PROVENANCE_KEYS)
     results = results.drop_duplicates(subset=keys).sort_values(keys)
@@ -86,11 +82,12 @@ def _collect(
     return results.reset_index(drop=True), curves.reset_index(drop=True)
 
 
-def _result_row(*, plan: FinalPlan, trial: optuna.trial.FrozenTrial) -> dict:
+def _result_row(*, plan: FinalPlan, job: StoredJob) -> dict:
+    trial = job.result
     facts = run_facts(trial)
     provenance = facts.provenance or {}
     return {
-        "arch": plan.label, "search": plan.search, "seed": final_job(trial).seed, "test_accuracy": trial.value,
+        "arch": plan.label, "search": plan.search, "seed": job.seed, "test_accuracy": trial.value,
         "status": facts.stop_reason or "completed", "seconds": facts.seconds,
         "n_parameters": facts.n_parameters, "params": json.dumps(plan.params, sort_keys=True),
         "recipe": plan.recipe.name,

@@ -45,8 +45,8 @@ class RunRecord:
         dated_jobs: Jobs that recorded when they ran.
         workers: Distinct worker processes among the jobs that recorded theirs (None: none did).
         worker_jobs: Jobs that recorded their worker.
-        reruns: Job trials that failed (Ctrl-C, a dead worker) and were queued again before the
-            result (None: not known for these results).
+        reruns: Jobs that failed at least once (Ctrl-C, a dead worker) and ran again to their
+            result: results with a ``reruns`` count above 0 (None: not known for these results).
     """
 
     jobs: int
@@ -81,7 +81,7 @@ def run_record(*, results: pd.DataFrame, archs: Sequence[str]) -> RunRecord:
         dated_jobs=int(dated.sum()),
         workers=int(workers.nunique()) if workers.notna().any() else None,
         worker_jobs=int(workers.notna().sum()),
-        reruns=int(reruns.sum()) if reruns.notna().any() else None,
+        reruns=int((reruns > 0).sum()) if reruns.notna().any() else None,
     )
 
 
