@@ -236,9 +236,11 @@ def enqueue_job(study: optuna.Study, *, job: FinalJob) -> None:
     study.enqueue_trial({"seed": job.seed}, user_attrs=job.to_attrs())
 
 
-def enqueue_retry(study: optuna.Study, *, params: dict, retry_of: int) -> None:
-    """Queue ``params`` again for the interrupted trial ``retry_of``."""
-    study.enqueue_trial(params, user_attrs=RunFacts(retry_of=retry_of).to_attrs())
+def enqueue_retry(study: optuna.Study, *, params: dict, retry_of: int, job: FinalJob | None) -> None:
+    """Queue ``params`` again for the interrupted trial ``retry_of``, with the ``job`` it ran (None
+    for a tuning trial): a final worker trains only a trial that carries its job."""
+    job_attrs = job.to_attrs() if job is not None else {}
+    study.enqueue_trial(params, user_attrs={**job_attrs, **RunFacts(retry_of=retry_of).to_attrs()})
 
 
 def tuned_study(study, *, study_name: str) -> TunedStudy:

@@ -12,6 +12,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
+from pairsearch.records import FinalJob, enqueue_job, final_job
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.workers import runtime
 
@@ -153,3 +154,24 @@ def test_a_trial_failed_by_a_sweep_mid_epoch_is_given_up_quietly(tmp_path, capsy
     assert claim_one_trial(tmp_path, study, objective) == "ran"
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
     assert "was failed and re-queued by another worker" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["final job", "tuning trial"])
+def test_an_interrupted_trial_is_queued_again_with_the_job_it_ran(tmp_path, kind):
+    """A final worker trains only a trial that carries its job: a retry without it failed as "no job"."""
+    study = optuna.create_study(study_name="base.final", storage=f"sqlite:///{tmp_path / 'p.db'}", direction="maximize")
+    job = FinalJob(seed=1001, arch="base", params={"lr": 0.01}, epochs=3, config_hash="c0ffee",
+                   data_source="mnist5k", data_fingerprint="f00d", best_trial=4, recipe_record=None)
+    if kind == "final job":
+        enqueue_job(study, job=job)
+    else:
+        study.enqueue_trial({"seed": job.seed})
+    trial = study.ask()  # as a worker runs it, until Ctrl-C fails it
+    trial.suggest_int("seed", 0, 2**31 - 1)
+    study.tell(trial, state=TrialState.FAIL)
+
+    runtime.retry_interrupted(study=study, number=trial.number)
+
+    (retry,) = study.get_trials(states=(TrialState.WAITING,))
+    assert retry.user_attrs["retry_of"] == trial.number
+    assert final_job(retry) == (job if kind == "final job" else None)

@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pairsearch.errors import PairsearchError
-from pairsearch.records import enqueue_retry, is_labelled, record_run, run_facts
+from pairsearch.records import enqueue_retry, final_job, is_labelled, record_run, run_facts
 from pairsearch.storage.failures import describe_error, is_storage_outage
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.storage.heartbeats import adopt_heartbeatless_trials
@@ -259,7 +259,7 @@ def retry_interrupted(*, study: optuna.Study, number: int) -> None:
     if any(run_facts(t).retry_of == number for t in trials):
         return
     # Not skip_if_exists: it matches the failed trial itself (same params) and never enqueues.
-    enqueue_retry(study, params=params, retry_of=number)
+    enqueue_retry(study, params=params, retry_of=number, job=final_job(trial))
 
 
 class OutageBackoff:
