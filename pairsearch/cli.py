@@ -67,10 +67,7 @@ def train(
     threads: o.Threads = 1,
     as_json: o.AsJson = False,
 ) -> None:
-    """Train one run on the final protocol; print test accuracy.
-
-    Trains on the training pairs and evaluates on the test pairs, as one final job does.
-    """
+    """Train one run on the final protocol; print test accuracy."""
     from pairsearch import inputs, progress
     from pairsearch.training import loop
 
@@ -121,8 +118,7 @@ def tune(
 ) -> None:
     """Run pruned trials until the study's trial budget is spent.
 
-    The budget counts finished trials (complete and pruned) across every worker on every host.
-    """
+    The budget counts finished trials (complete and pruned) across every worker on every host."""
     from pairsearch import inputs, progress, tuning
 
     quiet_optuna()
@@ -182,8 +178,7 @@ def final_report(
     """Retrain each best config on paired seeds; write the report.
 
     Each search's best configuration is retrained on the final seeds, then the comparison report is
-    written (HTML, Markdown, CSV; the answer also on the terminal).
-    """
+    written (HTML, Markdown, CSV; the answer also on the terminal)."""
     from pairsearch import final, inputs, progress
 
     quiet_optuna()
@@ -212,8 +207,7 @@ def final_run(
 ) -> None:
     """Run waiting final-report jobs only (for extra machines).
 
-    'final-report' makes the jobs and writes the report.
-    """
+    'final-report' makes the jobs and writes the report."""
     from pairsearch import final, inputs
 
     quiet_optuna()
@@ -230,10 +224,7 @@ def final_run(
 
 @app.command()
 def status(storage: o.Storage = None) -> None:
-    """Every study in the storage: counts, best accuracy, params.
-
-    A table of trial counts, best validation accuracy and best params; final jobs per recipe.
-    """
+    """Every study in the storage: counts, best accuracy, params."""
     from pairsearch import inputs, progress
 
     quiet_optuna()
@@ -250,8 +241,7 @@ def dashboard(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.Das
 def storage_proxy(storage: o.Storage = None, host: o.Host = "127.0.0.1", port: o.ProxyPort = 13000) -> None:
     """Serve the storage through Optuna's gRPC proxy.
 
-    Workers then use --storage grpc://HOST:PORT.
-    """
+    Workers then use --storage grpc://HOST:PORT."""
     serve(storage=storage, host=host, port=port, proxy=True)
 
 
@@ -267,10 +257,7 @@ def serve(*, storage: str | None, host: str, port: int, proxy: bool) -> None:
 
 @data_app.command("info")
 def data_info(dataset: o.Dataset = "auto", data_dir: o.DataDir = defaults.DATA_DIR) -> None:
-    """Describe the data: source, pools, class counts, cache.
-
-    Prints the data source, pool sizes, class counts, fingerprint and cache path.
-    """
+    """Describe the data: source, pools, classes, cache path."""
     from pairsearch import inputs
 
     choice = inputs.choose_data(dataset=dataset, data_dir=data_dir)

@@ -339,7 +339,8 @@ def test_answer_section_shows_the_numbers_of_the_stats_module(report_page):
 
 def _expected_cells(row) -> list[str]:
     """The cells of one paired comparison, built here from the stats row (not by the report's code)."""
-    better = formatting.DASH if row.level != "searches" else (
+    interaction = getattr(row, "factor", None) == "interaction"  # a difference of differences: no arch wins
+    better = formatting.DASH if row.level != "searches" or interaction else (
         f"{row.p_better:.2f} [{row.p_better_low:.2f}, {row.p_better_high:.2f}]")
     runs = f"{row.n_searches} × {row.n_pairs // row.n_searches}"
     return [
@@ -347,7 +348,7 @@ def _expected_cells(row) -> list[str]:
         formatting.points(row.mean_diff),
         formatting.interval(row.ci_low, row.ci_high, signed=True),
         better,
-        formatting.share(row.share_won),
+        formatting.DASH if interaction else formatting.share(row.share_won),
         formatting.share(row.tuning_share),
         formatting.effect_size(row.effect_size),
     ]
