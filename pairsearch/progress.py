@@ -118,7 +118,8 @@ def watch(
     *, study: optuna.Study, budget: int, keep_watching: Callable[[], bool], quiet: bool
 ) -> Snapshot:
     """Show progress until ``keep_watching()`` is false; return the final snapshot."""
-    from pairsearch.workers.supervisor import snapshot  # here: ``status`` imports this module, not the workers
+    # imported here: ``status`` imports this module, not the workers
+    from pairsearch.workers.supervisor import snapshot
 
     started = time.monotonic()
     last_shot = [snapshot(study)]  # shown again while the storage is away

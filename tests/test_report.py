@@ -188,6 +188,12 @@ def summary_row(**values) -> dict:
             "sd_seed": 0.0036, "rank": 1, **values}
 
 
+def test_a_markdown_table_aligns_its_columns_and_escapes_pipes():
+    lines = formatting.markdown_table(headers=["Arch", "Mean", "CI"], rows=[["a|b", "1.00", "[0, 2]"]],
+                                      numeric={1}, centred={2})
+    assert lines == ["| Arch | Mean | CI |", "|:---|---:|:---:|", r"| a\|b | 1.00 | [0, 2] |"]
+
+
 def test_summary_markdown_formats_percentages():
     summary = pd.DataFrame(
         [summary_row(), summary_row(arch="sep", n=14, mean=0.8512, rank=2)], columns=stats.SUMMARY_COLUMNS

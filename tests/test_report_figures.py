@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import label_tuned
 
-from pairsearch.report import design_plots, formatting, forests, paired, plots, tuning_plots
+from pairsearch.report import design_plots, forests, formatting, paired, plots, tuning_plots
 from pairsearch.report.analysis import analyse
 from pairsearch.report.studies import read_studies
 from pairsearch.report.writer import write_report

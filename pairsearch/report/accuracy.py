@@ -40,22 +40,22 @@ def summary_markdown(
     rows = summary.set_index("arch").reindex([a for a in order if a in set(summary["arch"])])
     rows = rows.reset_index()
     caption = f"{accuracy_caption(summary)}{recipe_line}"
-    header = [("| Arch | Rank | Mean ± std (%) | 95 % CI (%) | Median (%) | IQM (%) | Searches × seeds | "
-               "SD search / seed (points) |"),
-              "|:---|---:|---:|:---:|---:|---:|---:|---:|"]
+    headers = ["Arch", "Rank", "Mean ± std (%)", "95 % CI (%)", "Median (%)", "IQM (%)", "Searches × seeds",
+               "SD search / seed (points)"]
     best = {} if best_epoch is None else {row.arch: row for row in best_epoch.itertuples(index=False)}
     if best_epoch is not None:
         caption += f" {BEST_EPOCH_CAPTION}"
-        header = [header[0] + " Best epoch (%) |", header[1] + "---:|"]
-    lines = []
+        headers.append("Best epoch (%)")
+    table_rows = []
     for row in rows.itertuples(index=False):
-        cells = [str(row.arch).replace("|", r"\|"), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
+        cells = [str(row.arch), str(row.rank), f"{fmt.percent(row.mean)} ± {fmt.percent(row.std)}",
                  fmt.interval(row.ci_low, row.ci_high), fmt.percent(row.median), fmt.percent(row.iqm),
                  runs_text(runs=row.n, searches=row.n_searches), f"{sd_points(row.sd_search)} / {sd_points(row.sd_seed)}"]
         if best_epoch is not None:
             cells.append(best_epoch_cell(best.get(row.arch)))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join([caption, "", *header, *lines]) + "\n"
+        table_rows.append(cells)
+    table = fmt.markdown_table(headers=headers, rows=table_rows, numeric={1, 2, 4, 5, 6, 7, 8}, centred={3})
+    return "\n".join([caption, "", *table]) + "\n"
 
 
 def accuracy_caption(summary: pd.DataFrame) -> str:

@@ -85,11 +85,10 @@ def answer_markdown(
         lines += [f"**{QUESTIONS[factor]}** {factor_sentence(factor=factor, by_key=by_key)}", ""]
     lines += [f"**{QUESTIONS[INTERACTION]}** {interaction_sentence(row=by_key[(INTERACTION, '')])}", ""]
     lines += [f"**{VERSUS_QUESTION}** {versus_sentence(versus=versus, means=means)}", ""]
-    lines += [level_caption(effects), "", "| Effect (contrast) | " + " | ".join(PAIRED_HEADERS) + " |",
-              "|:---|" + "---:|" * len(PAIRED_HEADERS)]
-    for row in effects.itertuples(index=False):
-        cells = [f"{effect_name(row)} ({row.contrast})", *effect_cells(row)]
-        lines.append("| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |")
+    rows = [[f"{effect_name(row)} ({row.contrast})", *effect_cells(row)] for row in effects.itertuples(index=False)]
+    lines += [level_caption(effects), "",
+              *fmt.markdown_table(headers=["Effect (contrast)", *PAIRED_HEADERS], rows=rows,
+                                  numeric=range(1, len(PAIRED_HEADERS) + 1))]
     return "\n".join(lines) + "\n"
 
 

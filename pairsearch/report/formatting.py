@@ -194,6 +194,27 @@ def table(
     )
 
 
+def markdown_table(
+    *, headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Iterable[int] = (), centred: Iterable[int] = ()
+) -> list[str]:
+    """A Markdown table's lines (for summary.md and the terminal); ``|`` in a text is escaped.
+
+    Args:
+        headers: Column headings.
+        rows: Cell texts, one list per row.
+        numeric: Columns aligned right.
+        centred: Columns centred; every other column is aligned left.
+    """
+    numeric, centred = set(numeric), set(centred)
+    alignment = "".join("---:|" if column in numeric else ":---:|" if column in centred else ":---|"
+                        for column in range(len(headers)))
+    return [_markdown_row(headers), "|" + alignment, *(_markdown_row(cells) for cells in rows)]
+
+
+def _markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", r"\|") for cell in cells) + " |"
+
+
 def _cell(cell: str | tuple[str, str]) -> str:
     if isinstance(cell, tuple):
         text, detail = cell

@@ -154,21 +154,13 @@ def recipes_markdown(*, pair: RecipePair, comparison: RecipeComparison | None) -
                for _, cells in effect_rows(pair=pair, comparison=comparison)]
     archs = [cells for _, cells in arch_rows(comparison)]
     lines += [recipes_caption(pair), "",
-              *_markdown_table(headers=_headers(EFFECT_HEADERS, pair), rows=effects, numeric=EFFECT_NUMERIC), "",
-              *_markdown_table(headers=_headers(ARCH_HEADERS, pair), rows=archs, numeric=ARCH_NUMERIC)]
+              *fmt.markdown_table(headers=_headers(EFFECT_HEADERS, pair), rows=effects, numeric=EFFECT_NUMERIC), "",
+              *fmt.markdown_table(headers=_headers(ARCH_HEADERS, pair), rows=archs, numeric=ARCH_NUMERIC)]
     return "\n".join(lines) + "\n"
 
 
 def _headers(headers: list[str], pair: RecipePair) -> list[str]:
     return [header.format(first=pair.baseline, second=pair.recipe_name) for header in headers]
-
-
-def _markdown_table(*, headers: list[str], rows: list[list[str]], numeric: set[int]) -> list[str]:
-    """A Markdown table, the ``numeric`` columns right-aligned, the others left-aligned."""
-    escaped = [[cell.replace("|", r"\|") for cell in row] for row in rows]
-    alignment = "".join("---:|" if index in numeric else ":---|" for index in range(len(headers)))
-    return ["| " + " | ".join(headers) + " |", "|" + alignment,
-            *("| " + " | ".join(row) + " |" for row in escaped)]
 
 
 def _rows(effects: pd.DataFrame, *, recipe_name: str, baseline: str) -> dict:
