@@ -368,19 +368,21 @@ def label_tuned(study: optuna.Study, *, arch: str, spec: dict | None = None,
     return study
 
 
-PUBLISHED_DB = REPO / "docs" / "results" / "pairsearch.db"
+# The one-search run published on 2026-11-30 (docs/results until the run with several searches per
+# arch replaced it): its storage and each recipe's results.csv, kept as a real storage with known quirks.
+ONE_SEARCH_RUN = REPO / "tests" / "data" / "one-search-2026-11-30"
 
 
-def copy_published(directory: Path, *, seeds_moved: int = 0) -> Path:
-    """A copy of the published storage (7 archs, two recipes, final jobs at seeds 0…14 from before
-    the final seeds moved to 1000…; digits' course seeds 4 and 5 failed twice each, a job and its
-    retry, then ran again) with the jobs at seeds below ``seeds_moved`` moved to seed 1000 + seed:
-    jobs that a report of today counts."""
-    import shutil
+def copy_one_search_run(directory: Path, *, seeds_moved: int = 0) -> Path:
+    """A copy of the one-search run's storage (7 archs, one search each, two recipes, final jobs at
+    seeds 0…14 from before the final seeds moved to 1000…; digits' course seeds 4 and 5 failed twice
+    each, a job and its retry, then ran again) with the jobs at seeds below ``seeds_moved`` moved to
+    seed 1000 + seed: jobs that a report of today counts."""
+    import gzip
     import sqlite3
 
     db = directory / "published.db"
-    shutil.copy(PUBLISHED_DB, db)
+    db.write_bytes(gzip.decompress((ONE_SEARCH_RUN / "pairsearch.db.gz").read_bytes()))
     connection = sqlite3.connect(db)
     with connection:
         connection.execute("UPDATE trial_user_attributes SET value_json = CAST(value_json AS INTEGER) + 1000 "

@@ -19,7 +19,7 @@ import pytest
 from conftest import (
     REPO,
     cli_env,
-    copy_published,
+    copy_one_search_run,
     free_port,
     run_cli,
     storage_digest,
@@ -177,18 +177,18 @@ def test_every_study_of_a_report_storage_answers_200_and_reading_changes_nothing
 
 
 @pytest.fixture
-def published_copy(tmp_path) -> Path:
-    """A copy of the published results' storage, its jobs at today's final seeds: 7 final studies,
+def one_search_copy(tmp_path) -> Path:
+    """A copy of the one-search run's storage, its jobs at today's final seeds: 7 final studies,
     two recipes, 2 failed jobs (each a job and its retry) re-run."""
-    return copy_published(tmp_path, seeds_moved=15)
+    return copy_one_search_run(tmp_path, seeds_moved=15)
 
 
 def stored_note(url: str, study: str) -> str:
     return optuna_dashboard.get_note(optuna.load_study(study_name=study, storage=StorageHandle.resolve(url=url).open(readonly=True)))
 
 
-def test_a_final_studys_note_says_what_a_trial_is_and_gives_each_recipes_mean(published_copy):
-    url = f"sqlite:///{published_copy}"
+def test_a_final_studys_note_says_what_a_trial_is_and_gives_each_recipes_mean(one_search_copy):
+    url = f"sqlite:///{one_search_copy}"
     said = []
     write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["base", "digits"], say=said.append)
     note = stored_note(url, "digits.final")
@@ -202,7 +202,7 @@ def test_a_final_studys_note_says_what_a_trial_is_and_gives_each_recipes_mean(pu
 
 
 def test_a_note_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path):
-    url = f"sqlite:///{copy_published(tmp_path)}"  # every job at seeds 0…14: an earlier run's
+    url = f"sqlite:///{copy_one_search_run(tmp_path)}"  # every job at seeds 0…14: an earlier run's
     write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["digits"], say=print)
     note = stored_note(url, "digits.final")
     assert "| course | 0 | — | — |" in note and "| strong | 0 | — | — |" in note
@@ -210,13 +210,13 @@ def test_a_note_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path
     assert "failed" not in note
 
 
-def test_an_up_to_date_note_is_not_written_again(published_copy):
-    url = f"sqlite:///{published_copy}"
+def test_an_up_to_date_note_is_not_written_again(one_search_copy):
+    url = f"sqlite:///{one_search_copy}"
     handle = StorageHandle.resolve(url=url)
     write_dashboard_notes(handle=handle, studies=["joint"], say=print)
     handle.open().engine.dispose()
-    with sqlite3.connect(published_copy) as connection:  # settled, as a user leaves it
+    with sqlite3.connect(one_search_copy) as connection:  # settled, as a user leaves it
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    before = storage_digest(published_copy)
+    before = storage_digest(one_search_copy)
     write_dashboard_notes(handle=StorageHandle.resolve(url=url), studies=["joint"], say=print)
-    assert storage_digest(published_copy) == before
+    assert storage_digest(one_search_copy) == before

@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import SHIFTED_RECIPE, copy_published, run_cli, storage_digest, write_tiny_study
+from conftest import SHIFTED_RECIPE, copy_one_search_run, run_cli, storage_digest, write_tiny_study
 from optuna.trial import TrialState
 
 from pairsearch import final_plans, inputs, jobs, searches, studyspec, tuning, tuning_setup
@@ -661,15 +661,15 @@ def test_a_final_report_with_nothing_to_train_changes_no_byte_of_the_storage(tmp
 # --- a job is a seed of a configuration, its retries included --------------------------------
 
 
-def published_plan(db: Path, arch: str) -> jobs.FinalPlan:
+def one_search_plan(db: Path, arch: str) -> jobs.FinalPlan:
     return final_plans.make_plan(storage=StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True),
                                  study_name=arch, epochs=None)
 
 
 def test_a_retry_belongs_to_the_job_it_retries(tmp_path):
     """digits' course seeds 4 and 5: each failed, its retry (no job record of its own) failed, a new job finished."""
-    db = copy_published(tmp_path)
-    plan = published_plan(db, "digits")
+    db = copy_one_search_run(tmp_path)
+    plan = one_search_plan(db, "digits")
     study = optuna.load_study(study_name=plan.final_study_name, storage=f"sqlite:///{db}")
     stored = {job.seed: job for job in jobs.plan_jobs(study=study, plan=plan)}
     assert sorted(stored) == list(range(15))
@@ -680,8 +680,8 @@ def test_a_retry_belongs_to_the_job_it_retries(tmp_path):
 
 
 def test_the_report_counts_failed_jobs_not_their_attempts(tmp_path):
-    db = copy_published(tmp_path, seeds_moved=15)
-    plan = published_plan(db, "digits")
+    db = copy_one_search_run(tmp_path, seeds_moved=15)
+    plan = one_search_plan(db, "digits")
     results, _ = collect_results(storage=StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True),
                                  plans=[plan], seeds=15)
     assert dict(zip(results["seed"], results["reruns"])) == {seed: 2 if seed in (1004, 1005) else 0
@@ -690,9 +690,9 @@ def test_the_report_counts_failed_jobs_not_their_attempts(tmp_path):
 
 
 def test_job_counts_count_the_jobs_at_the_requested_seeds_only(tmp_path):
-    """Final-report's progress: the published jobs at seeds 0…14 are no jobs of a report at 1000…"""
-    db = copy_published(tmp_path, seeds_moved=3)  # seeds 1000–1002, and 3…14 an earlier run's
-    plan = published_plan(db, "base")
+    """Final-report's progress: the one-search run's jobs at seeds 0…14 are no jobs of a report at 1000…"""
+    db = copy_one_search_run(tmp_path, seeds_moved=3)  # seeds 1000–1002, and 3…14 an earlier run's
+    plan = one_search_plan(db, "base")
     storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
     assert jobs.job_counts(storage=storage, plans=[plan], seeds=15) == {"base": (3, 3)}
     assert jobs.job_counts(storage=storage, plans=[plan], seeds=2) == {"base": (2, 2)}

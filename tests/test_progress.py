@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 
 import optuna
 import optuna_dashboard
 import pytest
 from conftest import (
-    REPO,
+    ONE_SEARCH_RUN,
     SHIFTED_RECIPE,
     TINY_STUDY,
-    copy_published,
+    copy_one_search_run,
     run_cli,
     storage_digest,
     write_tiny_study,
@@ -89,13 +88,13 @@ def published_results(path) -> dict[str, list[float]]:
 def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows_final_means(tmp_path, data_dir):
     """The README's own example, its jobs moved to today's final seeds: each recipe's mean and count
     (the published report's), never one lucky seed or both recipes' counts; failed jobs counted once."""
-    db = copy_published(tmp_path, seeds_moved=15)
+    db = copy_one_search_run(tmp_path, seeds_moved=15)
     before = storage_digest(db)
     result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="80")
     assert result.returncode == 0, result.stderr
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
-    for recipe, csv_path in (("course", "results.csv"), ("strong", "strong/results.csv")):
-        for arch, values in published_results(REPO / "docs" / "results" / csv_path).items():
+    for recipe, csv_name in (("course", "results.csv"), ("strong", "strong-results.csv")):
+        for arch, values in published_results(ONE_SEARCH_RUN / csv_name).items():
             cells = table_row(result.stdout, f"{arch}.final", recipe)
             mean = 100 * sum(values) / len(values)
             assert cells[3] == str(len(values)) and cells[8] == f"{mean:.2f}" and cells[12] == f"({len(values)})", cells
@@ -110,10 +109,10 @@ def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows
 
 def test_status_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path, data_dir):
     """Jobs of an earlier run at other seeds are counted in a note, never mixed into the mean."""
-    db = copy_published(tmp_path, seeds_moved=3)  # seeds 1000–1002; 3…14 are no seeds of today's report
+    db = copy_one_search_run(tmp_path, seeds_moved=3)  # seeds 1000–1002; 3…14 are no seeds of today's report
     result = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir)
     assert result.returncode == 0, result.stderr
-    values = published_results(REPO / "docs" / "results" / "results.csv")["base"][:3]
+    values = published_results(ONE_SEARCH_RUN / "results.csv")["base"][:3]
     cells = table_row(result.stdout, "base.final", "course")
     assert cells[3] == "3" and cells[8] == f"{100 * sum(values) / 3:.2f}" and cells[12] == "(3)", cells
     words = " ".join(result.stdout.split())
@@ -204,9 +203,8 @@ def test_status_hides_the_password(data_dir, pg_url):
 
 
 def test_status_reads_each_trial_at_most_once(tmp_path):
-    """On the published results: counts by SQL, each best trial and each final job read once."""
-    db = tmp_path / "results.db"
-    shutil.copy(REPO / "docs" / "results" / "pairsearch.db", db)
+    """On the one-search run: counts by SQL, each best trial and each final job read once."""
+    db = copy_one_search_run(tmp_path)
     storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
     reads = Counter()
     read_all, read_one = storage.get_all_trials, storage.get_trial
