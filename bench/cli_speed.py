@@ -6,7 +6,7 @@ runs it, interleaved round by round:
 * ``pairsearch --help`` and ``pairsearch archs`` (targets: ≤ 0.5 s), beside the hand-written
   ``python -c "from pairsearch.training.models import ARCHS; print(...)"``;
 * ``pairsearch status`` on a copy of the published results' storage (``docs/results/pairsearch.db``,
-  14 studies, 1614 trials; target ≤ 1.5 s), beside the hand-written
+  58 studies, 6198 trials; target ≤ 1.5 s), beside the hand-written
   ``optuna.get_all_study_summaries(storage=URL, include_best_trial=True)``, and two floors of any
   command that reads a storage through Optuna: ``optuna.get_all_study_names(storage=URL)`` (import
   optuna, open the storage — SQLAlchemy, Optuna's schema check with alembic —, list the studies)

@@ -13,7 +13,14 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-from conftest import cli_env, run_cli, tiny_study_text, worker_pids, write_tiny_study
+from conftest import (
+    cli_env,
+    run_cli,
+    storage_digest,
+    tiny_study_text,
+    worker_pids,
+    write_tiny_study,
+)
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from test_final import (
@@ -308,3 +315,28 @@ def test_three_searches_of_the_2x2_give_an_answer_over_replicates(tmp_path, data
     budget = pd.read_csv(out / "budget.csv")
     assert set(budget["arch"]) == {"base", "sep", "base_aux", "sep_aux"}
     assert (budget["searches"] == 3).all()
+
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "docs" / "results"
+PUBLISHED_TABLES = ("summary.md", "effects.csv", "results.csv", "pairwise.csv", "budget.csv")
+
+
+@pytest.mark.parametrize(("recipe", "folder", "tables"), [
+    ("course", PUBLISHED, PUBLISHED_TABLES),
+    ("strong", PUBLISHED / "strong", (*PUBLISHED_TABLES, "effects_by_recipe.csv")),
+])
+def test_the_published_tables_are_recomputed_from_the_published_storage(tmp_path, data_dir, recipe, folder, tables):
+    """docs/results is what ``final-report`` makes of docs/results/pairsearch.db with today's code:
+    every job is there (nothing trains), the storage keeps every byte, each table is equal byte for byte."""
+    db = tmp_path / "pairsearch.db"
+    db.write_bytes((PUBLISHED / "pairsearch.db").read_bytes())
+    before = storage_digest(db)
+    out = tmp_path / recipe
+    done = run_cli(["final-report", "--storage", f"sqlite:///{db}", "--recipe", recipe, "--out", str(out),
+                    "--workers", "1", "--quiet"], data_dir=data_dir, timeout=900)
+    assert done.returncode == 0, done.stderr
+    planned = [line for line in done.stderr.splitlines() if "new job(s) of" in line]
+    assert planned and all(" 0 new job(s) of" in line for line in planned), done.stderr
+    assert storage_digest(db) == before
+    for name in tables:
+        assert (out / name).read_bytes() == (folder / name).read_bytes(), name
