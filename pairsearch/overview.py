@@ -8,9 +8,10 @@ training recipe its tuning study's current best trial was retrained under — ne
 mean with both recipes' counts — over the final seeds a ``final-report`` without ``--seeds``
 uses, so its numbers are that report's; jobs at other seeds are only counted.
 
-On an SQL storage the counts come from one ``GROUP BY`` over Optuna's ``trials`` table and a
-tuning study's trials are never loaded (only its best trial, and the trials its jobs name); on
-any other storage (a journal file, the gRPC proxy) each study's trials are read once.
+On an SQL storage the counts come from one ``GROUP BY`` over Optuna's ``trials`` table, the
+``.final`` studies' trials are read together, and a tuning study's trials are never loaded (only
+its best trial, and the trials its jobs name); on any other storage (a journal file, the gRPC
+proxy) each study's trials are read once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pairsearch.records import (
     tuned_study,
 )
 from pairsearch.searches import FINAL_SUFFIX, final_seeds, split_search_name
+from pairsearch.storage import sql_reads
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,11 @@ def read_overview(*, storage: optuna.storages.BaseStorage, names: set[str] | Non
     searches together, in search order), then the final studies; each trial read at most once."""
     reader = TrialReader(storage=storage)
     seeds = _report_seeds(reader)
-    overviews = [_overview(reader, study, seeds=seeds) for name, study in reader.studies.items()
-                 if names is None or name in names]
-    return sorted(overviews, key=_order)
+    shown = [study for name, study in reader.studies.items() if names is None or name in names]
+    tuning = {study.study_name.removesuffix(FINAL_SUFFIX) for study in shown}  # shown, or a shown final one's
+    reader.read_ahead(trials_of=[study for study in shown if is_final_study(study)],
+                      best_of=[study for name, study in reader.studies.items() if name in tuning])
+    return sorted((_overview(reader, study, seeds=seeds) for study in shown), key=_order)
 
 
 def _report_seeds(reader: TrialReader) -> tuple[int, ...]:
@@ -221,7 +225,7 @@ class TrialReader:
     def __post_init__(self) -> None:
         self.studies = {study.study_name: study for study in self.storage.get_all_studies()}
         if isinstance(self.storage, optuna.storages.RDBStorage):
-            self._counts = _rdb_state_counts(self.storage)
+            self._counts = sql_reads.state_counts(storage=self.storage)
 
     def counts(self, study) -> Counter:
         """The study's trials by state (SQL: counted, not read)."""
@@ -234,10 +238,25 @@ class TrialReader:
     def trials(self, study) -> list[FrozenTrial]:
         """All the study's trials (read once)."""
         if study._study_id not in self._all:
-            self._all[study._study_id] = self.storage.get_all_trials(study._study_id, deepcopy=False)
-            for trial in self._all[study._study_id]:
-                self._one[study._study_id, trial.number] = trial
+            self._keep(study._study_id, self.storage.get_all_trials(study._study_id, deepcopy=False))
         return self._all[study._study_id]
+
+    def read_ahead(self, *, trials_of: list, best_of: list) -> None:
+        """On an SQL storage, read now, all together, the trials of the studies ``trials_of`` and the
+        best trials of the studies ``best_of`` (:mod:`pairsearch.storage.sql_reads`); elsewhere, nothing."""
+        if self._counts is None:
+            return
+        unread = [study._study_id for study in trials_of if study._study_id not in self._all]
+        for study_id, trials in sql_reads.read_trials(storage=self.storage, study_ids=unread).items():
+            self._keep(study_id, trials)
+        ranked = [study for study in best_of if study._study_id not in self._best and self._ranked_by_sql(study)]
+        for study_id, best in sql_reads.best_trials(storage=self.storage, studies=ranked).items():
+            self._best[study_id] = self._one[study_id, best.number] = best
+
+    def _keep(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        self._all[study_id] = trials
+        for trial in trials:
+            self._one[study_id, trial.number] = trial
 
     def best(self, study) -> FrozenTrial | None:
         """A complete trial of the study's best value (None: no complete trial yet)."""
@@ -249,11 +268,16 @@ class TrialReader:
         if self._counts is None or study._study_id in self._all:
             complete = [t for t in self.trials(study) if t.state == TrialState.COMPLETE and t.value is not None]
             return max(complete, key=lambda trial: trial.value, default=None)
-        if not self.counts(study)[TrialState.COMPLETE] or len(study.directions) != 1:
+        if not self._ranked_by_sql(study):
             return None
         best = self.storage.get_best_trial(study._study_id)
         self._one[study._study_id, best.number] = best
         return best
+
+    def _ranked_by_sql(self, study) -> bool:
+        """Whether the study's best trial is found by SQL: its trials unread, one objective, one complete."""
+        return (self._counts is not None and study._study_id not in self._all
+                and bool(self.counts(study)[TrialState.COMPLETE]) and len(study.directions) == 1)
 
     def trial(self, study, *, number: int) -> FrozenTrial | None:
         """The study's trial ``number`` (None: no such trial)."""
@@ -265,15 +289,3 @@ class TrialReader:
                 return None
             self._one[key] = self.storage.get_trial(trial_id)
         return self._one.get(key)
-
-
-def _rdb_state_counts(storage: optuna.storages.RDBStorage) -> dict[int, Counter]:
-    """Every study's trials counted by state in one query of Optuna's ``trials`` table."""
-    import sqlalchemy
-
-    query = sqlalchemy.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state")
-    counts: dict[int, Counter] = {}
-    with storage.engine.connect() as connection:
-        for study_id, state, number in connection.execute(query):
-            counts.setdefault(study_id, Counter())[TrialState[state]] = number
-    return counts

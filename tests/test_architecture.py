@@ -97,7 +97,7 @@ def test_the_two_stages_do_not_import_each_other(module, sibling):
 
 # Each wing's door: the modules of a subpackage that the rest of the package may import.
 WING_DOORS = {
-    "storage": {"storage.handle", "storage.failures", "storage.heartbeats", "storage.proxy"},
+    "storage": {"storage.handle", "storage.failures", "storage.heartbeats", "storage.proxy", "storage.sql_reads"},
     "workers": {"workers.runtime", "workers.supervisor", "workers.final_worker", "workers.interrupts"},
     "report": {"report.results"},
     "training": {"training.loop", "training.models", "training.params", "training.recipes", "training.augment"},

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from pairsearch import overview, progress, tuning, tuning_setup
 from pairsearch.data.pairs import DataChoice
 from pairsearch.jobs import job_recipe_name
+from pairsearch.storage import sql_reads
 from pairsearch.storage.handle import StorageHandle
 from pairsearch.studyspec import load_study_file
 from pairsearch.training.recipes import course_recipe
@@ -202,12 +203,12 @@ def test_status_hides_the_password(data_dir, pg_url):
     assert "no studies" in result.stdout
 
 
-def test_status_reads_each_trial_at_most_once(tmp_path):
+def test_status_reads_each_trial_at_most_once(tmp_path, monkeypatch):
     """On the one-search run: counts by SQL, each best trial and each final job read once."""
     db = copy_one_search_run(tmp_path)
     storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
     reads = Counter()
-    read_all, read_one = storage.get_all_trials, storage.get_trial
+    read_all, read_one, read_together = storage.get_all_trials, storage.get_trial, sql_reads.read_trials
 
     def all_trials(study_id, deepcopy=True, states=None):
         trials = read_all(study_id, deepcopy=deepcopy, states=states)
@@ -218,7 +219,13 @@ def test_status_reads_each_trial_at_most_once(tmp_path):
         reads[trial_id] += 1
         return read_one(trial_id)
 
+    def trials_together(**kwargs):
+        found = read_together(**kwargs)
+        reads.update(trial._trial_id for trials in found.values() for trial in trials)
+        return found
+
     storage.get_all_trials, storage.get_trial = all_trials, one_trial
+    monkeypatch.setattr(sql_reads, "read_trials", trials_together)
     studies = overview.read_overview(storage=storage)
     assert len(studies) == 14 and max(reads.values()) == 1
     assert len(reads) < 300  # the final jobs and the tuning trials they name, not 1400 tuning trials
