@@ -315,6 +315,9 @@ def test_versus_best_compares_the_other_archs_with_the_best_of_the_design():
     assert table["share_won"].tolist() == [1.0, 0.0]
     digits = np.array(others["digits"]) - np.array(FACTORIAL_RESULTS["base_aux"])
     assert table["p_value"].iloc[0] == pytest.approx(scipy_stats.ttest_1samp(digits, 0.0).pvalue)
+    # Two other archs: each interval at 97.5 %, so that both hold together at 95 % (Bonferroni).
+    half = scipy_stats.t.ppf(1 - 0.05 / 4, len(digits) - 1) * digits.std(ddof=1) / np.sqrt(len(digits))
+    assert (table["ci_low"].iloc[0], table["ci_high"].iloc[0]) == pytest.approx((digits.mean() - half, digits.mean() + half))
 
 
 def test_versus_best_without_any_arch_of_the_design_is_empty():

@@ -63,7 +63,8 @@ def accuracy_caption(summary: pd.DataFrame) -> str:
     common = ("Test accuracy (%) after the last epoch of each search's chosen configuration, on the final "
               "seeds (the same seeds for every arch and search). Mean: of each search's mean over its seeds; "
               "± std over every run; median and IQM (mean of the middle 50 %) over every run; rank 1 = best "
-              "mean. SD search / seed: the variance split (one-way random effects).")
+              "mean. SD search / seed: the variance split (one-way random effects); an SD between searches "
+              "of 0.00 is an estimate at or below 0: the searches' means differ no more than their seeds predict.")
     if (summary.get("level", pd.Series(dtype=str)) == "searches").any():
         return common + (" 95 % CI: t interval over the searches (K − 1 degrees of freedom): it includes "
                          "which configuration a search happened to choose.")

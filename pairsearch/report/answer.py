@@ -105,7 +105,8 @@ def level_caption(effects: pd.DataFrame) -> str:
             "searches (K − 1 degrees of freedom), so it includes the luck of which configuration a "
             "search chose. P(better): share of searches in which the first term wins — P(A > B) over "
             "replicates — with its Wilson 95 % interval. Tuning share: share of one run's variance "
-            "that comes from the search rather than the seed. d_z = mean ÷ std of the per-search "
+            "that comes from the search rather than the seed (0 %: the between-search variance is "
+            "estimated at or below 0). d_z = mean ÷ std of the per-search "
             "differences.")
     return common + (
         "One search per arch: the mean and its 95 % t interval are over the seeds, with each arch's "
@@ -182,7 +183,8 @@ def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
         )
     return (
         f"{VERSUS_LEAD[_versus_verdict(versus)]}. Against {reference}, the best of the four at "
-        f"{fmt.percent(means.get(reference))} %: " + "; ".join(parts) + "."
+        f"{fmt.percent(means.get(reference))} %, each on the searches and seeds both have, with 95 % CIs "
+        f"simultaneous over the {len(versus)} comparisons: " + "; ".join(parts) + "."
     )
 
 
@@ -239,8 +241,8 @@ def versus_forest(*, versus: pd.DataFrame) -> go.Figure:
     """Each other arch − the best of the four, with its 95 % CI, in points."""
     labels = [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
     return forest(labels=labels, rows=list(versus.itertuples(index=False)),
-                  title="Other archs against the best of the four, with 95 % CIs",
-                  subtitle="arch − best of the four, paired by search and seed")
+                  title="Other archs against the best of the four, with simultaneous 95 % CIs",
+                  subtitle="arch − best of the four, paired by search and seed; CIs Bonferroni over the archs")
 
 
 def _given(factor: str, row) -> str:

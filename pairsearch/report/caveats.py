@@ -29,9 +29,12 @@ def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
             "They include the luck of which configuration a search chose (its sampler stream, its tuning "
             "split and initial weights) and the variation from seed to seed — which training and test "
             "pairs are drawn, the initialisation and the order of minibatches.")
+        fewest = int(analysis.summary["n_searches"].min())
+        counts = f"{searches} searches" if fewest == searches else f"{fewest} to {searches} searches per arch"
+        freedom = f"{searches - 1}" if fewest == searches else f"{fewest - 1} to {searches - 1}"
         selection = (
-            f"With {searches} searches the t intervals have {searches - 1} degrees of freedom: wide, and "
-            "honest about it. The best validation accuracy of a search is optimistic for its own test "
+            f"With {counts} the t intervals have {freedom} degrees of freedom (a comparison: the searches "
+            "both archs have, less one): wide, and honest about it. The best validation accuracy of a search is optimistic for its own test "
             "accuracy (see Tuning provenance), which is why the final stage retrains on fresh seeds.")
     else:
         within = (
@@ -51,10 +54,10 @@ def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
     )
     method = (
         "Intervals are Student t intervals over the replicates (searches, or seeds with one search); "
-        "a coverage simulation at this project's measured noise checks that they cover the truth 93–97 % "
-        "of the time. The pairwise table is Holm-corrected over its "
-        f"{len(analysis.comparisons)} pairs; the answer's intervals are not corrected for looking at "
-        "several effects."
+        "a coverage simulation of this design checks that they cover the truth 93–97 % of the time. "
+        f"The pairwise table is Holm-corrected over its {len(analysis.comparisons)} pairs; the other "
+        "archs' intervals against the best of the four are simultaneous over those comparisons "
+        "(Bonferroni); the 2×2 effects' intervals are not corrected for looking at several effects."
     )
     # Only where archs outside the 2×2 design were compared with its best arch.
     reference = ("The best of the four is chosen on the same runs it is then compared on."

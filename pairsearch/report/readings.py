@@ -25,8 +25,8 @@ LEADS = {
     "grows": "Yes, and it grows",
     "shrinks": "Yes, but it shrinks",
     "changes sign": "No: it changes sign",
-    "vanishes": "No: it is no longer clear",
-    "appears": "Unclear: not clear under {first}, clear under {second}",
+    "vanishes": "No: it vanishes (clear under {first}, not under {second})",
+    "appears": "Unclear: it appears (not clear under {first}, clear under {second})",
     "unclear under both": "Unclear: clear under neither recipe",
 }
 EFFECT_HEADERS = ["Effect (contrast)", "{first} (points, 95 % CI)", "{second} (points, 95 % CI)",

@@ -175,7 +175,9 @@ def versus_best(
 
     Returns:
         One row per other arch (sorted by name) with the columns :data:`VERSUS_BEST_COLUMNS`:
-        differences are arch − reference; empty when no arch of the design has a result.
+        differences are arch − reference, their intervals simultaneous over the other archs
+        (Bonferroni: each at ``1 − (1 − confidence) / k`` for k other archs, so that a "better"
+        anywhere is not the luck of asking k times); empty when no arch of the design has a result.
     """
     by_run = accuracy_table(results=results)
     ranked = [arch for arch in _archs_by_mean(by_run) if _has_results(by_run=by_run, arch=arch)]
@@ -183,13 +185,20 @@ def versus_best(
     if not in_design:
         return pd.DataFrame(columns=VERSUS_BEST_COLUMNS)
     reference = in_design[0]
+    others = sorted(set(by_run.columns) - set(design))
+    each = simultaneous_confidence(confidence=confidence, comparisons=len(others))
     rows = [
         {"arch": arch, "reference": reference,
          **paired_summary(differences=contrast(by_run=by_run, weights={arch: 1.0, reference: -1.0}),
-                          confidence=confidence)}
-        for arch in sorted(set(by_run.columns) - set(design))
+                          confidence=each)}
+        for arch in others
     ]
     return pd.DataFrame(rows, columns=VERSUS_BEST_COLUMNS)
+
+
+def simultaneous_confidence(*, confidence: float, comparisons: int) -> float:
+    """Each interval's level so that ``comparisons`` intervals hold together at ``confidence`` (Bonferroni)."""
+    return 1 - (1 - confidence) / max(comparisons, 1)
 
 
 def contrast_formula(*, weights: Mapping[str, float]) -> str:
