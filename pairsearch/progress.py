@@ -160,7 +160,7 @@ def print_status(*, handle) -> None:
     """
     studies = read_overview(storage=handle.open(readonly=True))
     console = Console(highlight=False)
-    console.print(status_table(studies=studies, title=f"studies in {handle.redacted}"))
+    console.print(status_table(studies=studies, title=f"studies in {handle.redacted}", width=console.width))
     console.print(wrap(STATUS_LEGEND, width=console.width, indent=2))
     for line in status_notes(studies=studies):
         console.print(wrap(line, width=console.width, indent=4))
@@ -170,28 +170,49 @@ def print_status(*, handle) -> None:
 
 STATUS_LEGEND = (
     "done: finished trials (complete + pruned, the pruned ones counted again under pruned), or a "
-    "<study>.final study's finished jobs. value: a tuning study's best validation accuracy; a <study>.final study's mean ± std test accuracy "
+    "<study>.final study's finished jobs. failed: trials that raised or whose worker was stopped; "
+    "not counted in done, they are made up for (tune runs other trials, final-report a retry of the "
+    "job). arch: left out where the "
+    "table would not fit the terminal and every study is named after its arch. value: a tuning study's "
+    "best validation accuracy; a <study>.final study's mean ± std test accuracy "
     "(and number) of its finished jobs, one row per training recipe: one job is one seeded retraining of "
     "the tuned configuration, retries included. A <study>.final row counts the jobs at the final seeds "
     "final-report uses without --seeds, so its numbers are that report's"
 )
 
 
-def status_table(*, studies: list[StudyOverview], title: str) -> Table:
-    """The counts and values of every study; a final study one row per recipe."""
-    table = Table(title=literal(title), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
-    for column in ("study", "arch", "recipe"):
-        table.add_column(column, overflow="fold")
-    for column in ("done", "pruned", "failed", "run", "wait"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("value", no_wrap=True)
+def status_table(*, studies: list[StudyOverview], title: str, width: int = 200) -> Table:
+    """The counts and values of every study; a final study one row per recipe.
+
+    The arch column is left out where the table would be wider than ``width`` and every study is
+    named after its arch (its name says the arch), so long names stay on one line.
+    """
+    rows = []
     for study in studies:
         for recipe_label, counts, value in status_cells(study=study):
             finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
             numbers = (finished, counts[TrialState.PRUNED], counts[TrialState.FAIL], counts[TrialState.RUNNING],
                        counts[TrialState.WAITING])
-            table.add_row(literal(study.name), literal(study.arch), literal(recipe_label), *map(str, numbers), value)
+            rows.append([study.name, study.arch, recipe_label, *map(str, numbers), value])
+    headers = ["study", "arch", "recipe", "done", "pruned", "failed", "run", "wait", "value"]
+    if _table_width(headers=headers, rows=rows) > width and all(s.name.startswith(s.arch) for s in studies):
+        headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
+    table = Table(title=literal(title), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
+    for column in headers:
+        if column in ("study", "arch", "recipe"):
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right" if column != "value" else "left", no_wrap=True)
+    texts = len(headers) - 6  # study, (arch,) recipe: stored text, shown literally
+    for row in rows:
+        table.add_row(*map(literal, row[:texts]), *row[texts:])
     return table
+
+
+def _table_width(*, headers: list[str], rows: list[list[str]]) -> int:
+    """Columns of the table on one line each: the widest cell of each column, one space between."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return sum(widths) + len(widths) - 1
 
 
 def status_cells(*, study: StudyOverview) -> list[tuple[str, Counter, str]]:

@@ -9,6 +9,7 @@ import optuna_dashboard
 import pytest
 from conftest import (
     ONE_SEARCH_RUN,
+    REPO,
     SHIFTED_RECIPE,
     TINY_STUDY,
     copy_one_search_run,
@@ -106,6 +107,22 @@ def test_status_of_the_published_results_fits_80_columns_reads_nothing_and_shows
     assert "other seeds" not in words
     assert storage_digest(db) == before
     assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
+
+
+def test_status_of_the_published_run_keeps_each_study_name_on_one_line_in_80_columns(tmp_path, data_dir):
+    """docs/results holds names such as base_aux.search1.final: at 80 columns the arch column goes
+    (each name says its arch), never a name broken over two lines; at 200 it stays."""
+    db = tmp_path / "published.db"
+    db.write_bytes((REPO / "docs" / "results" / "pairsearch.db").read_bytes())
+    narrow = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="80")
+    wide = run_cli(["status", "--storage", f"sqlite:///{db}"], data_dir=data_dir, COLUMNS="200")
+    assert narrow.returncode == wide.returncode == 0, narrow.stderr + wide.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    rows = [line.split() for line in narrow.stdout.splitlines() if line.startswith("base_aux.search1.final ")]
+    assert [cells[:2] for cells in rows] == [["base_aux.search1.final", "course"], ["base_aux.search1.final", "strong"]]
+    assert table_row(wide.stdout, "base_aux.search1.final", "strong")[:3] == ["base_aux.search1.final", "base_aux",
+                                                                             "strong"]
+    assert [line.split()[:2] for line in narrow.stdout.splitlines() if line.startswith("study")] == [["study", "recipe"]]
 
 
 def test_status_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path, data_dir):
