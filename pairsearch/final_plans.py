@@ -76,10 +76,9 @@ def report_plans(*, handle: StorageHandle, groups: tuple[str, ...], epochs: int 
 
 def searches_of(*, storage, groups: tuple[str, ...]) -> list[str]:
     """The tuning studies of ``groups`` — each group's searches, search 0 first — or of every
-    tuned study in the storage when none is named."""
+    tuned study in the storage when none is named (groups in the order their first study was made)."""
     names = [summary.study_name for summary in tuning_studies(storage=storage)]
-    if not groups:
-        return names
+    groups = groups or tuple(dict.fromkeys(split_search_name(name)[0] for name in names))
     chosen = []
     for group in groups:
         members = sorted((split_search_name(name)[1], name) for name in names if split_search_name(name)[0] == group)

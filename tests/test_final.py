@@ -562,7 +562,8 @@ def test_searches_of_a_group_are_its_studies_in_search_order(tmp_path, data_dir)
         "other", "base", "base.search1", "base.search2"]
     assert final_plans.searches_of(storage=storage, groups=("base.search1",)) == ["base.search1"]
     assert final_plans.searches_of(storage=storage, groups=("nosuch",)) == ["nosuch"]  # make_plan says why
-    assert sorted(final_plans.searches_of(storage=storage, groups=())) == [
+    # Every study: each group's searches together, search 0 first, groups as their first study was made.
+    assert final_plans.searches_of(storage=storage, groups=()) == [
         "base", "base.search1", "base.search2", "basement", "other"]
     records = [TunedStudy.from_attrs(optuna.load_study(study_name=name, storage=storage).user_attrs, study_name=name)
                for name in ("base", "base.search1", "base.search2")]
