@@ -214,3 +214,12 @@ def test_a_study_tuned_before_worker_records_shows_not_recorded():
 
     for name in [*TUNING_RECORD_ROWS.values(), "Tuning workers", "Tuning dates (UTC)"]:
         assert rows[name] == [NOT_RECORDED], name
+
+
+def test_a_protocol_row_says_once_a_value_every_study_shares():
+    """29 studies of 200 trials read as one fact, not 29 repeats; different values each stay named."""
+    from pairsearch.report.protocol import per_study
+
+    assert per_study({"base": 200, "base.search1": 200, "sep": 200}) == "200 in each of the 3 studies"
+    assert per_study({"base": 10, "sep": 12}) == "base 10, sep 12"
+    assert per_study({"base": 10}) == "base 10"

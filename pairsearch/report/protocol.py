@@ -38,16 +38,23 @@ def protocol(
         "training pairs per seed": 1000,
         "test pairs per seed": 1000,
         "training recipe": recipe_text(plans=plans),
-        "epochs": ", ".join(f"{p.study_name} {p.epochs}" for p in plans) + _epochs_source(plans=plans),
+        "epochs": per_study({p.study_name: p.epochs for p in plans}) + _epochs_source(plans=plans),
         "searches per arch": ", ".join(f"{label} {n}" for label, n in _searches_per_label(plans).items()),
         "seeds": f"{final_seeds(seeds)[0]}…{final_seeds(seeds)[-1]} per search (the same for every arch and "
                  "search: paired; apart from every tuning seed)",
         "reported": "test accuracy after the last epoch",
-        "tuning trials (finished)": ", ".join(f"{name} {n}" for name, n in trials.items()),
+        "tuning trials (finished)": per_study(trials),
         "storage": handle.redacted,
         WRITER_KEYS[0]: version_text(),
         WRITER_KEYS[1]: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
     }
+
+
+def per_study(values: Mapping[str, object]) -> str:
+    """``10 in each of the 29 studies`` where every study has the same value, else ``base 10, sep 12``."""
+    if len(values) > 1 and len(set(values.values())) == 1:
+        return f"{next(iter(values.values()))} in each of the {len(values)} studies"
+    return ", ".join(f"{name} {value}" for name, value in values.items())
 
 
 def _searches_per_label(plans: list[FinalPlan]) -> dict[str, int]:
