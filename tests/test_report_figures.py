@@ -242,6 +242,48 @@ def test_the_tuning_history_shows_every_finished_trial_and_marks_the_pruned():
     assert "from the 3 complete trials" in html_text
 
 
+def test_every_two_arch_colours_stay_apart_for_every_eye():
+    """CIE76 distance of every pair of arch colours: ≥ 25 as drawn, ≥ 10 as a deutan or protan eye
+    sees them (Machado et al.'s matrices at full severity)."""
+    import itertools
+    import math
+
+    def distances(colours: list[str]) -> list[float]:
+        return [math.dist(_lab(a), _lab(b)) for a, b in itertools.combinations(colours, 2)]
+
+    palette = list(formatting.ARCH_PALETTE)
+    assert min(distances(palette)) >= 25
+    for matrix in CVD_MATRICES.values():
+        assert min(distances([_seen(colour, matrix) for colour in palette])) >= 10
+
+
+CVD_MATRICES = {  # linear RGB → linear RGB as seen with deuteranopia / protanopia (Machado 2009, severity 1)
+    "deutan": ((0.367, 0.861, -0.228), (0.280, 0.673, 0.047), (-0.012, 0.043, 0.969)),
+    "protan": ((0.152, 1.053, -0.205), (0.115, 0.786, 0.099), (-0.004, -0.048, 1.052)),
+}
+
+
+def _linear(hex_colour: str) -> list[float]:
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    return [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+
+
+def _seen(hex_colour: str, matrix) -> str:
+    linear = _linear(hex_colour)
+    seen = [min(1.0, max(0.0, sum(m * c for m, c in zip(row, linear, strict=True)))) for row in matrix]
+    encoded = [12.92 * c if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055 for c in seen]
+    return "#" + "".join(f"{round(c * 255):02X}" for c in encoded)
+
+
+def _lab(hex_colour: str) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour."""
+    r, g, b = _linear(hex_colour)
+    x, y, z = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+               (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in (x, y, z)]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
 def _contrast(hex_colour: str) -> float:
     """WCAG contrast ratio of a colour against white."""
     channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]

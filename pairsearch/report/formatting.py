@@ -48,9 +48,11 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
 ))
 DASH = "–"
 # The archs' colours in the report's order (the 2×2 four first): Okabe and Ito's colour-blind-safe
-# palette, its reddish purple, orange and sky blue darkened to reach 3:1 on white (WCAG's
-# contrast for marks), and black for its yellow, which no darkening keeps apart from the orange.
-ARCH_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#BC6F9A", "#B67E00", "#4590BA", "#000000")
+# blue, vermillion, bluish green and reddish purple (darkened to reach 3:1 on white, WCAG's
+# contrast for marks), then grey, Tol's wine and black: every pair at least 25 CIE76 units apart,
+# and 10 under simulated deuteranopia and protanopia (Okabe and Ito's darkened orange and sky blue
+# were 1.3 from the vermillion for a deutan eye, and the sky blue 18 from the blue for anyone).
+ARCH_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#BC6F9A", "#6E6E6E", "#882255", "#000000")
 
 
 def arch_colours(*, archs: Sequence[str]) -> dict[str, str]:
