@@ -127,6 +127,9 @@ def report_html(
         ("params", "Best parameters", _params_table(chosen=analysis.chosen or {}, archs=archs)),
         ("caveats", "Caveats", caveats_html(analysis=analysis, protocol=protocol)),
     ]
+    if analysis.recipes is not None:  # a section of its own, right after the answer, in the contents
+        sections.insert(1, ("recipes", readings.recipes_heading(analysis.recipes),
+                            readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)))
     return page.page(sections=sections, title=f"pairsearch final report{answer.recipe_suffix(analysis.recipe_name)}")
 
 
@@ -135,10 +138,7 @@ def _answer(*, analysis: Analysis, recipe_summary: str | None) -> str:
     if analysis.recipe_name:
         notes = fmt.note(f"Training recipe: {recipe_summary or analysis.recipe_name}.", css_class="ps-caption") + notes
     text = notes + answer.answer_html(effects=analysis.effects, versus=analysis.versus, summary=analysis.summary)
-    text += _design_plots(analysis=analysis)
-    if analysis.recipes is None:
-        return text
-    return text + readings.recipes_html(pair=analysis.recipes, comparison=analysis.by_recipe)
+    return text + _design_plots(analysis=analysis)
 
 
 def _design_plots(*, analysis: Analysis) -> str:
@@ -211,6 +211,10 @@ def _params_table(*, chosen: Mapping[str, dict], archs: list[str]) -> str:
     caption = "" if len(columns) <= len(archs) else fmt.note(
         "One column per search (its tuning study; search 0 is the arch's own name): the configuration "
         "that search chose, which its final runs trained. Independent searches of one arch may choose "
-        "very different configurations.", css_class="ps-caption")
+        "very different configurations. Search r of every arch draws its candidates from the same "
+        "sampler stream when the archs' study files share a seed (the stream is keyed by that seed, "
+        "the search and the trial): archs that share parameters then see the same candidates, and "
+        "their searches r can choose the same configuration — common random numbers, which pair the "
+        "archs' searches as their seeds are paired.", css_class="ps-caption")
     return caption + fmt.table(headers=["Hyperparameter", *columns], rows=rows,
                                numeric=range(1, len(columns) + 1), css_class="ps-transposed")

@@ -124,18 +124,18 @@ def arch_rows(comparison: RecipeComparison) -> list[tuple[str, list[str]]]:
 
 
 def recipes_html(*, pair: RecipePair, comparison: RecipeComparison | None) -> str:
-    """The answer section's part on both recipes: sentences, the effects table, the archs table."""
-    heading = f"<h3>{html.escape(recipes_heading(pair))}</h3>"
+    """The section on both recipes (its heading: :func:`recipes_heading`): sentences, the effects
+    table, the archs table."""
     note = fmt.note(recipes_note(pair), css_class="ps-caption")
     if comparison is None:
-        return heading + note + fmt.note(no_baseline_note(pair))
+        return note + fmt.note(no_baseline_note(pair))
     sentences = "\n".join(
         f'<p class="ps-answer-line"><strong>{html.escape(question)}</strong> {html.escape(sentence)}</p>'
         for question, sentence in recipe_answers(pair=pair, comparison=comparison))
     effects = effect_rows(pair=pair, comparison=comparison)
     archs = arch_rows(comparison)
     return "\n".join([
-        heading, note, sentences, fmt.note(recipes_caption(pair), css_class="ps-caption"),
+        note, sentences, fmt.note(recipes_caption(pair), css_class="ps-caption"),
         fmt.table(headers=_headers(EFFECT_HEADERS, pair), rows=[cells for _, cells in effects], numeric=EFFECT_NUMERIC,
                   row_keys=[key for key, _ in effects], css_class="ps-recipes"),
         fmt.table(headers=_headers(ARCH_HEADERS, pair), rows=[cells for _, cells in archs], numeric=ARCH_NUMERIC,
