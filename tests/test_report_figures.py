@@ -240,6 +240,9 @@ def test_the_tuning_history_shows_every_finished_trial_and_marks_the_pruned():
         assert _contrast(trace.marker.color) >= 3.0
     html_text = tuning_plots.study_plots(label="base", study=facts)
     assert "from the 3 complete trials" in html_text
+    assert "failed" not in figure.layout.title.subtitle.text
+    with_failures = tuning_plots.history_figure(label="base", finished=facts.finished, failed=2)
+    assert "2 failed, not drawn" in with_failures.layout.title.subtitle.text  # counted, though not drawn
 
 
 def test_every_two_arch_colours_stay_apart_for_every_eye():

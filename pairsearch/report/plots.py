@@ -170,8 +170,8 @@ def size_figure(
     figure.update_layout(
         title={"text": "Accuracy against parameter count",
                "subtitle": {"text": "diamonds: each search's final configuration, its mean test accuracy "
-                                    "(95 % CI where an arch has one search); open circles: "
-                                    "complete tuning trials (validation)"}},
+                                    "(with its 95 % CI over seeds where the arch has one search); open "
+                                    "circles: complete tuning trials, their validation accuracy"}},
         xaxis={"type": "log", "title": "parameters (log scale)",
                **_log_ticks(pd.concat([trials["n_parameters"], finals["n_parameters"]]))},
         yaxis_title="accuracy (%)",

@@ -26,7 +26,8 @@ def study_plots(*, label: str, study: TuningFacts) -> str:
     shown = study.finished.dropna(subset=["value"])
     if shown.empty:
         return fmt.note(f"{label}: no finished tuning trial reported a validation accuracy.")
-    history = fmt.plot(plot_id=f"history-{label}", figure=history_figure(label=label, finished=shown))
+    figure = history_figure(label=label, finished=shown, failed=study.states.get("fail", 0))
+    history = fmt.plot(plot_id=f"history-{label}", figure=figure)
     n_complete = len(study.complete)
     if n_complete < MIN_TRIALS_FOR_IMPORTANCES:
         importance = fmt.note(
@@ -40,8 +41,9 @@ def study_plots(*, label: str, study: TuningFacts) -> str:
     return f'<div class="ps-grid">\n{history}\n{importance}\n</div>'
 
 
-def history_figure(*, label: str, finished: pd.DataFrame) -> go.Figure:
-    """Every complete and pruned trial by number, and the best complete trial so far."""
+def history_figure(*, label: str, finished: pd.DataFrame, failed: int = 0) -> go.Figure:
+    """Every complete and pruned trial by number, and the best complete trial so far; ``failed``
+    trials (no value to draw) are counted in the subtitle."""
     complete = finished[finished["state"] == "complete"].sort_values("number")
     pruned = finished[finished["state"] == "pruned"].sort_values("number")
     figure = go.Figure()
@@ -60,7 +62,8 @@ def history_figure(*, label: str, finished: pd.DataFrame) -> go.Figure:
     figure.update_layout(
         title={"text": f"{label}: validation accuracy of the tuning trials",
                "subtitle": {"text": f"every finished trial ({len(complete)} complete, {len(pruned)} pruned, "
-                                    "at its last reported value); line: best complete so far"}},
+                                    "at its last reported value"
+                                    f"{f'; {failed} failed, not drawn' if failed else ''}); line: best complete so far"}},
         xaxis_title="trial number", yaxis_title="validation accuracy (%)",
     )
     return figure
@@ -80,9 +83,9 @@ def importance_figure(*, label: str, study: TuningFacts) -> go.Figure:
         )],
     )
     figure.update_layout(
-        title={"text": f"{label}: hyperparameter importances",
-               "subtitle": {"text": f"for validation accuracy, from the {len(study.complete)} complete "
-                                    "trials; PED-ANOVA (Optuna's default); sum 1"}},
+        title={"text": f"{label}: importances",  # short: a long study name still fits a phone
+               "subtitle": {"text": f"of the hyperparameters for validation accuracy, from the "
+                                    f"{len(study.complete)} complete trials; PED-ANOVA (Optuna's default); sum 1"}},
         xaxis_title="importance", yaxis={"title": "hyperparameter", "automargin": True},
         showlegend=False,
     )
