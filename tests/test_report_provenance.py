@@ -203,7 +203,7 @@ def test_the_tuning_table_shows_each_study_s_workers_and_where_they_differ():
     assert rows[TUNING_RECORD_ROWS["cpu"]] == ["Test CPU"]
     assert rows[TUNING_RECORD_ROWS["threads"]] == ["1"]
     assert rows["Tuning workers"] == ["2 worker processes"]
-    assert rows["Tuning dates (UTC)"] == ["2026-12-01 09:50 – 2026-12-01 11:30"]
+    assert rows["Tuning dates"] == ["2026-12-01 09:50 – 2026-12-01 11:30 UTC"]
 
 
 def test_a_study_tuned_before_worker_records_shows_not_recorded():
@@ -212,8 +212,19 @@ def test_a_study_tuned_before_worker_records_shows_not_recorded():
 
     rows = tuning_rows({"base": old})
 
-    for name in [*TUNING_RECORD_ROWS.values(), "Tuning workers", "Tuning dates (UTC)"]:
+    for name in [*TUNING_RECORD_ROWS.values(), "Tuning workers", "Tuning dates"]:
         assert rows[name] == [NOT_RECORDED], name
+
+
+def test_a_study_without_worker_records_is_dated_by_its_trials_and_says_so():
+    study = label_tuned(optuna.create_study(direction="maximize"), arch="base")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    first = study.trials[0].datetime_start.strftime("%Y-%m-%d %H:%M")
+    last = study.trials[-1].datetime_complete.strftime("%Y-%m-%d %H:%M")
+
+    (cell,) = tuning_rows({"base": study})["Tuning dates"]
+
+    assert cell.startswith(f"{first} – {last}<br>") and "trials&#x27; times (the workers&#x27; clock)" in cell
 
 
 def test_a_protocol_row_says_once_a_value_every_study_shares():

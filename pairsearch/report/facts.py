@@ -84,6 +84,8 @@ class TuningFacts:
             report's label of their runs (empty: not known; search 0 is labelled by its key).
         search: Which search of that group it is (0 for a single search).
         record: What its worker processes recorded of themselves (empty: not recorded).
+        trial_dates: The first trial's start and the last trial's end as Optuna stored them (the
+            workers' clock), ``YYYY-MM-DD HH:MM`` (None: no trial has both).
     """
 
     study_name: str
@@ -106,6 +108,7 @@ class TuningFacts:
     group: str = ""
     search: int = 0
     record: TuningRecord = field(default_factory=TuningRecord)
+    trial_dates: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def tuning_table(
         **{TUNING_RECORD_ROWS[fact]: [_recorded_values(studies[a].record, fact=fact) for a in labels]
            for fact in TUNING_RECORD_FACTS},
         "Tuning workers": [_tuning_workers(studies[a].record) for a in labels],
-        "Tuning dates (UTC)": [_tuning_dates(studies[a].record) for a in labels],
+        "Tuning dates": [_tuning_dates(studies[a]) for a in labels],
     }
     if any(studies[a].study_name != a for a in labels):  # only worth a row when they differ
         rows = {"Tuning study": [studies[a].study_name for a in labels], **rows}
@@ -94,10 +94,14 @@ def _workers_count(count: int) -> str:
     return "1 worker" if count == 1 else f"{count} workers"
 
 
-def _tuning_dates(record: TuningRecord) -> str:
-    if record.first_start is None or record.last_finish is None:
-        return NOT_RECORDED
-    return f"{_minute(record.first_start)} – {_minute(record.last_finish)}"
+def _tuning_dates(study: TuningFacts) -> str | tuple[str, str]:
+    """The workers' recorded dates (UTC); else the trials' own times, labelled as such."""
+    record = study.record
+    if record.first_start is not None and record.last_finish is not None:
+        return f"{_minute(record.first_start)} – {_minute(record.last_finish)} UTC"
+    if study.trial_dates is not None:
+        return f"{study.trial_dates[0]} – {study.trial_dates[1]}", "the trials' times (the workers' clock)"
+    return NOT_RECORDED
 
 
 def settings_table(*, studies: Mapping[str, TuningFacts], archs: Sequence[str]) -> str:

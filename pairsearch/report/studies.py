@@ -75,6 +75,7 @@ def read_study(*, study: optuna.Study) -> TuningFacts:
         group=tuned.group,
         search=tuned.search,
         record=tuning_record(workers=tuning_workers(study)),
+        trial_dates=_trial_dates(trials),
     )
 
 
@@ -105,6 +106,14 @@ def _training_seconds(trials: list[FrozenTrial]) -> float | None:
     seconds = [f.epochs_run * f.seconds_per_epoch for f in facts
                if f.epochs_run is not None and f.seconds_per_epoch is not None]
     return sum(seconds) if seconds else None
+
+
+def _trial_dates(trials: list[FrozenTrial]) -> tuple[str, str] | None:
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    if not starts or not ends:
+        return None
+    return min(starts).strftime("%Y-%m-%d %H:%M"), max(ends).strftime("%Y-%m-%d %H:%M")
 
 
 def _wall_seconds(trials: list[FrozenTrial]) -> float | None:
