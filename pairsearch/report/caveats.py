@@ -55,9 +55,10 @@ def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
     method = (
         "Intervals are Student t intervals over the replicates (searches, or seeds with one search); "
         "a coverage simulation of this design checks that they cover the truth 93–97 % of the time. "
-        f"The pairwise table is Holm-corrected over its {len(analysis.comparisons)} pairs; the other "
-        "archs' intervals against the best of the four are simultaneous over those comparisons "
-        "(Bonferroni); the 2×2 effects' intervals are not corrected for looking at several effects."
+        f"The pairwise table is Holm-corrected over its {len(analysis.comparisons)} pairs; "
+        + ("the other archs' intervals against the best of the four are simultaneous over those "
+           "comparisons (Bonferroni); " if not analysis.versus.empty else "")
+        + "the 2×2 effects' intervals are not corrected for looking at several effects."
     )
     # Only where archs outside the 2×2 design were compared with its best arch.
     reference = ("The best of the four is chosen on the same runs it is then compared on."
