@@ -170,42 +170,35 @@ def print_status(*, handle) -> None:
 
 STATUS_LEGEND = (
     "done: finished trials (complete + pruned, the pruned ones counted again under pruned), or a "
-    "<study>.final study's finished jobs. failed: trials that raised or whose worker was stopped; "
-    "not counted in done, they are made up for (tune runs other trials, final-report a retry of the "
-    "job). arch: left out where the "
-    "table would not fit the terminal and every study is named after its arch. value: a tuning study's "
-    "best validation accuracy; a <study>.final study's mean ± std test accuracy "
-    "(and number) of its finished jobs, one row per training recipe: one job is one seeded retraining of "
-    "the tuned configuration, retries included. A <study>.final row counts the jobs at the final seeds "
-    "final-report uses without --seeds, so its numbers are that report's"
+    "<study>.final study's finished jobs. failed: trials that raised or whose worker was stopped; not "
+    "counted in done, they are made up for (tune runs other trials, final-report a retry of the job). arch: "
+    "left out where the table would not fit the terminal and every study is named after its arch. value: a "
+    "tuning study's best validation accuracy; a <study>.final study's mean ± std test accuracy (and number) "
+    "of its finished jobs, one row per training recipe: one job is one seeded retraining of the tuned "
+    "configuration, retries included. A <study>.final row counts the jobs at the final seeds final-report "
+    "uses without --seeds, so its numbers are that report's"
 )
 
 
 def status_table(*, studies: list[StudyOverview], title: str, width: int = 200) -> Table:
-    """The counts and values of every study; a final study one row per recipe.
-
-    The arch column is left out where the table would be wider than ``width`` and every study is
-    named after its arch (its name says the arch), so long names stay on one line.
-    """
+    """The counts and values of every study, a final study one row per recipe; no arch column where
+    the table would be wider than ``width`` and every study is named after its arch."""
     rows = []
     for study in studies:
         for recipe_label, counts, value in status_cells(study=study):
-            finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
-            numbers = (finished, counts[TrialState.PRUNED], counts[TrialState.FAIL], counts[TrialState.RUNNING],
-                       counts[TrialState.WAITING])
+            states = (TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)
+            numbers = (counts[TrialState.COMPLETE] + counts[TrialState.PRUNED], *(counts[state] for state in states))
             rows.append([study.name, study.arch, recipe_label, *map(str, numbers), value])
     headers = ["study", "arch", "recipe", "done", "pruned", "failed", "run", "wait", "value"]
     if _table_width(headers=headers, rows=rows) > width and all(s.name.startswith(s.arch) for s in studies):
         headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
     table = Table(title=literal(title), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     for column in headers:
-        if column in ("study", "arch", "recipe"):
-            table.add_column(column, overflow="fold")
-        else:
-            table.add_column(column, justify="right" if column != "value" else "left", no_wrap=True)
-    texts = len(headers) - 6  # study, (arch,) recipe: stored text, shown literally
-    for row in rows:
-        table.add_row(*map(literal, row[:texts]), *row[texts:])
+        is_text = column in ("study", "arch", "recipe")
+        table.add_column(column, **({"overflow": "fold"} if is_text else
+                                    {"justify": "left" if column == "value" else "right", "no_wrap": True}))
+    for row in rows:  # study, (arch,) recipe: stored text, shown literally; then 6 cells of ours
+        table.add_row(*map(literal, row[:-6]), *row[-6:])
     return table
 
 
