@@ -288,9 +288,9 @@ def _lab(hex_colour: str) -> tuple[float, float, float]:
 
 
 def _contrast(hex_colour: str) -> float:
-    """WCAG contrast ratio of a colour against white."""
-    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    """WCAG contrast ratio of a colour against white (WCAG's 0.03928 and sRGB's 0.04045 cut-offs
+    agree on every 8-bit channel value: none lies between them)."""
+    linear = _linear(hex_colour)
     luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
     return 1.05 / (luminance + 0.05)
 
