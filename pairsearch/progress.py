@@ -193,12 +193,12 @@ def status_table(*, studies: list[StudyOverview], title: str, width: int = 200) 
     if _table_width(headers=headers, rows=rows) > width and all(s.name.startswith(s.arch) for s in studies):
         headers, rows = headers[:1] + headers[2:], [row[:1] + row[2:] for row in rows]
     table = Table(title=literal(title), box=box.SIMPLE_HEAD, show_edge=False, padding=0)
-    for column in headers:
-        is_text = column in ("study", "arch", "recipe")
-        table.add_column(column, **({"overflow": "fold"} if is_text else
+    texts = headers.index("done")  # study, (arch,) recipe: stored text, shown literally
+    for index, column in enumerate(headers):
+        table.add_column(column, **({"overflow": "fold"} if index < texts else
                                     {"justify": "left" if column == "value" else "right", "no_wrap": True}))
-    for row in rows:  # study, (arch,) recipe: stored text, shown literally; then 6 cells of ours
-        table.add_row(*map(literal, row[:-6]), *row[-6:])
+    for row in rows:
+        table.add_row(*map(literal, row[:texts]), *row[texts:])
     return table
 
 
