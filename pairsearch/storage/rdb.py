@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import warnings
+from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import storage as optuna_rdb
 
 from pairsearch.errors import PairsearchError
 from pairsearch.storage.failures import NoOptunaSchema
@@ -14,6 +18,7 @@ from pairsearch.storage.heartbeats import SteadyHeartbeatRDBStorage
 
 MAX_RETRY = 3
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
+ALEMBIC_TABLE = "alembic_version"  # the schema's revision, in every Optuna storage made since alembic came in
 
 
 def open_writer(*, handle, url: str, engine_kwargs: dict, schema_ready: bool) -> RDBStorage:
@@ -34,13 +39,76 @@ def open_writer(*, handle, url: str, engine_kwargs: dict, schema_ready: bool) ->
 
 
 def open_reader(*, handle, url: str, engine_kwargs: dict) -> RDBStorage:
-    """An RDB storage that cannot write, refused unless it holds Optuna's schema."""
-    if not OPTUNA_TABLES <= handle.kind.table_names(handle):
+    """An RDB storage that cannot write, refused unless it holds Optuna's schema at the revision
+    this Optuna reads."""
+    tables = handle.kind.table_names(handle)
+    if not OPTUNA_TABLES <= tables:
         raise NoOptunaSchema(
             f"{handle.redacted} holds no Optuna storage (its tables are missing); "
             "check --storage, or run 'pairsearch tune' to start one"
         )
-    return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=True)
+    storage = ReaderRDBStorage(url, engine_kwargs=engine_kwargs)
+    revisions = storage.schema_revisions() if ALEMBIC_TABLE in tables else []
+    if revisions != [head_revision()]:
+        storage.engine.dispose()
+        raise PairsearchError(
+            f"{handle.redacted} holds Optuna's schema at revision {', '.join(revisions) or 'none'}, and "
+            f"Optuna {optuna.__version__} reads {head_revision()}: upgrade it with 'optuna storage upgrade' "
+            "(a write: copy the storage first), or read it with the Optuna that wrote it")
+    return storage
+
+
+class ReaderRDBStorage(RDBStorage):
+    """Optuna's RDB storage for a command that only reads, opened without what its constructor
+    does for a writer.
+
+    ``RDBStorage``'s constructor makes Optuna's tables, and its version manager inserts a version
+    row and stamps alembic's revision where they are missing (writes, which a read-only connection
+    refuses) and imports alembic to check the revision (0.17 s of every reading command). A reader
+    sets the constructor's attributes (a test compares them with ``RDBStorage``'s) and
+    :func:`open_reader` checks the revision in one query; the version manager is made on first use.
+    """
+
+    def __init__(self, url: str, *, engine_kwargs: dict) -> None:
+        import sqlalchemy.orm
+
+        self.engine_kwargs = engine_kwargs
+        self.url = self._fill_storage_url_template(url)
+        self.skip_compatibility_check = True
+        self.heartbeat_interval = self.grace_period = None
+        self.heartbeat_stale_trial_callback = self.failed_trial_callback = None
+        self.engine = sqlalchemy.create_engine(self.url, **engine_kwargs)
+        self.scoped_session = sqlalchemy.orm.scoped_session(sqlalchemy.orm.sessionmaker(bind=self.engine))
+
+    @functools.cached_property
+    def _version_manager(self):
+        return optuna_rdb._VersionManager(self.url, self.engine, self.scoped_session)
+
+    def schema_revisions(self) -> list[str]:
+        """The revisions alembic's table records (one in an Optuna storage)."""
+        import sqlalchemy
+
+        with self.engine.connect() as connection:
+            return [row[0] for row in connection.execute(sqlalchemy.text(f"SELECT version_num FROM {ALEMBIC_TABLE}"))]
+
+
+@functools.cache
+def head_revision() -> str:
+    """The revision of Optuna's schema this Optuna reads and writes: the one its migration scripts
+    name that no script revises (what alembic's ``get_current_head`` finds, read here as text: a
+    test compares the two); alembic's where the text gives no single one."""
+    scripts = Path(optuna_rdb.__file__).with_name("alembic") / "versions"
+    named, revised = set(), set()
+    for script in scripts.glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        named.update(re.findall(r'^revision = "([^"]+)"$', text, re.MULTILINE))
+        revised.update(re.findall(r'^down_revision = "([^"]+)"$', text, re.MULTILINE))
+    heads = named - revised
+    if len(heads) == 1:
+        return heads.pop()
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(scripts.parent)).get_current_head()
 
 
 def create_schema(*, url: str):

@@ -2,19 +2,29 @@
 
 Optuna's storage API reads one study (``get_all_trials``: seven queries) or one trial
 (``get_best_trial``: eight) at a time; ``status`` reads some sixty studies, and one query for all of
-them costs a fraction of as many. The trials are read through Optuna's own models and built by its
-own ``FrozenTrial`` builder, so each is the trial Optuna's API gives (the tests compare them).
+them costs a fraction of as many. The trials are read from the tables of Optuna's own models and built
+by its own ``FrozenTrial`` builder, so each is the trial Optuna's API gives (the tests compare them).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+from types import SimpleNamespace
 
 import optuna
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+
+def _trial_data() -> dict:
+    """Optuna's tables of a trial's data, by the name its ``TrialModel`` relates each under."""
+    from optuna.storages._rdb import models
+
+    return {"params": models.TrialParamModel, "values": models.TrialValueModel,
+            "user_attributes": models.TrialUserAttributeModel, "system_attributes": models.TrialSystemAttributeModel,
+            "intermediate_values": models.TrialIntermediateValueModel}
 
 
 def state_counts(*, storage: RDBStorage) -> dict[int, Counter]:
@@ -34,27 +44,35 @@ def read_trials(*, storage: RDBStorage, study_ids: Collection[int],
     """The trials of several studies, each study's as ``get_all_trials`` reads them: one query of
     Optuna's ``trials`` table and one of each table a trial's data lies in, for all of them.
 
+    The rows are read as rows (SQLAlchemy Core): ORM objects for the published storage's 7,000
+    rows cost 0.15 s more. Optuna's ``FrozenTrial`` builder reads them as it reads its models.
+
     Args:
         storage: The storage.
         study_ids: The studies (one without trials, or with none of ``trial_ids``, has an empty list).
         trial_ids: Only these trials (by id) of those studies; None: all their trials.
     """
     import sqlalchemy
-    import sqlalchemy.orm
     from optuna.storages._rdb import models
 
     trials: dict[int, list[FrozenTrial]] = {study_id: [] for study_id in study_ids}
     if not trials:
         return trials
-    model = models.TrialModel
-    related = (model.params, model.values, model.user_attributes, model.system_attributes, model.intermediate_values)
-    query = sqlalchemy.select(model).where(model.study_id.in_(trials))
+    table, data_tables = models.TrialModel.__table__, _trial_data()
+    query = sqlalchemy.select(table).where(table.c.study_id.in_(trials))
     if trial_ids is not None:
-        query = query.where(model.trial_id.in_(trial_ids))
-    query = query.options(*map(sqlalchemy.orm.selectinload, related)).order_by(model.trial_id)
-    with sqlalchemy.orm.Session(storage.engine) as session:
-        for trial in session.scalars(query):
-            trials[trial.study_id].append(storage._build_frozen_trial_from_trial_model(trial))
+        query = query.where(table.c.trial_id.in_(trial_ids))
+    with storage.engine.connect() as connection:
+        read = {row.trial_id: SimpleNamespace(**row._mapping, **{name: [] for name in data_tables})
+                for row in connection.execute(query.order_by(table.c.trial_id))}
+        chosen = query.with_only_columns(table.c.trial_id)
+        for name, model in data_tables.items():
+            data = model.__table__
+            rows = sqlalchemy.select(data).where(data.c.trial_id.in_(chosen)).order_by(*data.primary_key)
+            for row in connection.execute(rows):
+                getattr(read[row.trial_id], name).append(row)
+    for trial in read.values():
+        trials[trial.study_id].append(storage._build_frozen_trial_from_trial_model(trial))
     return trials
 
 

@@ -1,0 +1,92 @@
+"""SQLite and PostgreSQL storages opened to read: what Optuna's constructor sets, no write, no alembic,
+and a schema at another revision refused in one line with no byte changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+import sqlalchemy
+from conftest import REPO, main_in_process, storage_digest
+
+from pairsearch.storage import rdb
+from pairsearch.storage.handle import StorageHandle
+
+
+def _storage_with_a_study(url: str) -> None:
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    study.tell(study.ask(), 0.5)
+
+
+def _set_revision(url: str, revisions: list[str]) -> None:
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DELETE FROM alembic_version"))
+        for revision in revisions:
+            connection.execute(sqlalchemy.text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    engine.dispose()
+
+
+def test_the_reader_sets_every_attribute_optunas_constructor_sets(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    _storage_with_a_study(url)
+    optunas = optuna.storages.RDBStorage(url, skip_table_creation=True)
+    reader = rdb.ReaderRDBStorage(url, engine_kwargs={})
+    assert set(vars(reader)) == set(vars(optunas)) - {"_version_manager"}
+    simple = ("url", "engine_kwargs", "heartbeat_interval", "grace_period", "heartbeat_stale_trial_callback")
+    assert [getattr(reader, name) for name in simple] == [getattr(optunas, name) for name in simple]
+    assert reader.get_all_studies() == optunas.get_all_studies()
+    assert reader.get_current_version() == optunas.get_head_version()  # its version manager, made on first use
+
+
+def test_the_head_revision_read_from_optunas_scripts_is_alembics(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'p.db'}")
+    assert rdb.head_revision() == storage.get_head_version()
+
+
+def test_a_reading_command_imports_no_alembic(tmp_path):
+    """Optuna's constructor imports alembic (0.17 s) for its version check; a reader checks without it."""
+    db = tmp_path / "p.db"
+    _storage_with_a_study(f"sqlite:///{db}")
+    script = ("import sys; from pairsearch.storage.handle import StorageHandle; "
+              f"storage = StorageHandle.resolve(url='sqlite:///{db}').open(readonly=True); "
+              "print(len(storage.get_all_studies()), 'alembic' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.split() == ["1", "False"]
+
+
+@pytest.mark.parametrize("revisions", [["v3.0.0.d"], []], ids=["older", "none"])
+def test_an_sqlite_storage_at_another_revision_is_refused_unchanged(tmp_path, capsys, revisions):
+    """Optuna's own reader wrote there (stamping a missing revision: 'attempt to write a readonly
+    database') or named only Optuna's versions; a reader refuses in one line, changing no byte."""
+    db = tmp_path / "p.db"
+    _storage_with_a_study(f"sqlite:///{db}")
+    _set_revision(f"sqlite:///{db}", revisions)
+    before = storage_digest(db)
+    code, stdout, stderr = main_in_process(["status", "--storage", f"sqlite:///{db}"], capsys=capsys)
+    assert (code, stdout) == (2, "")
+    assert stderr.count("\n") == 1 and "optuna storage upgrade" in stderr
+    assert f"revision {revisions[0] if revisions else 'none'}" in stderr and rdb.head_revision() in stderr
+    assert storage_digest(db) == before
+
+
+@pytest.mark.postgres
+def test_a_postgres_storage_at_another_revision_is_refused_unchanged(pg_url, capsys):
+    _storage_with_a_study(pg_url)
+    _set_revision(pg_url, ["v3.0.0.d"])
+    code, _, stderr = main_in_process(["status", "--storage", pg_url], capsys=capsys)
+    assert code == 2 and "revision v3.0.0.d" in stderr and stderr.count("\n") == 1
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).all() == [("v3.0.0.d",)]
+    engine.dispose()
+
+
+def test_a_storage_at_the_head_revision_opens_to_read(tmp_path):
+    db = tmp_path / "p.db"
+    _storage_with_a_study(f"sqlite:///{db}")
+    storage = StorageHandle.resolve(url=f"sqlite:///{db}").open(readonly=True)
+    assert isinstance(storage, rdb.ReaderRDBStorage)
+    assert storage.schema_revisions() == [rdb.head_revision()]
