@@ -39,10 +39,11 @@ show = functools.partial(print, flush=True)  # a line on stdout at once (a serve
 @app.command()
 def archs(design: o.DesignOnly = False) -> None:
     """List every arch: name, description, default params."""
-    from pairsearch.training.models import ARCHS  # the registry alone: no torch, no optuna
+    # the registry alone: no torch, no optuna
+    from pairsearch.training.models import ARCHS, design_archs
 
     if design:
-        print("\n".join(name for name, arch in ARCHS.items() if arch.cell is not None))
+        print("\n".join(design_archs()))
         return
     for arch in ARCHS.values():
         print(wrapped(f"{arch.name:<9} {arch.description}", indent=10))

@@ -35,6 +35,7 @@ from pairsearch.records import (
 )
 from pairsearch.searches import FINAL_SUFFIX, final_seeds, split_search_name
 from pairsearch.storage import sql_reads
+from pairsearch.training.models import arch_order
 
 
 @dataclass(frozen=True)
@@ -113,15 +114,16 @@ class StudyOverview:
 
 
 def read_overview(*, storage: optuna.storages.BaseStorage, names: set[str] | None = None) -> list[StudyOverview]:
-    """Every study in ``storage`` (or those of ``names`` it holds): the tuning studies (groups of
-    searches together, in search order), then the final studies; each trial read at most once."""
+    """Every study in ``storage`` (or those of ``names`` it holds): the tuning studies, then the final
+    studies, each in the reports' arch order (a group's searches together, in search order); each
+    trial read at most once."""
     reader = TrialReader(storage=storage)
     seeds = _report_seeds(reader)
     shown = [study for name, study in reader.studies.items() if names is None or name in names]
     tuning = {study.study_name.removesuffix(FINAL_SUFFIX) for study in shown}  # shown, or a shown final one's
     reader.read_ahead(trials_of=[study for study in shown if is_final_study(study)],
                       best_of=[study for name, study in reader.studies.items() if name in tuning])
-    return sorted((_overview(reader, study, seeds=seeds) for study in shown), key=_order)
+    return _in_report_order([_overview(reader, study, seeds=seeds) for study in shown])
 
 
 def _report_seeds(reader: TrialReader) -> tuple[int, ...]:
@@ -136,10 +138,15 @@ def _report_seeds(reader: TrialReader) -> tuple[int, ...]:
     return tuple(final_seeds(default_seed_count(labels=labels)))
 
 
-def _order(overview: StudyOverview) -> tuple[bool, str, int]:
-    tuning = overview.name.removesuffix(FINAL_SUFFIX)
-    group, search = split_search_name(tuning)
-    return tuning != overview.name, group, search
+def _in_report_order(overviews: list[StudyOverview]) -> list[StudyOverview]:
+    """Tuning studies, then final ones; each kind's groups in the one arch order (a group sorts as
+    its studies' arch), each group's searches in search order."""
+    searches = {overview.name: split_search_name(overview.name.removesuffix(FINAL_SUFFIX)) for overview in overviews}
+    arch_of = {searches[overview.name][0]: overview.arch for overview in overviews}
+    groups = arch_order(labels=arch_of, arch_of=arch_of)
+
+    rank = {name: (name.endswith(FINAL_SUFFIX), groups.index(group), search) for name, (group, search) in searches.items()}
+    return sorted(overviews, key=lambda overview: rank[overview.name])
 
 
 def _overview(reader: TrialReader, study: optuna.study.FrozenStudy, *, seeds: tuple[int, ...]) -> StudyOverview:

@@ -118,7 +118,7 @@ CLI_MAY_USE = {
     "tuning": {"tune", "TuneRequest"},
     "final": {"final_report", "FinalRequest", "run_final_jobs", "JobWorker"},
     "training.loop": {"train_final_protocol"},
-    "training.models": {"ARCHS"},
+    "training.models": {"ARCHS", "design_archs"},  # the registry: data, no torch
     "data.sources": {"download_mnist"},
 }
 

@@ -10,6 +10,7 @@ from pairsearch.errors import PairsearchError
 from pairsearch.training.models import (
     ARCHS,
     Cell,
+    arch_order,
     build_model,
     count_parameters,
     get_arch,
@@ -226,3 +227,17 @@ def test_params_at_the_range_extremes_build_and_run(arch):
                 assert output.compare_logits.shape == (2,)
                 assert torch.isfinite(output.compare_logits).all()
                 assert torch.isfinite(model.loss(output, targets, classes))
+
+
+def test_arch_order_is_the_design_then_the_registry_then_the_alphabet():
+    labels = ["zeta", "digits", "sep", "base_aux", "joint", "base", "split", "sep_aux", "alpha"]
+
+    assert arch_order(labels=labels) == [
+        "base", "base_aux", "sep", "sep_aux", "joint", "split", "digits", "alpha", "zeta"
+    ]
+    assert arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
+        "wide", "joint"
+    ]
+
+
+# --- provenance -------------------------------------------------------------------------------

@@ -123,6 +123,13 @@ def test_status_of_the_published_run_keeps_each_study_name_on_one_line_in_80_col
     assert table_row(wide.stdout, "base_aux.search1.final", "strong")[:3] == ["base_aux.search1.final", "base_aux",
                                                                              "strong"]
     assert [line.split()[:2] for line in narrow.stdout.splitlines() if line.startswith("study")] == [["study", "recipe"]]
+    rows = [cells for cells in map(str.split, wide.stdout.splitlines())
+            if cells[2:3] in (["course"], ["strong"]) and not cells[0].endswith(":")]  # not the notes under it
+    finals = [cells[0].endswith(".final") for cells in rows]
+    assert finals == sorted(finals)  # the tuning studies, then the final ones
+    for final in (False, True):  # each in the reports' one arch order, not the alphabet
+        archs = list(dict.fromkeys(cells[1] for cells, is_final in zip(rows, finals) if is_final == final))
+        assert archs == ["base", "base_aux", "sep", "sep_aux", "joint", "split", "digits"]
 
 
 def test_status_counts_the_jobs_at_the_seeds_of_the_default_report_only(tmp_path, data_dir):

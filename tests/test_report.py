@@ -13,7 +13,6 @@ from conftest import label_tuned, learning_curves, quadratic_study
 from pairsearch.report import (
     accuracy,
     answer,
-    design,
     document,
     formatting,
     readings,
@@ -505,20 +504,6 @@ def test_a_study_not_named_after_its_arch_plays_its_cell():
     assert "sep-wide" in analysis.design
     assert analysis.effects["n_pairs"].min() == 8
     assert analysis.archs == ["base", "base_aux", "sep-wide", "sep_aux", "joint"]
-
-
-def test_arch_order_is_the_design_then_the_registry_then_the_alphabet():
-    labels = ["zeta", "digits", "sep", "base_aux", "joint", "base", "split", "sep_aux", "alpha"]
-
-    assert design.arch_order(labels=labels) == [
-        "base", "base_aux", "sep", "sep_aux", "joint", "split", "digits", "alpha", "zeta"
-    ]
-    assert design.arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
-        "wide", "joint"
-    ]
-
-
-# --- provenance -------------------------------------------------------------------------------
 
 
 def test_run_provenance_is_recorded_per_job_and_differences_are_said(tmp_path):

@@ -23,6 +23,7 @@ from pairsearch.report.run_record import RunRecord, run_record
 from pairsearch.report.stats import Cell
 from pairsearch.report.verdicts import with_verdicts
 from pairsearch.searches import search_study_name
+from pairsearch.training.models import arch_order
 
 TUNING_COLUMNS = ["arch", "search", "final_mean", "final_minus_best", "n_parameters", "mean_seconds"]
 CURVE_COLUMNS = ["test_accuracy", "train_accuracy", "train_loss", "digit_accuracy"]
@@ -126,7 +127,7 @@ def analyse(
     """
     studies = studies or {}
     arch_of = {label: study.arch or label for label, study in studies.items()}
-    archs = layout.arch_order(labels=results["arch"].astype(str), arch_of=arch_of)
+    archs = arch_order(labels=results["arch"].astype(str), arch_of=arch_of)
     design, notes = layout.resolve_design(labels=archs, arch_of=arch_of)
     summary = stats.summarize(results=results)
     has_budget = trials is not None and not trials.empty
@@ -134,7 +135,7 @@ def analyse(
     effects = axes.with_axes(with_verdicts(stats.factorial_effects(results=results, design=design)))
     return Analysis(
         archs=archs, design=design, design_notes=notes, runs=stats.with_search(results), summary=summary,
-        summary_order=layout.arch_order(labels=summary["arch"]),
+        summary_order=arch_order(labels=summary["arch"]),
         run_counts={str(arch): int(n) for arch, n in results.groupby("arch").size().items()},
         effects=effects,
         cells=design_cells.cell_means(summary=summary, design=design),

@@ -1,5 +1,5 @@
-"""Which archs the report shows, in which order, which plays each cell of the 2×2 design, and
-which pairs the pairwise table compares.
+"""Which label plays each cell of the 2×2 design, and which pairs the pairwise table compares (the
+one arch order is the registry's: :func:`pairsearch.training.models.arch_order`).
 
 The pairs that answer the experiment's questions lead (the 2×2 design's simple effects, then
 the other archs against the best of the four); every other pair follows, better mean first.
@@ -9,38 +9,11 @@ All of them are one family for the Holm correction and are tested with one test.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from pairsearch.report.stats import FACTORIAL_DESIGN, FACTORS, Cell
-
-
-def arch_order(*, labels: Iterable[str], arch_of: Mapping[str, str] | None = None) -> list[str]:
-    """The one order of archs on every table and plot.
-
-    The 2×2 design first, then the other registered archs in registry order, then any other
-    label alphabetically. A label (a study name) sorts as its arch, ``arch_of[label]``.
-
-    Args:
-        labels: The labels to order (the ``arch`` column of the results).
-        arch_of: Label → arch, for studies not named after their arch.
-
-    Returns:
-        The labels, ordered.
-    """
-    from pairsearch.training.models import (
-        ARCHS,  # the registry's order; imports torch, so only here
-    )
-
-    known = list(dict.fromkeys([*FACTORIAL_DESIGN, *ARCHS]))
-    arch_of = arch_of or {}
-
-    def key(label: str) -> tuple[int, str]:
-        arch = arch_of.get(label, label)
-        return (known.index(arch) if arch in known else len(known), str(label))
-
-    return sorted(dict.fromkeys(str(label) for label in labels), key=key)
 
 
 def resolve_design(

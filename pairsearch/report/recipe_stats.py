@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pairsearch.report import stats
-from pairsearch.report.design import arch_order
 from pairsearch.report.facts import RecipePair
 from pairsearch.report.statistics import paired_summary
 from pairsearch.report.verdicts import reading
+from pairsearch.training.models import arch_order
 
 CHANGE_COLUMNS = ["factor", "given", "contrast", *stats.PAIRED_COLUMNS]
 BY_RECIPE_COLUMNS = ["factor", "given", "contrast", "recipe", *stats.PAIRED_COLUMNS, "missing"]
@@ -64,7 +64,7 @@ def arch_changes(
     """Each arch's test accuracy ``after`` − ``before``, paired by seed (archs in both, by name).
 
     Returns:
-        One row per arch, in the report's one arch order (:func:`pairsearch.report.design.arch_order`),
+        One row per arch, in the report's one arch order (:func:`pairsearch.training.models.arch_order`),
         with the columns ``arch`` and :data:`pairsearch.report.stats.PAIRED_COLUMNS`.
     """
     by_run = _tagged_table(before=before, after=after)

@@ -25,10 +25,10 @@ from pairsearch.report.statistics import (
     t_interval,
     variance_components,
 )
-from pairsearch.training.models import ARCHS, Cell
+from pairsearch.training.models import Cell, design_archs
 
 # The 2×2 design as the registry declares it: each arch that names its cell in @register_arch.
-FACTORIAL_DESIGN: dict[str, Cell] = {name: arch.cell for name, arch in ARCHS.items() if arch.cell is not None}
+FACTORIAL_DESIGN: dict[str, Cell] = design_archs()
 FACTORS = Cell._fields
 ALL_CELLS = {Cell(*levels) for levels in itertools.product((False, True), repeat=2)}
 INTERACTION = "interaction"

@@ -9,7 +9,7 @@ decorated builder here plus one study file in ``studies/``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -84,6 +84,34 @@ def register_arch(
         return builder
 
     return decorator
+
+
+def design_archs() -> dict[str, Cell]:
+    """The archs of the 2×2 design (name → cell), in registry order."""
+    return {name: arch.cell for name, arch in ARCHS.items() if arch.cell is not None}
+
+
+def arch_order(*, labels: Iterable[str], arch_of: Mapping[str, str] | None = None) -> list[str]:
+    """The one order of archs on every table, plot and status line.
+
+    The 2×2 design first, then the other registered archs in registry order, then any other
+    label alphabetically. A label (a study name) sorts as its arch, ``arch_of[label]``.
+
+    Args:
+        labels: The labels to order (archs, or studies' labels).
+        arch_of: Label → arch, for labels that are not an arch's name.
+
+    Returns:
+        The labels, ordered, each once.
+    """
+    known = list(dict.fromkeys([*design_archs(), *ARCHS]))
+    arch_of = arch_of or {}
+
+    def key(label: str) -> tuple[int, str]:
+        arch = arch_of.get(label, label)
+        return (known.index(arch) if arch in known else len(known), str(label))
+
+    return sorted(dict.fromkeys(str(label) for label in labels), key=key)
 
 
 def get_arch(name: str) -> Arch:
