@@ -447,6 +447,22 @@ def test_answer_sentences_follow_the_numbers():
     assert "joint better" in text
 
 
+def test_one_arch_against_the_best_of_the_four_has_one_plain_interval():
+    """Bonferroni over one comparison is no correction: the sentence says "a 95 % CI", and with two
+    archs outside the design both intervals are said to be simultaneous over the 2 comparisons."""
+    archs = ["base", "base_aux", "sep", "sep_aux", "joint", "split"]
+    rows = [{"arch": arch, "seed": seed, "test_accuracy": 0.80 + 0.01 * i + 0.002 * ((seed * (i + 1)) % 5)}
+            for i, arch in enumerate(archs) for seed in range(6)]
+    results = pd.DataFrame(rows)
+    means = results.groupby("arch")["test_accuracy"].mean().to_dict()
+    one = verdicts.with_verdicts(stats.versus_best(results=results[results["arch"] != "split"]))
+    two = verdicts.with_verdicts(stats.versus_best(results=results))
+    assert list(one["arch"]) == ["joint"] and list(two["arch"]) == ["joint", "split"]
+    assert "each on the searches and seeds both have, with a 95 % CI: joint " in answer.versus_sentence(
+        versus=one, means=means)
+    assert "with 95 % CIs simultaneous over the 2 comparisons: joint " in answer.versus_sentence(versus=two, means=means)
+
+
 def test_answer_says_when_a_factor_hurts():
     text, _ = answer_of(factorial_results(sharing=-0.03, aux=0.04))
 

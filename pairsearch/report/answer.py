@@ -181,10 +181,11 @@ def versus_sentence(*, versus: pd.DataFrame, means: Mapping[str, float]) -> str:
             f"{row.arch} {word[row.verdict]}, {fmt.points(row.mean_diff)} points ({ci_text(row)}, "
             f"{_seeds_won(row)})"
         )
+    intervals = "a 95 % CI" if len(versus) == 1 else f"95 % CIs simultaneous over the {len(versus)} comparisons"
     return (
         f"{VERSUS_LEAD[_versus_verdict(versus)]}. Against {reference}, the best of the four at "
-        f"{fmt.percent(means.get(reference))} %, each on the searches and seeds both have, with 95 % CIs "
-        f"simultaneous over the {len(versus)} comparisons: " + "; ".join(parts) + "."
+        f"{fmt.percent(means.get(reference))} %, each on the searches and seeds both have, with {intervals}: "
+        + "; ".join(parts) + "."
     )
 
 

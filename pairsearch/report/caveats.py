@@ -57,7 +57,7 @@ def caveats_html(*, analysis: Analysis, protocol: dict) -> str:
         "a coverage simulation of this design checks that they cover the truth 93–97 % of the time. "
         f"The pairwise table is Holm-corrected over its {len(analysis.comparisons)} pairs; "
         + ("the other archs' intervals against the best of the four are simultaneous over those "
-           "comparisons (Bonferroni); " if not analysis.versus.empty else "")
+           "comparisons (Bonferroni); " if len(analysis.versus) > 1 else "")
         + "the 2×2 effects' intervals are not corrected for looking at several effects."
     )
     # Only where archs outside the 2×2 design were compared with its best arch.
