@@ -7,10 +7,11 @@ runs it, interleaved round by round:
   ``python -c "from pairsearch.training.models import ARCHS; print(...)"``;
 * ``pairsearch status`` on a copy of the published results' storage (``docs/results/pairsearch.db``,
   58 studies, 6198 trials; target ≤ 1.5 s), beside the hand-written
-  ``optuna.get_all_study_summaries(storage=URL, include_best_trial=True)``, and two floors of any
-  command that reads a storage through Optuna: ``optuna.get_all_study_names(storage=URL)`` (import
-  optuna, open the storage — SQLAlchemy, Optuna's schema check with alembic —, list the studies)
-  and ``python -c "import optuna"``;
+  ``optuna.get_all_study_summaries(storage=URL, include_best_trial=True)``, and two floors of a
+  reader written by hand with Optuna's API: ``optuna.get_all_study_names(storage=URL)`` (import
+  optuna, open the storage through ``RDBStorage`` — SQLAlchemy, Optuna's schema check with
+  alembic —, list the studies; ``status`` opens it without alembic, see
+  ``pairsearch.storage.rdb.ReaderRDBStorage``) and ``python -c "import optuna"``;
 * ``pairsearch data info`` on a scratch data dir (mnist5k, its cache built and described in the
   warm-up round; no target: it must not import torch), beside the hand-written
   ``torch.load(CACHE, weights_only=True)`` of the pool cache.
@@ -101,7 +102,7 @@ def measure(*, repeats: int) -> dict:
         "load_average": [round(x, 2) for x in load_start], "load_average_end": [round(x, 2) for x in load_end],
         "medians": medians, "raw": {name: [[round(w, 3), round(c, 3)] for w, c in pairs] for name, pairs in runs.items()},
         "bytecode_cache": "off (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "on",
-        "status_beyond_floor": {  # what status costs on top of opening the storage through Optuna and listing it
+        "status_beyond_floor": {  # what status costs beyond a hand-written reader that opens the storage and lists it
             kind: round(medians["status"][kind] - medians["study_names_by_hand"][kind], 3) for kind in ("wall", "cpu")},
         "targets": {name: {"target": f"<= {limit}", "met": medians[name]["wall"] <= limit,
                            "met_cpu": medians[name]["cpu"] <= limit} for name, limit in TARGETS.items()},
