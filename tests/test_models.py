@@ -238,6 +238,3 @@ def test_arch_order_is_the_design_then_the_registry_then_the_alphabet():
     assert arch_order(labels=["joint", "wide"], arch_of={"wide": "base"}) == [
         "wide", "joint"
     ]
-
-
-# --- provenance -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from conftest import label_tuned, learning_curves, quadratic_study
 from pairsearch.report import (
     accuracy,
     answer,
+    axes,
     document,
     formatting,
     readings,
@@ -461,6 +462,9 @@ def test_one_arch_against_the_best_of_the_four_has_one_plain_interval():
     assert "each on the searches and seeds both have, with a 95 % CI: joint " in answer.versus_sentence(
         versus=one, means=means)
     assert "with 95 % CIs simultaneous over the 2 comparisons: joint " in answer.versus_sentence(versus=two, means=means)
+    titles = [answer.versus_forest(versus=axes.with_axes(versus)).layout.title for versus in (one, two)]
+    assert "with its 95 % CI" in titles[0].text and "Bonferroni" not in titles[0].subtitle.text
+    assert "with simultaneous 95 % CIs" in titles[1].text and "Bonferroni over the archs" in titles[1].subtitle.text
 
 
 def test_answer_says_when_a_factor_hurts():
@@ -520,6 +524,9 @@ def test_a_study_not_named_after_its_arch_plays_its_cell():
     assert "sep-wide" in analysis.design
     assert analysis.effects["n_pairs"].min() == 8
     assert analysis.archs == ["base", "base_aux", "sep-wide", "sep_aux", "joint"]
+
+
+# --- provenance -------------------------------------------------------------------------------
 
 
 def test_run_provenance_is_recorded_per_job_and_differences_are_said(tmp_path):

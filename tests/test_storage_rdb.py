@@ -3,6 +3,8 @@ and a schema at another revision refused in one line with no byte changed."""
 
 from __future__ import annotations
 
+import pickle
+import sqlite3
 import subprocess
 import sys
 
@@ -57,19 +59,49 @@ def test_a_reading_command_imports_no_alembic(tmp_path):
     assert result.stdout.split() == ["1", "False"]
 
 
-@pytest.mark.parametrize("revisions", [["v3.0.0.d"], []], ids=["older", "none"])
-def test_an_sqlite_storage_at_another_revision_is_refused_unchanged(tmp_path, capsys, revisions):
+@pytest.mark.parametrize(("revisions", "remedy"), [
+    (["v3.0.0.d"], "upgrade it with 'optuna storage upgrade'"),
+    ([], "upgrade it with 'optuna storage upgrade'"),
+    (None, "upgrade it with 'optuna storage upgrade'"),  # no alembic_version table at all
+    (["v9.0.0.a"], "read it with the newer Optuna that wrote it"),  # one this Optuna cannot upgrade to
+], ids=["older", "none", "no-table", "newer"])
+def test_an_sqlite_storage_at_another_revision_is_refused_unchanged(tmp_path, capsys, revisions, remedy):
     """Optuna's own reader wrote there (stamping a missing revision: 'attempt to write a readonly
     database') or named only Optuna's versions; a reader refuses in one line, changing no byte."""
     db = tmp_path / "p.db"
     _storage_with_a_study(f"sqlite:///{db}")
-    _set_revision(f"sqlite:///{db}", revisions)
+    if revisions is None:
+        with sqlite3.connect(db) as connection:
+            connection.execute("DROP TABLE alembic_version")
+        connection.close()
+    else:
+        _set_revision(f"sqlite:///{db}", revisions)
     before = storage_digest(db)
     code, stdout, stderr = main_in_process(["status", "--storage", f"sqlite:///{db}"], capsys=capsys)
     assert (code, stdout) == (2, "")
-    assert stderr.count("\n") == 1 and "optuna storage upgrade" in stderr
+    assert stderr.count("\n") == 1 and remedy in stderr
     assert f"revision {revisions[0] if revisions else 'none'}" in stderr and rdb.head_revision() in stderr
     assert storage_digest(db) == before
+
+
+def test_the_head_revision_is_read_from_typed_assignments_too(tmp_path, monkeypatch):
+    """Alembic's newer script template types its assignments; one not understood leaves it to alembic."""
+    (tmp_path / "a.py").write_text('revision = "a"\ndown_revision = None\n')
+    (tmp_path / "b.py").write_text("revision: str = 'b'\ndown_revision: Union[str, None] = 'a'\n")
+    monkeypatch.setattr(rdb, "_SCRIPTS", tmp_path)
+    rdb.head_revision.cache_clear()
+    rdb._migration_scripts.cache_clear()
+    try:
+        assert rdb.head_revision() == "b" and rdb.migration_revisions() == {"a", "b"}
+    finally:
+        rdb.head_revision.cache_clear()
+        rdb._migration_scripts.cache_clear()
+
+
+def test_a_reader_is_not_sent_to_another_process(tmp_path):
+    _storage_with_a_study(f"sqlite:///{tmp_path / 'p.db'}")
+    with pytest.raises(TypeError, match="open it there"):
+        pickle.dumps(rdb.ReaderRDBStorage(f"sqlite:///{tmp_path / 'p.db'}", engine_kwargs={}))
 
 
 @pytest.mark.postgres

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import optuna
 import pytest
 from conftest import REPO
@@ -65,3 +67,35 @@ def test_published_final_jobs_and_best_trials_read_together_are_optunas(tmp_path
         study_id: storage.get_all_trials(study_id, deepcopy=False) for study_id in finals}
     assert sql_reads.best_trials(storage=storage, studies=tuning) == {
         study._study_id: storage.get_best_trial(study._study_id) for study in tuning}
+
+
+def test_a_trial_added_between_the_queries_is_left_for_the_next_read(tmp_path):
+    """Each query sees the storage anew (SQLite without a transaction, PostgreSQL's read committed):
+    a trial a worker adds after the trials were read, while their data are read, is not half read."""
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    _add_varied_studies(url)
+    with sqlite3.connect(tmp_path / "p.db") as connection:  # as tune leaves it: readers and a writer at once
+        connection.execute("PRAGMA journal_mode=WAL")
+    connection.close()
+    storage = StorageHandle.resolve(url=url).open(readonly=True)
+    up = next(study for study in storage.get_all_studies() if study.study_name == "up")
+    added = []
+
+    def add_a_trial_once(*_):
+        if not added:
+            added.append(True)
+            writer = optuna.load_study(study_name="up", storage=url)
+            trial = writer.ask()
+            trial.suggest_float("x", 0, 1)
+            trial.set_user_attr("job", {"seed": 9})
+            writer.tell(trial, 0.9)
+
+    sqlalchemy.event.listen(storage.engine, "after_cursor_execute", add_a_trial_once)
+    try:
+        read = sql_reads.read_trials(storage=storage, study_ids=[up._study_id])[up._study_id]
+    finally:
+        sqlalchemy.event.remove(storage.engine, "after_cursor_execute", add_a_trial_once)
+    assert added and len(read) == 5  # the trials there when the trials were read, each whole
+    assert read == storage.get_all_trials(up._study_id, deepcopy=False)[:5]

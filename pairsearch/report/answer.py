@@ -241,9 +241,12 @@ def effects_forest(*, effects: pd.DataFrame) -> go.Figure:
 def versus_forest(*, versus: pd.DataFrame) -> go.Figure:
     """Each other arch − the best of the four, with its 95 % CI, in points."""
     labels = [f"{row.arch} − {row.reference}" for row in versus.itertuples(index=False)]
+    several = len(versus) > 1  # one interval needs no correction
     return forest(labels=labels, rows=list(versus.itertuples(index=False)),
-                  title="Other archs against the best of the four, with simultaneous 95 % CIs",
-                  subtitle="arch − best of the four, paired by search and seed; CIs Bonferroni over the archs")
+                  title=("Other archs against the best of the four, with simultaneous 95 % CIs" if several
+                         else "The other arch against the best of the four, with its 95 % CI"),
+                  subtitle="arch − best of the four, paired by search and seed"
+                           + ("; CIs Bonferroni over the archs" if several else ""))
 
 
 def _given(factor: str, row) -> str:

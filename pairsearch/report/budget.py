@@ -31,8 +31,11 @@ def expected_best(*, values: np.ndarray, n: int) -> float:
     """
     ordered = sorted(float(value) for value in values)
     ways = math.comb(len(ordered), n)
-    return math.fsum(value * (math.comb(rank - 1, n - 1) / ways)
-                     for rank, value in enumerate(ordered, start=1) if rank >= n)
+    terms, count = [], 1  # count: C(rank − 1, n − 1), exact, from rank n on
+    for rank in range(n, len(ordered) + 1):
+        terms.append(ordered[rank - 1] * (count / ways))
+        count = count * rank // (rank - n + 1)
+    return math.fsum(terms)
 
 
 def budget_curves(*, trials: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

@@ -49,12 +49,14 @@ def open_reader(*, handle, url: str, engine_kwargs: dict) -> RDBStorage:
         )
     storage = ReaderRDBStorage(url, engine_kwargs=engine_kwargs)
     revisions = storage.schema_revisions() if ALEMBIC_TABLE in tables else []
-    if revisions != [head_revision()]:
+    head, known = head_revision(), migration_revisions()
+    if revisions != [head]:
         storage.engine.dispose()
+        remedy = ("upgrade it with 'optuna storage upgrade' (a write: copy the storage first), or read it with "
+                  "the Optuna that wrote it" if set(revisions) <= known else "read it with the newer Optuna that wrote it")
         raise PairsearchError(
             f"{handle.redacted} holds Optuna's schema at revision {', '.join(revisions) or 'none'}, and "
-            f"Optuna {optuna.__version__} reads {head_revision()}: upgrade it with 'optuna storage upgrade' "
-            "(a write: copy the storage first), or read it with the Optuna that wrote it")
+            f"Optuna {optuna.__version__} reads {head}: {remedy}")
     return storage
 
 
@@ -80,6 +82,10 @@ class ReaderRDBStorage(RDBStorage):
         self.engine = sqlalchemy.create_engine(self.url, **engine_kwargs)
         self.scoped_session = sqlalchemy.orm.scoped_session(sqlalchemy.orm.sessionmaker(bind=self.engine))
 
+    def __getstate__(self) -> dict:
+        # RDBStorage's own would drop a version manager not made yet and, restored, make tables.
+        raise TypeError("a storage opened to read is not sent to another process: open it there")
+
     @functools.cached_property
     def _version_manager(self):
         return optuna_rdb._VersionManager(self.url, self.engine, self.scoped_session)
@@ -96,19 +102,36 @@ class ReaderRDBStorage(RDBStorage):
 def head_revision() -> str:
     """The revision of Optuna's schema this Optuna reads and writes: the one its migration scripts
     name that no script revises (what alembic's ``get_current_head`` finds, read here as text: a
-    test compares the two); alembic's where the text gives no single one."""
-    scripts = Path(optuna_rdb.__file__).with_name("alembic") / "versions"
-    named, revised = set(), set()
-    for script in scripts.glob("*.py"):
-        text = script.read_text(encoding="utf-8")
-        named.update(re.findall(r'^revision = "([^"]+)"$', text, re.MULTILINE))
-        revised.update(re.findall(r'^down_revision = "([^"]+)"$', text, re.MULTILINE))
-    heads = named - revised
-    if len(heads) == 1:
+    test compares the two); alembic's own reading where a script's text is not understood."""
+    scripts = _migration_scripts()
+    named = {revision for revision, _ in scripts.values()}
+    heads = named - {revised for _, revised in scripts.values()}
+    if None not in named and len(heads) == 1:
         return heads.pop()
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory(str(scripts.parent)).get_current_head()
+    return ScriptDirectory(str(_SCRIPTS.parent)).get_current_head()
+
+
+def migration_revisions() -> set[str]:
+    """Every revision Optuna's migration scripts name: the schemas 'optuna storage upgrade' upgrades."""
+    return {revision for revision, _ in _migration_scripts().values()}
+
+
+_SCRIPTS = Path(optuna_rdb.__file__).with_name("alembic") / "versions"
+_ASSIGNED = r'^{name}(?:\s*:[^=]*)?\s*=\s*["\']([^"\']+)["\']'  # name = "v…", also typed: name: str = 'v…'
+
+
+@functools.cache
+def _migration_scripts() -> dict[str, tuple[str | None, str | None]]:
+    """Each script of Optuna's: (its revision, the revision it revises), None where not found."""
+    found = {}
+    for script in _SCRIPTS.glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        revision, revised = (re.search(_ASSIGNED.format(name=name), text, re.MULTILINE)
+                             for name in ("revision", "down_revision"))
+        found[script.name] = (revision and revision[1], revised and revised[1])
+    return found
 
 
 def create_schema(*, url: str):

@@ -70,7 +70,8 @@ def read_trials(*, storage: RDBStorage, study_ids: Collection[int],
             data = model.__table__
             rows = sqlalchemy.select(data).where(data.c.trial_id.in_(chosen)).order_by(*data.primary_key)
             for row in connection.execute(rows):
-                getattr(read[row.trial_id], name).append(row)
+                if row.trial_id in read:  # not a trial added since the first query (each query sees anew)
+                    getattr(read[row.trial_id], name).append(row)
     for trial in read.values():
         trials[trial.study_id].append(storage._build_frozen_trial_from_trial_model(trial))
     return trials
