@@ -50,6 +50,12 @@ def open_reader(*, handle, url: str, engine_kwargs: dict) -> RDBStorage:
     storage = ReaderRDBStorage(url, engine_kwargs=engine_kwargs)
     revisions = storage.schema_revisions() if ALEMBIC_TABLE in tables else []
     head, known = head_revision(), migration_revisions()
+    if not revisions:  # Optuna records the revision just after making the tables: a writer may be between the two
+        storage.engine.dispose()
+        raise NoOptunaSchema(
+            f"{handle.redacted} holds Optuna's tables but no schema revision: a tune may be making them right now "
+            "(run the command again), or an Optuna older than its schema migrations wrote them "
+            "(upgrade them with 'optuna storage upgrade', a write: copy the storage first)")
     if revisions != [head]:
         storage.engine.dispose()
         remedy = ("upgrade it with 'optuna storage upgrade' (a write: copy the storage first), or read it with "
