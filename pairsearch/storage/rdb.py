@@ -49,21 +49,24 @@ def open_reader(*, handle, url: str, engine_kwargs: dict) -> RDBStorage:
         )
     storage = ReaderRDBStorage(url, engine_kwargs=engine_kwargs)
     revisions = storage.schema_revisions() if ALEMBIC_TABLE in tables else []
-    head, known = head_revision(), migration_revisions()
-    if not revisions:  # Optuna records the revision just after making the tables: a writer may be between the two
+    if revisions != [head_revision()]:
         storage.engine.dispose()
-        raise NoOptunaSchema(
-            f"{handle.redacted} holds Optuna's tables but no schema revision: a tune may be making them right now "
+        raise _revision_refusal(redacted=handle.redacted, revisions=revisions)
+    return storage
+
+
+def _revision_refusal(*, redacted: str, revisions: list[str]) -> PairsearchError:
+    """Why a reader refuses a storage whose schema revision is not this Optuna's head."""
+    if not revisions:  # Optuna records the revision just after making the tables: a writer may be between the two
+        return NoOptunaSchema(
+            f"{redacted} holds Optuna's tables but no schema revision: a tune may be making them right now "
             "(run the command again), or an Optuna older than its schema migrations wrote them "
             "(upgrade them with 'optuna storage upgrade', a write: copy the storage first)")
-    if revisions != [head]:
-        storage.engine.dispose()
-        remedy = ("upgrade it with 'optuna storage upgrade' (a write: copy the storage first), or read it with "
-                  "the Optuna that wrote it" if set(revisions) <= known else "read it with the newer Optuna that wrote it")
-        raise PairsearchError(
-            f"{handle.redacted} holds Optuna's schema at revision {', '.join(revisions) or 'none'}, and "
-            f"Optuna {optuna.__version__} reads {head}: {remedy}")
-    return storage
+    remedy = ("upgrade it with 'optuna storage upgrade' (a write: copy the storage first), or read it with "
+              "the Optuna that wrote it" if set(revisions) <= migration_revisions()
+              else "read it with the newer Optuna that wrote it")
+    return PairsearchError(f"{redacted} holds Optuna's schema at revision {', '.join(revisions)}, and "
+                           f"Optuna {optuna.__version__} reads {head_revision()}: {remedy}")
 
 
 class ReaderRDBStorage(RDBStorage):
@@ -109,9 +112,8 @@ def head_revision() -> str:
     """The revision of Optuna's schema this Optuna reads and writes: the one its migration scripts
     name that no script revises (what alembic's ``get_current_head`` finds, read here as text: a
     test compares the two); alembic's own reading where a script's text is not understood."""
-    scripts = _migration_scripts()
-    named = {revision for revision, _ in scripts.values()}
-    heads = named - {revised for _, revised in scripts.values()}
+    named = migration_revisions()
+    heads = named - {revised for _, revised in _migration_scripts().values()}
     if None not in named and len(heads) == 1:
         return heads.pop()
     from alembic.script import ScriptDirectory
@@ -119,8 +121,9 @@ def head_revision() -> str:
     return ScriptDirectory(str(_SCRIPTS.parent)).get_current_head()
 
 
-def migration_revisions() -> set[str]:
-    """Every revision Optuna's migration scripts name: the schemas 'optuna storage upgrade' upgrades."""
+def migration_revisions() -> set[str | None]:
+    """Every revision Optuna's migration scripts name (None for a script whose revision is not found):
+    the schemas 'optuna storage upgrade' upgrades."""
     return {revision for revision, _ in _migration_scripts().values()}
 
 
